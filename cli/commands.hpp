@@ -1,0 +1,58 @@
+// One function per pyhot command. Each returns the process exit code:
+// 0 done, 1 refused or failed (nothing changed in the target), 2 usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pyhot::cli {
+
+inline constexpr int k_exit_done = 0;
+inline constexpr int k_exit_failed = 1;
+inline constexpr int k_exit_usage = 2;
+
+struct DefsOptions {
+  std::string file;
+  bool json = false;
+};
+int run_defs(const DefsOptions& options);
+
+struct CheckOptions {
+  std::vector<std::string> paths;  // OLD NEW, or REV, or empty with --staged
+  bool staged = false;
+  bool json = false;
+};
+int run_check(const CheckOptions& options);
+
+struct ReloadOptions {
+  int pid = 0;
+  std::vector<std::string> target;  // FILE.py | MODULE | MODULE [CLASS] METHOD
+  bool verbose = false;
+  bool dry_run = false;
+  bool json = false;
+  bool tree = false;
+  bool force = false;
+};
+int run_reload(const ReloadOptions& options);
+
+struct ProcessOptions {
+  int pid = 0;
+  std::vector<std::string> arguments;
+  bool json = false;
+  bool tree = false;
+  bool force = false;
+};
+int run_module(const ProcessOptions& options);   // arguments: FILE
+int run_history(const ProcessOptions& options);
+int run_revert(const ProcessOptions& options);   // arguments: [ID]
+int run_ps(bool json);
+int run_agent_path();
+
+struct RunOptions {
+  std::vector<std::string> command;  // python app.py args...
+  bool autoreload = false;
+  int debounce_ms = 20;
+};
+int run_program(const RunOptions& options);
+
+}  // namespace pyhot::cli

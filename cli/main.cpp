@@ -1,0 +1,88 @@
+// pyhot: change the code of a running Python process without restarting it.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  using namespace pyhot::cli;
+  CLI::App app{"pyhot: change the code of a running Python process without restarting it"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "pyhot 0.1.0");
+  int code = k_exit_done;
+
+  DefsOptions defs;
+  auto* defs_command = app.add_subcommand("defs", "List the definitions pyhot sees in a Python file");
+  defs_command->add_option("FILE", defs.file, "Python source file")->required();
+  defs_command->add_flag("--json", defs.json, "Machine-readable output");
+  defs_command->callback([&] { code = run_defs(defs); });
+
+  CheckOptions check;
+  auto* check_command = app.add_subcommand(
+      "check", "Say which changes can be applied live and which need a restart (OLD.py NEW.py | REV | --staged)");
+  check_command->add_option("PATHS", check.paths, "OLD.py NEW.py, or a git revision to compare the work tree with");
+  check_command->add_flag("--staged", check.staged, "Check every staged .py file against HEAD (pre-commit)");
+  check_command->add_flag("--json", check.json, "Machine-readable output");
+  check_command->callback([&] { code = run_check(check); });
+
+  ReloadOptions reload;
+  auto* reload_command = app.add_subcommand(
+      "reload", "Make a live process run the current source: PID FILE.py | PID MODULE | PID MODULE [CLASS] METHOD");
+  reload_command->add_option("PID", reload.pid, "Target process id")->required();
+  reload_command->add_option("TARGET", reload.target, "FILE.py, MODULE, or MODULE [CLASS] METHOD")->required();
+  reload_command->add_flag("-v,--verbose", reload.verbose, "Show the whole extracted method source");
+  reload_command->add_flag("--dry-run", reload.dry_run, "Compile and check in the target, apply nothing");
+  reload_command->add_flag("--tree", reload.tree, "Also every Python process below PID (pre-fork servers)");
+  reload_command->add_flag("--force", reload.force, "Attach even where remote debugging was disabled (3.14+)");
+  reload_command->add_flag("--json", reload.json, "Machine-readable output");
+  reload_command->callback([&] { code = run_reload(reload); });
+
+  ProcessOptions module;
+  auto* module_command = app.add_subcommand("module", "The module name a live process knows a file by");
+  module_command->add_option("PID", module.pid, "Target process id")->required();
+  module_command->add_option("FILE", module.arguments, "Python source file")->required();
+  module_command->add_flag("--json", module.json, "Machine-readable output");
+  module_command->callback([&] { code = run_module(module); });
+
+  ProcessOptions history;
+  auto* history_command = app.add_subcommand("history", "Patches applied to a live process");
+  history_command->add_option("PID", history.pid, "Target process id")->required();
+  history_command->add_flag("--tree", history.tree, "Also every Python process below PID");
+  history_command->add_flag("--json", history.json, "Machine-readable output");
+  history_command->callback([&] { code = run_history(history); });
+
+  ProcessOptions revert;
+  auto* revert_command = app.add_subcommand("revert", "Undo a patch (default: the newest still applied)");
+  revert_command->add_option("PID", revert.pid, "Target process id")->required();
+  revert_command->add_option("ID", revert.arguments, "Patch id from `pyhot history`");
+  revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
+  revert_command->add_flag("--json", revert.json, "Machine-readable output");
+  revert_command->callback([&] { code = run_revert(revert); });
+
+  bool ps_json = false;
+  auto* ps_command = app.add_subcommand("ps", "Python processes pyhot can see, and which run an agent");
+  ps_command->add_flag("--json", ps_json, "Machine-readable output");
+  ps_command->callback([&] { code = run_ps(ps_json); });
+
+  auto* agent_path_command = app.add_subcommand("agent-path", "Print a directory from which pyhot_agent imports");
+  agent_path_command->callback([&] { code = run_agent_path(); });
+
+  RunOptions run;
+  auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
+  run_command->add_flag("--autoreload", run.autoreload, "Also watch its files and apply every save");
+  run_command->add_option("--debounce", run.debounce_ms, "Milliseconds to wait for a burst of events (autoreload)");
+  run_command->add_option("COMMAND", run.command, "The program and its arguments, after --")->required();
+  run_command->callback([&] { code = run_program(run); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int exit = app.exit(error);
+    return exit == 0 ? 0 : k_exit_usage;
+  } catch (const std::exception& error) {
+    std::cerr << "pyhot: unexpected error: " << error.what() << "\n";
+    return k_exit_failed;
+  }
+  return code;
+}

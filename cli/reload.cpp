@@ -1,0 +1,468 @@
+// Commands that talk to a live process: reload, module, history, revert, ps.
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "cli/live_patch.hpp"
+#include "cli/output.hpp"
+#include "loader/agent_client.hpp"
+#include "loader/process.hpp"
+#include "parser/parser.hpp"
+#include "util/file.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::cli {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int k_truncate_above_lines = 20;
+constexpr int k_truncated_keep_lines = 10;
+
+Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force) {
+  auto process = loader::require_python_process(pid);
+  if (!process) {
+    return process.error();
+  }
+  loader::ConnectOptions options;
+  options.force = force;
+  return loader::connect_to_agent(*process, options);
+}
+
+// The pids a command with --tree applies to: the process and every Python
+// process below it.
+std::vector<int> target_pids(int pid, bool tree) {
+  std::vector<int> pids{pid};
+  if (tree) {
+    for (int child : loader::descendant_pids(pid)) {
+      auto info = loader::inspect_process(child);
+      if (info && info->is_python()) {
+        pids.push_back(child);
+      }
+    }
+  }
+  return pids;
+}
+
+// Runs `one` for each target pid; with several, each output is headed by its pid.
+int for_each_target(int pid, bool tree, bool json_output, const std::function<int(int, json&)>& one) {
+  auto pids = target_pids(pid, tree);
+  if (pids.size() == 1 && !tree) {
+    json document;
+    int code = one(pid, document);
+    if (json_output) {
+      print_json(document);
+    }
+    return code;
+  }
+  int worst = k_exit_done;
+  json all = json::array();
+  for (int target : pids) {
+    if (!json_output) {
+      std::cout << "== process " << target << "\n";
+    }
+    json document;
+    int code = one(target, document);
+    document["pid"] = target;
+    all.push_back(document);
+    worst = std::max(worst, code);
+  }
+  if (json_output) {
+    print_json({{"ok", worst == k_exit_done}, {"processes", all}});
+  }
+  return worst;
+}
+
+std::string past_tense(const std::string& verdict) {
+  if (verdict == "swap") {
+    return "swapped";
+  }
+  if (verdict == "relocate") {
+    return "relocated";
+  }
+  if (verdict == "define") {
+    return "defined";
+  }
+  if (verdict == "delete") {
+    return "deleted";
+  }
+  if (verdict == "rebind") {
+    return "rebound";
+  }
+  if (verdict == "reexec") {
+    return "re-ran";
+  }
+  return verdict;
+}
+
+void print_extracted_source(const std::string& source, bool verbose) {
+  std::cout << "Extracted method source:\n";
+  auto lines = util::split_lines(source);
+  int count = static_cast<int>(lines.size());
+  if (verbose || count <= k_truncate_above_lines) {
+    for (auto line : lines) {
+      std::cout << line << "\n";
+    }
+    return;
+  }
+  for (int i = 0; i < k_truncated_keep_lines; ++i) {
+    std::cout << lines[static_cast<std::size_t>(i)] << "\n";
+  }
+  std::cout << "... (" << count - 2 * k_truncated_keep_lines << " more lines; -v shows them all)\n";
+  for (int i = count - k_truncated_keep_lines; i < count; ++i) {
+    std::cout << lines[static_cast<std::size_t>(i)] << "\n";
+  }
+}
+
+void print_refused(const PatchOutcome& outcome) {
+  std::cout << "Error: this edit cannot be applied to the live process; nothing was changed.\n";
+  std::cout << "Located file path: " << outcome.file << "\n";
+  for (const auto& change : outcome.refused) {
+    std::cout << outcome.file << ":" << change.line << "  " << change.qualname << "  restart  " << change.reason
+              << "\n";
+  }
+}
+
+std::string error_text(const Error& error) {
+  std::string text = error.message;
+  if (!text.empty() && text.back() != '.') {
+    text += ".";
+  }
+  return text;
+}
+
+int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, json& document) {
+  const std::string& module = options.target[0];
+  std::string qualname = options.target.size() == 3 ? options.target[1] + "." + options.target[2] : options.target[1];
+  std::string method = options.target.back();
+  document = {{"ok", false}, {"module", module}, {"qualname", qualname}};
+  auto where = locate_module(agent, module);
+  if (!where) {
+    document["error"] = where.error().message;
+    if (!options.json) {
+      std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+    }
+    return k_exit_failed;
+  }
+  document["file"] = where->file;
+  auto text = util::read_file(where->file);
+  if (!text) {
+    document["error"] = text.error().message;
+    if (!options.json) {
+      std::cout << "Error: Unexpected error during reload: " << error_text(text.error()) << "\n";
+    }
+    return k_exit_failed;
+  }
+  auto outcome = patch_definition(agent, *where, *text, qualname, options.dry_run);
+  auto file = parser::parse_source(*text, where->file);
+  const parser::Definition* def = file ? file->find(qualname) : nullptr;
+  std::string source = def != nullptr ? text->substr(def->range.start_byte, def->range.end_byte - def->range.start_byte)
+                                      : std::string{};
+  if (def != nullptr && def->indent > 0) {
+    source = std::string(def->indent, ' ') + source;
+    source = util::dedent(source);
+    if (!source.empty() && source.back() == '\n') {
+      source.pop_back();
+    }
+  }
+  if (!outcome) {
+    document["error"] = outcome.error().message;
+    if (options.json) {
+      return k_exit_failed;
+    }
+    if (outcome.error().kind == ErrorKind::not_found && outcome.error().message == qualname) {
+      std::cout << "Error: Cannot locate method " << method << " in module " << module << ".\n";
+      return k_exit_failed;
+    }
+    std::cout << "Error: Unexpected error during reload: " << error_text(outcome.error()) << "\n";
+    std::cout << "Located file path: " << where->file << "\n";
+    return k_exit_failed;
+  }
+  json result = to_json(*outcome);
+  result["ok"] = outcome->refused.empty() && !outcome->changes.empty();
+  result["qualname"] = qualname;
+  result["source"] = source;
+  document = result;
+  if (!outcome->refused.empty()) {
+    if (!options.json) {
+      print_refused(*outcome);
+    }
+    return k_exit_failed;
+  }
+  bool changed = std::any_of(outcome->changes.begin(), outcome->changes.end(),
+                             [](const AppliedChange& change) { return change.status != "unchanged"; });
+  if (!changed) {
+    document["error"] = "Method source has not changed.";
+    if (!options.json) {
+      std::cout << "Error: Method source has not changed.\n";
+      std::cout << "Located file path: " << where->file << "\n";
+      print_extracted_source(source, options.verbose);
+    }
+    return k_exit_failed;
+  }
+  if (!options.json) {
+    std::cout << (options.dry_run ? "Dry run: the reload would succeed; nothing was changed.\n"
+                                  : "Reload is done successfully.\n");
+    std::cout << "Located file path: " << where->file << "\n";
+    print_extracted_source(source, options.verbose);
+  }
+  return k_exit_done;
+}
+
+int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json& document) {
+  document = {{"ok", false}, {"target", options.target[0]}};
+  auto where = locate_module(agent, options.target[0]);
+  if (!where) {
+    document["error"] = where.error().message;
+    if (!options.json) {
+      std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+    }
+    return k_exit_failed;
+  }
+  auto text = util::read_file(where->file);
+  if (!text) {
+    document["error"] = text.error().message;
+    if (!options.json) {
+      std::cout << "Error: Unexpected error during reload: " << error_text(text.error()) << "\n";
+    }
+    return k_exit_failed;
+  }
+  auto outcome = patch_file(agent, *where, *text, options.dry_run);
+  if (!outcome) {
+    document["error"] = outcome.error().message;
+    document["file"] = where->file;
+    if (!options.json) {
+      std::cout << "Error: Unexpected error during reload: " << error_text(outcome.error()) << "\n";
+      std::cout << "Located file path: " << where->file << "\n";
+    }
+    return k_exit_failed;
+  }
+  document = to_json(*outcome);
+  document["ok"] = outcome->refused.empty();
+  if (!outcome->refused.empty()) {
+    if (!options.json) {
+      print_refused(*outcome);
+    }
+    return k_exit_failed;
+  }
+  if (options.json) {
+    return k_exit_done;
+  }
+  bool any = std::any_of(outcome->changes.begin(), outcome->changes.end(),
+                         [](const AppliedChange& change) { return change.status != "unchanged"; });
+  if (!any) {
+    std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file
+              << ".\n";
+    return k_exit_done;
+  }
+  std::cout << (options.dry_run ? "Dry run: the reload would succeed; nothing was changed.\n"
+                                : "Reload is done successfully.\n");
+  std::cout << "Located file path: " << where->file << " (module " << where->module << ")\n";
+  for (const auto& change : outcome->changes) {
+    std::string verb = options.dry_run ? "would " + change.verdict : past_tense(change.verdict);
+    std::cout << "  " << std::left << std::setw(10) << verb << " " << change.qualname << "  (line " << change.line
+              << ")";
+    if (!change.message.empty()) {
+      std::cout << "  " << change.message;
+    }
+    std::cout << "\n";
+  }
+  if (outcome->patch_id) {
+    std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << options.pid << " " << *outcome->patch_id
+              << "` undoes it.\n";
+  }
+  return k_exit_done;
+}
+
+std::string format_time(double unix_seconds) {
+  std::time_t seconds = static_cast<std::time_t>(unix_seconds);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+  return text;
+}
+
+// Opens the agent; on failure prints one line (or fills the JSON) and says so.
+loader::AgentClient* open_or_report(int pid, bool force, bool json_output, json& document,
+                                    std::unique_ptr<loader::AgentClient>& holder) {
+  auto agent = open_agent(pid, force);
+  if (!agent) {
+    document = {{"ok", false}, {"error", agent.error().message}, {"error_kind", error_kind_name(agent.error().kind)}};
+    if (!json_output) {
+      std::cerr << "pyhot: " << agent.error().message << "\n";
+    }
+    return nullptr;
+  }
+  holder = std::move(*agent);
+  return holder.get();
+}
+
+}  // namespace
+
+int run_reload(const ReloadOptions& options) {
+  if (options.target.empty() || options.target.size() > 3) {
+    print_error("reload takes PID FILE.py, PID MODULE, or PID MODULE [CLASS] METHOD", options.json);
+    return k_exit_usage;
+  }
+  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+    std::unique_ptr<loader::AgentClient> holder;
+    auto* agent = open_or_report(pid, options.force, options.json, document, holder);
+    if (agent == nullptr) {
+      return k_exit_failed;
+    }
+    return options.target.size() == 1 ? reload_file(*agent, options, document)
+                                      : reload_method(*agent, options, document);
+  });
+}
+
+int run_module(const ProcessOptions& options) {
+  if (options.arguments.size() != 1) {
+    print_error("module takes PID FILE", options.json);
+    return k_exit_usage;
+  }
+  std::unique_ptr<loader::AgentClient> holder;
+  json document;
+  auto* agent = open_or_report(options.pid, options.force, options.json, document, holder);
+  if (agent == nullptr) {
+    if (options.json) {
+      print_json(document);
+    }
+    return k_exit_failed;
+  }
+  std::string file = util::absolute_path(options.arguments[0]);
+  auto response = agent->request("module_for_file", {{"file", file}});
+  if (!response) {
+    if (options.json) {
+      print_json({{"ok", false}, {"file", file}, {"error", response.error().message}});
+    } else {
+      std::cerr << "pyhot: " << response.error().message << "\n";
+    }
+    return k_exit_failed;
+  }
+  if (options.json) {
+    print_json({{"ok", true}, {"file", file}, {"module", (*response)["module"]}});
+  } else {
+    std::cout << (*response)["module"].get<std::string>() << "\n";
+  }
+  return k_exit_done;
+}
+
+int run_history(const ProcessOptions& options) {
+  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+    std::unique_ptr<loader::AgentClient> holder;
+    auto* agent = open_or_report(pid, options.force, options.json, document, holder);
+    if (agent == nullptr) {
+      return k_exit_failed;
+    }
+    auto response = agent->request("history", json::object());
+    if (!response) {
+      document = {{"ok", false}, {"error", response.error().message}};
+      if (!options.json) {
+        std::cerr << "pyhot: " << response.error().message << "\n";
+      }
+      return k_exit_failed;
+    }
+    document = {{"ok", true}, {"patches", (*response)["patches"]}};
+    if (options.json) {
+      return k_exit_done;
+    }
+    const json& patches = (*response)["patches"];
+    if (patches.empty()) {
+      std::cout << "No patches applied to process " << pid << ".\n";
+    }
+    for (const auto& patch : patches) {
+      std::cout << "#" << patch.value("id", 0) << "  " << format_time(patch.value("time", 0.0)) << "  "
+                << patch.value("module", "") << "  " << patch["changes"].size() << " change"
+                << (patch["changes"].size() == 1 ? "" : "s")
+                << (patch.value("reverted", false) ? "  (reverted)" : "") << "\n";
+      for (const auto& change : patch["changes"]) {
+        std::cout << "      " << std::left << std::setw(9) << change.value("verdict", "") << " "
+                  << change.value("qualname", "") << "\n";
+      }
+    }
+    return k_exit_done;
+  });
+}
+
+int run_revert(const ProcessOptions& options) {
+  json arguments = json::object();
+  if (options.arguments.size() == 1) {
+    try {
+      arguments["id"] = std::stoi(options.arguments[0]);
+    } catch (const std::exception&) {
+      print_error("revert takes PID [ID]: '" + options.arguments[0] + "' is not a patch id", options.json);
+      return k_exit_usage;
+    }
+  } else if (options.arguments.size() > 1) {
+    print_error("revert takes PID [ID]", options.json);
+    return k_exit_usage;
+  }
+  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+    std::unique_ptr<loader::AgentClient> holder;
+    auto* agent = open_or_report(pid, options.force, options.json, document, holder);
+    if (agent == nullptr) {
+      return k_exit_failed;
+    }
+    auto response = agent->request("revert", arguments);
+    if (!response) {
+      document = {{"ok", false}, {"error", response.error().message}};
+      if (!options.json) {
+        std::cout << "Error: " << error_text(response.error()) << "\n";
+      }
+      return k_exit_failed;
+    }
+    document = *response;
+    document["ok"] = true;
+    if (!options.json) {
+      std::cout << "Reverted patch " << response->value("reverted", 0) << ":";
+      for (const auto& change : (*response)["changes"]) {
+        std::cout << " " << change.value("qualname", "");
+      }
+      std::cout << "\n";
+    }
+    return k_exit_done;
+  });
+}
+
+int run_ps(bool json_output) {
+  json rows = json::array();
+  auto processes = loader::list_python_processes();
+  if (!json_output) {
+    std::cout << std::left << std::setw(8) << "PID" << std::setw(7) << "AGENT" << "COMMAND\n";
+  }
+  for (const auto& process : processes) {
+    bool agent = loader::agent_is_listening(process);
+    rows.push_back({{"pid", process.pid},
+                    {"agent", agent},
+                    {"uid", process.uid},
+                    {"python", process.python_mapping},
+                    {"command", process.command_line}});
+    if (!json_output) {
+      std::string command = process.command_line.size() > 100 ? process.command_line.substr(0, 97) + "..."
+                                                               : process.command_line;
+      std::cout << std::left << std::setw(8) << process.pid << std::setw(7) << (agent ? "yes" : "-") << command
+                << "\n";
+    }
+  }
+  if (json_output) {
+    print_json({{"ok", true}, {"processes", rows}});
+  }
+  return k_exit_done;
+}
+
+int run_agent_path() {
+  auto dir = loader::agent_import_directory();
+  if (!dir) {
+    print_error(dir.error().message, false);
+    return k_exit_failed;
+  }
+  std::cout << *dir << "\n";
+  return k_exit_done;
+}
+
+}  // namespace pyhot::cli

@@ -1,0 +1,40 @@
+// Builds, for each live-applicable change, the source the target compiles:
+// the definition at its real lines inside stubs of its enclosing scopes, so
+// the code object equals what a fresh import would have produced.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "differ/differ.hpp"
+#include "parser/source_file.hpp"
+
+namespace pyhot::differ {
+
+struct Scope {
+  std::string name;
+  bool is_class = false;
+};
+
+struct CompilationUnit {
+  std::string qualname;
+  std::string name;
+  parser::DefinitionKind kind = parser::DefinitionKind::function;
+  Verdict verdict = Verdict::swap;
+  std::vector<Scope> scopes;          // enclosing classes/functions, outermost first
+  std::string source;                 // see loader/PROTOCOL.md: padded, stubbed module text
+  int line_delta = 0;                 // relocate only
+  std::vector<std::string> targets;   // reexec: names the statement binds
+};
+
+// The unit for one change, or none when nothing needs to cross to the target
+// (a removed statement, a restart).
+std::vector<CompilationUnit> build_units(const parser::SourceFile& before, const parser::SourceFile& after,
+                                         const ChangeSet& changes);
+
+CompilationUnit build_definition_unit(const parser::SourceFile& file, const parser::Definition& def, Verdict verdict);
+
+// "annotations", "generator_stop", ...: the __future__ features the file imports.
+std::vector<std::string> future_features(const parser::SourceFile& file);
+
+}  // namespace pyhot::differ

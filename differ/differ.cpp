@@ -1,0 +1,446 @@
+#include "differ/differ.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <cctype>
+#include <set>
+#include <unordered_map>
+
+#include "differ/rules.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::differ {
+
+using parser::Definition;
+using parser::DefinitionKind;
+using parser::SourceFile;
+using parser::Statement;
+
+const char* to_string(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::swap: return "swap";
+    case Verdict::relocate: return "relocate";
+    case Verdict::define: return "define";
+    case Verdict::remove: return "delete";
+    case Verdict::rebind: return "rebind";
+    case Verdict::reexec: return "reexec";
+    case Verdict::restart: return "restart";
+  }
+  return "?";
+}
+
+bool applies_live(Verdict verdict) { return verdict != Verdict::restart; }
+
+const char* to_string(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::added: return "added";
+    case ChangeKind::removed: return "removed";
+    case ChangeKind::body_changed: return "body changed";
+    case ChangeKind::header_changed: return "header changed";
+    case ChangeKind::moved: return "moved";
+    case ChangeKind::statement_changed: return "statement changed";
+  }
+  return "?";
+}
+
+bool ChangeSet::needs_restart() const {
+  return !syntax_errors.empty() ||
+         std::any_of(changes.begin(), changes.end(), [](const Change& c) { return c.verdict == Verdict::restart; });
+}
+
+namespace {
+
+std::string_view slice(const SourceFile& file, std::uint32_t begin, std::uint32_t end) {
+  end = std::min<std::uint32_t>(end, static_cast<std::uint32_t>(file.text.size()));
+  begin = std::min(begin, end);
+  return std::string_view(file.text).substr(begin, end - begin);
+}
+
+// Text from `begin` to `end`, with the first line given back the indentation
+// that its column implies, so dedent treats every line alike.
+std::string indented_slice(const SourceFile& file, std::uint32_t begin, std::uint32_t end) {
+  std::size_t line_start = file.text.rfind('\n', begin == 0 ? 0 : begin - 1);
+  line_start = (line_start == std::string::npos || begin == 0) ? 0 : line_start + 1;
+  std::string text(begin - line_start, ' ');
+  text.append(slice(file, begin, end));
+  return text;
+}
+
+std::uint64_t hash_dedented(const SourceFile& file, std::uint32_t begin, std::uint32_t end) {
+  return util::hash64(util::dedent(indented_slice(file, begin, end)));
+}
+
+bool is_class(const Definition& def) { return def.kind == DefinitionKind::klass; }
+
+bool parent_is_function(const SourceFile& file, const Definition& def) {
+  return def.parent >= 0 && !is_class(file.definitions[static_cast<std::size_t>(def.parent)]);
+}
+
+std::string with_name(std::string_view reason, const std::string& name) {
+  std::string text(reason);
+  auto at = text.find("{name}");
+  if (at != std::string::npos) {
+    text.replace(at, 6, name);
+  }
+  return text;
+}
+
+Change make_change(Rule rule, ChangeKind kind, std::string qualname, const std::string& subject = {}) {
+  const auto& entry = rule_entry(rule);
+  Change change;
+  change.rule = rule;
+  change.kind = kind;
+  change.verdict = entry.verdict;
+  change.qualname = std::move(qualname);
+  change.reason = with_name(entry.reason, subject);
+  return change;
+}
+
+std::string describe_free_variable_change(const Definition& before, const Definition& after) {
+  std::string text;
+  for (const auto& name : after.free_variables) {
+    if (std::find(before.free_variables.begin(), before.free_variables.end(), name) == before.free_variables.end()) {
+      text += (text.empty() ? "+" : ", +") + name;
+    }
+  }
+  for (const auto& name : before.free_variables) {
+    if (std::find(after.free_variables.begin(), after.free_variables.end(), name) == after.free_variables.end()) {
+      text += (text.empty() ? "-" : ", -") + name;
+    }
+  }
+  return text;
+}
+
+// Classes whose class-level assignments are fields, turned into something
+// else when the class is created.
+bool has_generated_fields(const Definition& klass) {
+  static const std::set<std::string, std::less<>> k_field_decorators = {
+      "dataclass", "dataclasses.dataclass", "attr.s", "attr.attrs", "attrs.define", "attr.define",
+      "define", "frozen", "attrs.frozen", "attr.frozen", "mutable", "attrs.mutable"};
+  for (const auto& decorator : klass.decorators) {
+    std::string_view head(decorator);
+    head = head.substr(0, head.find('('));
+    if (k_field_decorators.count(head) != 0) {
+      return true;
+    }
+  }
+  static const char* const k_field_bases[] = {"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "NamedTuple",
+                                              "TypedDict", "BaseModel", "Structure", "Union"};
+  for (const char* base : k_field_bases) {
+    std::string_view bases(klass.bases_text);
+    std::size_t at = bases.find(base);
+    while (at != std::string_view::npos) {
+      std::size_t end = at + std::string_view(base).size();
+      bool starts = at == 0 || !(std::isalnum(static_cast<unsigned char>(bases[at - 1])) || bases[at - 1] == '_');
+      bool ends = end == bases.size() || !(std::isalnum(static_cast<unsigned char>(bases[end])) || bases[end] == '_');
+      if (starts && ends) {
+        return true;
+      }
+      at = bases.find(base, end);
+    }
+  }
+  return false;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) {
+    text += (text.empty() ? "" : ", ") + name;
+  }
+  return text;
+}
+
+struct StatementKey {
+  std::string scope;
+  std::uint64_t text_hash = 0;
+  bool operator<(const StatementKey& other) const {
+    return std::tie(scope, text_hash) < std::tie(other.scope, other.text_hash);
+  }
+};
+
+std::uint64_t statement_hash(const SourceFile& file, const Statement& statement) {
+  return hash_dedented(file, statement.range.start_byte, statement.range.end_byte);
+}
+
+// The identity of an assignment or import across edits: what it binds.
+std::string binding_key(const Statement& statement) {
+  if (statement.targets.empty()) {
+    return {};
+  }
+  return statement.scope_qualname + "|" + std::to_string(static_cast<int>(statement.kind)) + "|" + join(statement.targets);
+}
+
+const Definition* find_class(const SourceFile& file, const std::string& qualname) {
+  for (const auto& def : file.definitions) {
+    if (is_class(def) && def.qualname == qualname) {
+      return &def;
+    }
+  }
+  return nullptr;
+}
+
+Change classify_statement(const SourceFile& before, const SourceFile& after, const Statement* old_statement,
+                          const Statement* new_statement) {
+  const Statement& subject = new_statement != nullptr ? *new_statement : *old_statement;
+  const std::string& scope = subject.scope_qualname;
+  std::string targets = join(subject.targets);
+  auto change_for = [&](Rule rule) {
+    Change change = make_change(rule, ChangeKind::statement_changed, scope, targets.empty() ? "no names" : targets);
+    change.is_statement = true;
+    return change;
+  };
+
+  if (subject.kind == Statement::Kind::future_import) {
+    return change_for(Rule::future_import_changed);
+  }
+  if (new_statement == nullptr) {
+    return change_for(Rule::statement_removed);
+  }
+  if (scope.empty()) {
+    if (subject.conditional) {
+      return change_for(Rule::module_code_changed);
+    }
+    switch (subject.kind) {
+      case Statement::Kind::import: return change_for(Rule::import_changed);
+      case Statement::Kind::assignment:
+      case Statement::Kind::docstring: return change_for(Rule::constant_changed);
+      default: return change_for(Rule::module_code_changed);
+    }
+  }
+  const Definition* klass = find_class(after, scope);
+  if (klass == nullptr) {
+    klass = find_class(before, scope);
+  }
+  if (std::find(subject.targets.begin(), subject.targets.end(), "__slots__") != subject.targets.end()) {
+    return change_for(Rule::class_slots_changed);
+  }
+  if (klass != nullptr && has_generated_fields(*klass) && subject.kind == Statement::Kind::assignment) {
+    return change_for(Rule::class_fields_changed);
+  }
+  if (subject.conditional) {
+    return change_for(Rule::class_code_changed);
+  }
+  switch (subject.kind) {
+    case Statement::Kind::import:
+    case Statement::Kind::assignment:
+    case Statement::Kind::docstring: return change_for(Rule::class_constant_changed);
+    default: return change_for(Rule::class_code_changed);
+  }
+}
+
+void diff_statements(const SourceFile& before, const SourceFile& after, const std::set<std::string>& new_or_gone_classes,
+                     std::vector<Change>& changes) {
+  std::multimap<StatementKey, int> old_by_text;
+  for (std::size_t i = 0; i < before.statements.size(); ++i) {
+    old_by_text.emplace(StatementKey{before.statements[i].scope_qualname, statement_hash(before, before.statements[i])},
+                        static_cast<int>(i));
+  }
+  std::vector<int> unmatched_new;
+  for (std::size_t i = 0; i < after.statements.size(); ++i) {
+    auto it = old_by_text.find({after.statements[i].scope_qualname, statement_hash(after, after.statements[i])});
+    if (it != old_by_text.end()) {
+      old_by_text.erase(it);
+    } else {
+      unmatched_new.push_back(static_cast<int>(i));
+    }
+  }
+  std::unordered_map<std::string, int> unmatched_old_by_binding;
+  std::vector<int> unmatched_old;
+  for (const auto& [key, index] : old_by_text) {
+    unmatched_old.push_back(index);
+    auto binding = binding_key(before.statements[static_cast<std::size_t>(index)]);
+    if (!binding.empty()) {
+      unmatched_old_by_binding.emplace(binding, index);
+    }
+  }
+  std::set<int> paired_old;
+  auto skip_scope = [&](const std::string& scope) { return new_or_gone_classes.count(scope) != 0; };
+
+  for (int new_index : unmatched_new) {
+    const Statement& statement = after.statements[static_cast<std::size_t>(new_index)];
+    if (skip_scope(statement.scope_qualname)) {
+      continue;
+    }
+    const Statement* old_statement = nullptr;
+    auto binding = binding_key(statement);
+    if (auto it = unmatched_old_by_binding.find(binding); !binding.empty() && it != unmatched_old_by_binding.end()) {
+      old_statement = &before.statements[static_cast<std::size_t>(it->second)];
+      paired_old.insert(it->second);
+      unmatched_old_by_binding.erase(it);
+    }
+    Change change = classify_statement(before, after, old_statement, &statement);
+    change.kind = ChangeKind::statement_changed;
+    change.new_index = new_index;
+    change.old_index = old_statement != nullptr ? static_cast<int>(old_statement - before.statements.data()) : -1;
+    change.line = statement.range.start_line;
+    changes.push_back(std::move(change));
+  }
+  for (int old_index : unmatched_old) {
+    const Statement& statement = before.statements[static_cast<std::size_t>(old_index)];
+    if (paired_old.count(old_index) != 0 || skip_scope(statement.scope_qualname)) {
+      continue;
+    }
+    Change change = classify_statement(before, after, &statement, nullptr);
+    change.old_index = old_index;
+    change.line = statement.range.start_line;
+    changes.push_back(std::move(change));
+  }
+}
+
+bool has_ancestor_in(const SourceFile& file, const Definition& def, const std::set<int>& indexes) {
+  for (int parent = def.parent; parent >= 0; parent = file.definitions[static_cast<std::size_t>(parent)].parent) {
+    if (indexes.count(parent) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+DefinitionHash hash_definition(const SourceFile& file, const Definition& def) {
+  DefinitionHash hash;
+  hash.whole = hash_dedented(file, def.range.start_byte, def.range.end_byte);
+  hash.header = hash_dedented(file, def.range.start_byte, def.body_byte);
+  hash.body = hash_dedented(file, def.body_byte, def.range.end_byte);
+  if (is_class(def)) {
+    std::string own = util::dedent(indented_slice(file, def.range.start_byte, def.body_byte));
+    for (const auto& statement : file.statements) {
+      if (statement.scope_qualname == def.qualname) {
+        own += util::dedent(indented_slice(file, statement.range.start_byte, statement.range.end_byte));
+      }
+    }
+    hash.own = util::hash64(own);
+  } else {
+    hash.own = hash.whole;
+  }
+  return hash;
+}
+
+std::vector<std::string> definition_keys(const SourceFile& file) {
+  std::unordered_map<std::string, int> seen;
+  std::vector<std::string> keys;
+  keys.reserve(file.definitions.size());
+  for (const auto& def : file.definitions) {
+    int count = ++seen[def.qualname];
+    keys.push_back(count == 1 ? def.qualname : def.qualname + "#" + std::to_string(count));
+  }
+  return keys;
+}
+
+ChangeSet diff(const SourceFile& before, const SourceFile& after) {
+  ChangeSet result;
+  if (!after.errors.empty()) {
+    result.syntax_errors = after.errors;
+    return result;
+  }
+  auto old_keys = definition_keys(before);
+  auto new_keys = definition_keys(after);
+  std::unordered_map<std::string, int> old_index_by_key;
+  for (std::size_t i = 0; i < old_keys.size(); ++i) {
+    old_index_by_key.emplace(old_keys[i], static_cast<int>(i));
+  }
+
+  std::vector<Change> changes;
+  std::set<int> added_new;   // indexes in after
+  std::set<int> matched_old;
+  std::set<std::string> new_or_gone_classes;
+
+  for (std::size_t i = 0; i < after.definitions.size(); ++i) {
+    const Definition& now = after.definitions[i];
+    auto found = old_index_by_key.find(new_keys[i]);
+    if (found == old_index_by_key.end()) {
+      added_new.insert(static_cast<int>(i));
+      if (has_ancestor_in(after, now, added_new)) {
+        continue;  // comes with its new parent
+      }
+      if (is_class(now)) {
+        new_or_gone_classes.insert(now.qualname);
+      }
+      Rule rule = now.in_main_guard ? Rule::main_guard_definition
+                  : is_class(now)   ? Rule::class_added
+                  : parent_is_function(after, now) ? Rule::nested_definition_changed
+                                                   : Rule::definition_added;
+      if (rule == Rule::nested_definition_changed) {
+        continue;  // the enclosing function's swap carries it
+      }
+      Change change = make_change(rule, ChangeKind::added, now.qualname);
+      change.new_index = static_cast<int>(i);
+      change.line = now.def_line;
+      changes.push_back(std::move(change));
+      continue;
+    }
+    int old_index = found->second;
+    matched_old.insert(old_index);
+    const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
+    DefinitionHash old_hash = hash_definition(before, was);
+    DefinitionHash new_hash = hash_definition(after, now);
+
+    std::optional<Change> change;
+    if (old_hash.whole == new_hash.whole) {
+      bool moved = was.range.start_line != now.range.start_line;
+      if (moved && !is_class(now) && !parent_is_function(after, now)) {
+        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
+        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+      }
+    } else if (is_class(now)) {
+      if (was.decorators != now.decorators) {
+        change = make_change(Rule::class_decorators_changed, ChangeKind::header_changed, now.qualname);
+      } else if (util::trim(was.bases_text) != util::trim(now.bases_text)) {
+        change = make_change(Rule::class_bases_changed, ChangeKind::header_changed, now.qualname);
+      } else if (old_hash.own != new_hash.own && now.in_main_guard) {
+        change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
+      }
+      // Otherwise its methods or class-level statements changed: they are reported on their own.
+    } else if (now.in_main_guard) {
+      change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
+    } else if (was.free_variables != now.free_variables) {
+      change = make_change(Rule::free_variables_changed, ChangeKind::body_changed, now.qualname,
+                           describe_free_variable_change(was, now));
+    } else if (was.decorators != now.decorators) {
+      change = make_change(Rule::decorators_changed, ChangeKind::header_changed, now.qualname);
+    } else if (old_hash.header != new_hash.header) {
+      change = make_change(Rule::signature_changed, ChangeKind::header_changed, now.qualname);
+    } else {
+      change = make_change(parent_is_function(after, now) ? Rule::nested_definition_changed : Rule::body_changed,
+                           ChangeKind::body_changed, now.qualname);
+    }
+    if (change) {
+      change->old_index = old_index;
+      change->new_index = static_cast<int>(i);
+      change->line = now.def_line;
+      changes.push_back(std::move(*change));
+    }
+  }
+
+  std::set<int> removed_old;
+  for (std::size_t i = 0; i < before.definitions.size(); ++i) {
+    if (matched_old.count(static_cast<int>(i)) != 0) {
+      continue;
+    }
+    const Definition& was = before.definitions[i];
+    removed_old.insert(static_cast<int>(i));
+    if (has_ancestor_in(before, was, removed_old) || parent_is_function(before, was)) {
+      continue;  // goes with its parent, or its enclosing function's swap carries it
+    }
+    if (is_class(was)) {
+      new_or_gone_classes.insert(was.qualname);
+    }
+    Rule rule = was.in_main_guard ? Rule::main_guard_definition
+                : is_class(was)   ? Rule::class_removed
+                                  : Rule::definition_removed;
+    Change change = make_change(rule, ChangeKind::removed, was.qualname);
+    change.old_index = static_cast<int>(i);
+    change.line = was.def_line;
+    changes.push_back(std::move(change));
+  }
+
+  diff_statements(before, after, new_or_gone_classes, changes);
+
+  std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.line < b.line; });
+  result.changes = std::move(changes);
+  return result;
+}
+
+}  // namespace pyhot::differ

@@ -1,0 +1,78 @@
+// Compares two snapshots of one Python file and says, for every change,
+// whether and how it can be applied to a live process (a Verdict) and why.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "parser/source_file.hpp"
+
+namespace pyhot::differ {
+
+enum class Verdict {
+  swap,      // new code object replaces the old in place
+  relocate,  // only line numbers moved
+  define,    // a new definition is bound
+  remove,    // a definition is gone: its binding is removed ("delete")
+  rebind,    // a new object must replace the old where it is bound
+  reexec,    // a module- or class-level import/assignment is run again
+  restart,   // cannot be applied live
+};
+
+const char* to_string(Verdict verdict);
+bool applies_live(Verdict verdict);
+
+enum class ChangeKind {
+  added,
+  removed,
+  body_changed,
+  header_changed,    // decorators or signature
+  moved,             // same text, other lines
+  statement_changed, // module- or class-level statement added, removed or edited
+};
+
+const char* to_string(ChangeKind kind);
+
+// XXH3 of the dedented text: a moved definition hashes the same.
+struct DefinitionHash {
+  std::uint64_t whole = 0;
+  std::uint64_t header = 0;  // decorators and signature
+  std::uint64_t body = 0;    // everything after the ':'
+  // Class only: header plus class-level statements, without the methods, so
+  // a class does not count as changed because one of its methods did.
+  std::uint64_t own = 0;
+};
+
+DefinitionHash hash_definition(const parser::SourceFile& file, const parser::Definition& def);
+
+// "C.x" for the first definition of that qualname, "C.x#2" for the second
+// (a property's setter, a conditional redefinition).
+std::vector<std::string> definition_keys(const parser::SourceFile& file);
+
+enum class Rule;
+
+struct Change {
+  Rule rule{};
+  ChangeKind kind = ChangeKind::body_changed;
+  Verdict verdict = Verdict::swap;
+  std::string qualname;     // definition's qualname; for statements the scope ("" = module)
+  std::string reason;       // in words, for the user
+  int old_index = -1;       // into before.definitions / before.statements
+  int new_index = -1;       // into after.definitions / after.statements
+  bool is_statement = false;
+  std::uint32_t line = 0;   // where to look: in the new file (old file when removed)
+  int line_delta = 0;       // relocate: new line - old line
+};
+
+struct ChangeSet {
+  std::vector<Change> changes;
+  std::vector<parser::SyntaxError> syntax_errors;  // of the new file: nothing can be applied
+
+  bool needs_restart() const;
+  bool empty() const { return changes.empty() && syntax_errors.empty(); }
+};
+
+ChangeSet diff(const parser::SourceFile& before, const parser::SourceFile& after);
+
+}  // namespace pyhot::differ

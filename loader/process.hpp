@@ -1,0 +1,37 @@
+// What /proc says about a target process: is it there, is it Python, whose
+// is it, and where its agent's socket would be.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace pyhot::loader {
+
+struct ProcessInfo {
+  int pid = 0;          // as pyhot sees it
+  int ns_pid = 0;       // as the target sees itself (innermost NSpid)
+  int uid = -1;         // real uid
+  int parent_pid = 0;
+  std::string executable;  // /proc/PID/exe target
+  std::string command_line;
+  std::string python_mapping;  // the mapped python executable or libpython, "" if none
+  bool is_python() const { return !python_mapping.empty(); }
+};
+
+// not_found: no such process; permission_denied when /proc hides it.
+Result<ProcessInfo> inspect_process(int pid);
+
+// not_found / not_python / permission_denied with one clear line each.
+Result<ProcessInfo> require_python_process(int pid);
+
+std::vector<ProcessInfo> list_python_processes();
+std::vector<int> descendant_pids(int pid);
+
+// Directory the agent of a process with this uid listens in (inside the target's root).
+std::string socket_directory(int uid);
+// The path pyhot connects to: through /proc/PID/root so other mount namespaces work.
+std::string agent_socket_path(const ProcessInfo& process);
+
+}  // namespace pyhot::loader

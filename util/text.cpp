@@ -1,0 +1,87 @@
+#include "util/text.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace pyhot::util {
+
+std::uint64_t hash64(std::string_view bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+std::string hash_hex(std::string_view bytes) {
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash64(bytes)));
+  return buffer;
+}
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) {
+      lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+static bool is_blank(std::string_view line) {
+  return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+std::string dedent(std::string_view text) {
+  auto lines = split_lines(text);
+  std::size_t common = std::string_view::npos;
+  for (auto line : lines) {
+    if (is_blank(line)) {
+      continue;
+    }
+    std::size_t indent = line.find_first_not_of(" \t");
+    common = std::min(common, indent);
+  }
+  if (common == std::string_view::npos) {
+    common = 0;
+  }
+  std::string out;
+  out.reserve(text.size());
+  for (auto line : lines) {
+    if (!is_blank(line)) {
+      out.append(line.substr(std::min(common, line.size())));
+    }
+    out.push_back('\n');
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view text) {
+  auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) {
+    return {};
+  }
+  auto end = text.find_last_not_of(" \t\r\n");
+  return text.substr(begin, end - begin + 1);
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+int count_lines(std::string_view text) {
+  if (text.empty()) {
+    return 0;
+  }
+  int lines = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  if (text.back() != '\n') {
+    ++lines;
+  }
+  return lines;
+}
+
+}  // namespace pyhot::util

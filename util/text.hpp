@@ -1,0 +1,27 @@
+// Text helpers that know nothing of Python: lines, dedent, hashing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pyhot::util {
+
+// XXH3-64 of the bytes, as 16 lowercase hex digits.
+std::string hash_hex(std::string_view bytes);
+std::uint64_t hash64(std::string_view bytes);
+
+std::vector<std::string_view> split_lines(std::string_view text);
+
+// Removes the common leading whitespace of all non-blank lines, so a
+// definition hashes the same at any indentation.
+std::string dedent(std::string_view text);
+
+std::string_view trim(std::string_view text);
+bool starts_with(std::string_view text, std::string_view prefix);
+
+// Number of lines ("a\nb" and "a\nb\n" both have 2).
+int count_lines(std::string_view text);
+
+}  // namespace pyhot::util
