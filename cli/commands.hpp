@@ -48,6 +48,19 @@ int run_revert(const ProcessOptions& options);   // arguments: [ID]
 int run_ps(bool json);
 int run_agent_path();
 
+struct AutoreloadOptions {
+  int pid = 0;
+  std::vector<std::string> paths;  // files and directories; empty: the target's own modules
+  int debounce_ms = 20;
+  bool once = false;               // apply what differs from the live code, then exit
+  bool json = false;
+  bool force = false;
+  // Set by `pyhot run --autoreload`: pid is pyhot's child; signals sent to
+  // pyhot go to it, and the exit code is the child's.
+  bool child = false;
+};
+int run_autoreload(const AutoreloadOptions& options);
+
 struct RunOptions {
   std::vector<std::string> command;  // python app.py args...
   bool autoreload = false;

@@ -22,7 +22,7 @@ json unit_to_json(const CompilationUnit& unit) {
   for (const auto& scope : unit.scopes) {
     scopes.push_back({{"name", scope.name}, {"kind", scope.is_class ? "class" : "function"}});
   }
-  return {{"qualname", unit.qualname},
+  json document = {{"qualname", unit.qualname},
           {"name", unit.name},
           {"kind", parser::to_string(unit.kind)},
           {"verdict", differ::to_string(unit.verdict)},
@@ -30,6 +30,13 @@ json unit_to_json(const CompilationUnit& unit) {
           {"source", unit.source},
           {"line_delta", unit.line_delta},
           {"targets", unit.targets}};
+  if (!unit.accessor.empty()) {
+    document["accessor"] = unit.accessor;
+  }
+  if (unit.only_if_missing) {
+    document["only_if_missing"] = true;
+  }
+  return document;
 }
 
 json hashes_of(const parser::SourceFile& file) {
@@ -54,6 +61,7 @@ Error syntax_error(const ModuleLocation& where, const parser::SyntaxError& error
 struct PlannedUnit {
   CompilationUnit unit;
   AppliedChange change;
+  int definition = -1;  // index into the new file's definitions (first touch)
 };
 
 // Sends one apply request and folds the agent's per-unit results into the outcome.
@@ -193,7 +201,8 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
     change.verdict = is_class ? "define" : "swap";
     change.reason = is_class ? differ::rule_entry(differ::Rule::class_added).reason
                              : differ::rule_entry(differ::Rule::body_changed).reason;
-    candidates.push_back({differ::build_definition_unit(after, def, is_class ? Verdict::define : Verdict::swap), change});
+    candidates.push_back({differ::build_definition_unit(after, def, is_class ? Verdict::define : Verdict::swap), change,
+                          static_cast<int>(i)});
   }
   auto probe = send_apply(agent, where, after, candidates, true, true, json::value_t::discarded);
   if (!probe) {
@@ -203,7 +212,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
   std::set<std::string> defined_classes;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const std::string& status = probe->changes[i].status;
-    const auto& def = *after.find(candidates[i].unit.qualname);
+    const auto& def = after.definitions[static_cast<std::size_t>(candidates[i].definition)];
     bool inside_new_class = std::any_of(defined_classes.begin(), defined_classes.end(), [&](const std::string& klass) {
       return util::starts_with(def.qualname, klass + ".");
     });
@@ -243,13 +252,23 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
   outcome.first_touch = true;
   outcome.dry_run = dry_run;
   if (planned.empty()) {
+    if (!dry_run && snapshot.is_string()) {
+      // Nothing differs: record the file as what is live, so the next
+      // reload diffs against it exactly.
+      if (auto recorded = send_apply(agent, where, after, {}, false, false, snapshot); !recorded) {
+        return recorded.error();
+      }
+    }
     return outcome;
   }
-  // Imports the new code may need: re-running an import is harmless.
+  // Imports and constants the new code may need. Without a snapshot a changed
+  // value cannot be told from state the program built up, so only names the
+  // live module lacks are bound.
   for (std::size_t i = 0; i < after.statements.size(); ++i) {
     const auto& statement = after.statements[i];
-    if (statement.kind == parser::Statement::Kind::import && statement.scope_qualname.empty() &&
-        !statement.conditional) {
+    bool binds_names = statement.kind == parser::Statement::Kind::import ||
+                       statement.kind == parser::Statement::Kind::assignment;
+    if (binds_names && statement.scope_qualname.empty() && !statement.conditional && !statement.targets.empty()) {
       differ::Change change;
       change.is_statement = true;
       change.new_index = static_cast<int>(i);
@@ -257,6 +276,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
       differ::ChangeSet one;
       one.changes.push_back(change);
       auto units = differ::build_units(after, after, one);
+      units.front().only_if_missing = true;
       AppliedChange applied;
       applied.qualname = "<module>: " + first_line(statement.text);
       applied.verdict = "reexec";
@@ -340,24 +360,33 @@ Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocatio
   if (!after) {
     return after.error();
   }
-  if (!after->errors.empty()) {
-    return syntax_error(where, after->errors.front());
+  return patch_parsed(agent, where, *after, nullptr, dry_run);
+}
+
+Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocation& where,
+                                  const parser::SourceFile& after, const parser::SourceFile* live, bool dry_run) {
+  if (!after.errors.empty()) {
+    return syntax_error(where, after.errors.front());
+  }
+  auto take_everything = [](const differ::Change&) { return true; };
+  if (live != nullptr) {
+    return patch_from_snapshot(agent, where, *live, after, differ::diff(*live, after), take_everything, dry_run,
+                               json(after.text));
   }
   auto snapshot = live_snapshot(agent, where.module);
   if (!snapshot) {
     return snapshot.error();
   }
   if (!snapshot->has_value()) {
-    return patch_first_touch(agent, where, *after, [](const parser::Definition&) { return true; }, dry_run,
-                             json(new_text));
+    return patch_first_touch(agent, where, after, [](const parser::Definition&) { return true; }, dry_run,
+                             json(after.text));
   }
   auto before = parser::parse_source(**snapshot, where.file);
   if (!before) {
     return before.error();
   }
-  auto changes = differ::diff(*before, *after);
-  return patch_from_snapshot(agent, where, *before, *after, changes, [](const differ::Change&) { return true; },
-                             dry_run, json(new_text));
+  return patch_from_snapshot(agent, where, *before, after, differ::diff(*before, after), take_everything, dry_run,
+                             json(after.text));
 }
 
 namespace {

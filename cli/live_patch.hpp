@@ -51,6 +51,12 @@ Result<ModuleLocation> locate_module(loader::AgentChannel& agent, const std::str
 Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocation& where, const std::string& new_text,
                                 bool dry_run);
 
+// The same for an already parsed file. `live` is what the caller knows to be
+// live (the last text it applied); null asks the agent for its snapshot.
+// A syntax error in `after` is an Error of kind syntax_error.
+Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocation& where,
+                                  const parser::SourceFile& after, const parser::SourceFile* live, bool dry_run);
+
 // Applies one definition (qualname) and the imports it may need.
 // not_found when the file has no such definition; outcome.changes is empty
 // when its source has not changed.

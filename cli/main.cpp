@@ -68,6 +68,18 @@ int main(int argc, char** argv) {
   auto* agent_path_command = app.add_subcommand("agent-path", "Print a directory from which pyhot_agent imports");
   agent_path_command->callback([&] { code = run_agent_path(); });
 
+  AutoreloadOptions autoreload;
+  auto* autoreload_command = app.add_subcommand(
+      "autoreload", "Apply every save to a live process: PID [PATH...] (default: the files of its own modules)");
+  autoreload_command->add_option("PID", autoreload.pid, "Target process id")->required();
+  autoreload_command->add_option("PATH", autoreload.paths, "Files or directories to watch (directories recursively)");
+  autoreload_command->add_option("--debounce", autoreload.debounce_ms,
+                                 "Milliseconds a file must be quiet before it is applied (default 20)");
+  autoreload_command->add_flag("--once", autoreload.once, "Apply what differs from the live code, then exit");
+  autoreload_command->add_flag("--force", autoreload.force, "Attach even where remote debugging was disabled (3.14+)");
+  autoreload_command->add_flag("--json", autoreload.json, "One JSON object per line, per event");
+  autoreload_command->callback([&] { code = run_autoreload(autoreload); });
+
   RunOptions run;
   auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
   run_command->add_flag("--autoreload", run.autoreload, "Also watch its files and apply every save");

@@ -393,7 +393,7 @@ int run_revert(const ProcessOptions& options) {
   json arguments = json::object();
   if (options.arguments.size() == 1) {
     try {
-      arguments["id"] = std::stoi(options.arguments[0]);
+      arguments["patch"] = std::stoi(options.arguments[0]);
     } catch (const std::exception&) {
       print_error("revert takes PID [ID]: '" + options.arguments[0] + "' is not a patch id", options.json);
       return k_exit_usage;

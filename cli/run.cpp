@@ -43,8 +43,22 @@ int run_program(const RunOptions& options) {
     print_error("cannot run " + options.command[0] + ": " + std::strerror(errno), false);
     return k_exit_failed;
   }
-  print_error("run --autoreload is not available yet", false);
-  return k_exit_usage;
+  pid_t child = fork();
+  if (child < 0) {
+    print_error(std::string("cannot fork: ") + std::strerror(errno), false);
+    return k_exit_failed;
+  }
+  if (child == 0) {
+    execvp(argv[0], argv.data());
+    std::cerr << "pyhot: cannot run " << options.command[0] << ": " << std::strerror(errno) << "\n";
+    _exit(127);
+  }
+  // The watch loop passes SIGINT/SIGTERM on to the child and returns its exit status.
+  AutoreloadOptions autoreload;
+  autoreload.pid = child;
+  autoreload.debounce_ms = options.debounce_ms;
+  autoreload.child = true;
+  return run_autoreload(autoreload);
 }
 
 }  // namespace pyhot::cli

@@ -91,12 +91,65 @@ void write_lines(const SourceFile& file, std::uint32_t first, std::uint32_t last
 
 }  // namespace
 
+namespace {
+
+// Which accessor of a property this definition is: the agent cannot tell a
+// getter from a setter by name, both are "C.x".
+std::string property_accessor(const Definition& def) {
+  if (def.kind != parser::DefinitionKind::property) {
+    return {};
+  }
+  for (const auto& decorator : def.decorators) {
+    std::string_view text(decorator);
+    auto ends_with = [&](std::string_view suffix) {
+      return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+    };
+    if (ends_with(".setter")) {
+      return "fset";
+    }
+    if (ends_with(".deleter")) {
+      return "fdel";
+    }
+  }
+  return "fget";
+}
+
+// CPython (3.11+) compiles `module.attr(...)` differently when `module` is
+// imported at module level. A dead `if 0:` import of the same names, after
+// the definition, gives the unit the same symbol table without running
+// anything, so its bytecode equals a fresh import's.
+std::string imported_names_line(const SourceFile& file) {
+  std::vector<std::string> names;
+  for (const auto& statement : file.statements) {
+    if (statement.kind != Statement::Kind::import || !statement.scope_qualname.empty()) {
+      continue;
+    }
+    for (const auto& target : statement.targets) {
+      std::string name = target.substr(0, target.find('.'));
+      if (!name.empty() && name != "*" && std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+  }
+  if (names.empty()) {
+    return {};
+  }
+  std::string line = "if 0: import ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    line += (i == 0 ? "" : ", ") + names[i];
+  }
+  return line;
+}
+
+}  // namespace
+
 CompilationUnit build_definition_unit(const SourceFile& file, const Definition& def, Verdict verdict) {
   CompilationUnit unit;
   unit.qualname = def.qualname;
   unit.name = def.name;
   unit.kind = def.kind;
   unit.verdict = verdict;
+  unit.accessor = property_accessor(def);
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
     // Nothing to compile: the agent shifts or unbinds what is live.
     UnitText unused;
@@ -114,6 +167,9 @@ CompilationUnit build_definition_unit(const SourceFile& file, const Definition& 
     write_lines(file, def.def_line, def.range.end_line, text);
   } else {
     write_lines(file, def.range.start_line, def.range.end_line, text);
+  }
+  if (auto imports = imported_names_line(file); !imports.empty()) {
+    text.set(def.range.end_line + 1, imports);
   }
   unit.source = text.str();
   return unit;

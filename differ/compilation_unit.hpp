@@ -25,6 +25,8 @@ struct CompilationUnit {
   std::string source;                 // see loader/PROTOCOL.md: padded, stubbed module text
   int line_delta = 0;                 // relocate only
   std::vector<std::string> targets;   // reexec: names the statement binds
+  std::string accessor;               // property accessors: "fget", "fset" or "fdel"
+  bool only_if_missing = false;       // reexec on first touch: run only when a target is unbound
 };
 
 // The unit for one change, or none when nothing needs to cross to the target

@@ -159,8 +159,14 @@ struct StatementKey {
   }
 };
 
+// Over the statement's text, which leaves out definitions nested in it (a
+// main guard's functions are compared as definitions).
 std::uint64_t statement_hash(const SourceFile& file, const Statement& statement) {
-  return hash_dedented(file, statement.range.start_byte, statement.range.end_byte);
+  std::size_t line_start = file.text.rfind('\n', statement.range.start_byte == 0 ? 0 : statement.range.start_byte - 1);
+  line_start = (line_start == std::string::npos || statement.range.start_byte == 0) ? 0 : line_start + 1;
+  std::string text(statement.range.start_byte - line_start, ' ');
+  text += statement.text;
+  return util::hash64(util::dedent(text));
 }
 
 // The identity of an assignment or import across edits: what it binds.
@@ -268,6 +274,18 @@ void diff_statements(const SourceFile& before, const SourceFile& after, const st
       old_statement = &before.statements[static_cast<std::size_t>(it->second)];
       paired_old.insert(it->second);
       unmatched_old_by_binding.erase(it);
+    } else if (binding.empty()) {
+      // Statements that bind nothing (calls, loops) pair up in order within
+      // their scope: an edited call is one change, not a removal and an addition.
+      for (int old_index : unmatched_old) {
+        const Statement& candidate = before.statements[static_cast<std::size_t>(old_index)];
+        if (paired_old.count(old_index) == 0 && binding_key(candidate).empty() &&
+            candidate.scope_qualname == statement.scope_qualname && candidate.kind == statement.kind) {
+          old_statement = &candidate;
+          paired_old.insert(old_index);
+          break;
+        }
+      }
     }
     Change change = classify_statement(before, after, old_statement, &statement);
     change.kind = ChangeKind::statement_changed;
@@ -308,7 +326,7 @@ DefinitionHash hash_definition(const SourceFile& file, const Definition& def) {
     std::string own = util::dedent(indented_slice(file, def.range.start_byte, def.body_byte));
     for (const auto& statement : file.statements) {
       if (statement.scope_qualname == def.qualname) {
-        own += util::dedent(indented_slice(file, statement.range.start_byte, statement.range.end_byte));
+        own += std::to_string(statement_hash(file, statement));
       }
     }
     hash.own = util::hash64(own);

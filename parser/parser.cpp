@@ -1,0 +1,126 @@
+#include "parser/parser.hpp"
+
+#include <tree_sitter/api.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "parser/extract.hpp"
+#include "parser/grammar.hpp"
+#include "util/file.hpp"
+
+namespace pyhot::parser {
+
+namespace {
+
+struct TreeDeleter {
+  void operator()(TSTree* tree) const { ts_tree_delete(tree); }
+};
+struct ParserDeleter {
+  void operator()(TSParser* parser) const { ts_parser_delete(parser); }
+};
+using TreePtr = std::unique_ptr<TSTree, TreeDeleter>;
+using ParserPtr = std::unique_ptr<TSParser, ParserDeleter>;
+
+Result<ParserPtr> make_parser() {
+  ParserPtr parser(ts_parser_new());
+  if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
+    return make_error(ErrorKind::internal, "tree-sitter-python grammar does not match the tree-sitter runtime");
+  }
+  return parser;
+}
+
+// tree-sitter keeps offsets in 32 bits.
+bool too_large(std::string_view text) {
+  return text.size() >= 0xFFFFFFF0U;
+}
+
+// Row and column of `offset`, counting from a known point at `from`.
+TSPoint advance(TSPoint point, std::string_view text, std::size_t from, std::size_t offset) {
+  const char* at = text.data() + from;
+  const char* end = text.data() + offset;
+  while (true) {
+    const void* newline = std::memchr(at, '\n', static_cast<std::size_t>(end - at));
+    if (newline == nullptr) {
+      break;
+    }
+    ++point.row;
+    point.column = 0;
+    at = static_cast<const char*>(newline) + 1;
+  }
+  point.column += static_cast<std::uint32_t>(end - at);
+  return point;
+}
+
+}  // namespace
+
+Result<SourceFile> parse_source(std::string_view text, const std::string& path) {
+  PythonParser parser;
+  return parser.parse(text, path);
+}
+
+Result<SourceFile> parse_file(const std::string& path) {
+  Result<std::string> text = util::read_file(path);
+  if (!text) {
+    return text.error();
+  }
+  return parse_source(*text, path);
+}
+
+struct PythonParser::State {
+  ParserPtr parser;
+  TreePtr tree;
+  std::string text;  // what `tree` was parsed from
+};
+
+PythonParser::PythonParser() : m_state(std::make_unique<State>()) {}
+PythonParser::~PythonParser() = default;
+
+Result<SourceFile> PythonParser::parse(std::string_view text, const std::string& path) {
+  if (too_large(text)) {
+    return make_error(ErrorKind::usage, "'" + path + "' is too large to parse (4 GiB or more)");
+  }
+  if (!m_state->parser) {
+    Result<ParserPtr> parser = make_parser();
+    if (!parser) {
+      return parser.error();
+    }
+    m_state->parser = std::move(*parser);
+  }
+
+  TSTree* old_tree = m_state->tree.get();
+  if (old_tree != nullptr) {
+    // One edit covering everything between the common prefix and suffix:
+    // enough for tree-sitter to reuse every untouched subtree.
+    const std::string& old_text = m_state->text;
+    std::size_t limit = std::min(old_text.size(), text.size());
+    std::size_t prefix = 0;
+    while (prefix < limit && old_text[prefix] == text[prefix]) {
+      ++prefix;
+    }
+    std::size_t suffix = 0;
+    while (suffix < limit - prefix && old_text[old_text.size() - 1 - suffix] == text[text.size() - 1 - suffix]) {
+      ++suffix;
+    }
+    TSInputEdit edit;
+    edit.start_byte = static_cast<std::uint32_t>(prefix);
+    edit.old_end_byte = static_cast<std::uint32_t>(old_text.size() - suffix);
+    edit.new_end_byte = static_cast<std::uint32_t>(text.size() - suffix);
+    edit.start_point = advance(TSPoint{0, 0}, text, 0, prefix);
+    edit.old_end_point = advance(edit.start_point, old_text, prefix, edit.old_end_byte);
+    edit.new_end_point = advance(edit.start_point, text, prefix, edit.new_end_byte);
+    ts_tree_edit(old_tree, &edit);
+  }
+
+  TSTree* tree = ts_parser_parse_string(m_state->parser.get(), old_tree, text.data(),
+                                        static_cast<std::uint32_t>(text.size()));
+  if (tree == nullptr) {
+    m_state->tree.reset();
+    return make_error(ErrorKind::internal, "tree-sitter could not parse '" + path + "'");
+  }
+  m_state->tree.reset(tree);
+  m_state->text.assign(text);
+  return extract_source_file(tree, m_state->text, path);
+}
+
+}  // namespace pyhot::parser

@@ -1,0 +1,3 @@
+class Calculator:
+    def add(self, a, b):
+        return a + b

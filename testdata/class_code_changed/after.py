@@ -1,0 +1,3 @@
+class Registry:
+    items = []
+    items.append("b")

@@ -1,0 +1,5 @@
+class Limits:
+    MAX_ITEMS = 20
+
+    def allowed(self, n):
+        return n <= self.MAX_ITEMS

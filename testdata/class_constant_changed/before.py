@@ -1,0 +1,5 @@
+class Limits:
+    MAX_ITEMS = 10
+
+    def allowed(self, n):
+        return n <= self.MAX_ITEMS

@@ -1,0 +1,6 @@
+import functools
+
+
+class Point:
+    def __init__(self, x):
+        self.x = x

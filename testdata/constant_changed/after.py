@@ -1,0 +1,5 @@
+RETRIES = 5
+
+
+def retries():
+    return RETRIES

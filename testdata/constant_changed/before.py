@@ -1,0 +1,5 @@
+RETRIES = 3
+
+
+def retries():
+    return RETRIES

@@ -1,0 +1,5 @@
+import functools
+
+
+def handler(event):
+    return event

@@ -1,0 +1,2 @@
+def area(width: float, height: float) -> float:
+    return width * height

@@ -1,0 +1,9 @@
+# a comment pushes everything down
+
+
+def first():
+    return 1
+
+
+def second():
+    return 2

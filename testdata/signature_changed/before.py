@@ -1,0 +1,5 @@
+TIMEOUT = 5
+
+
+def fetch(url, timeout=TIMEOUT):
+    return url, timeout

@@ -1,0 +1,5 @@
+import json
+
+
+def dump(data):
+    return json.dumps(data)

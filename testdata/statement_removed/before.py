@@ -1,0 +1,6 @@
+import os
+import json
+
+
+def dump(data):
+    return json.dumps(data)

@@ -1,0 +1,737 @@
+"""Integration tests of the pyhot agent against real Python processes.
+
+Every test starts a real target (see agentlib.Target), talks to the agent over
+its real Unix socket and checks from outside what a user would notice. Each
+test runs once per interpreter found (3.8 to 3.13 and /usr/bin/python3);
+a missing interpreter is skipped with a message.
+
+    /usr/bin/python3 -m unittest tests/integration/test_agent.py
+    PYHOT_TEST_PYTHONS=py38,py313 /usr/bin/python3 -m unittest tests/integration/test_agent.py
+"""
+
+import os
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agentlib import (AGENT_FILE, AgentClient, AgentError, Target, encode_frame,  # noqa: E402
+                      interpreters, make_unit, wait_until)
+
+
+def src(text):
+    return textwrap.dedent(text).lstrip('\n')
+
+
+def line_of(text, needle):
+    """1-based number of the first line of text containing needle."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    raise KeyError(needle)
+
+
+class AgentTests(object):
+    python = None
+
+    def target(self, files, modules=('app',), **options):
+        target = Target(self.python, files, modules, **options)
+        self.addCleanup(target.close)
+        return target
+
+    def assertApplied(self, reply, count=None):
+        statuses = [r['status'] for r in reply['results']]
+        self.assertTrue(all(s == 'applied' for s in statuses), reply)
+        if count is not None:
+            self.assertEqual(len(statuses), count)
+
+    # -- basics -----------------------------------------------------------------
+
+    def test_ping_modules_locate(self):
+        t = self.target({'app.py': 'X = 1\n'})
+        reply = t.call('ping')
+        self.assertEqual(reply['pid'], t.pid)
+        self.assertEqual(reply['thread'], 'pyhot-agent')
+        self.assertTrue(reply['python'].startswith(t.eval('"%d.%d" % sys.version_info[:2]')[1:-1]))
+        modules = {m['name']: m['file'] for m in t.call('modules')['modules']}
+        self.assertEqual(modules.get('app'), t.path('app.py'))
+        self.assertEqual(modules.get('__main__'), t.path('main.py'))
+        self.assertNotIn('os', modules)
+        self.assertNotIn('pyhot_agent', modules)
+        self.assertEqual(t.call('locate', module='app')['file'], t.path('app.py'))
+        self.assertEqual(t.call('module_for_file', file=t.path('app.py'))['module'], 'app')
+        with self.assertRaises(AgentError) as caught:
+            t.call('locate', module='not_imported_anywhere')
+        self.assertEqual(caught.exception.kind, 'not_found')
+        self.assertIn("No module named 'not_imported_anywhere'", caught.exception.message)
+        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+        mode = stat.S_IMODE(os.stat(t.socket_dir).st_mode)
+        self.assertEqual(mode, 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(t.socket).st_mode), 0o600)
+
+    def test_swap_is_seen_by_every_reference_and_revert_is_exact(self):
+        app = src('''
+            import functools
+
+
+            def greet(name):
+                return 'hello ' + name
+
+            def tick():
+                return greet('tick')
+            ''')
+        other = src('''
+            from app import greet
+            REGISTRY = [greet]
+            def use():
+                return greet('other')
+            ''')
+        t = self.target({'app.py': app, 'other.py': other}, modules=('app', 'other'))
+        t.exec('tick = app.tick')
+        wait_until(lambda: t.value('state.get("tick")') == 'hello tick')
+        t.exec("saved = tuple(getattr(app.greet, a) for a in "
+               "('__code__', '__defaults__', '__kwdefaults__', '__annotations__', '__doc__'))")
+        new = app.replace("'hello ' + name", "'HELLO ' + name")
+        # Hand-written, as the C++ side writes it: padding puts the def on line 4.
+        unit = {'qualname': 'greet', 'name': 'greet', 'kind': 'function', 'verdict': 'swap',
+                'scopes': [], 'line_delta': 0,
+                'source': '\n\n\ndef greet(name):\n    return \'HELLO \' + name\n'}
+        reply = t.apply('app', new, [unit])
+        self.assertApplied(reply, 1)
+        self.assertEqual(reply['results'][0]['objects'], 1)
+        patch = reply['patch']
+        self.assertEqual(t.value('app.greet("x")'), 'HELLO x')
+        self.assertEqual(t.value('other.use()'), 'HELLO other')
+        self.assertEqual(t.value('other.REGISTRY[0]("r")'), 'HELLO r')
+        wait_until(lambda: t.value('state.get("tick")') == 'HELLO tick', message='loop sees new code')
+        self.assertEqual(t.value('__import__("linecache").getline(app.__file__, 5).strip()'),
+                         "return 'HELLO ' + name")
+        self.assertEqual(t.call('snapshot', module='app')['source'], new)
+        history = t.call('history')['patches']
+        self.assertEqual([(p['id'], p['module'], p['reverted']) for p in history],
+                         [(patch, 'app', False)])
+        self.assertEqual(history[0]['changes'], [{'qualname': 'greet', 'verdict': 'swap'}])
+        reverted = t.call('revert')
+        self.assertEqual(reverted['reverted'], patch)
+        self.assertEqual(t.value('app.greet("x")'), 'hello x')
+        self.assertTrue(t.value("all(getattr(app.greet, a) is v for a, v in zip("
+                                "('__code__', '__defaults__', '__kwdefaults__', '__annotations__',"
+                                " '__doc__'), saved))"))
+        self.assertTrue(t.call('history')['patches'][0]['reverted'])
+        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+        with self.assertRaises(AgentError) as caught:
+            t.call('revert')
+        self.assertEqual(caught.exception.kind, 'not_found')
+
+    def test_methods_static_class_property_mangled_super(self):
+        app = src('''
+            class Base:
+                def who(self):
+                    return 'base'
+
+            class C(Base):
+                def m(self):
+                    return 'm1'
+
+                @staticmethod
+                def s(x):
+                    return x + 1
+
+                @classmethod
+                def c(cls):
+                    return cls.__name__ + '1'
+
+                @property
+                def p(self):
+                    return self._p
+
+                @p.setter
+                def p(self, v):
+                    self._p = v
+
+                def __secret(self):
+                    return 's1'
+
+                def reveal(self):
+                    return self.__secret()
+
+                def who(self):
+                    return 'c1+' + super().who()
+            ''')
+        new = (app.replace("'m1'", "'m2'").replace('x + 1', 'x + 2')
+               .replace("'1'", "'2'").replace('return self._p', 'return self._p * 2')
+               .replace('self._p = v', 'self._p = v + 100').replace("'s1'", "'s2'")
+               .replace("'c1+'", "'c2+'"))
+        t = self.target({'app.py': app})
+        t.exec('obj = app.C(); obj.p = 1')
+        self.assertEqual(t.value('(obj.m(), obj.s(1), obj.c(), obj.p, obj.reveal(), obj.who())'),
+                         ('m1', 2, 'C1', 1, 's1', 'c1+base'))
+        for accessor in (True, False):   # with and without the optional 'accessor' field
+            units = [make_unit(new, q, accessor=accessor) for q in
+                     ('C.m', 'C.s', 'C.c', 'C.__secret', 'C.who')]
+            units += [make_unit(new, 'C.p', index=0, accessor=accessor),
+                      make_unit(new, 'C.p', index=1, accessor=accessor)]
+            self.assertEqual([u['kind'] for u in units[1:3]], ['static_method', 'class_method'])
+            reply = t.apply('app', new, units)
+            self.assertApplied(reply, 7)
+            t.exec('obj.p = 1')
+            self.assertEqual(
+                t.value('(obj.m(), app.C.s(1), obj.c(), obj.p, obj.reveal(), obj.who())'),
+                ('m2', 3, 'C2', 202, 's2', 'c2+base'))
+            t.call('revert')
+            t.exec('obj.p = 1')
+            self.assertEqual(t.value('(obj.m(), obj.s(1), obj.c(), obj.p, obj.reveal())'),
+                             ('m1', 2, 'C1', 1, 's1'))
+
+    def test_decorated_functions_swap_inner_function_without_rerunning_decorators(self):
+        app = src('''
+            import functools
+            DECORATED = []
+
+            def count(fn):
+                DECORATED.append(fn.__name__)
+                @functools.wraps(fn)
+                def wrapper(*a, **k):
+                    return fn(*a, **k)
+                return wrapper
+
+            def plain(fn):
+                DECORATED.append(fn.__name__)
+                def inner(*a, **k):
+                    return ('plain', fn(*a, **k))
+                return inner
+
+            @count
+            def wrapped(x):
+                return x * 1
+
+            @plain
+            def nowraps(x):
+                return x * 1
+
+            @count
+            @plain
+            @count
+            def stacked(x):
+                return x * 1
+
+            @functools.lru_cache(maxsize=None)
+            def cached(x):
+                return x * 1
+
+            def padd(a, b):
+                return a + b
+            padd = functools.partial(padd, 1)
+            ''')
+        new = app.replace('x * 1', 'x * 2').replace('a + b', 'a * 10 + b')
+        t = self.target({'app.py': app})
+        self.assertEqual(t.value('(app.wrapped(2), app.nowraps(2), app.stacked(2), app.cached(2),'
+                                 ' app.padd(2))'), (2, ('plain', 2), ('plain', 2), 2, 3))
+        before = t.value('len(app.DECORATED)')
+        units = [make_unit(new, q) for q in ('wrapped', 'nowraps', 'stacked', 'cached', 'padd')]
+        self.assertIn('@__pyhot_keep__\n@__pyhot_keep__\n@__pyhot_keep__\ndef stacked',
+                      units[2]['source'])
+        self.assertApplied(t.apply('app', new, units), 5)
+        self.assertEqual(t.value('(app.wrapped(2), app.nowraps(2), app.stacked(2), app.cached(3),'
+                                 ' app.padd(2))'), (4, ('plain', 4), ('plain', 4), 6, 12))
+        self.assertEqual(t.value('len(app.DECORATED)'), before)
+
+    def test_nested_closures_made_before_the_reload(self):
+        app = src('''
+            def make(k):
+                def inner(x):
+                    return x + k
+                return inner
+
+            def make2(k):
+                def inner(x):
+                    return x + k
+                return inner
+
+            def outer():
+                a = 1
+                b = 2
+                def inner():
+                    return a
+                return inner
+            ''')
+        new = app.replace('return x + k', 'return x + k * 100').replace('return a\n', 'return a + b\n')
+        t = self.target({'app.py': app})
+        t.exec('c1 = app.make(1); c2 = app.make2(1); c3 = app.outer()')
+        # Enclosing function and nested function in one patch.
+        reply = t.apply('app', new, [make_unit(new, 'make'), make_unit(new, 'make.<locals>.inner')])
+        self.assertApplied(reply, 2)
+        self.assertEqual(reply['results'][1]['objects'], 1)
+        self.assertEqual(t.value('(c1(1), app.make(2)(1))'), (101, 201))
+        # Only the nested unit: old closures and closures made later both change.
+        reply = t.apply('app', new, [make_unit(new, 'make2.<locals>.inner')])
+        self.assertApplied(reply, 1)
+        self.assertEqual(t.value('(c2(1), app.make2(2)(1))'), (101, 201))
+        t.call('revert')
+        self.assertEqual(t.value('(c2(1), app.make2(2)(1))'), (2, 3))
+        # Free variables changed: swap refused, rebind reports the closure that keeps old code.
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [make_unit(new, 'outer'), make_unit(new, 'outer.<locals>.inner')])
+        self.assertEqual(caught.exception.kind, 'refused')
+        reply = t.apply('app', new, [make_unit(new, 'outer'),
+                                     make_unit(new, 'outer.<locals>.inner', 'rebind')])
+        self.assertApplied(reply, 2)
+        self.assertIn('1 existing closure', reply['results'][1]['message'])
+        self.assertEqual(t.value('(c3(), app.outer()())'), (1, 3))
+
+    def test_defaults_use_class_level_and_reexecuted_names(self):
+        app = src('''
+            LIMIT = 5
+
+            class C:
+                SCALE = 3
+
+                def m(self, v=SCALE, *, w=LIMIT):
+                    return (v, w)
+
+            def f(a=LIMIT, *, b=2):
+                return (a, b)
+            ''')
+        new = (app.replace('LIMIT = 5', 'LIMIT = 7').replace('v=SCALE,', 'v=SCALE * 2,')
+               .replace('w=LIMIT)', 'w=LIMIT + 1)').replace('a=LIMIT, *, b=2', 'a=LIMIT * 2, *, b=3'))
+        t = self.target({'app.py': app})
+        t.exec('obj = app.C()')
+        units = [make_unit(new, 'LIMIT', 'reexec'), make_unit(new, 'C.m'), make_unit(new, 'f')]
+        self.assertApplied(t.apply('app', new, units), 3)
+        self.assertEqual(t.value('(app.LIMIT, obj.m(), app.f())'), (7, (6, 8), (14, 3)))
+        t.call('revert')
+        self.assertEqual(t.value('(app.LIMIT, obj.m(), app.f())'), (5, (3, 5), (5, 2)))
+
+    def test_future_annotations_flag(self):
+        app = src('''
+            from __future__ import annotations
+
+            def f(x: Undefined) -> AlsoUndefined:
+                return 1
+            ''')
+        new = app.replace('return 1', 'return 2')
+        t = self.target({'app.py': app})
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [make_unit(new, 'f')])   # without the flag: NameError
+        self.assertIn('NameError', caught.exception.message)
+        self.assertEqual(t.value('app.f(0)'), 1)
+        self.assertApplied(t.apply('app', new, [make_unit(new, 'f')],
+                                   future_flags=['annotations']))
+        self.assertEqual(t.value('(app.f(0), app.f.__annotations__)'),
+                         (2, {'x': 'Undefined', 'return': 'AlsoUndefined'}))
+
+    def test_rebind_replaces_the_object_everywhere(self):
+        app = src('''
+            class Base:
+                def hello(self):
+                    return 'base'
+
+            class C(Base):
+                def hello(self):
+                    return 'c'
+
+            def helper():
+                return 'h1'
+
+            HANDLERS = {'h': helper}
+            ''')
+        other = 'from app import helper\nLIST = [helper]\n'
+        new = app.replace("return 'c'", "return 'c+' + super().hello()").replace("'h1'", "'h2'")
+        t = self.target({'app.py': app, 'other.py': other}, modules=('app', 'other'))
+        t.exec('obj = app.C(); saved = app.helper')
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [make_unit(new, 'C.hello')])
+        self.assertEqual(caught.exception.kind, 'refused')
+        self.assertIn('free variables', caught.exception.message)
+        units = [make_unit(new, 'C.hello', 'rebind'), make_unit(new, 'helper', 'rebind')]
+        self.assertApplied(t.apply('app', new, units), 2)
+        self.assertEqual(t.value('(obj.hello(), app.helper(), app.HANDLERS["h"](), other.helper(),'
+                                 ' other.LIST[0]())'), ('c+base', 'h2', 'h2', 'h2', 'h2'))
+        t.call('revert')
+        self.assertEqual(t.value('obj.hello()'), 'c')
+        self.assertTrue(t.value('app.helper is saved and app.HANDLERS["h"] is saved and '
+                                'other.helper is saved and other.LIST[0] is saved'))
+
+    def test_define_delete_reexec_relocate_and_revert(self):
+        app = src('''
+            import os
+
+            LIMIT = 5
+
+            def old_fn():
+                return 'old'
+
+            class C:
+                def m(self):
+                    return 'm'
+            ''')
+        new = src('''
+            import os
+            import json
+
+            LIMIT = 6
+
+            class C:
+                def m(self):
+                    return 'm'
+
+                def extra(self):
+                    return 'extra ' + json.dumps(LIMIT)
+
+            def new_fn():
+                return 'new' + str(LIMIT)
+            ''')
+        t = self.target({'app.py': app})
+        t.exec('obj = app.C(); saved = app.old_fn')
+        delta = line_of(new, 'class C') - line_of(app, 'class C')
+        units = [make_unit(new, 'json', 'reexec'), make_unit(new, 'LIMIT', 'reexec'),
+                 make_unit(new, 'C.extra', 'define'), make_unit(new, 'new_fn', 'define'),
+                 {'qualname': 'old_fn', 'name': 'old_fn', 'kind': 'function',
+                  'verdict': 'delete', 'scopes': [], 'source': '', 'line_delta': 0},
+                 make_unit(new, 'C', 'relocate', line_delta=delta)]
+        self.assertApplied(t.apply('app', new, units), 6)
+        self.assertEqual(t.value('(obj.extra(), app.new_fn(), hasattr(app, "old_fn"), app.LIMIT)'),
+                         ('extra 6', 'new6', False, 6))
+        self.assertEqual(t.value('app.C.m.__code__.co_firstlineno'), line_of(new, 'def m'))
+        t.call('revert')
+        self.assertEqual(t.value('(hasattr(obj, "extra"), hasattr(app, "new_fn"), '
+                                 'app.old_fn is saved, app.LIMIT, hasattr(app, "json"))'),
+                         (False, False, True, 5, False))
+        self.assertEqual(t.value('app.C.m.__code__.co_firstlineno'), line_of(app, 'def m'))
+
+    def test_traceback_after_reload_points_at_the_new_lines(self):
+        app = src('''
+            def boom(x):
+                y = x + 1
+                raise ValueError(y)
+
+            def later():
+                raise KeyError('later')
+            ''')
+        new = src('''
+            # a comment pushes everything down
+
+
+            def boom(x):
+                y = x + 2
+                z = y * 2
+                raise ValueError(z)
+
+            def later():
+                raise KeyError('later')
+            ''')
+        t = self.target({'app.py': app})
+        units = [make_unit(new, 'boom'),
+                 make_unit(new, 'later', 'relocate',
+                           line_delta=line_of(new, 'def later') - line_of(app, 'def later'))]
+        self.assertApplied(t.apply('app', new, units), 2)
+        text = t.eval_error('app.boom(1)')
+        self.assertIn('File "%s", line %d, in boom' % (t.path('app.py'),
+                                                        line_of(new, 'raise ValueError')), text)
+        self.assertIn('raise ValueError(z)', text)
+        self.assertIn('ValueError: 6', text)
+        text = t.eval_error('app.later()')
+        self.assertIn('line %d, in later' % line_of(new, "raise KeyError"), text)
+
+    def test_dry_run_changes_nothing(self):
+        app = 'def f():\n    return 1\n'
+        new = 'def f():\n    return 2\n\ndef g():\n    return 3\n'
+        t = self.target({'app.py': app})
+        reply = t.apply('app', new, [make_unit(new, 'f'), make_unit(new, 'g', 'define')],
+                        dry_run=True)
+        self.assertEqual(reply['patch'], None)
+        self.assertTrue(reply['dry_run'])
+        self.assertEqual([r['status'] for r in reply['results']], ['would_apply', 'would_apply'])
+        self.assertEqual(t.value('(app.f(), hasattr(app, "g"))'), (1, False))
+        self.assertEqual(t.call('history')['patches'], [])
+        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+
+    def test_all_or_nothing(self):
+        app = src('''
+            class Descriptor:
+                def __init__(self, fn):
+                    self.fn = fn
+                def __set_name__(self, owner, name):
+                    raise RuntimeError('no ' + name)
+
+            def f():
+                return 1
+
+            class C:
+                def m(self):
+                    return 'm'
+            ''')
+        new = app.replace('return 1', 'return 2')
+        t = self.target({'app.py': app})
+        good = make_unit(new, 'f')
+        bad_syntax = dict(make_unit(new, 'C.m'), source='\n' * 11 + 'class C:\n    def m(self:\n')
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [good, bad_syntax])
+        self.assertEqual(caught.exception.kind, 'compile')
+        self.assertIn('%s:13:' % t.path('app.py'), caught.exception.message)
+        missing = dict(make_unit(new, 'f'), qualname='nope', name='nope',
+                       source='def nope():\n    pass\n')
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [good, missing])
+        self.assertEqual(caught.exception.kind, 'not_found')
+        # Fails while changing (after f was swapped): everything is undone.
+        failing = {'qualname': 'C.extra', 'name': 'extra', 'kind': 'method', 'verdict': 'define',
+                   'scopes': [{'name': 'C', 'kind': 'class'}], 'line_delta': 0,
+                   'source': '\n' * 10 + 'class C:\n    @Descriptor\n    def extra(self):\n'
+                             '        return 1\n'}
+        with self.assertRaises(AgentError) as caught:
+            t.apply('app', new, [good, failing])
+        self.assertIn('no extra', caught.exception.message)
+        self.assertEqual(t.value('(app.f(), hasattr(app.C, "extra"))'), (1, False))
+        self.assertEqual(t.call('history')['patches'], [])
+
+    def test_verify_reports_unchanged_definitions(self):
+        app = src('''
+            def same(x):
+                return x + 1
+
+            def changed(x):
+                return x + 1
+            ''')
+        new = '\n\n' + app.replace('def changed(x):\n    return x + 1',
+                                   'def changed(x):\n    return x + 2')
+        t = self.target({'app.py': app})
+        reply = t.apply('app', new, [make_unit(new, 'same'), make_unit(new, 'changed')],
+                        verify=True)
+        self.assertEqual([r['status'] for r in reply['results']], ['unchanged', 'applied'])
+        self.assertEqual(t.value('(app.same(1), app.changed(1))'), (2, 3))
+        self.assertEqual(t.call('history')['patches'][0]['changes'],
+                         [{'qualname': 'changed', 'verdict': 'swap'}])
+        self.assertEqual(t.call('snapshot', module='app')['source'], new)
+
+    def test_running_generators_keep_old_code_new_calls_and_async_get_new(self):
+        app = src('''
+            def numbers():
+                yield 1
+                yield 1
+
+            async def compute():
+                return 1
+            ''')
+        new = app.replace('yield 1', 'yield 2').replace('return 1', 'return 2')
+        t = self.target({'app.py': app})
+        t.exec('g = app.numbers(); first = next(g)')
+        units = [make_unit(new, 'numbers'), make_unit(new, 'compute')]
+        self.assertEqual(units[1]['kind'], 'async_function')
+        self.assertApplied(t.apply('app', new, units), 2)
+        self.assertEqual(t.value('(first, next(g), list(app.numbers()))'), (1, 1, [2, 2]))
+        self.assertEqual(t.value('__import__("asyncio").run(app.compute())'), 2)
+        self.assertEqual(t.stderr_text(), '')   # the agent never prints
+
+    def test_closures_made_before_a_relocation_are_found_later(self):
+        app = src('''
+            def make(k):
+                def inner(x):
+                    return x + k
+                return inner
+            ''')
+        moved = '\n\n' + app
+        new = moved.replace('return x + k', 'return x - k')
+        t = self.target({'app.py': app})
+        t.exec('c1 = app.make(1)')
+        reply = t.apply('app', moved, [make_unit(moved, 'make', 'relocate', line_delta=2)])
+        self.assertApplied(reply, 1)
+        t.exec('c2 = app.make(1)')
+        self.assertEqual(t.value('(c1.__code__.co_firstlineno, c2.__code__.co_firstlineno)'),
+                         (2, 4))
+        reply = t.apply('app', new, [make_unit(new, 'make'), make_unit(new, 'make.<locals>.inner')])
+        self.assertEqual(reply['results'][1]['objects'], 2)
+        self.assertEqual(t.value('(c1(5), c2(5), app.make(1)(5))'), (4, 4, 4))
+        text = t.eval_error('c1(None)')
+        self.assertIn('line %d, in inner' % line_of(new, 'return x - k'), text)
+
+    # -- the socket ---------------------------------------------------------------
+
+    def test_malformed_frames_get_errors_and_the_agent_keeps_serving(self):
+        t = self.target({'app.py': 'X = 1\n'}, env={'PYHOT_AGENT_TIMEOUT': '1.5'})
+        with t.client() as c:
+            for raw, needle in ((b'{not json', 'malformed JSON'), (b'[1, 2]', 'JSON object'),
+                                (b'\xff\xfe', 'malformed JSON'),
+                                (b'{"v": 1, "op": "ping"}', 'id'),
+                                (b'{"v": 2, "id": 7, "op": "ping"}', 'version'),
+                                (b'{"v": 1, "id": 8, "op": "fly"}', 'unknown op'),
+                                (b'{"v": 1, "id": 9, "op": "apply"}', 'module')):
+                c.send_raw(encode_frame(raw))
+                reply = c.recv_frame()
+                self.assertFalse(reply['ok'], raw)
+                self.assertEqual(reply['error']['kind'], 'protocol', raw)
+                self.assertIn(needle, reply['error']['message'])
+            self.assertEqual(reply['id'], 9)
+            self.assertEqual(c.call('ping')['pid'], t.pid)
+            c.send_raw(struct.pack('>I', 64 * 1024 * 1024 + 1))
+            reply = c.recv_frame()
+            self.assertEqual(reply['error']['kind'], 'protocol')
+            self.assertIsNone(c.recv_frame())   # and the connection is closed
+        with t.client() as c:                      # disconnect in the middle of a frame
+            c.send_raw(struct.pack('>I', 100) + b'{"v": 1')
+        stuck = t.client()                         # a client that never finishes its frame
+        self.addCleanup(stuck.close)
+        stuck.send_raw(b'\x00\x00')
+        with t.client(timeout=20) as c:            # served once the agent gives up on it
+            self.assertEqual(c.call('ping')['pid'], t.pid)
+
+    def test_other_users_are_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root to run a client as another uid')
+        t = self.target({'app.py': 'X = 1\n'})
+        # Open the directory modes up on purpose, so only SO_PEERCRED stands in the way.
+        os.chmod(t.dir, 0o711)
+        os.chmod(t.socket_dir, 0o711)
+        os.chmod(t.socket, 0o666)
+        probe = ('import socket, struct, sys\n'
+                 's = socket.socket(socket.AF_UNIX)\n'
+                 's.settimeout(10)\n'
+                 's.connect(sys.argv[1])\n'
+                 'b = b\'{"v": 1, "id": 1, "op": "ping"}\'\n'
+                 'try:\n'
+                 '    s.sendall(struct.pack(">I", len(b)) + b)\n'
+                 '    print("closed" if s.recv(4) == b"" else "reply")\n'
+                 'except (BrokenPipeError, ConnectionResetError):\n'
+                 '    print("closed")\n')
+        results = {}
+        python = '/usr/bin/python3'   # readable by nobody, unlike /root/.pyenv
+        if not os.access(python, os.X_OK):
+            self.skipTest('no /usr/bin/python3 to run the client as nobody')
+        for who, user in (('root', None), ('nobody', 65534)):
+            out = subprocess.run([python, '-c', probe, t.socket], user=user,
+                                 group=user, extra_groups=[] if user else None,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+            results[who] = out.stdout.decode().strip() or out.stderr.decode()
+        self.assertEqual(results, {'root': 'reply', 'nobody': 'closed'})
+        self.assertEqual(t.call('ping')['pid'], t.pid)
+
+    def test_two_clients_at_once(self):
+        t = self.target({'app.py': 'X = 1\n'})
+        errors = []
+
+        def work():
+            try:
+                for _ in range(15):
+                    with t.client() as c:
+                        for _ in range(3):
+                            c.call('ping')
+                        c.call('history')
+            except Exception as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        self.assertEqual(errors, [])
+        # A second client waits in the backlog until the first one leaves.
+        first = t.client()
+        first.call('ping')
+        second = t.client()
+        second.send_raw(encode_frame({'v': 1, 'id': 1, 'op': 'ping'}))
+        first.close()
+        self.assertEqual(second.recv_frame()['pid'], t.pid)
+        second.close()
+
+    def test_fork_child_gets_its_own_agent_and_inherits_patches(self):
+        app = 'def f():\n    return 1\n'
+        new = 'def f():\n    return 2\n'
+        t = self.target({'app.py': app})
+        patch = t.apply('app', new, [make_unit(new, 'f')])['patch']
+        t.exec('''
+            import os, time
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    time.sleep(60)
+                finally:
+                    os._exit(0)
+            state['child'] = pid
+            ''')
+        child = t.value('state["child"]')
+        child_socket = os.path.join(t.socket_dir, '%d.sock' % child)
+        try:
+            wait_until(lambda: os.path.exists(child_socket), message='child socket')
+            with AgentClient(child_socket) as c:
+                self.assertEqual(c.call('ping')['pid'], child)
+                self.assertEqual([p['id'] for p in c.call('history')['patches']], [patch])
+                c.call('revert')          # in the child only
+            self.assertEqual(t.value('app.f()'), 2)
+            self.assertEqual(t.call('ping')['pid'], t.pid)
+            self.assertTrue(os.path.exists(t.socket))
+        finally:
+            os.kill(child, signal.SIGKILL)
+        t.exec('os.waitpid(state["child"], 0)')
+        # The child's socket is now stale: a fresh start removes it.
+        t.exec('import pyhot_agent; pyhot_agent.stop(); pyhot_agent.start()')
+        self.assertFalse(os.path.exists(child_socket))
+        self.assertEqual(t.call('ping')['pid'], t.pid)
+
+    # -- ways to start ----------------------------------------------------------------
+
+    def test_python_dash_m_runs_the_script_and_keeps_its_exit_status(self):
+        t = self.target({'app.py': 'X = 1\n'}, start='none',
+                        argv_prefix=('-m', 'pyhot_agent'), args=('one', 'two'))
+        wait_until(lambda: os.path.exists(t.socket), message='agent socket')
+        self.assertEqual(t.value('sys.argv'), [t.path('main.py'), 'one', 'two'])
+        self.assertEqual(t.value('sys.modules["__main__"].__file__'), t.path('main.py'))
+        modules = {m['name']: m['file'] for m in t.call('modules')['modules']}
+        self.assertEqual(modules.get('__main__'), t.path('main.py'))
+        t.exec('state["exit_code"] = 3; state["exit"] = True')
+        self.assertEqual(t.process.wait(20), 3)
+        self.assertFalse(os.path.exists(t.socket))   # removed at exit
+
+    def test_start_is_idempotent_and_injection_finds_the_running_agent(self):
+        t = self.target({'app.py': 'X = 1\n'})
+        t.exec('import runpy; runpy.run_path(%r, run_name="__agent__")' % AGENT_FILE)
+        self.assertEqual(t.value('[x.name for x in threading.enumerate()].count("pyhot-agent")'), 1)
+        self.assertEqual(t.value('__import__("pyhot_agent").start()'), t.socket)
+        self.assertEqual(t.call('ping')['pid'], t.pid)
+        with t.client() as c:
+            self.assertEqual(c.call('stop'), {'v': 1, 'id': 1, 'ok': True})
+        wait_until(lambda: not os.path.exists(t.socket), message='socket removed')
+        wait_until(lambda: t.value('[x.name for x in threading.enumerate()]'
+                                   '.count("pyhot-agent")') == 0, message='thread ends')
+        self.assertEqual(t.value('__import__("pyhot_agent").start()'), t.socket)
+        self.assertEqual(t.call('ping')['pid'], t.pid)
+
+    def test_injected_agent_removes_stale_sockets(self):
+        dead = 4000000
+        while True:
+            try:
+                os.kill(dead, 0)
+                dead += 1
+            except ProcessLookupError:
+                break
+        sock_dir = os.path.join(os.path.realpath('/tmp'), 'pyhot-stale-%d' % os.getpid())
+        os.makedirs(sock_dir, 0o700, exist_ok=True)
+        self.addCleanup(shutil.rmtree, sock_dir, True)
+        stale = os.path.join(sock_dir, '%d.sock' % dead)
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(stale)
+        s.close()
+        t = self.target({'app.py': 'X = 1\n'}, start='inject',
+                        env={'PYHOT_AGENT_SOCKET_DIR': sock_dir})
+        self.assertFalse(os.path.exists(stale))
+        self.assertEqual(t.call('ping')['thread'], 'pyhot-agent')
+
+
+for _label, _path in interpreters():
+    _name = 'AgentOn_' + _label
+    if _path is None:
+        _class = unittest.skip('%s is not installed here' % _label)(
+            type(_name, (AgentTests, unittest.TestCase), {}))
+    else:
+        _class = type(_name, (AgentTests, unittest.TestCase), {'python': _path})
+    globals()[_name] = _class
+del _label, _path, _name, _class
+
+if __name__ == '__main__':
+    unittest.main()

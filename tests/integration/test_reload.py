@@ -1,0 +1,377 @@
+"""`pyhot reload` against real Python processes, as a user would run it:
+edit the real file, run the real binary, observe the live process."""
+import os
+import subprocess
+import threading
+import time
+import unittest
+import urllib.request
+
+from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+
+SHOP = {
+    "shop.py": '''
+        import functools
+
+        RATE = 2
+        calls = []
+
+
+        def price(x):
+            return x * RATE
+
+
+        def logged(fn):
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                calls.append(fn.__name__)
+                return fn(*args, **kwargs)
+            return wrapper
+
+
+        def plain_decorator(fn):
+            def inner(*args):
+                return fn(*args)
+            return inner
+
+
+        @logged
+        def wrapped(x):
+            return x + 1
+
+
+        @plain_decorator
+        def unwrapped(x):
+            return x + 1
+
+
+        @logged
+        @plain_decorator
+        def stacked(x):
+            return x + 1
+
+
+        class Cart:
+            LIMIT = 3
+            __secret = "s"
+
+            def __init__(self):
+                self.items = []
+
+            def add(self, item):
+                self.items.append(item)
+                return len(self.items)
+
+            def reveal(self):
+                return self.__secret
+
+            @staticmethod
+            def tax(x):
+                return x
+
+            @classmethod
+            def make(cls):
+                return "made " + cls.__name__
+
+            @property
+            def size(self):
+                return len(self.items)
+
+            @size.setter
+            def size(self, value):
+                self.items = [None] * value
+
+
+        class Special(Cart):
+            def add(self, item):
+                return super().add(item) * 10
+
+            def describe(self):
+                return "special"
+
+
+        def make_counter(step):
+            def count(value):
+                return value + step
+            return count
+
+
+        def numbers(n):
+            for i in range(n):
+                yield i
+
+
+        def fails():
+            x = 1
+            raise ValueError("boom %d" % x)
+
+
+        def with_default(x, factor=RATE):
+            return x * factor
+        ''',
+    "user.py": '''
+        from shop import price, Cart
+        import functools
+
+        registry = {"price": price}
+        callbacks = [price]
+        doubled = functools.partial(price, 2)
+        ''',
+}
+
+SETUP = """
+cart = shop.Cart()
+cart.add("a")
+bound = cart.add
+special = shop.Special()
+counter = shop.make_counter(1)
+"""
+
+
+class ReloadTest(TargetTestCase):
+    def setUp(self):
+        self.target = self.start(SHOP, ["shop", "user"], SETUP)
+
+    def reload(self, *args, check=0):
+        return pyhot("reload", self.target.pid, *args, check=check)
+
+    def test_module_function_reaches_every_reference(self):
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        done = self.reload("shop", "price")
+        self.assertIn("Reload is done successfully.", done.stdout)
+        self.assertIn("Located file path: " + os.path.realpath(self.target.path("shop.py")), done.stdout)
+        self.assertIn("Extracted method source:\ndef price(x):\n    return x * RATE + 1000", done.stdout)
+        self.assertEqual(self.target.call("shop.price(1)"), "1002")
+        self.assertEqual(self.target.call("user.price(1)"), "1002")          # from shop import price
+        self.assertEqual(self.target.call("user.registry['price'](1)"), "1002")
+        self.assertEqual(self.target.call("user.callbacks[0](1)"), "1002")
+        self.assertEqual(self.target.call("user.doubled()"), "1004")          # functools.partial
+
+    def test_method_old_instances_and_bound_methods_see_it(self):
+        self.target.edit("shop.py", "return len(self.items)\n\n    def reveal", "return len(self.items) * 100\n\n    def reveal")
+        self.reload("shop", "Cart", "add")
+        self.assertEqual(self.target.call("cart.add('b')"), "200")    # instance made before the reload
+        self.assertEqual(self.target.call("bound('c')"), "300")       # bound method held since before
+
+    def test_static_class_methods_and_property_accessors(self):
+        self.target.edit("shop.py", "def tax(x):\n        return x", "def tax(x):\n        return x * 3")
+        self.target.edit("shop.py", '"made " + cls.__name__', '"built " + cls.__name__')
+        self.target.edit("shop.py", "self.items = [None] * value", "self.items = [None] * (value + 1)")
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("Reload is done successfully.", done.stdout)
+        self.assertEqual(self.target.call("shop.Cart.tax(2)"), "6")
+        self.assertEqual(self.target.call("shop.Cart.make()"), "'built Cart'")
+        self.assertEqual(self.target.call("(setattr(cart, 'size', 4), cart.size)[1]"), "5")
+
+    def test_decorated_functions_get_new_code_without_rerunning_the_decorator(self):
+        for name in ("wrapped", "unwrapped", "stacked"):
+            self.target.edit("shop.py", "def %s(x):\n    return x + 1" % name, "def %s(x):\n    return x + 50" % name)
+        self.reload(self.target.path("shop.py"))
+        self.assertEqual(self.target.call("shop.wrapped(1)"), "51")
+        self.assertEqual(self.target.call("shop.unwrapped(1)"), "51")
+        self.assertEqual(self.target.call("shop.stacked(1)"), "51")
+        # the wrapper still runs (it logs), and was not wrapped a second time
+        self.assertEqual(self.target.call("shop.calls"), "['wrapped', 'inner']")
+
+    def test_live_closures_made_before_the_reload(self):
+        self.target.edit("shop.py", "return value + step", "return value + step * 100")
+        self.reload(self.target.path("shop.py"))
+        self.assertEqual(self.target.call("counter(1)"), "101")
+        self.assertEqual(self.target.call("shop.make_counter(2)(1)"), "201")
+
+    def test_name_mangling(self):
+        self.target.edit("shop.py", "return self.__secret", "return self.__secret + '!'")
+        self.reload("shop", "Cart", "reveal")
+        self.assertEqual(self.target.call("cart.reveal()"), "'s!'")
+
+    def test_super_in_a_method_that_already_used_it(self):
+        self.target.edit("shop.py", "return super().add(item) * 10", "return super().add(item) * 1000")
+        self.reload("shop", "Special", "add")
+        self.assertEqual(self.target.call("special.add('x')"), "1000")
+
+    def test_method_starting_to_use_super_is_rebound(self):
+        self.target.edit("shop.py", 'return "special"', 'return "special " + str(super().size)')
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("rebound", done.stdout)
+        self.assertEqual(self.target.call("special.describe()"), "'special 0'")
+
+    def test_defaults_are_evaluated_in_the_right_scope(self):
+        self.target.edit("shop.py", "def with_default(x, factor=RATE):", "def with_default(x, factor=RATE * 10, *, extra=LIMIT_EXTRA):")
+        self.target.edit("shop.py", "return x * factor", "return x * factor + extra")
+        self.target.edit("shop.py", "RATE = 2\n", "RATE = 2\nLIMIT_EXTRA = 5\n")
+        self.target.edit("shop.py", "    def add(self, item):\n        self.items",
+                         "    def add(self, item, limit=LIMIT):\n        self.items")
+        self.target.edit("shop.py", "return len(self.items)\n\n    def reveal", "return limit\n\n    def reveal")
+        self.reload(self.target.path("shop.py"))
+        self.assertEqual(self.target.call("shop.with_default(1)"), "25")
+        self.assertEqual(self.target.call("cart.add('z')"), "3")  # LIMIT from the class body
+
+    def test_new_function_new_import_and_constant_keep_module_state(self):
+        self.reload(self.target.path("shop.py"))   # the first reload records what is live
+        self.target.call("shop.calls.append('state')")
+        self.target.edit("shop.py", "import functools\n", "import functools\nimport json\n")
+        self.target.edit("shop.py", "RATE = 2", "RATE = 3")
+        with open(self.target.path("shop.py"), "a") as handle:
+            handle.write("\n\ndef as_json(x):\n    return json.dumps({'v': price(x)})\n")
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("defined", done.stdout)
+        self.assertEqual(self.target.call("shop.as_json(1)"), "'{\"v\": 3}'")
+        self.assertIn("'state'", self.target.call("shop.calls"))  # calls = [] was not re-run
+
+    def test_removed_function_is_deleted(self):
+        self.reload(self.target.path("shop.py"))   # the first reload records what is live
+        self.target.edit("shop.py", "def numbers(n):\n    for i in range(n):\n        yield i\n", "")
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("deleted", done.stdout)
+        self.assertFalse(self.target.call_error("shop.numbers")["ok"])
+
+    def test_generator_running_frames_finish_on_old_code(self):
+        self.target.call("globals().__setitem__('gen', shop.numbers(3))")
+        self.assertEqual(self.target.call("next(gen)"), "0")
+        self.target.edit("shop.py", "yield i", "yield i * 10")
+        self.reload("shop", "numbers")
+        self.assertEqual(self.target.call("next(gen)"), "1")
+        self.assertEqual(self.target.call("list(shop.numbers(3))"), "[0, 10, 20]")
+
+    def test_first_reload_binds_new_names_but_keeps_existing_state(self):
+        # No snapshot yet: changed definitions are found by comparing code;
+        # a constant the module lacks is bound, existing state is kept.
+        self.target.call("shop.calls.append('state')")
+        self.target.edit("shop.py", "calls = []", "calls = []\nGREETING = 'hi'")
+        self.target.edit("shop.py", "return x * RATE", "return GREETING * x")
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("swapped    price", done.stdout)
+        self.assertNotIn("with_default", done.stdout)   # unchanged code is not swapped
+        self.assertEqual(self.target.call("shop.price(2)"), "'hihi'")
+        self.assertEqual(self.target.call("shop.calls"), "['state']")
+
+    def test_tracebacks_point_at_the_file_on_disk(self):
+        self.target.edit("shop.py", "RATE = 2\n", "RATE = 2\n\n\n\n")   # everything below moves 3 lines
+        self.target.edit("shop.py", 'x = 1\n    raise', 'x = 2\n    raise')
+        self.reload(self.target.path("shop.py"))
+        answer = self.target.call_error("shop.fails()")
+        self.assertIn("boom 2", answer["error"])
+        with open(self.target.path("shop.py")) as handle:
+            lines = handle.read().splitlines()
+        raise_line = next(i for i, line in enumerate(lines, 1) if 'raise ValueError("boom' in line)
+        self.assertIn('line %d, in fails' % raise_line, answer["traceback"])
+        self.assertIn('raise ValueError("boom %d" % x)', answer["traceback"])  # linecache refreshed
+
+    def test_restart_verdict_refuses_and_changes_nothing(self):
+        pyhot("reload", self.target.pid, self.target.path("shop.py"), check=0)   # take a snapshot
+        self.target.edit("shop.py", "class Special(Cart):", "class Special(Cart, object):")
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        done = self.reload(self.target.path("shop.py"), check=1)
+        self.assertIn("restart", done.stdout)
+        self.assertIn("bases", done.stdout)
+        self.assertEqual(self.target.call("shop.price(1)"), "2")
+
+    def test_unchanged_method_and_unknown_names(self):
+        done = self.reload("shop", "price", check=1)
+        self.assertIn("Error: Method source has not changed.", done.stdout)
+        done = self.reload("shop", "nonexistent", check=1)
+        self.assertEqual(done.stdout.strip(), "Error: Cannot locate method nonexistent in module shop.")
+        done = self.reload("nonexistent_module", "func", check=1)
+        self.assertEqual(done.stdout.strip(),
+                         "Error: Unexpected error during reload: No module named 'nonexistent_module'.")
+
+    def test_history_and_revert_restore_the_previous_code(self):
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        self.reload("shop", "price")
+        self.assertEqual(self.target.call("shop.price(1)"), "1002")
+        history = pyhot("history", self.target.pid, check=0)
+        self.assertIn("#1", history.stdout)
+        self.assertIn("price", history.stdout)
+        pyhot("revert", self.target.pid, check=0)
+        self.assertEqual(self.target.call("shop.price(1)"), "2")
+        self.assertEqual(self.target.call("user.registry['price'](1)"), "2")
+
+    def test_dry_run_changes_nothing(self):
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        done = self.reload(self.target.path("shop.py"), "--dry-run")
+        self.assertIn("Dry run", done.stdout)
+        self.assertEqual(self.target.call("shop.price(1)"), "2")
+
+    def test_compile_error_in_the_target_applies_nothing(self):
+        # tree-sitter accepts it; CPython's compiler refuses `nonlocal` of an unknown name
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        self.target.edit("shop.py", "def numbers(n):\n", "def numbers(n):\n    nonlocal nowhere\n")
+        done = self.reload(self.target.path("shop.py"), check=1)
+        self.assertIn("Error", done.stdout)
+        self.assertEqual(self.target.call("shop.price(1)"), "2")
+
+    def test_syntax_error_is_one_line_with_position(self):
+        self.target.edit("shop.py", "def price(x):", "def price(x:")
+        done = self.reload(self.target.path("shop.py"), check=1)
+        self.assertRegex(done.stdout, r"syntax error in .*shop\.py:\d+:\d+")
+
+    def test_json_output(self):
+        self.target.edit("shop.py", "return x * RATE", "return x * RATE + 1000")
+        done = self.reload(self.target.path("shop.py"), "--json")
+        import json
+        document = json.loads(done.stdout)
+        self.assertTrue(document["ok"])
+        self.assertEqual(document["module"], "shop")
+        self.assertIn("price", [change["qualname"] for change in document["changes"]])
+
+    def test_module_command_names_the_module(self):
+        done = pyhot("module", self.target.pid, self.target.path("shop.py"), check=0)
+        self.assertEqual(done.stdout.strip(), "shop")
+
+
+class ServingTest(TargetTestCase):
+    """A threaded HTTP server keeps answering every request during reloads."""
+
+    def test_no_request_fails_during_reloads(self):
+        target = self.start(SHOP, ["shop", "user"], SETUP)
+        failures = []
+        answers = []
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    answers.append(target.call("shop.price(1)"))
+                except Exception as error:  # noqa: BLE001 - any failure is the finding
+                    failures.append(repr(error))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            for i in range(10):
+                target.edit("shop.py", "return x * RATE", "return x * RATE + %d" % (i + 1))
+                pyhot("reload", target.pid, target.path("shop.py"), check=0)
+                target.edit("shop.py", "return x * RATE + %d" % (i + 1), "return x * RATE")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(len(answers), 20)
+
+
+class ErrorsTest(unittest.TestCase):
+    def test_no_such_pid(self):
+        done = pyhot("reload", 999999, "shop", "price")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("no process with pid 999999", done.stderr)
+
+    def test_not_a_python_process(self):
+        sleeper = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(sleeper.kill)
+        done = pyhot("reload", sleeper.pid, "shop", "price")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("is not a Python process", done.stderr)
+
+    def test_usage_error_exits_2(self):
+        self.assertEqual(pyhot("reload").returncode, 2)
+        self.assertEqual(pyhot("revert", 1, "x", "y").returncode, 2)
+
+
+for_each_interpreter(ReloadTest, globals())
+for_each_interpreter(ServingTest, globals())
+del ReloadTest, ServingTest
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,154 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "differ/compilation_unit.hpp"
+#include "differ/differ.hpp"
+#include "differ/rules.hpp"
+#include "parser/parser.hpp"
+#include "util/file.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::differ {
+namespace {
+
+parser::SourceFile parse(const std::string& text) {
+  auto file = parser::parse_source(text, "test.py");
+  EXPECT_TRUE(file.ok());
+  return file.ok() ? *file : parser::SourceFile{};
+}
+
+std::string subject(const Change& change, const parser::SourceFile& before, const parser::SourceFile& after) {
+  if (!change.is_statement) {
+    return change.qualname;
+  }
+  const auto& statement = change.new_index >= 0 ? after.statements[static_cast<std::size_t>(change.new_index)]
+                                                : before.statements[static_cast<std::size_t>(change.old_index)];
+  std::string text(util::trim(std::string_view(statement.text).substr(0, statement.text.find('\n'))));
+  return (change.qualname.empty() ? "<module>" : change.qualname) + ": " + text;
+}
+
+std::vector<std::string> describe(const ChangeSet& changes, const parser::SourceFile& before,
+                                  const parser::SourceFile& after) {
+  std::vector<std::string> lines;
+  for (const auto& change : changes.changes) {
+    lines.push_back(std::string(rule_entry(change.rule).id) + " " + to_string(change.verdict) + " " +
+                    subject(change, before, after));
+  }
+  return lines;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) {
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+// Every rule in the table is held by a before/after pair in testdata/.
+TEST(DifferRules, EveryRuleHasAPairAndTheDifferReportsExactlyItsExpectedChanges) {
+  for (const auto& entry : all_rules()) {
+    std::string dir = "testdata/" + std::string(entry.id);
+    SCOPED_TRACE(dir);
+    ASSERT_TRUE(std::filesystem::exists(dir + "/before.py")) << "rule without a testdata pair";
+    auto before = parse(*util::read_file(dir + "/before.py"));
+    auto after = parse(*util::read_file(dir + "/after.py"));
+    auto changes = diff(before, after);
+    auto expected = read_lines(dir + "/expected.txt");
+    EXPECT_EQ(describe(changes, before, after), expected);
+    bool rule_seen = false;
+    for (const auto& change : changes.changes) {
+      rule_seen = rule_seen || (change.rule == entry.rule && change.verdict == entry.verdict);
+    }
+    EXPECT_TRUE(rule_seen) << "the pair does not exercise its rule";
+  }
+}
+
+TEST(Differ, IdenticalFilesHaveNoChanges) {
+  auto file = parse("import os\n\nclass C:\n    X = 1\n    def m(self):\n        return 1\n");
+  EXPECT_TRUE(diff(file, file).empty());
+}
+
+TEST(Differ, SyntaxErrorInNewFileIsReportedAndNothingElse) {
+  auto before = parse("def f():\n    return 1\n");
+  auto after = parse("def f(:\n    return 1\n");
+  auto changes = diff(before, after);
+  EXPECT_FALSE(changes.syntax_errors.empty());
+  EXPECT_TRUE(changes.changes.empty());
+  EXPECT_TRUE(changes.needs_restart());
+}
+
+TEST(Differ, MovedDefinitionHashesTheSameAtAnotherIndentation) {
+  auto top = parse("def f(x):\n    return x + 1\n");
+  auto nested = parse("class C:\n    def f(x):\n        return x + 1\n");
+  EXPECT_EQ(hash_definition(top, top.definitions[0]).whole,
+            hash_definition(nested, nested.definitions[1]).whole);
+}
+
+TEST(Differ, PropertySetterIsMatchedByOccurrence) {
+  std::string before_text =
+      "class C:\n    @property\n    def x(self):\n        return self._x\n"
+      "    @x.setter\n    def x(self, v):\n        self._x = v\n";
+  std::string after_text =
+      "class C:\n    @property\n    def x(self):\n        return self._x\n"
+      "    @x.setter\n    def x(self, v):\n        self._x = v * 2\n";
+  auto before = parse(before_text);
+  auto after = parse(after_text);
+  auto changes = diff(before, after);
+  ASSERT_EQ(changes.changes.size(), 1U);
+  EXPECT_EQ(changes.changes[0].verdict, Verdict::swap);
+  EXPECT_EQ(changes.changes[0].new_index, 2);
+}
+
+TEST(CompilationUnit, MethodLandsOnItsRealLineInsideAClassStub) {
+  std::string text =
+      "import os\n\n\nclass Outer:\n    class Inner:\n        X = 1\n\n        @staticmethod\n"
+      "        def m(a, b=X):\n            return a + b\n";
+  auto file = parse(text);
+  const auto* def = file.find("Outer.Inner.m");
+  ASSERT_NE(def, nullptr);
+  auto unit = build_definition_unit(file, *def, Verdict::swap);
+  auto lines = util::split_lines(unit.source);
+  ASSERT_GE(lines.size(), 10U);
+  EXPECT_EQ(lines[3], "class Outer:");
+  EXPECT_EQ(lines[4], "    class Inner:");
+  EXPECT_EQ(lines[5], "");  // X = 1 is not part of the unit
+  EXPECT_EQ(lines[7], "        @__pyhot_keep__");
+  EXPECT_EQ(lines[8], "        def m(a, b=X):");
+  EXPECT_EQ(lines[9], "            return a + b");
+  ASSERT_EQ(unit.scopes.size(), 2U);
+  EXPECT_TRUE(unit.scopes[0].is_class);
+  EXPECT_EQ(unit.scopes[1].name, "Inner");
+}
+
+TEST(CompilationUnit, NestedFunctionStubTakesItsFreeVariablesAsParameters) {
+  std::string text = "def make(step, scale):\n    def count(value):\n        return value + step * scale\n    return count\n";
+  auto file = parse(text);
+  const auto* def = file.find("make.<locals>.count");
+  ASSERT_NE(def, nullptr);
+  auto unit = build_definition_unit(file, *def, Verdict::swap);
+  EXPECT_EQ(util::split_lines(unit.source)[0], "def make(scale, step):");
+  ASSERT_EQ(unit.scopes.size(), 1U);
+  EXPECT_FALSE(unit.scopes[0].is_class);
+}
+
+TEST(CompilationUnit, RebindKeepsTheRealDecorators) {
+  auto file = parse("import functools\n\n@functools.lru_cache()\ndef f():\n    return 1\n");
+  auto unit = build_definition_unit(file, file.definitions[0], Verdict::rebind);
+  EXPECT_EQ(util::split_lines(unit.source)[2], "@functools.lru_cache()");
+}
+
+TEST(CompilationUnit, FutureFeaturesAreCollected) {
+  auto file = parse("from __future__ import annotations, division\n\ndef f() -> X:\n    pass\n");
+  EXPECT_EQ(future_features(file), (std::vector<std::string>{"annotations", "division"}));
+}
+
+}  // namespace
+}  // namespace pyhot::differ

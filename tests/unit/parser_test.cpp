@@ -1,0 +1,487 @@
+// The parser on inline Python: what pyhot believes about definitions must be
+// what CPython believes (qualnames, free variables), or swaps go wrong.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "parser/parser.hpp"
+
+namespace pyhot::parser {
+namespace {
+
+using Names = std::vector<std::string>;
+
+SourceFile parse(const std::string& text) {
+  Result<SourceFile> file = parse_source(text, "t.py");
+  EXPECT_TRUE(file.ok());
+  return file.ok() ? std::move(file).value() : SourceFile{};
+}
+
+Names qualnames(const SourceFile& file) {
+  Names out;
+  for (const Definition& definition : file.definitions) {
+    out.push_back(definition.qualname);
+  }
+  return out;
+}
+
+const Definition& get(const SourceFile& file, const std::string& qualname) {
+  const Definition* definition = file.find(qualname);
+  EXPECT_NE(definition, nullptr) << qualname;
+  static const Definition k_missing;
+  return definition != nullptr ? *definition : k_missing;
+}
+
+TEST(ParserQualname, NestedClassesAndFunctionsAsCPythonSpellsThem) {
+  SourceFile file = parse(
+      "def outer():\n"
+      "    def inner():\n"
+      "        pass\n"
+      "    class C:\n"
+      "        def m(self):\n"
+      "            pass\n"
+      "class K:\n"
+      "    class Inner:\n"
+      "        def m(self):\n"
+      "            pass\n"
+      "    async def a(self):\n"
+      "        pass\n");
+  EXPECT_EQ(qualnames(file), (Names{"outer", "outer.<locals>.inner", "outer.<locals>.C", "outer.<locals>.C.m", "K",
+                                    "K.Inner", "K.Inner.m", "K.a"}));
+  EXPECT_EQ(get(file, "outer.<locals>.C.m").parent_qualname, "outer.<locals>.C");
+  EXPECT_EQ(get(file, "outer.<locals>.inner").parent, 0);
+  EXPECT_EQ(get(file, "outer").parent, -1);
+}
+
+TEST(ParserQualname, GlobalDeclaredNameDropsThePrefix) {
+  SourceFile file = parse(
+      "def factory():\n"
+      "    global made\n"
+      "    def made():\n"
+      "        pass\n"
+      "    def local():\n"
+      "        pass\n"
+      "class C:\n"
+      "    global helper\n"
+      "    def helper(self):\n"
+      "        pass\n");
+  EXPECT_EQ(qualnames(file), (Names{"factory", "made", "factory.<locals>.local", "C", "helper"}));
+}
+
+TEST(ParserKinds, DecoratorsDecideMethodKinds) {
+  SourceFile file = parse(
+      "import functools\n"
+      "class C:\n"
+      "    def m(self): pass\n"
+      "    @staticmethod\n"
+      "    def s(): pass\n"
+      "    @classmethod\n"
+      "    def c(cls): pass\n"
+      "    @property\n"
+      "    def p(self): return 1\n"
+      "    @p.setter\n"
+      "    def p2(self, v): pass\n"
+      "    @functools.cached_property\n"
+      "    def cp(self): return 2\n"
+      "    async def am(self): pass\n"
+      "@staticmethod\n"
+      "def not_in_class(): pass\n");
+  EXPECT_EQ(get(file, "C").kind, DefinitionKind::klass);
+  EXPECT_EQ(get(file, "C.m").kind, DefinitionKind::method);
+  EXPECT_EQ(get(file, "C.s").kind, DefinitionKind::static_method);
+  EXPECT_EQ(get(file, "C.c").kind, DefinitionKind::class_method);
+  EXPECT_EQ(get(file, "C.p").kind, DefinitionKind::property);
+  EXPECT_EQ(get(file, "C.p2").kind, DefinitionKind::property);
+  EXPECT_EQ(get(file, "C.cp").kind, DefinitionKind::property);
+  EXPECT_EQ(get(file, "C.am").kind, DefinitionKind::async_function);
+  EXPECT_EQ(get(file, "not_in_class").kind, DefinitionKind::function);
+  EXPECT_EQ(get(file, "C.p2").decorators, (Names{"p.setter"}));
+}
+
+TEST(ParserRanges, DecoratorsIncludedAndKeywordPositionsKept) {
+  std::string text =
+      "x = 1\n"
+      "\n"
+      "@deco(1)\n"
+      "@other.thing\n"
+      "def f(a):\n"
+      "    # comment\n"
+      "    return a\n"
+      "\n"
+      "class C(Base, metaclass=Meta):\n"
+      "    def m(self):\n"
+      "        pass\n";
+  SourceFile file = parse(text);
+  const Definition& f = get(file, "f");
+  EXPECT_EQ(f.decorators, (Names{"deco(1)", "other.thing"}));
+  EXPECT_EQ(f.range.start_line, 3U);
+  EXPECT_EQ(f.range.end_line, 7U);
+  EXPECT_EQ(f.def_line, 5U);
+  EXPECT_EQ(text.substr(f.range.start_byte, 1), "@");
+  EXPECT_EQ(text.substr(f.def_byte, 3), "def");
+  EXPECT_EQ(text.substr(f.body_byte, 6), "return");
+  EXPECT_EQ(text.substr(f.range.end_byte - 8, 8), "return a");
+  const Definition& c = get(file, "C");
+  EXPECT_EQ(c.bases_text, "Base, metaclass=Meta");
+  EXPECT_EQ(c.range.end_line, 11U);
+  EXPECT_EQ(get(file, "C.m").indent, 4U);
+}
+
+TEST(ParserParameters, KindsDefaultsAndAnnotations) {
+  SourceFile file = parse("def f(a, b: int, /, c=1, d: str = 'x', *args: int, e, f=K, **kw) -> None:\n    pass\n");
+  const auto& parameters = get(file, "f").parameters;
+  ASSERT_EQ(parameters.size(), 8U);
+  using Kind = Parameter::Kind;
+  EXPECT_EQ(parameters[0].name, "a");
+  EXPECT_EQ(parameters[0].kind, Kind::positional_only);
+  EXPECT_EQ(parameters[1].annotation_text, "int");
+  EXPECT_EQ(parameters[1].kind, Kind::positional_only);
+  EXPECT_EQ(parameters[2].kind, Kind::positional);
+  EXPECT_EQ(parameters[2].default_text, "1");
+  EXPECT_EQ(parameters[3].default_text, "'x'");
+  EXPECT_EQ(parameters[3].annotation_text, "str");
+  EXPECT_EQ(parameters[4].name, "args");
+  EXPECT_EQ(parameters[4].kind, Kind::var_positional);
+  EXPECT_EQ(parameters[4].annotation_text, "int");
+  EXPECT_EQ(parameters[5].kind, Kind::keyword_only);
+  EXPECT_EQ(parameters[6].default_text, "K");
+  EXPECT_EQ(parameters[6].kind, Kind::keyword_only);
+  EXPECT_EQ(parameters[7].name, "kw");
+  EXPECT_EQ(parameters[7].kind, Kind::var_keyword);
+
+  SourceFile bare = parse("def g(a, *, b):\n    pass\n");
+  EXPECT_EQ(get(bare, "g").parameters.at(1).kind, Kind::keyword_only);
+}
+
+TEST(ParserFlags, GeneratorAndCoroutine) {
+  SourceFile file = parse(
+      "def gen():\n"
+      "    yield 1\n"
+      "def not_gen():\n"
+      "    def inner():\n"
+      "        yield 1\n"
+      "    f = lambda: (yield)\n"
+      "    return (x for x in y)\n"
+      "def delegates():\n"
+      "    x = yield from other()\n"
+      "async def co():\n"
+      "    await thing\n"
+      "async def agen():\n"
+      "    yield 1\n");
+  EXPECT_TRUE(get(file, "gen").is_generator);
+  EXPECT_FALSE(get(file, "not_gen").is_generator);
+  EXPECT_TRUE(get(file, "not_gen.<locals>.inner").is_generator);
+  EXPECT_TRUE(get(file, "delegates").is_generator);
+  EXPECT_TRUE(get(file, "co").is_coroutine);
+  EXPECT_FALSE(get(file, "co").is_generator);
+  EXPECT_TRUE(get(file, "agen").is_coroutine);
+  EXPECT_TRUE(get(file, "agen").is_generator);
+  EXPECT_FALSE(get(file, "gen").is_coroutine);
+}
+
+TEST(ParserFreeVariables, NonlocalAndPassThrough) {
+  SourceFile file = parse(
+      "def outer():\n"
+      "    x = 1\n"
+      "    y = 2\n"
+      "    def middle():\n"
+      "        def inner():\n"
+      "            nonlocal y\n"
+      "            y = x\n"
+      "        return inner\n"
+      "    def shadow():\n"
+      "        x = 3\n"
+      "        return x\n"
+      "    return middle\n");
+  EXPECT_EQ(get(file, "outer").free_variables, Names{});
+  // middle reads nothing itself: x and y pass through it for inner.
+  EXPECT_EQ(get(file, "outer.<locals>.middle").free_variables, (Names{"x", "y"}));
+  EXPECT_EQ(get(file, "outer.<locals>.middle.<locals>.inner").free_variables, (Names{"x", "y"}));
+  EXPECT_EQ(get(file, "outer.<locals>.shadow").free_variables, Names{});
+}
+
+TEST(ParserFreeVariables, ClassScopeIsInvisibleToMethods) {
+  SourceFile file = parse(
+      "def f():\n"
+      "    a = 1\n"
+      "    class C:\n"
+      "        a = 2\n"
+      "        b = 3\n"
+      "        c = a\n"
+      "        def m(self):\n"
+      "            return a, b\n"
+      "    return C\n");
+  // `a` in m is f's a (the class's a is invisible); `b` is a global.
+  EXPECT_EQ(get(file, "f.<locals>.C.m").free_variables, (Names{"a"}));
+  // The class body itself binds a, so for the class it is not free.
+  EXPECT_EQ(get(file, "f.<locals>.C").free_variables, Names{});
+
+  SourceFile reads = parse(
+      "def f():\n"
+      "    a = 1\n"
+      "    class C:\n"
+      "        c = a\n"
+      "    return C\n");
+  EXPECT_EQ(get(reads, "f.<locals>.C").free_variables, (Names{"a"}));
+}
+
+TEST(ParserFreeVariables, SuperAndDunderClass) {
+  SourceFile file = parse(
+      "class C(B):\n"
+      "    def m(self):\n"
+      "        return super().m()\n"
+      "    def n(self):\n"
+      "        def helper():\n"
+      "            return __class__\n"
+      "        return helper\n"
+      "    def plain(self):\n"
+      "        return self\n"
+      "def not_method():\n"
+      "    return super()\n");
+  EXPECT_EQ(get(file, "C.m").free_variables, (Names{"__class__"}));
+  EXPECT_EQ(get(file, "C.n").free_variables, (Names{"__class__"}));
+  EXPECT_EQ(get(file, "C.n.<locals>.helper").free_variables, (Names{"__class__"}));
+  EXPECT_EQ(get(file, "C.plain").free_variables, Names{});
+  EXPECT_EQ(get(file, "not_method").free_variables, Names{});
+  EXPECT_EQ(get(file, "C").free_variables, Names{});
+}
+
+TEST(ParserFreeVariables, ComprehensionsWalrusLambdasAndDefaults) {
+  SourceFile file = parse(
+      "def f(items):\n"
+      "    k = 1\n"
+      "    d = 2\n"
+      "    e = 3\n"
+      "    def comp():\n"
+      "        return [k for _ in items]\n"
+      "    def walrus():\n"
+      "        [(last := v) for v in items]\n"
+      "        def reader():\n"
+      "            return last\n"
+      "        return reader\n"
+      "    def lam():\n"
+      "        return lambda: d\n"
+      "    def default(x=e):\n"
+      "        return x\n"
+      "    def globals_only():\n"
+      "        global k\n"
+      "        return k\n"
+      "    def deleted():\n"
+      "        del d\n"
+      "    return comp\n");
+  EXPECT_EQ(get(file, "f.<locals>.comp").free_variables, (Names{"items", "k"}));
+  // The walrus target binds in walrus(), so reader reads it from there.
+  EXPECT_EQ(get(file, "f.<locals>.walrus").free_variables, (Names{"items"}));
+  EXPECT_EQ(get(file, "f.<locals>.walrus.<locals>.reader").free_variables, (Names{"last"}));
+  EXPECT_EQ(get(file, "f.<locals>.lam").free_variables, (Names{"d"}));
+  // The default is evaluated in f, not in default().
+  EXPECT_EQ(get(file, "f.<locals>.default").free_variables, Names{});
+  EXPECT_EQ(get(file, "f.<locals>.globals_only").free_variables, Names{});
+  EXPECT_EQ(get(file, "f.<locals>.deleted").free_variables, Names{});
+}
+
+TEST(ParserFreeVariables, BindingsThatMakeNamesLocal) {
+  SourceFile file = parse(
+      "def f():\n"
+      "    a = b = c = d = e = g = h = 1\n"
+      "    def inner(s):\n"
+      "        import a\n"
+      "        for b in s: pass\n"
+      "        with s as c: pass\n"
+      "        try:\n"
+      "            pass\n"
+      "        except E as d:\n"
+      "            pass\n"
+      "        match s:\n"
+      "            case [e, *rest] if rest: pass\n"
+      "            case {'k': Point(x=g)}: pass\n"
+      "        h: int\n"
+      "    def reads():\n"
+      "        return a, b, f'{c}', [e for _ in g], h.attr\n"
+      "    return inner\n");
+  EXPECT_EQ(get(file, "f.<locals>.inner").free_variables, Names{});
+  EXPECT_EQ(get(file, "f.<locals>.reads").free_variables, (Names{"a", "b", "c", "e", "g", "h"}));
+}
+
+TEST(ParserFreeVariables, ManglingAndTypeParameters) {
+  SourceFile file = parse(
+      "def f():\n"
+      "    __x = 1\n"
+      "    class C:\n"
+      "        def m(self):\n"
+      "            return __x\n"
+      "    def g():\n"
+      "        return __x\n"
+      "class G[T]:\n"
+      "    def m(self) -> T:\n"
+      "        return T\n");
+  // Inside C, __x is _C__x, which f does not bind.
+  EXPECT_EQ(get(file, "f.<locals>.C.m").free_variables, Names{});
+  EXPECT_EQ(get(file, "f.<locals>.g").free_variables, (Names{"__x"}));
+  EXPECT_EQ(get(file, "G.m").free_variables, (Names{"T"}));
+  // As symtable reports for the class: T passes through it to m.
+  EXPECT_EQ(get(file, "G").free_variables, (Names{".type_params", "T"}));
+}
+
+TEST(ParserConditional, CompoundStatementsAndMainGuard) {
+  SourceFile file = parse(
+      "try:\n"
+      "    import fast\n"
+      "except ImportError:\n"
+      "    def fast():\n"
+      "        pass\n"
+      "class C:\n"
+      "    if DEBUG:\n"
+      "        def m(self):\n"
+      "            pass\n"
+      "def plain():\n"
+      "    if x:\n"
+      "        def nested():\n"
+      "            pass\n"
+      "if __name__ == '__main__':\n"
+      "    def main():\n"
+      "        pass\n"
+      "    main()\n");
+  EXPECT_TRUE(get(file, "fast").conditional);
+  EXPECT_TRUE(get(file, "C.m").conditional);
+  EXPECT_EQ(get(file, "C.m").kind, DefinitionKind::method);
+  EXPECT_FALSE(get(file, "C").conditional);
+  EXPECT_FALSE(get(file, "plain").conditional);
+  EXPECT_FALSE(get(file, "plain.<locals>.nested").conditional);
+  EXPECT_TRUE(get(file, "main").in_main_guard);
+  EXPECT_FALSE(get(file, "fast").in_main_guard);
+}
+
+TEST(ParserStatements, ModuleAndClassLevel) {
+  std::string text =
+      "\"\"\"Module doc.\"\"\"\n"
+      "from __future__ import annotations\n"
+      "import os.path, sys as system\n"
+      "from x import (a, b as c)\n"
+      "X, (Y, Z) = 1, (2, 3)\n"
+      "T: int = 4\n"
+      "print('hi')\n"
+      "class C:\n"
+      "    \"\"\"Class doc.\"\"\"\n"
+      "    attr = 1\n"
+      "    def m(self):\n"
+      "        inside = 2\n"
+      "try:\n"
+      "    import fast\n"
+      "except ImportError:\n"
+      "    def fast():\n"
+      "        pass\n";
+  SourceFile file = parse(text);
+  ASSERT_EQ(file.statements.size(), 10U);
+  using Kind = Statement::Kind;
+  EXPECT_EQ(file.statements[0].kind, Kind::docstring);
+  EXPECT_EQ(file.statements[1].kind, Kind::future_import);
+  EXPECT_EQ(file.statements[2].kind, Kind::import);
+  EXPECT_EQ(file.statements[2].targets, (Names{"os", "system"}));
+  EXPECT_EQ(file.statements[3].targets, (Names{"a", "c"}));
+  EXPECT_EQ(file.statements[4].kind, Kind::assignment);
+  EXPECT_EQ(file.statements[4].targets, (Names{"X", "Y", "Z"}));
+  EXPECT_EQ(file.statements[5].targets, (Names{"T"}));
+  EXPECT_EQ(file.statements[6].kind, Kind::other);
+  EXPECT_EQ(file.statements[6].text, "print('hi')");
+  EXPECT_EQ(file.statements[6].range.start_line, 7U);
+  EXPECT_EQ(file.statements[7].kind, Kind::docstring);
+  EXPECT_EQ(file.statements[7].scope_qualname, "C");
+  EXPECT_EQ(file.statements[8].kind, Kind::assignment);
+  EXPECT_EQ(file.statements[8].scope_qualname, "C");
+  // The try stays visible with the definition it contains cut out.
+  EXPECT_EQ(file.statements[9].kind, Kind::other);
+  EXPECT_EQ(file.statements[9].text, "try:\n    import fast\nexcept ImportError:\n    ");
+  EXPECT_EQ(file.statements[9].scope_qualname, "");
+}
+
+TEST(ParserErrors, ReportedWithLineAndColumn) {
+  SourceFile file = parse(
+      "def ok():\n"
+      "    pass\n"
+      "def broken(:\n"
+      "    pass\n");
+  ASSERT_FALSE(file.errors.empty());
+  EXPECT_EQ(file.errors[0].line, 3U);
+  EXPECT_GE(file.errors[0].column, 1U);
+  EXPECT_FALSE(file.errors[0].message.empty());
+
+  SourceFile missing = parse("x = (1,\n");
+  ASSERT_FALSE(missing.errors.empty());
+  EXPECT_EQ(missing.errors[0].line, 1U);
+
+  SourceFile py2 = parse("print 'hello'\n");
+  ASSERT_EQ(py2.errors.size(), 1U);
+  EXPECT_EQ(py2.errors[0].column, 1U);
+
+  EXPECT_TRUE(parse("print >> sys.stderr, 'x'\n").errors.empty());
+  EXPECT_TRUE(parse("def f():\n    return 1\n").errors.empty());
+}
+
+void expect_same(const SourceFile& a, const SourceFile& b) {
+  ASSERT_EQ(a.definitions.size(), b.definitions.size());
+  for (std::size_t i = 0; i < a.definitions.size(); ++i) {
+    const Definition& x = a.definitions[i];
+    const Definition& y = b.definitions[i];
+    EXPECT_EQ(x.qualname, y.qualname);
+    EXPECT_EQ(x.range.start_byte, y.range.start_byte);
+    EXPECT_EQ(x.range.end_byte, y.range.end_byte);
+    EXPECT_EQ(x.range.start_line, y.range.start_line);
+    EXPECT_EQ(x.range.end_line, y.range.end_line);
+    EXPECT_EQ(x.def_line, y.def_line);
+    EXPECT_EQ(x.body_byte, y.body_byte);
+    EXPECT_EQ(x.free_variables, y.free_variables);
+    EXPECT_EQ(x.is_generator, y.is_generator);
+  }
+  ASSERT_EQ(a.statements.size(), b.statements.size());
+  for (std::size_t i = 0; i < a.statements.size(); ++i) {
+    EXPECT_EQ(a.statements[i].text, b.statements[i].text);
+    EXPECT_EQ(a.statements[i].range.start_line, b.statements[i].range.start_line);
+  }
+  ASSERT_EQ(a.errors.size(), b.errors.size());
+  for (std::size_t i = 0; i < a.errors.size(); ++i) {
+    EXPECT_EQ(a.errors[i].line, b.errors[i].line);
+    EXPECT_EQ(a.errors[i].column, b.errors[i].column);
+  }
+}
+
+TEST(ParserIncremental, ReparseEqualsFreshParse) {
+  std::string v1 =
+      "import os\n"
+      "def f():\n"
+      "    x = 1\n"
+      "    def g():\n"
+      "        return 2\n"
+      "    return g\n"
+      "class C:\n"
+      "    def m(self):\n"
+      "        return 1\n";
+  std::vector<std::string> versions = {
+      v1,
+      // a body edit that makes x free in g
+      "import os\ndef f():\n    x = 1\n    def g():\n        return x\n    return g\nclass C:\n    def m(self):\n"
+      "        return 1\n",
+      // lines inserted at the top shift everything
+      "import os\nimport sys\n\ndef f():\n    x = 1\n    def g():\n        return x\n    return g\nclass C:\n"
+      "    def m(self):\n        return super().m()\n",
+      // a syntax error, then fixed again
+      "import os\ndef f(:\n    x = 1\n",
+      v1,
+      "",
+      v1,
+  };
+  PythonParser parser;
+  for (const std::string& text : versions) {
+    Result<SourceFile> incremental = parser.parse(text);
+    ASSERT_TRUE(incremental.ok());
+    SourceFile fresh = parse(text);
+    expect_same(*incremental, fresh);
+  }
+  Result<SourceFile> again = parser.parse(versions[1]);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(get(*again, "f.<locals>.g").free_variables, (Names{"x"}));
+}
+
+}  // namespace
+}  // namespace pyhot::parser
