@@ -288,6 +288,7 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
   inject.force = options.force;
   auto deadline = Clock::now() + options.timeout;
   inject.deadline = options.timeout;
+  inject.is_done = [&]() { return std::filesystem::exists(path); };
   if (auto injected = attach::inject_python(process.pid, bootstrap, inject); !injected) {
     return injected.error();
   }

@@ -57,9 +57,10 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
-def pyhot(*args, check=None, timeout=60):
+def pyhot(*args, check=None, timeout=60, cwd=None):
     """Runs the real pyhot binary; returns CompletedProcess (text)."""
-    done = subprocess.run([PYHOT] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([PYHOT] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
     if check is not None and done.returncode != check:
         raise AssertionError("pyhot %s exited %d, expected %d\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(map(str, args)), done.returncode, check, done.stdout, done.stderr))

@@ -1,0 +1,240 @@
+#include "loader/attach/proc_info.hpp"
+
+#include <dirent.h>
+#include <elf.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace pyhot::loader::attach {
+
+namespace {
+
+std::string_view next_field(std::string_view& line) {
+  size_t begin = line.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) {
+    line = {};
+    return {};
+  }
+  line.remove_prefix(begin);
+  size_t end = line.find_first_of(" \t");
+  std::string_view field = line.substr(0, end);
+  line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+  return field;
+}
+
+uint64_t hex(std::string_view text) {
+  uint64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  return value;
+}
+
+}  // namespace
+
+std::string read_proc_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<Mapping> parse_maps(std::string_view text) {
+  std::vector<Mapping> maps;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    std::string_view range = next_field(line);
+    size_t dash = range.find('-');
+    if (dash == std::string_view::npos) {
+      continue;
+    }
+    Mapping m;
+    m.start = hex(range.substr(0, dash));
+    m.end = hex(range.substr(dash + 1));
+    m.perms = std::string(next_field(line));
+    m.offset = hex(next_field(line));
+    next_field(line);  // device
+    std::string_view inode = next_field(line);
+    std::from_chars(inode.data(), inode.data() + inode.size(), m.inode);
+    size_t path_begin = line.find_first_not_of(' ');
+    if (path_begin != std::string_view::npos) {
+      m.path = std::string(line.substr(path_begin));
+    }
+    maps.push_back(std::move(m));
+  }
+  return maps;
+}
+
+Result<std::vector<Mapping>> read_maps(int pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/maps";
+  std::ifstream in(path);
+  if (!in) {
+    return make_error(ErrorKind::not_found, "no process " + std::to_string(pid));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().empty()) {
+    // Readable but empty: a kernel thread, a zombie, or no ptrace-read access.
+    return make_error(ErrorKind::permission_denied, "cannot read the memory map of process " + std::to_string(pid));
+  }
+  return parse_maps(text.str());
+}
+
+std::optional<ProcessStatus> parse_status(std::string_view text) {
+  ProcessStatus status;
+  bool saw_name = false;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    std::string_view key = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    value.remove_prefix(std::min(value.find_first_not_of(" \t"), value.size()));
+    if (key == "Name") {
+      status.name = std::string(value);
+      saw_name = true;
+    } else if (key == "State" && !value.empty()) {
+      status.state = value[0];
+    } else if (key == "TracerPid") {
+      std::from_chars(value.data(), value.data() + value.size(), status.tracer_pid);
+    } else if (key == "Uid") {
+      std::string_view real = next_field(value);
+      std::from_chars(real.data(), real.data() + real.size(), status.real_uid);
+      std::string_view effective = next_field(value);
+      std::from_chars(effective.data(), effective.data() + effective.size(), status.effective_uid);
+    }
+  }
+  if (!saw_name) {
+    return std::nullopt;
+  }
+  return status;
+}
+
+Result<ProcessStatus> read_status(int pid) {
+  if (pid <= 0) {
+    return make_error(ErrorKind::not_found, "no process " + std::to_string(pid));
+  }
+  auto status = parse_status(read_proc_text("/proc/" + std::to_string(pid) + "/status"));
+  if (!status || status->state == 'Z' || status->state == 'X') {
+    return make_error(ErrorKind::not_found, "no process " + std::to_string(pid) + (status ? " (it has exited)" : ""));
+  }
+  return *status;
+}
+
+Result<uint64_t> read_entry_point(int pid) {
+  std::string auxv = read_proc_text("/proc/" + std::to_string(pid) + "/auxv");
+  for (size_t i = 0; i + 16 <= auxv.size(); i += 16) {
+    uint64_t key = 0;
+    uint64_t value = 0;
+    std::memcpy(&key, auxv.data() + i, 8);
+    std::memcpy(&value, auxv.data() + i + 8, 8);
+    if (key == AT_ENTRY) {
+      return value;
+    }
+    if (key == AT_NULL) {
+      break;
+    }
+  }
+  return make_error(ErrorKind::permission_denied,
+                    "cannot read /proc/" + std::to_string(pid) + "/auxv (no ptrace access)");
+}
+
+std::vector<int> list_threads(int pid) {
+  std::vector<int> tids;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return tids;
+  }
+  while (dirent* entry = readdir(d)) {
+    int tid = static_cast<int>(std::strtol(entry->d_name, nullptr, 10));
+    if (tid > 0) {
+      tids.push_back(tid);
+    }
+  }
+  closedir(d);
+  return tids;
+}
+
+std::optional<long> parse_syscall(std::string_view text) {
+  if (text.rfind("running", 0) == 0) {
+    return -1;
+  }
+  long number = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc()) {
+    return std::nullopt;
+  }
+  return number;
+}
+
+std::optional<long> read_thread_syscall(int pid, int tid) {
+  return parse_syscall(read_proc_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/syscall"));
+}
+
+namespace {
+
+struct SyscallName {
+  long number;
+  const char* name;
+  bool parks;  // blocks until something happens, outside a futex
+};
+
+// x86-64 numbers of the syscalls a Python thread is usually found in.
+constexpr SyscallName k_syscalls[] = {
+    {0, "read", true},
+    {7, "poll", true},
+    {17, "pread64", true},
+    {19, "readv", true},
+    {23, "select", true},
+    {34, "pause", true},
+    {35, "nanosleep", true},
+    {43, "accept", true},
+    {45, "recvfrom", true},
+    {47, "recvmsg", true},
+    {61, "wait4", true},
+    {202, "futex", false},
+    {230, "clock_nanosleep", true},
+    {232, "epoll_wait", true},
+    {247, "waitid", true},
+    {270, "pselect6", true},
+    {271, "ppoll", true},
+    {281, "epoll_pwait", true},
+    {288, "accept4", true},
+    {299, "recvmmsg", true},
+    {441, "epoll_pwait2", true},
+};
+
+const SyscallName* find_syscall(long number) {
+  for (const SyscallName& entry : k_syscalls) {
+    if (entry.number == number) {
+      return &entry;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string syscall_name(long number) {
+  if (number == -1) {
+    return "running";
+  }
+  const SyscallName* entry = find_syscall(number);
+  return entry != nullptr ? entry->name : "syscall " + std::to_string(number);
+}
+
+bool is_parking_syscall(long number) {
+  const SyscallName* entry = find_syscall(number);
+  return entry != nullptr && entry->parks;
+}
+
+}  // namespace pyhot::loader::attach

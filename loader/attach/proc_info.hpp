@@ -1,0 +1,59 @@
+// What /proc says about a process: its mappings, status fields, auxv entry
+// point and the syscall each thread is parked in. Parsing is separate from
+// reading so tests can feed text.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace pyhot::loader::attach {
+
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  std::string perms;  // "r-xp"
+  uint64_t offset = 0;
+  uint64_t inode = 0;
+  std::string path;  // empty for anonymous; "[heap]" for pseudo; " (deleted)" kept
+};
+
+std::vector<Mapping> parse_maps(std::string_view text);
+Result<std::vector<Mapping>> read_maps(int pid);
+
+struct ProcessStatus {
+  std::string name;
+  char state = '?';  // R S D T t Z X
+  int tracer_pid = 0;
+  uint32_t real_uid = 0;
+  uint32_t effective_uid = 0;
+};
+
+std::optional<ProcessStatus> parse_status(std::string_view text);
+// not_found when the process does not exist (or is a zombie).
+Result<ProcessStatus> read_status(int pid);
+
+// AT_ENTRY from /proc/PID/auxv: the program's _start, which never runs again.
+Result<uint64_t> read_entry_point(int pid);
+
+std::vector<int> list_threads(int pid);
+
+// From /proc/PID/task/TID/syscall: the syscall number the thread is blocked
+// in, -1 when it is running user code, nullopt when unreadable.
+std::optional<long> parse_syscall(std::string_view text);
+std::optional<long> read_thread_syscall(int pid, int tid);
+
+// x86-64 syscall names for messages ("clock_nanosleep").
+std::string syscall_name(long number);
+// A blocking syscall that is not a futex: a pending call cannot run until it returns.
+bool is_parking_syscall(long number);
+inline constexpr long k_sys_futex = 202;
+
+// Reads a small /proc file; empty on failure.
+std::string read_proc_text(const std::string& path);
+
+}  // namespace pyhot::loader::attach

@@ -1,0 +1,410 @@
+"""Injecting a bootstrap into real, unprepared Python processes.
+
+Run from the repository root:  /usr/bin/python3 -m unittest tests/integration/test_attach.py
+Needs pyhot_inject_probe, found under $PYHOT_BUILD_DIR (default: build).
+Every interpreter found is tried (/usr/bin/python3, pyenv 3.8-3.13); each
+target is a small program in a state that matters for injection, and we check
+what its user would notice: the bootstrap ran exactly once, the program's
+output, timing and exit code did not change, no thread was left stopped.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("PYHOT_BUILD_DIR", "build")
+if not os.path.isabs(BUILD):
+    BUILD = os.path.join(ROOT, BUILD)
+PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
+REPEAT = int(os.environ.get("PYHOT_ATTACH_REPEAT", "20"))
+
+
+def interpreters():
+    found = []
+    if os.path.exists("/usr/bin/python3"):
+        found.append(("system", "/usr/bin/python3"))
+    for minor in range(8, 14):
+        paths = sorted(glob.glob("/root/.pyenv/versions/3.%d*/bin/python3.%d" % (minor, minor)))
+        if paths:
+            found.append(("3.%d" % minor, paths[-1]))
+        else:
+            print("test_attach: no pyenv Python 3.%d, skipped" % minor, file=sys.stderr)
+    return found
+
+
+def deadline_poll(predicate, timeout, interval=0.01):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+# Target programs. Each prints "ready" (and sometimes a port) once it is in
+# the state under test, then its own result; exit code 0.
+SLEEP = """
+import time
+print('ready', flush=True)
+t = time.monotonic(); time.sleep(5); print('slept %.2f' % (time.monotonic() - t))
+"""
+
+SELECT = """
+import os, select, time
+r, w = os.pipe()
+print('ready', flush=True)
+t = time.monotonic(); select.select([r], [], [], 3); print('selected %.2f' % (time.monotonic() - t))
+"""
+
+ACCEPT = """
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)
+print('ready', s.getsockname()[1], flush=True)
+c, _ = s.accept(); print('accepted', c.recv(5).decode())
+"""
+
+READ = """
+import sys
+print('ready', flush=True)
+print('read', sys.stdin.buffer.read(3).decode())
+"""
+
+EVENT = """
+import threading, time
+print('ready', flush=True)
+t = time.monotonic(); threading.Event().wait(3); print('waited %.2f' % (time.monotonic() - t))
+"""
+
+JOIN = """
+import threading, time
+th = threading.Thread(target=time.sleep, args=(3,)); th.start()
+print('ready', flush=True)
+t = time.monotonic(); th.join(); print('joined %.2f' % (time.monotonic() - t))
+"""
+
+BUSY = """
+import os, sys, time
+marker = sys.argv[1]
+print('ready', flush=True)
+n = 0; end = time.monotonic() + 10
+while time.monotonic() < end:
+    n += 1
+    if n % 10000 == 0 and os.path.exists(marker):
+        break
+print('busy', n > 0)
+"""
+
+CONTENDED = """
+import os, sys, threading, time
+marker = sys.argv[1]
+stop = False
+def spin():
+    x = 0
+    while not stop:
+        x += 1
+threads = [threading.Thread(target=spin) for _ in range(4)]
+for th in threads: th.start()
+print('ready', flush=True)
+n = 0; end = time.monotonic() + 10
+while time.monotonic() < end:
+    n += 1
+    if n % 1000 == 0 and os.path.exists(marker):
+        break
+stop = True
+for th in threads: th.join()
+print('contended done')
+"""
+
+ASYNCIO = """
+import asyncio, time
+async def main():
+    print('ready', flush=True)
+    t = time.monotonic()
+    await asyncio.gather(asyncio.sleep(3), asyncio.sleep(2))
+    print('gathered %.2f' % (time.monotonic() - t))
+asyncio.run(main())
+"""
+
+HTTP = """
+import http.server, threading
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers()
+        self.wfile.write(b'ok')
+        if self.path == '/quit':
+            threading.Thread(target=self.server.shutdown).start()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+server.daemon_threads = True
+print('ready', server.server_address[1], flush=True)
+server.serve_forever()
+print('served')
+"""
+
+
+@unittest.skipUnless(os.path.exists(PROBE), "build pyhot_inject_probe first (%s)" % PROBE)
+class AttachTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyhot_attach_")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # --- helpers -----------------------------------------------------------
+
+    def start(self, python, source, *args, stdin=None):
+        script = os.path.join(self.tmp, "target.py")
+        with open(script, "w") as f:
+            f.write(source)
+        proc = subprocess.Popen([python, script] + list(args), stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(self.reap, proc)
+        ready = proc.stdout.readline().split()
+        self.assertEqual(ready[:1], ["ready"], proc.stderr.read() if not ready else ready)
+        time.sleep(0.2)  # let it reach the blocking call
+        return proc, ready[1:]
+
+    @staticmethod
+    def reap(proc):
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+    def marker(self, name="marker"):
+        path = os.path.join(self.tmp, name)
+        bootstrap = ("with open(%r, 'a') as _pyhot_test_f: _pyhot_test_f.write('ran\\n')" % path)
+        return path, bootstrap
+
+    def inject(self, pid, bootstrap, wait_file, *flags):
+        started = time.monotonic()
+        result = subprocess.run([PROBE, "--wait-file", wait_file] + list(flags) + [str(pid), bootstrap],
+                                capture_output=True, text=True, timeout=30)
+        elapsed = time.monotonic() - started
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assert_no_thread_stopped(pid)
+        return result.stdout, elapsed
+
+    def assert_no_thread_stopped(self, pid):
+        for stat in glob.glob("/proc/%d/task/*/stat" % pid):
+            try:
+                with open(stat) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            self.assertNotIn(state, ("T", "t"), "thread %s left stopped" % stat)
+        with open("/proc/%d/status" % pid) as f:
+            self.assertIn("TracerPid:\t0\n", f.read())
+
+    def finish(self, proc, marker, timeout=20):
+        out, err = proc.communicate(timeout=timeout)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertNotIn("SystemError", err)
+        self.assertEqual(err, "")
+        with open(marker) as f:
+            self.assertEqual(f.read(), "ran\n", "the bootstrap must run exactly once")
+        return out
+
+    # --- target states -----------------------------------------------------
+
+    def test_sleeping_target_keeps_its_timing(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, SLEEP)
+                self.inject(proc.pid, bootstrap, marker)
+                out = self.finish(proc, marker)
+                slept = float(out.split()[1])
+                self.assertGreaterEqual(slept, 4.95, out)
+                self.assertLess(slept, 5.3, out)
+                os.remove(marker)
+
+    def test_select_target(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, SELECT)
+                self.inject(proc.pid, bootstrap, marker)
+                out = self.finish(proc, marker)
+                self.assertGreaterEqual(float(out.split()[1]), 2.95, out)
+                self.assertLess(float(out.split()[1]), 3.3, out)
+                os.remove(marker)
+
+    def test_accept_target(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, rest = self.start(python, ACCEPT)
+                self.inject(proc.pid, bootstrap, marker)
+                with socket.create_connection(("127.0.0.1", int(rest[0]))) as c:
+                    c.sendall(b"hello")
+                    self.assertEqual(self.finish(proc, marker), "accepted hello\n")
+                os.remove(marker)
+
+    def test_read_target(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, READ, stdin=subprocess.PIPE)
+                self.inject(proc.pid, bootstrap, marker)
+                proc.stdin.write("abc")
+                proc.stdin.close()
+                proc.stdin = None
+                self.assertEqual(self.finish(proc, marker), "read abc\n")
+                os.remove(marker)
+
+    def test_event_wait_and_join_targets(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                for source, word in ((EVENT, "waited"), (JOIN, "joined")):
+                    marker, bootstrap = self.marker()
+                    proc, _ = self.start(python, source)
+                    _, elapsed = self.inject(proc.pid, bootstrap, marker)
+                    self.assertLess(elapsed, 2.0, "the futex nudge should make it run at once")
+                    out = self.finish(proc, marker)
+                    self.assertEqual(out.split()[0], word)
+                    self.assertGreaterEqual(float(out.split()[1]), 2.95, out)
+                    self.assertLess(float(out.split()[1]), 3.3, out)
+                    os.remove(marker)
+
+    def test_cpu_bound_target(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, BUSY, marker)
+                out_probe, elapsed = self.inject(proc.pid, bootstrap, marker)
+                self.assertIn("method=pending-call", out_probe)
+                self.assertLess(elapsed, 1.0)
+                self.assertEqual(self.finish(proc, marker), "busy True\n")
+                os.remove(marker)
+
+    def test_gil_contention_repeatedly(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                for round_ in range(REPEAT):
+                    marker, bootstrap = self.marker("marker%d" % round_)
+                    proc, _ = self.start(python, CONTENDED, marker)
+                    self.inject(proc.pid, bootstrap, marker)
+                    self.assertEqual(self.finish(proc, marker), "contended done\n", "round %d" % round_)
+                    os.remove(marker)
+
+    def test_asyncio_target(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, ASYNCIO)
+                self.inject(proc.pid, bootstrap, marker)
+                out = self.finish(proc, marker)
+                self.assertEqual(out.split()[0], "gathered")
+                self.assertGreaterEqual(float(out.split()[1]), 2.95, out)
+                self.assertLess(float(out.split()[1]), 3.3, out)
+                os.remove(marker)
+
+    def test_http_server_under_load_loses_no_request(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, rest = self.start(python, HTTP)
+                url = "http://127.0.0.1:%s/" % rest[0]
+                failures, served, stop = [], [0], threading.Event()
+
+                def load():
+                    while not stop.is_set():
+                        try:
+                            with urllib.request.urlopen(url, timeout=5) as r:
+                                if r.read() != b"ok":
+                                    failures.append("bad body")
+                            served[0] += 1
+                        except Exception as e:  # every failure is a lost request
+                            failures.append(repr(e))
+
+                clients = [threading.Thread(target=load) for _ in range(4)]
+                for c in clients:
+                    c.start()
+                time.sleep(0.3)
+                self.inject(proc.pid, bootstrap, marker)
+                time.sleep(0.3)
+                stop.set()
+                for c in clients:
+                    c.join()
+                urllib.request.urlopen(url + "quit", timeout=5).read()
+                self.assertEqual(self.finish(proc, marker), "served\n")
+                self.assertEqual(failures, [])
+                self.assertGreater(served[0], 10)
+                os.remove(marker)
+
+    def test_two_injectors_at_once_run_it_once(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, _ = self.marker()
+                # Two pyhots run two injections; the bootstrap's own guard
+                # (like the agent's) makes the second a no-op.
+                bootstrap = ("(lambda t: __import__('sys').__dict__.setdefault('_pyhot_test_once', t) is t"
+                             " and open(%r, 'a').write('ran\\n'))(object())" % marker)
+                proc, _ = self.start(python, SLEEP)
+                probes = [subprocess.Popen([PROBE, "--wait-file", marker, str(proc.pid), bootstrap],
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          for _ in range(2)]
+                for p in probes:
+                    out, err = p.communicate(timeout=30)
+                    self.assertEqual(p.returncode, 0, err)
+                self.assert_no_thread_stopped(proc.pid)
+                self.finish(proc, marker)
+                os.remove(marker)
+
+    def test_signals_to_the_injector_leave_the_target_running(self):
+        # Ctrl-C or kill at any moment of an injection: the target goes on.
+        python = interpreters()[0][1]
+        marker, bootstrap = self.marker()
+        proc, _ = self.start(python, SLEEP)
+        for round_ in range(30):
+            probe = subprocess.Popen([PROBE, str(proc.pid), bootstrap],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(round_ * 0.0002)
+            probe.send_signal(signal.SIGINT if round_ % 2 else signal.SIGTERM)
+            probe.wait(timeout=10)
+            self.assert_no_thread_stopped(proc.pid)
+        out, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(err, "")
+        slept = float(out.split()[1])
+        self.assertGreaterEqual(slept, 4.95, out)
+        self.assertLess(slept, 5.3, out)
+
+    # --- refusals ----------------------------------------------------------
+
+    def test_refuses_a_process_that_is_not_python(self):
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            def loaded():
+                with open("/proc/%d/maps" % sleeper.pid) as f:
+                    return "libc" in f.read()
+            self.assertTrue(deadline_poll(loaded, 5))
+            result = subprocess.run([PROBE, str(sleeper.pid), "pass"], capture_output=True, text=True)
+            self.assertEqual(result.returncode, 1)
+            self.assertIn("not a Python process", result.stderr)
+            self.assertEqual(result.stderr.count("\n"), 1)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+
+    def test_refuses_a_dead_pid(self):
+        p = subprocess.Popen(["true"])
+        p.wait()
+        result = subprocess.run([PROBE, str(p.pid), "pass"], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("no process", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
