@@ -1,13 +1,15 @@
 """`pyhot reload` against real Python processes, as a user would run it:
 edit the real file, run the real binary, observe the live process."""
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 import urllib.request
 
-from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+from harness import PYHOT, ROOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
 
 SHOP = {
     "shop.py": '''
@@ -319,6 +321,52 @@ class ReloadTest(TargetTestCase):
         self.assertEqual(done.stdout.strip(), "shop")
 
 
+FUTURE = {
+    "typed.py": '''
+        from __future__ import annotations
+        import asyncio
+
+
+        class Outer:
+            class Inner:
+                def greet(self, who: Undefined) -> Nowhere:
+                    return "hello " + who
+
+
+        async def fetch(x: Missing) -> int:
+            await asyncio.sleep(0)
+            return x
+
+
+        async def ticks(n):
+            for i in range(n):
+                yield i
+        ''',
+}
+
+
+class FutureAndAsyncTest(TargetTestCase):
+    def setUp(self):
+        self.target = self.start(FUTURE, ["typed"], """
+import asyncio
+async def collect(agen):
+    return [x async for x in agen]
+""")
+
+    def test_future_annotations_nested_class_and_coroutines(self):
+        self.target.edit("typed.py", 'return "hello " + who', 'return "hi " + who')
+        self.target.edit("typed.py", "def greet(self, who: Undefined)", "def greet(self, who: StillUndefined)")
+        self.target.edit("typed.py", "return x\n", "return x * 2\n")
+        self.target.edit("typed.py", "yield i", "yield -i")
+        done = pyhot("reload", self.target.pid, self.target.path("typed.py"), check=0)
+        self.assertIn("Outer.Inner.greet", done.stdout)
+        # annotations stay strings: the future flag was honoured when compiling
+        self.assertEqual(self.target.call("typed.Outer.Inner().greet('you')"), "'hi you'")
+        self.assertEqual(self.target.call("typed.Outer.Inner.greet.__annotations__['who']"), "'StillUndefined'")
+        self.assertEqual(self.target.call("asyncio.run(typed.fetch(4))"), "8")
+        self.assertEqual(self.target.call("asyncio.run(collect(typed.ticks(3)))"), "[0, -1, -2]")
+
+
 class ServingTest(TargetTestCase):
     """A threaded HTTP server keeps answering every request during reloads."""
 
@@ -351,6 +399,60 @@ class ServingTest(TargetTestCase):
         self.assertGreater(len(answers), 20)
 
 
+class IsolationTest(unittest.TestCase):
+    """Targets pyhot must reach, and users it must refuse."""
+
+    def start_shop(self, command):
+        directory = tempfile.mkdtemp(prefix="pyhot-ns-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, directory, True)
+        for name in ("app.py", "pricing.py"):
+            shutil.copy(os.path.join(ROOT, "examples", "shop", name), directory)
+        log = open(os.path.join(directory, "log"), "w")
+        self.addCleanup(log.close)
+        process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+
+        def url():
+            with open(os.path.join(directory, "log")) as handle:
+                text = handle.read()
+            return text.split("listening on ")[1].strip() if "listening on " in text else None
+        return process, directory, wait_for(url, 10, "the shop to listen")
+
+    def test_target_in_another_mount_namespace(self):
+        # The target's /tmp is private: its agent socket is only reachable
+        # through /proc/PID/root.
+        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("cannot create a mount namespace here: " + probe.stderr.decode().strip())
+        process, directory, url = self.start_shop(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             "mount -t tmpfs none /tmp && exec /usr/bin/python3 app.py"])
+        pricing = os.path.join(directory, "pricing.py")
+        with open(pricing) as handle:
+            text = handle.read()
+        with open(pricing, "w") as handle:
+            handle.write(text.replace("return BASE_PRICES[item] * quantity", "return BASE_PRICES[item] * quantity + 1"))
+        done = pyhot("reload", process.pid, pricing, check=0)
+        self.assertIn("swapped    price_of", done.stdout)
+        with urllib.request.urlopen(url + "/price/apple", timeout=10) as response:
+            self.assertIn("apple costs 101", response.read().decode())
+        self.assertFalse(os.path.exists("/tmp/pyhot-0/%d.sock" % process.pid))
+
+    def test_another_user_is_refused_and_the_target_is_untouched(self):
+        if os.getuid() != 0:
+            self.skipTest("needs root to run pyhot as another user")
+        process, directory, url = self.start_shop(["/usr/bin/python3", "app.py"])
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               PYHOT, "reload", str(process.pid), "pricing", "price_of"],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(done.stderr.strip(),
+                         "pyhot: process %d belongs to uid 0: run pyhot as that user or as root" % process.pid)
+        with urllib.request.urlopen(url + "/price/apple", timeout=10) as response:
+            self.assertIn("apple costs 100", response.read().decode())
+
+
 class ErrorsTest(unittest.TestCase):
     def test_no_such_pid(self):
         done = pyhot("reload", 999999, "shop", "price")
@@ -371,7 +473,8 @@ class ErrorsTest(unittest.TestCase):
 
 for_each_interpreter(ReloadTest, globals())
 for_each_interpreter(ServingTest, globals())
-del ReloadTest, ServingTest
+for_each_interpreter(FutureAndAsyncTest, globals())
+del ReloadTest, ServingTest, FutureAndAsyncTest
 
 if __name__ == "__main__":
     unittest.main()
