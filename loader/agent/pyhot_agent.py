@@ -1171,13 +1171,25 @@ class _Agent(object):
                 except FileNotFoundError:
                     pass
                 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                # Bound and listening under a temporary name first: a client
+                # that sees the socket file can connect at once.
+                pending = os.path.join(directory, '.%d.sock.pending' % os.getpid())
                 try:
                     listener.settimeout(None)
-                    listener.bind(path)
-                    os.chmod(path, 0o600)
+                    try:
+                        os.unlink(pending)
+                    except FileNotFoundError:
+                        pass
+                    listener.bind(pending)
+                    os.chmod(pending, 0o600)
                     listener.listen(16)
+                    os.rename(pending, path)
                 except Exception:
                     listener.close()
+                    try:
+                        os.unlink(pending)
+                    except OSError:
+                        pass
                     raise
                 self.listener = listener
                 self.path = path
