@@ -66,13 +66,13 @@ void on_child_signal(int /*signal_number*/) {
 }
 
 void install_signal_handlers() {
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_sigaction = on_stop_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-  struct sigaction child{};
+  struct sigaction child {};
   child.sa_handler = on_child_signal;
   child.sa_flags = SA_NOCLDSTOP | SA_RESTART;
   sigemptyset(&child.sa_mask);
@@ -120,10 +120,9 @@ unsigned long long process_start_time(int pid) {
 }
 
 std::string past_tense(const std::string& verdict) {
-  static const std::map<std::string, std::string> words{{"swap", "swapped"},     {"relocate", "relocated"},
-                                                        {"define", "defined"},   {"delete", "deleted"},
-                                                        {"rebind", "rebound"},   {"reexec", "re-ran"},
-                                                        {"kept", "kept"}};
+  static const std::map<std::string, std::string> words{
+      {"swap", "swapped"},   {"relocate", "relocated"}, {"define", "defined"}, {"delete", "deleted"},
+      {"rebind", "rebound"}, {"reexec", "re-ran"},      {"kept", "kept"}};
   auto it = words.find(verdict);
   return it == words.end() ? verdict : it->second;
 }
@@ -200,8 +199,11 @@ class Autoreload {
   void handle(const std::vector<util::FileEvent>& events);
   FileResult apply(loader::AgentChannel& agent, const std::string& path);
   int apply_once();
-  void report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome);
+  // timing: where the time of this save went (parse, diff + apply), for --json.
+  void report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome,
+                      const json& timing);
   std::string dotted(const WatchedFile& file, const std::string& qualname) const;
+  std::string some_names(const std::vector<std::string>& files) const;
   int finish(int code);
 
   const AutoreloadOptions& m_options;
@@ -213,7 +215,8 @@ class Autoreload {
   std::map<std::string, WatchedFile> m_files;  // by real path
   std::set<std::string> m_flat_directories;    // directories of the target's modules
   std::chrono::milliseconds m_poll_interval = k_first_module_poll;
-  std::string m_agent_directory;  // "<dir>/": where `pyhot run` puts the agent and its sitecustomize
+  bool m_applied_changes = false;  // did the last apply() change anything live
+  std::string m_agent_directory;   // "<dir>/": where `pyhot run` puts the agent and its sitecustomize
 };
 
 bool Autoreload::target_alive() {
@@ -293,16 +296,23 @@ void Autoreload::refresh_modules(loader::AgentChannel& agent, bool announce) {
     m_reporter.event({{"event", "watching"}, {"pid", m_options.pid}, {"files", files}});
     return;
   }
-  std::string names;
-  for (std::size_t i = 0; i < added.size() && i < 5; ++i) {
-    names += (i == 0 ? "" : ", ") + m_reporter.display(added[i]);
-  }
-  if (added.size() > 5) {
-    names += ", ...";
-  }
-  m_reporter.line("", "watching " + std::to_string(added.size()) + (added.size() == 1 ? " file" : " files") +
-                          " of process " + std::to_string(m_options.pid) + " (" + names + ")",
+  m_reporter.line("",
+                  "watching " + std::to_string(added.size()) + (added.size() == 1 ? " more file" : " more files") +
+                      " of process " + std::to_string(m_options.pid) + " (" + some_names(added) + ")",
                   m_reporter.dim());
+}
+
+// "app.py, views.py, models.py and 12 more"
+std::string Autoreload::some_names(const std::vector<std::string>& files) const {
+  constexpr std::size_t k_shown = 4;
+  std::string names;
+  for (std::size_t i = 0; i < files.size() && i < k_shown; ++i) {
+    names += (i == 0 ? "" : ", ") + m_reporter.display(files[i]);
+  }
+  if (files.size() > k_shown) {
+    names += " and " + std::to_string(files.size() - k_shown) + " more";
+  }
+  return names;
 }
 
 Result<Done> Autoreload::watch_paths() {
@@ -315,7 +325,8 @@ Result<Done> Autoreload::watch_paths() {
   return k_done;
 }
 
-void Autoreload::report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome) {
+void Autoreload::report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome,
+                                const json& timing) {
   std::string shown = m_reporter.display(path);
   if (m_reporter.json_output()) {
     json document = to_json(outcome);
@@ -323,6 +334,7 @@ void Autoreload::report_outcome(const WatchedFile& file, const std::string& path
                                [](const AppliedChange& change) { return change.status == "applied"; });
     document["event"] = !outcome.refused.empty() ? "refused" : applied ? "applied" : "unchanged";
     document["pid"] = m_options.pid;
+    document["timing"] = timing;
     m_reporter.event(document);
     return;
   }
@@ -367,11 +379,10 @@ void Autoreload::report_outcome(const WatchedFile& file, const std::string& path
     m_reporter.line(shown, text, colour);
   }
   if (relocated > 0) {
-    m_reporter.line(shown,
-                    "relocated " + std::to_string(relocated) + (relocated == 1 ? " definition" : " definitions"),
+    m_reporter.line(shown, "relocated " + std::to_string(relocated) + (relocated == 1 ? " definition" : " definitions"),
                     m_reporter.dim());
   }
-  if (!any) {
+  if (!any && !m_options.once) {
     m_reporter.line(shown, "no change to the live code", m_reporter.dim());
   }
 }
@@ -417,7 +428,9 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   if (file.live && file.live->text == *text) {
     return FileResult::unchanged;
   }
+  auto parse_started = Clock::now();
   auto parsed = file.parser->parse(*text, path);
+  auto parsed_at = Clock::now();
   if (!parsed) {
     report_error(shown, "error", parsed.error().message);
     return FileResult::failed;
@@ -439,6 +452,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   }
   ModuleLocation where{file.module, path};
   auto outcome = patch_parsed(agent, where, *parsed, file.live ? &*file.live : nullptr, false);
+  auto patched_at = Clock::now();
   if (!outcome) {
     if (!target_alive()) {
       return FileResult::failed;  // the exit is reported by the loop
@@ -449,10 +463,17 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     report_error(shown, "error", outcome.error().message);
     return FileResult::failed;
   }
-  report_outcome(file, path, *outcome);
+  auto milliseconds = [](Clock::duration duration) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(duration).count() / 1000.0;
+  };
+  report_outcome(
+      file, path, *outcome,
+      {{"parse_ms", milliseconds(parsed_at - parse_started)}, {"patch_ms", milliseconds(patched_at - parsed_at)}});
   if (!outcome->refused.empty()) {
     return FileResult::failed;
   }
+  m_applied_changes = std::any_of(outcome->changes.begin(), outcome->changes.end(),
+                                  [](const AppliedChange& change) { return change.status == "applied"; });
   file.live = std::move(*parsed);
   return FileResult::applied;
 }
@@ -489,8 +510,13 @@ void Autoreload::handle(const std::vector<util::FileEvent>& events) {
   }
   auto agent = connect(false);
   if (!agent) {
-    if (target_alive()) {
-      m_reporter.line("", "cannot reach the agent: " + agent.error().message, m_reporter.red());
+    if (!target_alive()) {
+      return;  // the loop reports the exit
+    }
+    if (m_reporter.json_output()) {
+      m_reporter.event({{"event", "error"}, {"pid", m_options.pid}, {"message", agent.error().message}});
+    } else {
+      m_reporter.line("", "cannot reach the agent: " + agent.error().message + " (nothing applied)", m_reporter.red());
     }
     return;
   }
@@ -531,20 +557,29 @@ int Autoreload::apply_once() {
         if (filter.ignored_directories.count(name) > 0) {
           it.disable_recursion_pending();
         }
-      } else if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 && !util::is_editor_scratch_name(name)) {
+      } else if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 &&
+                 !util::is_editor_scratch_name(name)) {
         files.push_back(real_path(it->path().string()));
       }
     }
   }
   int code = k_exit_done;
+  int applied = 0;
   for (const auto& path : files) {
     std::error_code error;
     if (!std::filesystem::exists(path, error)) {
       continue;
     }
-    if (apply(**agent, path) == FileResult::failed) {
+    auto result = apply(**agent, path);
+    applied += result == FileResult::applied && m_applied_changes ? 1 : 0;
+    if (result == FileResult::failed) {
       code = k_exit_failed;
     }
+  }
+  if (!m_reporter.json_output() && applied == 0 && code == k_exit_done) {
+    m_reporter.line(
+        "", "nothing to apply: the live code of process " + std::to_string(m_options.pid) + " matches its files",
+        m_reporter.dim());
   }
   return code;
 }
@@ -566,8 +601,9 @@ int Autoreload::wait_for_agent() {
     }
     if (!noted && Clock::now() - started > k_agent_wait_note) {
       noted = true;
-      m_reporter.line("", "still waiting for the pyhot agent in process " + std::to_string(m_options.pid) +
-                              " (is it a Python process started directly?)",
+      m_reporter.line("",
+                      "still waiting for the pyhot agent in process " + std::to_string(m_options.pid) +
+                          " (is it a Python process started directly?)",
                       m_reporter.yellow());
     }
     m_watcher->wait(std::chrono::milliseconds(10));
@@ -616,7 +652,7 @@ int Autoreload::run() {
   // Directories first, so no save made after the banner is missed.
   if (auto watching = watch_paths(); !watching) {
     print_error(watching.error().message, m_options.json);
-    return finish(k_exit_usage);
+    return finish(k_exit_failed);
   }
   {
     auto agent = connect(!m_options.child);
@@ -626,9 +662,11 @@ int Autoreload::run() {
     }
     refresh_modules(**agent, false);
   }
-  std::size_t modules = 0;
+  std::vector<std::string> modules;
   for (const auto& [path, file] : m_files) {
-    modules += file.module.empty() ? 0 : 1;
+    if (!file.module.empty()) {
+      modules.push_back(path);
+    }
   }
   if (m_reporter.json_output()) {
     json files = json::array();
@@ -646,11 +684,13 @@ int Autoreload::run() {
                       {"debounce_ms", m_options.debounce_ms}});
   } else {
     std::string what = m_options.paths.empty()
-                           ? std::to_string(modules) + " module files in " + std::to_string(m_flat_directories.size()) +
+                           ? std::to_string(modules.size()) + " module files (" + some_names(modules) + ") in " +
+                                 std::to_string(m_flat_directories.size()) +
                                  (m_flat_directories.size() == 1 ? " directory" : " directories")
                            : std::to_string(m_watcher->watched_directories()) + " directories";
-    m_reporter.line("", "watching " + what + " for process " + std::to_string(m_options.pid) +
-                            " (Ctrl-C stops; the process keeps what was applied)",
+    m_reporter.line("",
+                    "watching " + what + " for process " + std::to_string(m_options.pid) +
+                        (m_options.child ? "" : " (Ctrl-C stops; the process keeps what was applied)"),
                     m_reporter.dim());
   }
 
@@ -666,9 +706,9 @@ int Autoreload::run() {
       if (m_reporter.json_output()) {
         m_reporter.event({{"event", "target_exited"}, {"pid", m_options.pid}, {"status", code}});
       } else {
-        m_reporter.line("", "process " + std::to_string(m_options.pid) + " exited" +
-                                (m_options.child ? " with status " + std::to_string(code) : "") +
-                                "; stopped watching",
+        m_reporter.line("",
+                        "process " + std::to_string(m_options.pid) + " exited" +
+                            (m_options.child ? " with status " + std::to_string(code) : "") + "; stopped watching",
                         m_reporter.dim());
       }
       return finish(code);

@@ -36,7 +36,7 @@ std::string join(const std::string& directory, const std::string& name) {
 }
 
 bool is_regular_file(const std::string& path) {
-  struct stat info{};
+  struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
@@ -240,7 +240,8 @@ void FileWatcher::read_events(Clock::time_point now) {
 }
 
 Clock::time_point FileWatcher::settles_at(const Pending& pending) const {
-  return pending.last_event + (pending.writing ? std::max(m_options.debounce, k_open_writer_grace) : m_options.debounce);
+  return pending.last_event +
+         (pending.writing ? std::max(m_options.debounce, k_open_writer_grace) : m_options.debounce);
 }
 
 std::vector<FileEvent> FileWatcher::take_settled(Clock::time_point now) {

@@ -31,8 +31,8 @@ struct FileWatcherOptions {
   // Only names ending in one of these are reported (empty: every name).
   std::vector<std::string> suffixes{".py"};
   // Directories never entered, and never reported from.
-  std::set<std::string> ignored_directories{"__pycache__", ".git", ".hg", ".svn", ".mypy_cache", ".pytest_cache",
-                                            ".tox", ".nox"};
+  std::set<std::string> ignored_directories{"__pycache__", ".git",          ".hg",  ".svn",
+                                            ".mypy_cache", ".pytest_cache", ".tox", ".nox"};
 };
 
 // True for names editors use for swap, backup, lock and probe files
@@ -68,7 +68,7 @@ class FileWatcher {
   struct Directory {
     std::string path;
     bool recursive = false;
-    bool all_names = false;       // else only `names` (single files watched through their directory)
+    bool all_names = false;  // else only `names` (single files watched through their directory)
     std::set<std::string> names;
   };
   struct Pending {
@@ -91,9 +91,9 @@ class FileWatcher {
   int m_inotify_fd = -1;
   int m_wake_fd = -1;
   FileWatcherOptions m_options;
-  std::map<int, Directory> m_directories;     // by watch descriptor
-  std::map<std::string, int> m_descriptors;   // directory path → watch descriptor
-  std::map<std::string, Pending> m_pending;   // file path → its latest event
+  std::map<int, Directory> m_directories;    // by watch descriptor
+  std::map<std::string, int> m_descriptors;  // directory path → watch descriptor
+  std::map<std::string, Pending> m_pending;  // file path → its latest event
   std::uint64_t m_next_order = 0;
   bool m_overflowed = false;
 };

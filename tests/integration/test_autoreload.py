@@ -322,6 +322,16 @@ class AutoreloadTest(AutoreloadTestCase):
         self.assertEqual(broken.returncode, 1)
         self.assertIn("syntax error", broken.stdout)
 
+    def test_bad_input_is_one_line_and_exit_one(self):
+        target = self.start(VIEWS, ["views"])
+        missing = pyhot("autoreload", target.pid, target.path("nope.py"), timeout=30)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("nope.py", missing.stderr)
+        self.assertEqual(len(missing.stderr.strip().splitlines()), 1, missing.stderr)
+        dead = pyhot("autoreload", "999999999", timeout=30)
+        self.assertEqual(dead.returncode, 1)
+        self.assertEqual(len(dead.stderr.strip().splitlines()), 1, dead.stderr)
+
     def test_target_exit_ends_autoreload_with_status_zero(self):
         target = self.start(VIEWS, ["views"])
         autoreload = self.watch(target)
@@ -370,9 +380,14 @@ class RunAutoreloadTest(AutoreloadTestCase):
         threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
 
         def stop():
+            # SIGTERM reaches the program through pyhot; SIGKILL would orphan it.
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         self.addCleanup(stop)
         return directory, process, lines
 
