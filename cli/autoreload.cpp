@@ -119,14 +119,6 @@ unsigned long long process_start_time(int pid) {
   return start;
 }
 
-std::string past_tense(const std::string& verdict) {
-  static const std::map<std::string, std::string> words{
-      {"swap", "swapped"},   {"relocate", "relocated"}, {"define", "defined"}, {"delete", "deleted"},
-      {"rebind", "rebound"}, {"reexec", "re-ran"},      {"kept", "kept"}};
-  auto it = words.find(verdict);
-  return it == words.end() ? verdict : it->second;
-}
-
 // Everything the user sees: one line per event, or one JSON object per line.
 class Reporter {
  public:

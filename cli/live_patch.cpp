@@ -1,6 +1,7 @@
 #include "cli/live_patch.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "differ/compilation_unit.hpp"
@@ -308,6 +309,14 @@ Result<std::optional<std::string>> live_snapshot(loader::AgentChannel& agent, co
 }
 
 }  // namespace
+
+std::string past_tense(const std::string& verdict) {
+  static const std::map<std::string, std::string> k_words{
+      {"swap", "swapped"},   {"relocate", "relocated"}, {"define", "defined"}, {"delete", "deleted"},
+      {"rebind", "rebound"}, {"reexec", "re-ran"},      {"kept", "kept"}};
+  auto it = k_words.find(verdict);
+  return it == k_words.end() ? verdict : it->second;
+}
 
 nlohmann::json to_json(const PatchOutcome& outcome) {
   auto change_json = [](const AppliedChange& change) {

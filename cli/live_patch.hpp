@@ -39,6 +39,10 @@ struct PatchOutcome {
 
 nlohmann::json to_json(const PatchOutcome& outcome);
 
+// "swapped", "relocated", "defined", "deleted", "rebound", "re-ran": how
+// reload and autoreload say what a verdict did.
+std::string past_tense(const std::string& verdict);
+
 struct ModuleLocation {
   std::string module;
   std::string file;

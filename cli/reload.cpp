@@ -77,28 +77,6 @@ int for_each_target(int pid, bool tree, bool json_output, const std::function<in
   return worst;
 }
 
-std::string past_tense(const std::string& verdict) {
-  if (verdict == "swap") {
-    return "swapped";
-  }
-  if (verdict == "relocate") {
-    return "relocated";
-  }
-  if (verdict == "define") {
-    return "defined";
-  }
-  if (verdict == "delete") {
-    return "deleted";
-  }
-  if (verdict == "rebind") {
-    return "rebound";
-  }
-  if (verdict == "reexec") {
-    return "re-ran";
-  }
-  return verdict;
-}
-
 void print_extracted_source(const std::string& source, bool verbose) {
   std::cout << "Extracted method source:\n";
   auto lines = util::split_lines(source);

@@ -10,6 +10,10 @@
 #include "differ/rules.hpp"
 #include "util/text.hpp"
 
+// For XXH3_state_t on the stack: no allocation per hash.
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 namespace pyhot::differ {
 
 using parser::Definition;
@@ -57,18 +61,89 @@ std::string_view slice(const SourceFile& file, std::uint32_t begin, std::uint32_
   return std::string_view(file.text).substr(begin, end - begin);
 }
 
-// Text from `begin` to `end`, with the first line given back the indentation
-// that its column implies, so dedent treats every line alike.
-std::string indented_slice(const SourceFile& file, std::uint32_t begin, std::uint32_t end) {
-  std::size_t line_start = file.text.rfind('\n', begin == 0 ? 0 : begin - 1);
-  line_start = (line_start == std::string::npos || begin == 0) ? 0 : line_start + 1;
-  std::string text(begin - line_start, ' ');
-  text.append(slice(file, begin, end));
-  return text;
+// Column of the byte at `begin`: what its line's indentation would be.
+std::size_t column_of(const SourceFile& file, std::uint32_t begin) {
+  if (begin == 0) {
+    return 0;
+  }
+  std::size_t line_start = file.text.rfind('\n', begin - 1);
+  return line_start == std::string::npos ? begin : begin - line_start - 1;
+}
+
+bool is_blank(std::string_view line) {
+  return line.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+// Feeds util::dedent(`indent` spaces + `text`) to `state` line by line, so
+// the hash is XXH3 of the dedented text without building it: a diff hashes
+// definitions of both versions, and the dedented copies cost more than the
+// hashing.
+void update_dedented(XXH3_state_t& state, std::string_view text, std::size_t indent) {
+  if (text.empty()) {
+    // dedent() sees one blank line when there is indentation, else nothing.
+    if (indent > 0) {
+      XXH3_64bits_update(&state, "\n", 1);
+    }
+    return;
+  }
+  std::size_t common = std::string_view::npos;
+  bool first_line = true;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, end - at);
+    if (!is_blank(line)) {
+      std::size_t own = line.find_first_not_of(" \t");
+      common = std::min(common, own + (first_line ? indent : 0));
+    }
+    first_line = false;
+    at = end + 1;
+  }
+  if (common == std::string_view::npos) {
+    common = 0;
+  }
+  first_line = true;
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, end - at);
+    if (!is_blank(line)) {
+      std::size_t skip = common;
+      if (first_line) {
+        // The first line's indentation is partly virtual (`indent` spaces
+        // in front of the text): what is left of it after dedenting.
+        static constexpr char k_spaces[] = "                                                                ";
+        for (std::size_t pad = indent > common ? indent - common : 0; pad > 0;) {
+          std::size_t chunk = std::min(pad, sizeof k_spaces - 1);
+          XXH3_64bits_update(&state, k_spaces, chunk);
+          pad -= chunk;
+        }
+        skip = common > indent ? common - indent : 0;
+      }
+      line.remove_prefix(std::min(skip, line.size()));
+      // The line and its newline in one update: the '\n' is in the text
+      // unless this is its last line.
+      if (end < text.size()) {
+        XXH3_64bits_update(&state, line.data(), line.size() + 1);
+      } else {
+        XXH3_64bits_update(&state, line.data(), line.size());
+        XXH3_64bits_update(&state, "\n", 1);
+      }
+    } else {
+      XXH3_64bits_update(&state, "\n", 1);
+    }
+    first_line = false;
+    at = end + 1;
+  }
+}
+
+std::uint64_t hash_dedented(std::string_view text, std::size_t indent) {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  update_dedented(state, text, indent);
+  return XXH3_64bits_digest(&state);
 }
 
 std::uint64_t hash_dedented(const SourceFile& file, std::uint32_t begin, std::uint32_t end) {
-  return util::hash64(util::dedent(indented_slice(file, begin, end)));
+  return hash_dedented(slice(file, begin, end), column_of(file, begin));
 }
 
 bool is_class(const Definition& def) { return def.kind == DefinitionKind::klass; }
@@ -162,11 +237,7 @@ struct StatementKey {
 // Over the statement's text, which leaves out definitions nested in it (a
 // main guard's functions are compared as definitions).
 std::uint64_t statement_hash(const SourceFile& file, const Statement& statement) {
-  std::size_t line_start = file.text.rfind('\n', statement.range.start_byte == 0 ? 0 : statement.range.start_byte - 1);
-  line_start = (line_start == std::string::npos || statement.range.start_byte == 0) ? 0 : line_start + 1;
-  std::string text(statement.range.start_byte - line_start, ' ');
-  text += statement.text;
-  return util::hash64(util::dedent(text));
+  return hash_dedented(statement.text, column_of(file, statement.range.start_byte));
 }
 
 // The identity of an assignment or import across edits: what it binds.
@@ -315,6 +386,35 @@ bool has_ancestor_in(const SourceFile& file, const Definition& def, const std::s
   return false;
 }
 
+// Whether two spans hash the same once dedented. The same bytes at the same
+// column dedent the same, so only spans that differ are hashed.
+bool same_dedented(const SourceFile& before, std::uint32_t before_begin, std::uint32_t before_end,
+                   const SourceFile& after, std::uint32_t after_begin, std::uint32_t after_end) {
+  std::size_t before_column = column_of(before, before_begin);
+  std::size_t after_column = column_of(after, after_begin);
+  if (before_column == after_column &&
+      slice(before, before_begin, before_end) == slice(after, after_begin, after_end)) {
+    return true;
+  }
+  return hash_dedented(slice(before, before_begin, before_end), before_column) ==
+         hash_dedented(slice(after, after_begin, after_end), after_column);
+}
+
+// A class's header and its class-level statements (each statement's hash in
+// decimal, as the text this hash was first defined over).
+std::uint64_t own_class_hash(const SourceFile& file, const Definition& def) {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  update_dedented(state, slice(file, def.range.start_byte, def.body_byte), column_of(file, def.range.start_byte));
+  for (const auto& statement : file.statements) {
+    if (statement.scope_qualname == def.qualname) {
+      std::string number = std::to_string(statement_hash(file, statement));
+      XXH3_64bits_update(&state, number.data(), number.size());
+    }
+  }
+  return XXH3_64bits_digest(&state);
+}
+
 }  // namespace
 
 DefinitionHash hash_definition(const SourceFile& file, const Definition& def) {
@@ -323,13 +423,7 @@ DefinitionHash hash_definition(const SourceFile& file, const Definition& def) {
   hash.header = hash_dedented(file, def.range.start_byte, def.body_byte);
   hash.body = hash_dedented(file, def.body_byte, def.range.end_byte);
   if (is_class(def)) {
-    std::string own = util::dedent(indented_slice(file, def.range.start_byte, def.body_byte));
-    for (const auto& statement : file.statements) {
-      if (statement.scope_qualname == def.qualname) {
-        own += std::to_string(statement_hash(file, statement));
-      }
-    }
-    hash.own = util::hash64(own);
+    hash.own = own_class_hash(file, def);
   } else {
     hash.own = hash.whole;
   }
@@ -392,25 +486,33 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
     int old_index = found->second;
     matched_old.insert(old_index);
     const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
-    DefinitionHash old_hash = hash_definition(before, was);
-    DefinitionHash new_hash = hash_definition(after, now);
-
+    // Hashes only as far as the verdict needs them (see same_dedented):
+    // most definitions are unchanged.
     std::optional<Change> change;
-    if (old_hash.whole == new_hash.whole) {
-      bool moved = was.range.start_line != now.range.start_line;
-      if (moved && !is_class(now) && !parent_is_function(after, now)) {
-        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
-        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
-      }
-    } else if (is_class(now)) {
+    auto same_whole = [&] {
+      return same_dedented(before, was.range.start_byte, was.range.end_byte, after, now.range.start_byte,
+                           now.range.end_byte);
+    };
+    if (is_class(now)) {
+      // Whether a class's whole text changed decides something only when
+      // its header did, and a class is the largest text a diff would hash:
+      // the header first, the whole text only to confirm.
       if (was.decorators != now.decorators) {
         change = make_change(Rule::class_decorators_changed, ChangeKind::header_changed, now.qualname);
       } else if (util::trim(was.bases_text) != util::trim(now.bases_text)) {
         change = make_change(Rule::class_bases_changed, ChangeKind::header_changed, now.qualname);
-      } else if (old_hash.own != new_hash.own && now.in_main_guard) {
+      } else if (now.in_main_guard && own_class_hash(before, was) != own_class_hash(after, now)) {
         change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
       }
+      if (change && same_whole()) {
+        change.reset();
+      }
       // Otherwise its methods or class-level statements changed: they are reported on their own.
+    } else if (same_whole()) {
+      if (was.range.start_line != now.range.start_line && !parent_is_function(after, now)) {
+        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
+        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+      }
     } else if (now.in_main_guard) {
       change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
     } else if (was.free_variables != now.free_variables) {
@@ -418,7 +520,8 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
                            describe_free_variable_change(was, now));
     } else if (was.decorators != now.decorators) {
       change = make_change(Rule::decorators_changed, ChangeKind::header_changed, now.qualname);
-    } else if (old_hash.header != new_hash.header) {
+    } else if (!same_dedented(before, was.range.start_byte, was.body_byte, after, now.range.start_byte,
+                              now.body_byte)) {
       change = make_change(Rule::signature_changed, ChangeKind::header_changed, now.qualname);
     } else {
       change = make_change(parent_is_function(after, now) ? Rule::nested_definition_changed : Rule::body_changed,

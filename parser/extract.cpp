@@ -1,5 +1,7 @@
 #include "parser/extract.hpp"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -50,6 +52,52 @@ bool is_main_guard_condition(std::string_view condition) {
          compact == "\"__main__\"==__name__" || compact == "'__main__'==__name__";
 }
 
+// Moves results from where they were extracted to where their statement
+// is now. Offsets are unsigned: adding a negative delta in two's complement
+// moves them back.
+void shift(Range& range, std::uint32_t byte_delta, std::uint32_t line_delta) {
+  range.start_byte += byte_delta;
+  range.end_byte += byte_delta;
+  range.start_line += line_delta;
+  range.end_line += line_delta;
+}
+
+void shift(Definition& definition, std::uint32_t byte_delta, std::uint32_t line_delta) {
+  shift(definition.range, byte_delta, line_delta);
+  definition.def_line += line_delta;
+  definition.def_byte += byte_delta;
+  definition.body_byte += byte_delta;
+}
+
+// Adds a top-level statement's results to the file, moved to where the
+// statement is now.
+void append(SourceFile& file, Extraction extraction, std::uint32_t byte_delta, std::uint32_t line_delta) {
+  const int base = static_cast<int>(file.definitions.size());
+  for (Definition& definition : extraction.definitions) {
+    shift(definition, byte_delta, line_delta);
+    if (definition.parent >= 0) {
+      definition.parent += base;
+    }
+    file.definitions.push_back(std::move(definition));
+  }
+  for (Statement& statement : extraction.statements) {
+    shift(statement.range, byte_delta, line_delta);
+    file.statements.push_back(std::move(statement));
+  }
+  for (SyntaxError& error : extraction.errors) {
+    error.line += line_delta;
+    file.errors.push_back(std::move(error));
+  }
+}
+
+std::uint64_t cache_key(std::string_view text, std::string_view class_name, TSSymbol symbol, std::uint32_t column,
+                        bool first) {
+  std::uint64_t seed = XXH3_64bits(class_name.data(), class_name.size()) ^
+                       (static_cast<std::uint64_t>(column) << 17U) ^ (static_cast<std::uint64_t>(symbol) << 1U) ^
+                       (first ? 1U : 0U);
+  return XXH3_64bits_withSeed(text.data(), text.size(), seed);
+}
+
 // Where a statement sits, as the walk goes down.
 struct Context {
   int scope = 0;            // ScopeTable index the statement's names go to
@@ -62,16 +110,91 @@ struct Context {
 
 class Extractor {
  public:
-  Extractor(std::string_view text, SourceFile& out)
-      : m_text(text), m_out(out), m_grammar(Grammar::get()), m_fields(m_grammar.fields()) {}
+  // `walker` is shared by the extractors of one file: its cursors are
+  // allocated once, not per top-level statement.
+  // With a cache, the members of a top-level class are looked up there.
+  Extractor(std::string_view text, Extraction& out, ChildWalker& walker, ExtractionCache* cache = nullptr)
+      : m_text(text),
+        m_out(out),
+        m_grammar(Grammar::get()),
+        m_fields(m_grammar.fields()),
+        m_walker(walker),
+        m_cache(cache) {}
 
-  void run(TSNode root) {
+  // One direct child of the module, with its own symbol table: the module
+  // scope gives it nothing (see ExtractionCache). `first`: the first
+  // statement of the module, which may be its docstring.
+  void run_top_level(TSNode node, bool first) {
     Context context;
     context.collect = true;
-    visit_body(root, context);
+    // Member errors are kept with the members; with an error elsewhere in
+    // the class the order of errors would no longer be the tree's.
+    m_may_reuse_members = m_cache != nullptr && !ts_node_has_error(node);
+    if (is_case_clause(node)) {
+      visit_case_clause(node, context);
+    } else {
+      visit_statement_at_level(node, context, first);
+    }
     m_scopes.analyze();
     finish();
-    collect_errors(root);
+    if (!m_reused_members) {
+      collect_errors(node);
+    }
+  }
+
+  // One member of the body of top-level class `class_name`, as if the class
+  // were around it: a stand-in Definition at index 0 takes the class's place.
+  void run_member(TSNode node, std::string_view class_name, bool first, bool case_clause) {
+    int klass = m_scopes.add(ScopeType::klass, 0, class_name);
+    Definition stand_in;
+    stand_in.name = std::string(class_name);
+    stand_in.kind = DefinitionKind::klass;
+    m_scopes[klass].definition = 0;
+    m_out.definitions.push_back(std::move(stand_in));
+    m_definition_scope.push_back(klass);
+    Context context;
+    context.scope = klass;
+    context.definition = 0;
+    context.collect = true;
+    if (case_clause) {
+      visit_case_clause(node, context);
+    } else {
+      visit_statement_at_level(node, context, first);
+    }
+    m_scopes.analyze();
+    finish();
+    collect_errors(node);
+  }
+
+  bool reused_members() const { return m_reused_members; }
+
+  // What visit_body() skips at the module level.
+  bool is_skipped(TSNode node) const { return !ts_node_is_named(node) || kind(node) == NodeKind::comment; }
+  // What visit_body() hands to visit_case_clause() (error recovery can put
+  // one at the module level), without counting it as the first statement.
+  bool is_case_clause(TSNode node, TSFieldId field_id = 0) const {
+    return kind(node) == NodeKind::case_clause || (field_id != 0 && field_id == m_fields.alternative);
+  }
+
+  // The module node's own error, if it is one; its children report theirs.
+  void report_if_error(TSNode node) {
+    NodeKind node_kind = kind(node);
+    if (node_kind == NodeKind::error) {
+      add_error(node, "invalid syntax near '" + excerpt(node) + "'");
+    } else if (ts_node_is_missing(node)) {
+      add_error(node, std::string("missing '") + ts_node_type(node) + "'");
+    } else if (node_kind == NodeKind::print_statement && !is_print_chevron(node)) {
+      add_error(node, "Python 2 print statement");
+    } else if (node_kind == NodeKind::exec_statement) {
+      add_error(node, "Python 2 exec statement");
+    }
+  }
+
+  void collect_errors(TSNode node) {
+    report_if_error(node);
+    if (ts_node_has_error(node) || subtree_may_have_py2(node)) {
+      m_walker.each(node, [&](TSNode child, TSFieldId) { collect_errors(child); });
+    }
   }
 
  private:
@@ -626,9 +749,86 @@ class Extractor {
       body_context.collect = is_class && !context.in_function;
       body_context.conditional = context.conditional;
       body_context.main_guard = context.main_guard;
-      visit_body(body, body_context);
+      if (is_class && context.scope == 0 && !context.conditional && outer == scope && m_may_reuse_members &&
+          members_are_independent(body)) {
+        visit_class_members(body, index);
+      } else {
+        visit_body(body, body_context);
+      }
     }
     m_out.definitions[static_cast<std::size_t>(index)].is_generator = !is_class && m_scopes[inner].has_yield;
+  }
+
+  // See ExtractionCache for why these classes are walked whole.
+  // Only class-level statements can declare names of the class scope
+  // global or nonlocal; a method's declarations are its own.
+  bool members_are_independent(TSNode body) {
+    bool independent = true;
+    m_walker.each(body, [&](TSNode child, TSFieldId) {
+      if (is_skipped(child) || is_definition_kind(kind(child))) {
+        return;
+      }
+      std::string_view source = text(child);
+      if (source.find("global") != std::string_view::npos || source.find("nonlocal") != std::string_view::npos) {
+        independent = false;
+      }
+    });
+    return independent;
+  }
+
+  // visit_body() for the body of a top-level class, one member at a time
+  // through the cache; the class scope gets none of the members' names,
+  // which only the members themselves would read (see ExtractionCache).
+  void visit_class_members(TSNode body, int klass) {
+    m_reused_members = true;
+    const std::string class_name = m_out.definitions[static_cast<std::size_t>(klass)].name;
+    bool first = true;
+    m_walker.each(body, [&](TSNode child, TSFieldId field_id) {
+      if (is_skipped(child)) {
+        return;
+      }
+      const bool case_clause = is_case_clause(child, field_id);
+      const bool is_first = first && !case_clause;
+      first = first && case_clause;
+      const std::uint32_t start_byte = ts_node_start_byte(child);
+      const TSPoint start = ts_node_start_point(child);
+      const TSSymbol symbol = ts_node_symbol(child);
+      std::string_view child_text = text(child);
+      std::uint64_t key = cache_key(child_text, class_name, symbol, start.column, is_first);
+      const ExtractionCache::Entry* entry = m_cache->find(key, child_text, class_name, symbol, start.column, is_first);
+      if (entry == nullptr) {
+        ExtractionCache::Entry fresh;
+        Extractor(m_text, fresh.extraction, m_walker).run_member(child, class_name, is_first, case_clause);
+        fresh.text = std::string(child_text);
+        fresh.class_name = class_name;
+        fresh.symbol = symbol;
+        fresh.column = start.column;
+        fresh.first = is_first;
+        fresh.start_byte = start_byte;
+        fresh.start_row = start.row;
+        entry = &m_cache->add(key, std::move(fresh));
+      }
+      append_member(entry->extraction, start_byte - entry->start_byte, start.row - entry->start_row, klass);
+    });
+  }
+
+  // A member's results, finished already: the stand-in for the class
+  // (index 0) becomes `klass`, and finish() leaves them as they are.
+  void append_member(const Extraction& member, std::uint32_t byte_delta, std::uint32_t line_delta, int klass) {
+    const int base = static_cast<int>(m_out.definitions.size()) - 1;
+    for (std::size_t i = 1; i < member.definitions.size(); ++i) {
+      Definition& definition = m_out.definitions.emplace_back(member.definitions[i]);
+      shift(definition, byte_delta, line_delta);
+      definition.parent = definition.parent == 0 ? klass : definition.parent + base;
+      m_definition_scope.push_back(k_finished);
+    }
+    for (const Statement& statement : member.statements) {
+      shift(m_out.statements.emplace_back(statement).range, byte_delta, line_delta);
+      m_statement_owner.push_back(k_finished);
+    }
+    for (const SyntaxError& error : member.errors) {
+      m_out.errors.emplace_back(error).line += line_delta;
+    }
   }
 
   DefinitionKind function_kind(const Definition& definition, bool in_class_body) const {
@@ -1021,6 +1221,9 @@ class Extractor {
     for (std::size_t i = 0; i < definitions.size(); ++i) {
       Definition& definition = definitions[i];
       int scope = m_definition_scope[i];
+      if (scope == k_finished) {
+        continue;
+      }
       definition.qualname = qualname(definition, scope);
       if (definition.parent >= 0) {
         definition.parent_qualname = definitions[static_cast<std::size_t>(definition.parent)].qualname;
@@ -1063,22 +1266,6 @@ class Extractor {
 
   // ---- syntax errors ----
 
-  void collect_errors(TSNode node) {
-    NodeKind node_kind = kind(node);
-    if (node_kind == NodeKind::error) {
-      add_error(node, "invalid syntax near '" + excerpt(node) + "'");
-    } else if (ts_node_is_missing(node)) {
-      add_error(node, std::string("missing '") + ts_node_type(node) + "'");
-    } else if (node_kind == NodeKind::print_statement && !is_print_chevron(node)) {
-      add_error(node, "Python 2 print statement");
-    } else if (node_kind == NodeKind::exec_statement) {
-      add_error(node, "Python 2 exec statement");
-    }
-    if (ts_node_has_error(node) || subtree_may_have_py2(node)) {
-      m_walker.each(node, [&](TSNode child, TSFieldId) { collect_errors(child); });
-    }
-  }
-
   bool is_print_chevron(TSNode node) const {
     TSNode first = ts_node_named_child(node, 0);
     return !ts_node_is_null(first) && std::string_view(ts_node_type(first)) == "chevron";
@@ -1111,23 +1298,113 @@ class Extractor {
   }
 
   std::string_view m_text;
-  SourceFile& m_out;
+  Extraction& m_out;
   const Grammar& m_grammar;
   const Fields& m_fields;
-  ChildWalker m_walker;
+  ChildWalker& m_walker;
+  ExtractionCache* m_cache;
+  bool m_may_reuse_members = false;
+  bool m_reused_members = false;  // errors were collected member by member
   ScopeTable m_scopes;
+  // Marks definitions and statements of a reused member: already finished.
+  static constexpr int k_finished = -2;
   std::vector<int> m_definition_scope;  // per definition: its body's scope
   std::vector<int> m_statement_owner;   // per statement: the class it sits in, -1 for module
 };
 
 }  // namespace
 
-SourceFile extract_source_file(const TSTree* tree, std::string_view text, const std::string& path) {
+const ExtractionCache::Entry* ExtractionCache::find(std::uint64_t key, std::string_view text,
+                                                    std::string_view class_name, TSSymbol symbol,
+                                                    std::uint32_t column, bool first) {
+  auto it = m_entries.find(key);
+  if (it == m_entries.end()) {
+    return nullptr;
+  }
+  Entry& entry = it->second;
+  if (entry.symbol != symbol || entry.column != column || entry.first != first || entry.text != text ||
+      entry.class_name != class_name) {
+    return nullptr;
+  }
+  entry.generation = m_generation;
+  return &entry;
+}
+
+const ExtractionCache::Entry& ExtractionCache::add(std::uint64_t key, Entry entry) {
+  entry.generation = m_generation;
+  Entry& stored = m_entries[key];
+  stored = std::move(entry);
+  return stored;
+}
+
+void ExtractionCache::finish_parse() {
+  std::erase_if(m_entries, [&](const auto& item) { return item.second.generation != m_generation; });
+}
+
+SourceFile extract_source_file(const TSTree* tree, std::string_view text, const std::string& path,
+                               ExtractionCache* cache) {
   SourceFile file;
   file.path = path;
   file.text = std::string(text);
-  Extractor extractor(text, file);
-  extractor.run(ts_tree_root_node(tree));
+  if (cache != nullptr) {
+    cache->start_parse();
+  }
+  TSNode root = ts_tree_root_node(tree);
+  ChildWalker walker;
+  // Comments, tokens and the module node itself only report syntax errors.
+  Extraction module_level;
+  Extractor module_extractor(text, module_level, walker);
+  module_extractor.report_if_error(root);
+  append(file, std::move(module_level), 0, 0);
+
+  bool first = true;
+  walker.each(root, [&](TSNode child, TSFieldId field_id) {
+    if (module_extractor.is_skipped(child)) {
+      Extraction errors;
+      Extractor(text, errors, walker).collect_errors(child);
+      append(file, std::move(errors), 0, 0);
+      return;
+    }
+    const bool case_clause = module_extractor.is_case_clause(child, field_id);
+    const bool is_first = first && !case_clause;
+    first = first && case_clause;
+
+    const std::uint32_t start_byte = ts_node_start_byte(child);
+    const TSPoint start = ts_node_start_point(child);
+    const TSSymbol symbol = ts_node_symbol(child);
+    std::string_view child_text = node_text(child, text);
+    const bool reusable = cache != nullptr && !case_clause && !ts_node_has_error(child);
+    std::uint64_t key = 0;
+    if (reusable) {
+      key = cache_key(child_text, {}, symbol, start.column, is_first);
+      if (const ExtractionCache::Entry* entry = cache->find(key, child_text, {}, symbol, start.column, is_first)) {
+        append(file, entry->extraction, start_byte - entry->start_byte, start.row - entry->start_row);
+        return;
+      }
+    }
+
+    Extraction extraction;
+    Extractor extractor(text, extraction, walker, cache);
+    extractor.run_top_level(child, is_first);
+    // A class reused member by member is not kept whole: its members must
+    // be looked up on every parse to stay in the cache for the next edit.
+    if (!reusable || extractor.reused_members()) {
+      append(file, std::move(extraction), 0, 0);
+      return;
+    }
+    ExtractionCache::Entry entry;
+    entry.text = std::string(child_text);
+    entry.symbol = symbol;
+    entry.column = start.column;
+    entry.first = is_first;
+    entry.start_byte = start_byte;
+    entry.start_row = start.row;
+    entry.extraction = std::move(extraction);
+    append(file, cache->add(key, std::move(entry)).extraction, 0, 0);
+  });
+  if (cache != nullptr) {
+    cache->finish_parse();
+  }
   return file;
 }
 

@@ -1354,9 +1354,10 @@ class _Agent(object):
             path = _module_file(module) if module is not None else None
             if not path or _is_agent(module):
                 continue
-            path = _real(path)
-            if _is_user_file(path):
-                out.append({'name': name, 'file': path})
+            # Judged on the path as imported too: Debian's stdlib
+            # sitecustomize.py is a link into /etc.
+            if _is_user_file(path) and _is_user_file(_real(path)):
+                out.append({'name': name, 'file': _real(path)})
         out.sort(key=lambda m: m['name'])
         return {'modules': out}
 

@@ -483,5 +483,71 @@ TEST(ParserIncremental, ReparseEqualsFreshParse) {
   EXPECT_EQ(get(*again, "f.<locals>.g").free_variables, (Names{"x"}));
 }
 
+// The incremental parser reuses what it extracted from top-level statements
+// (and members of top-level classes) that an edit did not touch. Random
+// edits — many of them breaking the syntax for a while — must always give
+// what a fresh parse gives.
+TEST(ParserIncremental, RandomEditsAlwaysEqualAFreshParse) {
+  std::string text =
+      "import os\n"
+      "X = 1\n"
+      "def outer(a, b=X):\n"
+      "    global Y\n"
+      "    def inner():\n"
+      "        nonlocal a\n"
+      "        return a + b\n"
+      "    return inner\n"
+      "class Shape:\n"
+      "    SIDES = 0\n"
+      "    def area(self):\n"
+      "        return super().area() + self.__size\n"
+      "    @property\n"
+      "    def size(self):\n"
+      "        return [x for x in range(3) if (y := x)]\n"
+      "    class Inner:\n"
+      "        def m(self):\n"
+      "            return __class__\n"
+      "if __name__ == '__main__':\n"
+      "    def main():\n"
+      "        print(outer(1)())\n"
+      "    main()\n";
+  const std::string alphabet = "abxy_():=\n    .,'#@";
+  std::uint32_t seed = 12345;
+  auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1103515245U + 12345U;
+    return (seed >> 16) % bound;
+  };
+  PythonParser parser;
+  for (int round = 0; round < 400; ++round) {
+    std::size_t at = next(static_cast<std::uint32_t>(text.size() + 1));
+    switch (next(3)) {
+      case 0:
+        text.insert(at, 1, alphabet[next(static_cast<std::uint32_t>(alphabet.size()))]);
+        break;
+      case 1:
+        if (!text.empty() && at < text.size()) {
+          text.erase(at, 1);
+        }
+        break;
+      default: {
+        // Undo-like edits: duplicate a line, which keeps the syntax valid more often.
+        std::size_t start = text.rfind('\n', at == 0 ? 0 : at - 1);
+        start = start == std::string::npos ? 0 : start + 1;
+        std::size_t end = text.find('\n', start);
+        if (end != std::string::npos) {
+          text.insert(start, text.substr(start, end - start + 1));
+        }
+      }
+    }
+    SCOPED_TRACE("round " + std::to_string(round));
+    Result<SourceFile> incremental = parser.parse(text);
+    ASSERT_TRUE(incremental.ok());
+    expect_same(*incremental, parse(text));
+    if (HasFatalFailure()) {
+      return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pyhot::parser
