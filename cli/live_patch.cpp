@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "differ/compilation_unit.hpp"
@@ -363,13 +364,55 @@ Result<ModuleLocation> locate_module(loader::AgentChannel& agent, const std::str
   return ModuleLocation{module_or_file, (*response)["file"].get<std::string>()};
 }
 
+namespace {
+
+// What is live (when the agent has a snapshot) and the file on disk, parsed.
+// The file is parsed as an edit of the snapshot, so tree-sitter re-parses
+// only what changed: one fresh parse per reload, not two.
+struct ParsedVersions {
+  std::optional<parser::SourceFile> live;
+  parser::SourceFile file;
+};
+
+Result<ParsedVersions> parse_versions(loader::AgentChannel& agent, const ModuleLocation& where,
+                                      const std::string& new_text) {
+  auto snapshot = live_snapshot(agent, where.module);
+  if (!snapshot) {
+    return snapshot.error();
+  }
+  ParsedVersions versions;
+  parser::PythonParser parser;
+  if (snapshot->has_value()) {
+    auto live = parser.parse(**snapshot, where.file);
+    if (!live) {
+      return live.error();
+    }
+    versions.live = std::move(*live);
+  }
+  auto file = parser.parse(new_text, where.file);
+  if (!file) {
+    return file.error();
+  }
+  versions.file = std::move(*file);
+  return versions;
+}
+
+}  // namespace
+
 Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocation& where, const std::string& new_text,
                                 bool dry_run) {
-  auto after = parser::parse_source(new_text, where.file);
-  if (!after) {
-    return after.error();
+  auto versions = parse_versions(agent, where, new_text);
+  if (!versions) {
+    return versions.error();
   }
-  return patch_parsed(agent, where, *after, nullptr, dry_run);
+  if (!versions->file.errors.empty()) {
+    return syntax_error(where, versions->file.errors.front());
+  }
+  if (!versions->live) {
+    return patch_first_touch(agent, where, versions->file, [](const parser::Definition&) { return true; }, dry_run,
+                             json(new_text));
+  }
+  return patch_parsed(agent, where, versions->file, &*versions->live, dry_run);
 }
 
 Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocation& where,
@@ -423,30 +466,24 @@ std::string splice_definition(const parser::SourceFile& before, const parser::So
 
 Result<PatchOutcome> patch_definition(loader::AgentChannel& agent, const ModuleLocation& where,
                                       const std::string& new_text, const std::string& qualname, bool dry_run) {
-  auto after = parser::parse_source(new_text, where.file);
-  if (!after) {
-    return after.error();
+  auto versions = parse_versions(agent, where, new_text);
+  if (!versions) {
+    return versions.error();
   }
+  const parser::SourceFile* after = &versions->file;
   if (!after->errors.empty()) {
     return syntax_error(where, after->errors.front());
   }
   if (after->find(qualname) == nullptr) {
     return make_error(ErrorKind::not_found, qualname);
   }
-  auto snapshot = live_snapshot(agent, where.module);
-  if (!snapshot) {
-    return snapshot.error();
-  }
-  if (!snapshot->has_value()) {
+  if (!versions->live) {
     // Only part of the file becomes live: no snapshot can be recorded yet.
     return patch_first_touch(agent, where, *after,
                              [&](const parser::Definition& def) { return belongs_to(def.qualname, qualname); },
                              dry_run, json(nullptr));
   }
-  auto before = parser::parse_source(**snapshot, where.file);
-  if (!before) {
-    return before.error();
-  }
+  const parser::SourceFile* before = &*versions->live;
   auto changes = differ::diff(*before, *after);
   bool touched = std::any_of(changes.changes.begin(), changes.changes.end(), [&](const differ::Change& change) {
     return !change.is_statement && belongs_to(change.qualname, qualname);

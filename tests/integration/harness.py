@@ -134,8 +134,9 @@ class Target:
     def _port(self):
         if self.process.poll() is not None:
             raise AssertionError("target exited early:\n" + self.output())
-        for line in self.output().splitlines():
-            if line.startswith("port "):
+        # Only a whole line counts: the log may be read while it is written.
+        for line in self.output().splitlines(True):
+            if line.startswith("port ") and line.endswith("\n"):
                 return int(line.split()[1])
         return None
 
