@@ -17,9 +17,12 @@ copy of this file (preloaded and then injected) finds the first one.
 
 import __future__
 import atexit
+import collections
 import errno
 import functools
 import gc
+import itertools
+import operator
 import json
 import linecache
 import os
@@ -807,7 +810,7 @@ class _Apply(object):
                 unit.objects = self._relocate(actions, unit, targeted)
             elif unit.verdict == 'define':
                 _bind(actions, unit.owner, unit.key, unit.new_binding)
-                _set_name(unit.owner, unit.key, unit.new_binding)
+                actions.after_writes.append((unit.owner, unit.key, unit.new_binding))
                 unit.objects = 1
             elif unit.verdict == 'delete':
                 _bind(actions, unit.owner, unit.key, _MISSING)
@@ -816,15 +819,16 @@ class _Apply(object):
                 _bind(actions, unit.owner, unit.key, unit.new_binding)
                 rebinds.append(unit)
         for fn, replacements in self.derived.values():
-            actions.append(('code', fn, fn.__code__))
-            fn.__code__ = replacements['new']
+            _set_code(actions, fn, replacements['new'])
         swaps, kept = self.scan_closures()
         self._count_closures(swaps, kept)
         for fn, new in swaps:
-            actions.append(('code', fn, fn.__code__))
-            fn.__code__ = new
+            _set_code(actions, fn, new)
         if rebinds:
             self._sweep(actions, rebinds)
+        actions.writes.apply()
+        for owner, key, value in actions.after_writes:
+            _set_name(owner, key, value)
         self._record_lineage()
 
     def _record_lineage(self):
@@ -871,8 +875,7 @@ class _Apply(object):
             if isinstance(first, int):
                 _bind(actions, unit.old_binding, '__firstlineno__', first + delta)
         else:
-            actions.append(('code', unit.live_fn, unit.live_fn.__code__))
-            unit.live_fn.__code__ = unit.new_code
+            _set_code(actions, unit.live_fn, unit.new_code)
             return 1
         count = 0
         for fn in functions:
@@ -880,8 +883,7 @@ class _Apply(object):
                 continue
             pairs = []
             moved = _shift_code(fn.__code__, delta, pairs)
-            actions.append(('code', fn, fn.__code__))
-            fn.__code__ = moved
+            _set_code(actions, fn, moved)
             self.agent.record_lineage(pairs)
             count += 1
         return count
@@ -905,8 +907,8 @@ class _Apply(object):
             elif type(ref) is list:
                 for index, value in enumerate(ref):
                     if id(value) in replace and replace[id(value)][0] is value:
-                        ref[index] = replace[id(value)][1]
-                        actions.append(('slot', ref, index, value, ref[index]))
+                        actions.append(('slot', ref, index, value, replace[id(value)][1]))
+                        actions.writes.item(ref, index, replace[id(value)][1])
                         _credit(holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
                 _credit(holders, ref.cell_contents, 'closure cell')
@@ -927,6 +929,8 @@ class _Apply(object):
                     real = gc.get_referents(owner.__dict__)
                     if real:
                         class_dicts[id(real[0])] = owner
+        # The rebound names themselves are already queued by commit().
+        own_bindings = set((id(unit.owner), unit.key) for unit in units)
         seen = set()
         for d in dicts:
             if id(d) in seen:
@@ -937,11 +941,16 @@ class _Apply(object):
                 if entry is None or entry[0] is not value:
                     continue
                 owner = class_dicts.get(id(d))
+                holder = owner if owner is not None else next(
+                    (u.owner for u in units if not isinstance(u.owner, type)
+                     and u.owner.__dict__ is d), None)
+                if holder is not None and (id(holder), key) in own_bindings:
+                    continue
                 if owner is not None:
                     _bind(actions, owner, key, entry[1])
                 else:
-                    d[key] = entry[1]
                     actions.append(('slot', d, key, value, entry[1]))
+                    actions.writes.item(d, key, entry[1])
                 _credit(holders, value, 'replaced')
         for unit in units:
             counts = holders.get(id(unit.old_binding), {})
@@ -1008,25 +1017,72 @@ def _set_name(owner, key, value):
             hook(value, owner, key)
 
 
+class _Writes(object):
+    """The changes of one patch (or revert) to live objects, made together.
+
+    They are queued while the patch is worked out and then made by a single
+    C-level call (a deque draining chained starmaps over builtins): the
+    interpreter only switches threads between bytecodes, and no bytecode runs
+    inside that call, so no other thread ever sees half a patch. Nothing is
+    deallocated during it (the old objects are kept for undo) and the cyclic
+    GC is paused, so no finalizer can run Python code in between.
+    """
+
+    def __init__(self):
+        self.attributes = []      # setattr(obj, name, value)
+        self.items = []           # operator.setitem(container, key, value)
+        self.item_deletions = []  # dict.pop(mapping, key, None)
+        self.type_attributes = []  # type.__setattr__(cls, name, value)
+        self.type_deletions = []  # type.__delattr__(cls, name)
+
+    def attribute(self, obj, name, value):
+        self.attributes.append((obj, name, value))
+
+    def item(self, container, key, value):
+        self.items.append((container, key, value))
+
+    def binding(self, owner, key, value):
+        """Sets (or with _MISSING removes) a binding in a module or class."""
+        if isinstance(owner, type):
+            if value is _MISSING:
+                if key in owner.__dict__:
+                    self.type_deletions.append((owner, key))
+            else:
+                self.type_attributes.append((owner, key, value))
+        elif value is _MISSING:
+            self.item_deletions.append((owner.__dict__, key, None))
+        else:
+            self.items.append((owner.__dict__, key, value))
+
+    def apply(self):
+        gc_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            collections.deque(itertools.chain(
+                itertools.starmap(setattr, self.attributes),
+                itertools.starmap(operator.setitem, self.items),
+                itertools.starmap(dict.pop, self.item_deletions),
+                itertools.starmap(type.__setattr__, self.type_attributes),
+                itertools.starmap(type.__delattr__, self.type_deletions)), maxlen=0)
+        finally:
+            if gc_enabled:
+                gc.enable()
+
+
+class _Changes(list):
+    """What a patch did, for undo (the list), and the writes still to make."""
+
+    def __init__(self):
+        list.__init__(self)
+        self.writes = _Writes()
+        self.after_writes = []   # __set_name__ hooks: they may run Python code
+
+
 def _bind(actions, owner, key, value):
     """Sets (or with _MISSING removes) a binding in a module or class."""
     old = owner.__dict__.get(key, _MISSING)
     actions.append(('bind', owner, key, old, value))
-    _set_binding(owner, key, value)
-
-
-def _set_binding(owner, key, value):
-    if isinstance(owner, type):
-        if value is _MISSING:
-            if key in owner.__dict__:
-                type.__delattr__(owner, key)
-        else:
-            type.__setattr__(owner, key, value)
-    else:
-        if value is _MISSING:
-            owner.__dict__.pop(key, None)
-        else:
-            owner.__dict__[key] = value
+    actions.writes.binding(owner, key, value)
 
 
 _FUNCTION_STATE = ('__code__', '__defaults__', '__kwdefaults__', '__annotations__', '__doc__')
@@ -1035,40 +1091,51 @@ _FUNCTION_STATE = ('__code__', '__defaults__', '__kwdefaults__', '__annotations_
 def _swap_function(actions, live, new):
     actions.append(('function', live) + tuple(getattr(live, a) for a in _FUNCTION_STATE))
     for attr in _FUNCTION_STATE:
-        setattr(live, attr, getattr(new, attr))
+        actions.writes.attribute(live, attr, getattr(new, attr))
+
+
+def _set_code(actions, fn, code):
+    actions.append(('code', fn, fn.__code__))
+    actions.writes.attribute(fn, '__code__', code)
 
 
 def _undo(actions):
-    """Undoes recorded actions, newest first; returns the errors met."""
+    """Undoes recorded actions (made or only queued), all at once; returns
+    the errors met."""
+    writes = _Writes()
     errors = []
     for action in reversed(actions):
         try:
-            _undo_one(action)
+            _undo_one(action, writes)
         except Exception as exc:
             errors.append(_exception_text(exc))
+    try:
+        writes.apply()
+    except Exception as exc:
+        errors.append(_exception_text(exc))
     return errors
 
 
-def _undo_one(action):
+def _undo_one(action, writes):
     what = action[0]
     if what == 'function':
         fn = action[1]
         for attr, value in zip(_FUNCTION_STATE, action[2:]):
-            setattr(fn, attr, value)
+            writes.attribute(fn, attr, value)
     elif what == 'code':
-        action[1].__code__ = action[2]
+        writes.attribute(action[1], '__code__', action[2])
     elif what == 'bind':
         _, owner, key, old, new = action
-        _set_binding(owner, key, old)
+        writes.binding(owner, key, old)
     elif what == 'slot':
         _, container, key, old, new = action
         if isinstance(container, list):
             if not (key < len(container) and container[key] is new):
                 key = next((i for i, v in enumerate(container) if v is new), None)
             if key is not None:
-                container[key] = old
+                writes.item(container, key, old)
         elif container.get(key, _MISSING) is new:
-            container[key] = old
+            writes.item(container, key, old)
 
 
 class _Patch(object):
@@ -1079,17 +1146,6 @@ class _Patch(object):
         return {'id': self.id, 'time': self.time, 'module': self.module,
                 'file': self.file, 'reverted': self.reverted,
                 'changes': [dict(qualname=q, verdict=v) for q, v in self.changes]}
-
-
-class _RaisedSwitchInterval(object):
-    """No other thread runs between two changes of one patch."""
-
-    def __enter__(self):
-        self.saved = sys.getswitchinterval()
-        sys.setswitchinterval(100.0)
-
-    def __exit__(self, *exc):
-        sys.setswitchinterval(self.saved)
 
 
 # ---------------------------------------------------------------------------
@@ -1400,17 +1456,16 @@ class _Agent(object):
         plan.prepare()
         if plan.dry_run:
             return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
-        actions = []
-        with _RaisedSwitchInterval():
-            try:
-                plan.commit(actions)
-            except Exception as exc:
-                errors = _undo(actions)
-                message = 'nothing was changed: %s' % _exception_text(exc)
-                if errors:
-                    message = 'rollback incomplete (%s) after: %s' % (
-                        '; '.join(errors), _exception_text(exc))
-                raise _Failure('internal', message)
+        actions = _Changes()
+        try:
+            plan.commit(actions)
+        except Exception as exc:
+            errors = _undo(actions)
+            message = 'nothing was changed: %s' % _exception_text(exc)
+            if errors:
+                message = 'rollback incomplete (%s) after: %s' % (
+                    '; '.join(errors), _exception_text(exc))
+            raise _Failure('internal', message)
         for unit in plan.units:
             if unit.status is None:
                 unit.status = 'applied'
@@ -1470,8 +1525,7 @@ class _Agent(object):
             if later:
                 raise _Failure('refused', 'revert patch(es) %s of %s first'
                                % (', '.join(str(i) for i in later), patch.module))
-        with _RaisedSwitchInterval():
-            errors = _undo(patch.actions)
+        errors = _undo(patch.actions)
         if errors:
             raise _Failure('internal', 'revert of patch %d incomplete: %s'
                            % (patch.id, '; '.join(errors)))

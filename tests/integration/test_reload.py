@@ -453,6 +453,48 @@ class IsolationTest(unittest.TestCase):
             self.assertIn("apple costs 100", response.read().decode())
 
 
+PAIR = {
+    "pair.py": '''
+        def first():
+            return 0
+
+
+        def second():
+            return 0
+        ''',
+}
+
+# A CPU-bound thread reads both functions' code in one C-level call (so the
+# read itself is atomic) and records any moment where they disagree.
+PAIR_SETUP = """
+import operator, threading
+seen = {"checks": 0, "torn": 0}
+def _check():
+    get = operator.attrgetter("__code__")
+    while True:
+        first, second = tuple(map(get, (pair.first, pair.second)))
+        if first.co_consts[-1] != second.co_consts[-1]:
+            seen["torn"] += 1
+        seen["checks"] += 1
+threading.Thread(target=_check, daemon=True).start()
+"""
+
+
+class AtomicityTest(TargetTestCase):
+    def test_no_thread_sees_half_a_patch_and_busy_threads_do_not_stall_it(self):
+        target = self.start(PAIR, ["pair"], PAIR_SETUP)
+        for version in range(1, 7):
+            target.write("pair.py", PAIR["pair.py"].replace("return 0", "return %d" % version))
+            started = time.monotonic()
+            pyhot("reload", target.pid, target.path("pair.py"), check=0)
+            # A CPU-bound thread in the target must not hold up the reload,
+            # nor the HTTP thread after it.
+            self.assertLess(time.monotonic() - started, 10)
+            self.assertEqual(target.call("(pair.first(), pair.second())"), "(%d, %d)" % (version, version))
+        self.assertEqual(target.call("seen['torn']"), "0")
+        self.assertGreater(int(target.call("seen['checks']")), 1000)
+
+
 class ErrorsTest(unittest.TestCase):
     def test_no_such_pid(self):
         done = pyhot("reload", 999999, "shop", "price")
@@ -474,7 +516,8 @@ class ErrorsTest(unittest.TestCase):
 for_each_interpreter(ReloadTest, globals())
 for_each_interpreter(ServingTest, globals())
 for_each_interpreter(FutureAndAsyncTest, globals())
-del ReloadTest, ServingTest, FutureAndAsyncTest
+for_each_interpreter(AtomicityTest, globals())
+del ReloadTest, ServingTest, FutureAndAsyncTest, AtomicityTest
 
 if __name__ == "__main__":
     unittest.main()
