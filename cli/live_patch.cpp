@@ -30,6 +30,7 @@ json unit_to_json(const CompilationUnit& unit) {
           {"verdict", differ::to_string(unit.verdict)},
           {"scopes", scopes},
           {"source", unit.source},
+          {"first_line", unit.first_line},
           {"line_delta", unit.line_delta},
           {"targets", unit.targets}};
   if (!unit.accessor.empty()) {
@@ -41,16 +42,6 @@ json unit_to_json(const CompilationUnit& unit) {
   return document;
 }
 
-json hashes_of(const parser::SourceFile& file) {
-  json hashes = json::object();
-  auto keys = differ::definition_keys(file);
-  for (std::size_t i = 0; i < file.definitions.size(); ++i) {
-    hashes[keys[i]] = util::hash_hex(util::dedent(std::string_view(file.text).substr(
-        file.definitions[i].range.start_byte, file.definitions[i].range.end_byte - file.definitions[i].range.start_byte)));
-  }
-  return hashes;
-}
-
 std::string first_line(std::string_view text) {
   return std::string(util::trim(text.substr(0, text.find('\n'))));
 }
@@ -59,6 +50,11 @@ Error syntax_error(const ModuleLocation& where, const parser::SyntaxError& error
   return make_error(ErrorKind::syntax_error, "syntax error in " + where.file + ":" + std::to_string(error.line) + ":" +
                                                  std::to_string(error.column) + ": " + error.message);
 }
+
+// The agent records the sent source as live unless told otherwise; not
+// sending it twice keeps the request (parsed while the target's GIL is held)
+// small.
+const json k_snapshot_is_source(json::value_t::discarded);
 
 struct PlannedUnit {
   CompilationUnit unit;
@@ -77,7 +73,6 @@ Result<PatchOutcome> send_apply(loader::AgentChannel& agent, const ModuleLocatio
   json request = {{"module", where.module},
                   {"file", where.file},
                   {"source", after.text},
-                  {"hashes", hashes_of(after)},
                   {"future_flags", differ::future_features(after)},
                   {"dry_run", dry_run},
                   {"verify", verify},
@@ -190,6 +185,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
                                        const std::function<bool(const parser::Definition&)>& wanted, bool dry_run,
                                        const json& snapshot) {
   std::vector<PlannedUnit> candidates;
+  differ::UnitBuilder units(after);
   std::set<int> classes;
   for (std::size_t i = 0; i < after.definitions.size(); ++i) {
     const auto& def = after.definitions[i];
@@ -203,7 +199,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
     change.verdict = is_class ? "define" : "swap";
     change.reason = is_class ? differ::rule_entry(differ::Rule::class_added).reason
                              : differ::rule_entry(differ::Rule::body_changed).reason;
-    candidates.push_back({differ::build_definition_unit(after, def, is_class ? Verdict::define : Verdict::swap), change,
+    candidates.push_back({units.definition(def, is_class ? Verdict::define : Verdict::swap), change,
                           static_cast<int>(i)});
   }
   auto probe = send_apply(agent, where, after, candidates, true, true, json::value_t::discarded);
@@ -239,7 +235,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
     } else if (def.kind == parser::DefinitionKind::klass) {
       continue;
     }
-    PlannedUnit plan{differ::build_definition_unit(after, def, verdict), candidates[i].change};
+    PlannedUnit plan{units.definition(def, verdict), candidates[i].change};
     plan.change.verdict = differ::to_string(verdict);
     plan.change.reason = std::string(differ::rule_entry(rule).reason);
     auto at = plan.change.reason.find("{name}");
@@ -254,7 +250,7 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
   outcome.first_touch = true;
   outcome.dry_run = dry_run;
   if (planned.empty()) {
-    if (!dry_run && snapshot.is_string()) {
+    if (!dry_run && !snapshot.is_null()) {
       // Nothing differs: record the file as what is live, so the next
       // reload diffs against it exactly.
       if (auto recorded = send_apply(agent, where, after, {}, false, false, snapshot); !recorded) {
@@ -266,27 +262,22 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
   // Imports and constants the new code may need. Without a snapshot a changed
   // value cannot be told from state the program built up, so only names the
   // live module lacks are bound.
-  for (std::size_t i = 0; i < after.statements.size(); ++i) {
-    const auto& statement = after.statements[i];
+  std::vector<PlannedUnit> statements;
+  for (const auto& statement : after.statements) {
     bool binds_names = statement.kind == parser::Statement::Kind::import ||
                        statement.kind == parser::Statement::Kind::assignment;
     if (binds_names && statement.scope_qualname.empty() && !statement.conditional && !statement.targets.empty()) {
-      differ::Change change;
-      change.is_statement = true;
-      change.new_index = static_cast<int>(i);
-      change.verdict = Verdict::reexec;
-      differ::ChangeSet one;
-      one.changes.push_back(change);
-      auto units = differ::build_units(after, after, one);
-      units.front().only_if_missing = true;
+      CompilationUnit unit = units.statement(statement);
+      unit.only_if_missing = true;
       AppliedChange applied;
       applied.qualname = "<module>: " + first_line(statement.text);
       applied.verdict = "reexec";
       applied.reason = std::string(differ::rule_entry(differ::Rule::import_changed).reason);
       applied.line = statement.range.start_line;
-      planned.insert(planned.begin(), PlannedUnit{units.front(), applied});
+      statements.push_back(PlannedUnit{std::move(unit), applied});
     }
   }
+  planned.insert(planned.begin(), statements.begin(), statements.end());
   auto applied = send_apply(agent, where, after, planned, dry_run, false, snapshot);
   if (applied) {
     applied->first_touch = true;
@@ -410,7 +401,7 @@ Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocatio
   }
   if (!versions->live) {
     return patch_first_touch(agent, where, versions->file, [](const parser::Definition&) { return true; }, dry_run,
-                             json(new_text));
+                             k_snapshot_is_source);
   }
   return patch_parsed(agent, where, versions->file, &*versions->live, dry_run);
 }
@@ -423,7 +414,7 @@ Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocat
   auto take_everything = [](const differ::Change&) { return true; };
   if (live != nullptr) {
     return patch_from_snapshot(agent, where, *live, after, differ::diff(*live, after), take_everything, dry_run,
-                               json(after.text));
+                               k_snapshot_is_source);
   }
   auto snapshot = live_snapshot(agent, where.module);
   if (!snapshot) {
@@ -431,14 +422,14 @@ Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocat
   }
   if (!snapshot->has_value()) {
     return patch_first_touch(agent, where, after, [](const parser::Definition&) { return true; }, dry_run,
-                             json(after.text));
+                             k_snapshot_is_source);
   }
   auto before = parser::parse_source(**snapshot, where.file);
   if (!before) {
     return before.error();
   }
   return patch_from_snapshot(agent, where, *before, after, differ::diff(*before, after), take_everything, dry_run,
-                             json(after.text));
+                             k_snapshot_is_source);
 }
 
 namespace {
@@ -464,26 +455,57 @@ std::string splice_definition(const parser::SourceFile& before, const parser::So
 
 }  // namespace
 
+namespace {
+
+Result<PatchOutcome> patch_one_definition(loader::AgentChannel& agent, const ModuleLocation& where,
+                                          const ParsedVersions& versions, const std::string& qualname, bool dry_run);
+
+// A definition's text as the user wrote it, without its indentation.
+std::string definition_text(const parser::SourceFile& file, const parser::Definition& def) {
+  std::string text(def.indent, ' ');
+  text += file.text.substr(def.range.start_byte, def.range.end_byte - def.range.start_byte);
+  text = util::dedent(text);
+  while (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+}  // namespace
+
 Result<PatchOutcome> patch_definition(loader::AgentChannel& agent, const ModuleLocation& where,
                                       const std::string& new_text, const std::string& qualname, bool dry_run) {
   auto versions = parse_versions(agent, where, new_text);
   if (!versions) {
     return versions.error();
   }
-  const parser::SourceFile* after = &versions->file;
+  auto outcome = patch_one_definition(agent, where, *versions, qualname, dry_run);
+  if (outcome) {
+    if (const auto* def = versions->file.find(qualname); def != nullptr) {
+      outcome->definition_source = definition_text(versions->file, *def);
+    }
+  }
+  return outcome;
+}
+
+namespace {
+
+Result<PatchOutcome> patch_one_definition(loader::AgentChannel& agent, const ModuleLocation& where,
+                                          const ParsedVersions& versions, const std::string& qualname, bool dry_run) {
+  const parser::SourceFile* after = &versions.file;
   if (!after->errors.empty()) {
     return syntax_error(where, after->errors.front());
   }
   if (after->find(qualname) == nullptr) {
     return make_error(ErrorKind::not_found, qualname);
   }
-  if (!versions->live) {
+  if (!versions.live) {
     // Only part of the file becomes live: no snapshot can be recorded yet.
     return patch_first_touch(agent, where, *after,
                              [&](const parser::Definition& def) { return belongs_to(def.qualname, qualname); },
                              dry_run, json(nullptr));
   }
-  const parser::SourceFile* before = &*versions->live;
+  const parser::SourceFile* before = &*versions.live;
   auto changes = differ::diff(*before, *after);
   bool touched = std::any_of(changes.changes.begin(), changes.changes.end(), [&](const differ::Change& change) {
     return !change.is_statement && belongs_to(change.qualname, qualname);
@@ -504,5 +526,7 @@ Result<PatchOutcome> patch_definition(loader::AgentChannel& agent, const ModuleL
   return patch_from_snapshot(agent, where, *before, *after, changes, wanted, dry_run,
                              json(splice_definition(*before, *after, qualname)));
 }
+
+}  // namespace
 
 }  // namespace pyhot::cli

@@ -35,6 +35,7 @@ struct PatchOutcome {
   std::vector<AppliedChange> changes;
   std::vector<AppliedChange> refused;  // restart verdicts: nothing was applied
   std::vector<parser::SyntaxError> syntax_errors;
+  std::string definition_source;  // patch_definition: the definition's new text, dedented
 };
 
 nlohmann::json to_json(const PatchOutcome& outcome);

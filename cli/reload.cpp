@@ -10,7 +10,6 @@
 #include "cli/output.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
-#include "parser/parser.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
 
@@ -136,17 +135,7 @@ int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, jso
     return k_exit_failed;
   }
   auto outcome = patch_definition(agent, *where, *text, qualname, options.dry_run);
-  auto file = parser::parse_source(*text, where->file);
-  const parser::Definition* def = file ? file->find(qualname) : nullptr;
-  std::string source = def != nullptr ? text->substr(def->range.start_byte, def->range.end_byte - def->range.start_byte)
-                                      : std::string{};
-  if (def != nullptr && def->indent > 0) {
-    source = std::string(def->indent, ' ') + source;
-    source = util::dedent(source);
-    if (!source.empty() && source.back() == '\n') {
-      source.pop_back();
-    }
-  }
+  std::string source = outcome ? outcome->definition_source : std::string{};
   if (!outcome) {
     document["error"] = outcome.error().message;
     if (options.json) {

@@ -1,6 +1,8 @@
 #include "differ/compilation_unit.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 
 #include "util/text.hpp"
 
@@ -12,33 +14,29 @@ using parser::Statement;
 
 namespace {
 
-// Lines of the unit being built, 1-based; everything not set stays blank so
-// every piece lands on its real line.
+// Lines of the unit being built, numbered as in the real file; lines never
+// set stay blank, so every piece lands on its real line. The text starts at
+// the first line set (first_line tells the agent where that is), so a
+// definition deep in a file does not travel with thousands of blank lines.
 class UnitText {
  public:
-  void set(std::uint32_t line, std::string text) {
-    if (m_lines.size() < line) {
-      m_lines.resize(line);
-    }
-    m_lines[line - 1] = std::move(text);
-  }
+  void set(std::uint32_t line, std::string text) { m_lines[line] = std::move(text); }
+  std::uint32_t first_line() const { return m_lines.empty() ? 1 : m_lines.begin()->first; }
   std::string str() const {
     std::string out;
-    for (const auto& line : m_lines) {
-      out += line;
+    std::uint32_t next = first_line();
+    for (const auto& [number, text] : m_lines) {
+      out.append(number - next, '\n');
+      out += text;
       out += '\n';
+      next = number + 1;
     }
     return out;
   }
 
  private:
-  std::vector<std::string> m_lines;
+  std::map<std::uint32_t, std::string> m_lines;
 };
-
-std::string_view line_of(const SourceFile& file, std::uint32_t line) {
-  auto lines = util::split_lines(file.text);
-  return line >= 1 && line <= lines.size() ? lines[line - 1] : std::string_view{};
-}
 
 std::string leading_whitespace(std::string_view line) {
   return std::string(line.substr(0, line.find_first_not_of(" \t")));
@@ -52,46 +50,6 @@ std::vector<const Definition*> ancestors(const SourceFile& file, const Definitio
   std::reverse(chain.begin(), chain.end());
   return chain;
 }
-
-// Stubs for the enclosing scopes, each at its real line and indentation. The
-// outermost function stub takes the definition's free variables as
-// parameters, so the compiled code gets the same co_freevars.
-std::vector<Scope> write_scope_stubs(const SourceFile& file, const std::vector<const Definition*>& chain,
-                                     const std::vector<std::string>& free_variables, UnitText& unit) {
-  std::vector<Scope> scopes;
-  bool first_function = true;
-  for (const Definition* scope : chain) {
-    std::string indent = leading_whitespace(line_of(file, scope->def_line));
-    bool is_class = scope->kind == parser::DefinitionKind::klass;
-    if (is_class) {
-      unit.set(scope->def_line, indent + "class " + scope->name + ":");
-    } else {
-      std::string parameters;
-      if (first_function) {
-        for (const auto& name : free_variables) {
-          if (name != "__class__") {
-            parameters += (parameters.empty() ? "" : ", ") + name;
-          }
-        }
-        first_function = false;
-      }
-      unit.set(scope->def_line, indent + "def " + scope->name + "(" + parameters + "):");
-    }
-    scopes.push_back({scope->name, is_class});
-  }
-  return scopes;
-}
-
-void write_lines(const SourceFile& file, std::uint32_t first, std::uint32_t last, UnitText& unit) {
-  auto lines = util::split_lines(file.text);
-  for (std::uint32_t line = first; line <= last && line <= lines.size(); ++line) {
-    unit.set(line, std::string(lines[line - 1]));
-  }
-}
-
-}  // namespace
-
-namespace {
 
 // Which accessor of a property this definition is: the agent cannot tell a
 // getter from a setter by name, both are "C.x".
@@ -143,86 +101,140 @@ std::string imported_names_line(const SourceFile& file) {
 
 }  // namespace
 
-CompilationUnit build_definition_unit(const SourceFile& file, const Definition& def, Verdict verdict) {
+UnitBuilder::UnitBuilder(const SourceFile& file)
+    : m_file(file), m_lines(util::split_lines(file.text)), m_imports_line(imported_names_line(file)) {}
+
+std::string_view UnitBuilder::line(std::uint32_t number) const {
+  return number >= 1 && number <= m_lines.size() ? m_lines[number - 1] : std::string_view{};
+}
+
+namespace {
+
+// Stubs for the enclosing scopes, at their real indentation, on the lines
+// just above `anchor` (the definition's first line): which lines they take
+// does not matter to the code the unit compiles to, and keeping them close
+// keeps the unit small. There is always room: each real enclosing header
+// takes a line above the anchor. The outermost function stub takes the
+// definition's free variables as parameters, so the compiled code gets the
+// same co_freevars.
+std::vector<Scope> write_scope_stubs(const std::vector<const Definition*>& chain,
+                                     const std::vector<std::string>& free_variables, std::uint32_t anchor,
+                                     const std::function<std::string_view(std::uint32_t)>& line_of, UnitText& unit) {
+  std::vector<Scope> scopes;
+  bool first_function = true;
+  auto stub_line = anchor - static_cast<std::uint32_t>(chain.size());
+  for (const Definition* scope : chain) {
+    std::string indent = leading_whitespace(line_of(scope->def_line));
+    bool is_class = scope->kind == parser::DefinitionKind::klass;
+    if (is_class) {
+      unit.set(stub_line, indent + "class " + scope->name + ":");
+    } else {
+      std::string parameters;
+      if (first_function) {
+        for (const auto& name : free_variables) {
+          if (name != "__class__") {
+            parameters += (parameters.empty() ? "" : ", ") + name;
+          }
+        }
+        first_function = false;
+      }
+      unit.set(stub_line, indent + "def " + scope->name + "(" + parameters + "):");
+    }
+    ++stub_line;
+    scopes.push_back({scope->name, is_class});
+  }
+  return scopes;
+}
+
+}  // namespace
+
+CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) const {
   CompilationUnit unit;
   unit.qualname = def.qualname;
   unit.name = def.name;
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
+  auto line_of = [this](std::uint32_t number) { return line(number); };
+  UnitText text;
+  auto chain = ancestors(m_file, def);
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
     // Nothing to compile: the agent shifts or unbinds what is live.
-    UnitText unused;
-    unit.scopes = write_scope_stubs(file, ancestors(file, def), {}, unused);
+    unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, line_of, text);
     return unit;
   }
-  UnitText text;
-  unit.scopes = write_scope_stubs(file, ancestors(file, def), def.free_variables, text);
-  bool keep_decorators = verdict != Verdict::swap;
-  if (!def.decorators.empty() && !keep_decorators) {
+  unit.scopes = write_scope_stubs(chain, def.free_variables, def.range.start_line, line_of, text);
+  std::uint32_t first_copied = def.range.start_line;
+  if (!def.decorators.empty() && verdict == Verdict::swap) {
     // The decorator is not run again, but co_firstlineno is still the first
     // decorator's line, as in a fresh import.
-    std::string indent = leading_whitespace(line_of(file, def.range.start_line));
-    text.set(def.range.start_line, indent + "@__pyhot_keep__");
-    write_lines(file, def.def_line, def.range.end_line, text);
-  } else {
-    write_lines(file, def.range.start_line, def.range.end_line, text);
+    text.set(def.range.start_line, leading_whitespace(line(def.range.start_line)) + "@__pyhot_keep__");
+    first_copied = def.def_line;
   }
-  if (auto imports = imported_names_line(file); !imports.empty()) {
-    text.set(def.range.end_line + 1, imports);
+  for (std::uint32_t number = first_copied; number <= def.range.end_line; ++number) {
+    text.set(number, std::string(line(number)));
+  }
+  if (!m_imports_line.empty()) {
+    text.set(def.range.end_line + 1, m_imports_line);
   }
   unit.source = text.str();
+  unit.first_line = text.first_line();
   return unit;
 }
 
-namespace {
-
-CompilationUnit build_statement_unit(const SourceFile& file, const Statement& statement) {
+CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   CompilationUnit unit;
   unit.verdict = Verdict::reexec;
   unit.qualname = statement.scope_qualname;
   unit.targets = statement.targets;
   UnitText text;
   if (!statement.scope_qualname.empty()) {
-    const Definition* klass = file.find(statement.scope_qualname);
-    if (klass != nullptr) {
-      auto chain = ancestors(file, *klass);
+    if (const Definition* klass = m_file.find(statement.scope_qualname); klass != nullptr) {
+      auto chain = ancestors(m_file, *klass);
       chain.push_back(klass);
-      unit.scopes = write_scope_stubs(file, chain, {}, text);
+      unit.scopes = write_scope_stubs(chain, {}, statement.range.start_line,
+                                      [this](std::uint32_t number) { return line(number); }, text);
     }
   }
   if (statement.kind == Statement::Kind::docstring) {
-    std::string indent = leading_whitespace(line_of(file, statement.range.start_line));
-    text.set(statement.range.start_line, indent + "__doc__ = " + statement.text);
+    text.set(statement.range.start_line,
+             leading_whitespace(line(statement.range.start_line)) + "__doc__ = " + statement.text);
     unit.targets = {"__doc__"};
   } else {
-    write_lines(file, statement.range.start_line, statement.range.end_line, text);
+    for (std::uint32_t number = statement.range.start_line; number <= statement.range.end_line; ++number) {
+      text.set(number, std::string(line(number)));
+    }
   }
   unit.source = text.str();
+  unit.first_line = text.first_line();
   return unit;
 }
 
-}  // namespace
+CompilationUnit build_definition_unit(const SourceFile& file, const Definition& def, Verdict verdict) {
+  return UnitBuilder(file).definition(def, verdict);
+}
 
 std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceFile& after, const ChangeSet& changes) {
   std::vector<CompilationUnit> units;
+  UnitBuilder old_units(before);
+  UnitBuilder new_units(after);
   for (const auto& change : changes.changes) {
     if (change.verdict == Verdict::restart) {
       continue;
     }
     if (change.is_statement) {
       if (change.new_index >= 0) {
-        units.push_back(build_statement_unit(after, after.statements[static_cast<std::size_t>(change.new_index)]));
+        units.push_back(new_units.statement(after.statements[static_cast<std::size_t>(change.new_index)]));
       }
       continue;
     }
     if (change.verdict == Verdict::remove) {
-      units.push_back(build_definition_unit(before, before.definitions[static_cast<std::size_t>(change.old_index)],
-                                            change.verdict));
+      units.push_back(
+          old_units.definition(before.definitions[static_cast<std::size_t>(change.old_index)], change.verdict));
       continue;
     }
     CompilationUnit unit =
-        build_definition_unit(after, after.definitions[static_cast<std::size_t>(change.new_index)], change.verdict);
+        new_units.definition(after.definitions[static_cast<std::size_t>(change.new_index)], change.verdict);
     unit.line_delta = change.line_delta;
     units.push_back(std::move(unit));
   }

@@ -22,11 +22,29 @@ struct CompilationUnit {
   parser::DefinitionKind kind = parser::DefinitionKind::function;
   Verdict verdict = Verdict::swap;
   std::vector<Scope> scopes;          // enclosing classes/functions, outermost first
-  std::string source;                 // see loader/PROTOCOL.md: padded, stubbed module text
+  std::string source;                 // see loader/PROTOCOL.md: stubbed module text
+  std::uint32_t first_line = 1;       // the real line of the source's first line
   int line_delta = 0;                 // relocate only
   std::vector<std::string> targets;   // reexec: names the statement binds
   std::string accessor;               // property accessors: "fget", "fset" or "fdel"
   bool only_if_missing = false;       // reexec on first touch: run only when a target is unbound
+};
+
+// Builds units for definitions and statements of one file; indexes its
+// lines once, so building many units costs what the units are, not the file.
+class UnitBuilder {
+ public:
+  explicit UnitBuilder(const parser::SourceFile& file);
+
+  CompilationUnit definition(const parser::Definition& def, Verdict verdict) const;
+  CompilationUnit statement(const parser::Statement& statement) const;
+
+ private:
+  std::string_view line(std::uint32_t number) const;
+
+  const parser::SourceFile& m_file;
+  std::vector<std::string_view> m_lines;
+  std::string m_imports_line;  // "if 0: import a, b" or ""
 };
 
 // The unit for one change, or none when nothing needs to cross to the target

@@ -345,7 +345,7 @@ class _Unit(object):
                  'code', 'new_code', 'body_code', 'owner', 'class_name', 'key',
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
-                 'status', 'objects', 'message', 'only_if_missing')
+                 'status', 'objects', 'message', 'only_if_missing', 'first_line')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -366,6 +366,9 @@ class _Unit(object):
         needs_source = self.verdict not in ('relocate', 'delete')
         self.source = _field(raw, 'source', str, _MISSING if needs_source else '')
         self.line_delta = _field(raw, 'line_delta', int, 0)
+        # The real line of the source's first line: units are sent without
+        # the blank lines above them.
+        self.first_line = max(1, _field(raw, 'first_line', int, 1))
         targets = _field(raw, 'targets', list, None)
         self.targets = None if targets is None else [str(t) for t in targets]
         self.accessor = raw.get('accessor')
@@ -491,13 +494,23 @@ class _Apply(object):
     def _compile(self, unit):
         if unit.verdict in ('relocate', 'delete'):
             return
+        offset = unit.first_line - 1
+        # A swap only needs the code: compile the short text and move its
+        # line numbers (the line table is relative to co_firstlineno, so the
+        # result is what compiling at the real lines gives). Anything that
+        # runs its body (a class's __firstlineno__, tracebacks of decorators)
+        # is compiled at the real lines.
+        shift = offset if unit.verdict == 'swap' else 0
+        source = unit.source if shift or not offset else '\n' * offset + unit.source
         try:
-            unit.code = compile(unit.source, self.file, 'exec', self.flags, True)
+            unit.code = compile(source, self.file, 'exec', self.flags, True)
         except SyntaxError as exc:
             raise _Failure('compile', '%s:%s:%s: %s' % (
-                exc.filename or self.file, exc.lineno, exc.offset, exc.msg))
+                exc.filename or self.file, (exc.lineno or 0) + shift, exc.offset, exc.msg))
         except (ValueError, TypeError) as exc:
             raise _Failure('compile', '%s: %s' % (self.file, _exception_text(exc)))
+        if shift:
+            unit.code = _shift_code(unit.code, shift)
         code = unit.code
         body = code
         for index, scope in enumerate(unit.scopes):
