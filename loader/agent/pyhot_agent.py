@@ -1448,7 +1448,8 @@ class _Agent(object):
             if path and _real(path) == wanted:
                 matches.append(name)
         if not matches:
-            raise _Failure('not_found', 'No loaded module comes from %s' % wanted)
+            raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
+                           'process imported it from, or a module name' % wanted)
         matches.sort(key=lambda n: (n == '__main__', n))
         return {'module': matches[0], 'modules': matches}
 
