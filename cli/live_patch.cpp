@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/parsed_cache.hpp"
 #include "differ/compilation_unit.hpp"
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
@@ -372,6 +373,19 @@ Result<ParsedVersions> parse_versions(loader::AgentChannel& agent, const ModuleL
     return snapshot.error();
   }
   ParsedVersions versions;
+  if (snapshot->has_value()) {
+    // What pyhot made of this text when it applied it: then only the
+    // top-level statements the edit touches are parsed.
+    if (auto cached = ParsedCache().load(**snapshot, where.file)) {
+      auto file = parser::reparse_from(*cached, new_text, where.file);
+      if (!file) {
+        return file.error();
+      }
+      versions.live = std::move(*cached);
+      versions.file = std::move(*file);
+      return versions;
+    }
+  }
   parser::PythonParser parser;
   if (snapshot->has_value()) {
     auto live = parser.parse(**snapshot, where.file);
@@ -399,11 +413,15 @@ Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocatio
   if (!versions->file.errors.empty()) {
     return syntax_error(where, versions->file.errors.front());
   }
-  if (!versions->live) {
-    return patch_first_touch(agent, where, versions->file, [](const parser::Definition&) { return true; }, dry_run,
-                             k_snapshot_is_source);
+  auto outcome = versions->live ? patch_parsed(agent, where, versions->file, &*versions->live, dry_run)
+                                 : patch_first_touch(agent, where, versions->file,
+                                                     [](const parser::Definition&) { return true; }, dry_run,
+                                                     k_snapshot_is_source);
+  if (outcome && !dry_run && outcome->refused.empty()) {
+    // The agent now records this text as live: keep what it parses to.
+    ParsedCache().store(versions->file);
   }
-  return patch_parsed(agent, where, versions->file, &*versions->live, dry_run);
+  return outcome;
 }
 
 Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocation& where,
@@ -523,8 +541,16 @@ Result<PatchOutcome> patch_one_definition(loader::AgentChannel& agent, const Mod
     }
     return belongs_to(change.qualname, qualname);
   };
-  return patch_from_snapshot(agent, where, *before, *after, changes, wanted, dry_run,
-                             json(splice_definition(*before, *after, qualname)));
+  std::string live_text = splice_definition(*before, *after, qualname);
+  auto outcome = patch_from_snapshot(agent, where, *before, *after, changes, wanted, dry_run, json(live_text));
+  if (outcome && !dry_run && outcome->refused.empty()) {
+    // The agent now records the spliced text as live: keep what it parses to
+    // (cheap: only the spliced definition's statement is parsed).
+    if (auto spliced = parser::reparse_from(*before, live_text, where.file); spliced && spliced->errors.empty()) {
+      ParsedCache().store(*spliced);
+    }
+  }
+  return outcome;
 }
 
 }  // namespace

@@ -1312,6 +1312,37 @@ class Extractor {
   std::vector<int> m_statement_owner;   // per statement: the class it sits in, -1 for module
 };
 
+// An error the walk cannot see: a MISSING token that is hidden (a newline,
+// an indent), which no cursor visits. Reported at the statement that holds it.
+SyntaxError hidden_error(TSNode node) {
+  TSPoint point = ts_node_start_point(node);
+  return SyntaxError{point.row + 1, point.column + 1, "invalid syntax"};
+}
+
+// The same between two top-level statements: tree-sitter puts a missing
+// newline there when two statements share a line without a ';'.
+SyntaxError module_level_hidden_error(TSNode root, std::string_view text, ChildWalker& walker) {
+  SyntaxError error = hidden_error(root);
+  bool found = false;
+  TSNode previous{};
+  walker.each(root, [&](TSNode child, TSFieldId) {
+    if (found || !ts_node_is_named(child)) {
+      return;
+    }
+    if (!ts_node_is_null(previous) && ts_node_end_point(previous).column != 0 &&
+        ts_node_start_point(child).row == ts_node_end_point(previous).row) {
+      std::uint32_t from = ts_node_end_byte(previous);
+      if (text.substr(from, ts_node_start_byte(child) - from).find(';') == std::string_view::npos) {
+        TSPoint point = ts_node_start_point(child);
+        error = SyntaxError{point.row + 1, point.column + 1, "missing newline"};
+        found = true;
+      }
+    }
+    previous = child;
+  });
+  return error;
+}
+
 }  // namespace
 
 const ExtractionCache::Entry* ExtractionCache::find(std::uint64_t key, std::string_view text,
@@ -1386,6 +1417,9 @@ SourceFile extract_source_file(const TSTree* tree, std::string_view text, const 
     Extraction extraction;
     Extractor extractor(text, extraction, walker, cache);
     extractor.run_top_level(child, is_first);
+    if (extraction.errors.empty() && ts_node_has_error(child)) {
+      extraction.errors.push_back(hidden_error(child));
+    }
     // A class reused member by member is not kept whole: its members must
     // be looked up on every parse to stay in the cache for the next edit.
     if (!reusable || extractor.reused_members()) {
@@ -1402,6 +1436,9 @@ SourceFile extract_source_file(const TSTree* tree, std::string_view text, const 
     entry.extraction = std::move(extraction);
     append(file, cache->add(key, std::move(entry)).extraction, 0, 0);
   });
+  if (file.errors.empty() && ts_node_has_error(root)) {
+    file.errors.push_back(module_level_hidden_error(root, text, walker));
+  }
   if (cache != nullptr) {
     cache->finish_parse();
   }

@@ -7,6 +7,7 @@
 
 #include "parser/extract.hpp"
 #include "parser/grammar.hpp"
+#include "parser/text_edit.hpp"
 #include "util/file.hpp"
 
 namespace pyhot::parser {
@@ -58,33 +59,6 @@ TSPoint advance(TSPoint point, std::string_view text, std::size_t from, std::siz
   }
   point.column += static_cast<std::uint32_t>(end - at);
   return point;
-}
-
-// Whole blocks with memcmp first: comparing byte by byte was a fifth of
-// a re-parse after a one-line edit in a 400 kB file.
-constexpr std::size_t k_block = 256;
-
-std::size_t common_prefix(std::string_view a, std::string_view b, std::size_t limit) {
-  std::size_t prefix = 0;
-  while (prefix + k_block <= limit && std::memcmp(a.data() + prefix, b.data() + prefix, k_block) == 0) {
-    prefix += k_block;
-  }
-  while (prefix < limit && a[prefix] == b[prefix]) {
-    ++prefix;
-  }
-  return prefix;
-}
-
-std::size_t common_suffix(std::string_view a, std::string_view b, std::size_t limit) {
-  std::size_t suffix = 0;
-  while (suffix + k_block <= limit &&
-         std::memcmp(a.data() + a.size() - suffix - k_block, b.data() + b.size() - suffix - k_block, k_block) == 0) {
-    suffix += k_block;
-  }
-  while (suffix < limit && a[a.size() - 1 - suffix] == b[b.size() - 1 - suffix]) {
-    ++suffix;
-  }
-  return suffix;
 }
 
 }  // namespace

@@ -1,0 +1,463 @@
+// reparse_from(): a new version of a text, parsed from the SourceFile of the
+// previous version by parsing only the top-level statements an edit touched.
+//
+// Why a span of top-level statements parses alone as it does in the file:
+// at a line that starts with a statement at column 0, after a complete
+// statement, tree-sitter-python's scanner has no open bracket, string or
+// indented block, and decides how the text before ends (the NEWLINE and
+// DEDENTs, which comments go into the last block) from that text and the
+// column of the next token only. So the file cut at such lines is the
+// concatenation of the parses of its pieces, as long as
+//  - the line before each cut does not continue onto it (`\`, `;`),
+//  - what follows a cut does not continue what precedes it (`else:`,
+//    `except:` ... give a syntax error when the span parses alone), and
+//  - where the span ends, the text after its last statement is blank: a
+//    comment there would be followed by the end of the span in one parse
+//    and by the next statement in the other.
+// What the extraction makes of a top-level statement depends only on the
+// statement and on whether it is the first of the module (see
+// ExtractionCache), so the definitions and statements outside the span are
+// the previous ones, moved.
+#include <tree_sitter/api.h>
+
+#include <algorithm>
+#include <cctype>
+#include <iterator>
+#include <memory>
+#include <vector>
+
+#include "parser/extract.hpp"
+#include "parser/grammar.hpp"
+#include "parser/parser.hpp"
+#include "parser/text_edit.hpp"
+
+namespace pyhot::parser {
+
+namespace {
+
+struct TreeDeleter {
+  void operator()(TSTree* tree) const { ts_tree_delete(tree); }
+};
+struct ParserDeleter {
+  void operator()(TSParser* parser) const { ts_parser_delete(parser); }
+};
+
+// A top-level statement of the previous text: a module-level definition
+// or statement that no other contains.
+struct TopLevel {
+  std::uint32_t start = 0;
+  std::uint32_t end = 0;
+  std::uint32_t line = 0;  // of `start`, 1-based
+};
+
+// In source order; false when `file` does not look like a parse result.
+bool top_level_statements(const SourceFile& file, std::vector<TopLevel>& out) {
+  std::vector<TopLevel> definitions;
+  std::vector<TopLevel> statements;
+  for (const Definition& definition : file.definitions) {
+    if (definition.parent < 0) {
+      definitions.push_back({definition.range.start_byte, definition.range.end_byte, definition.range.start_line});
+    }
+  }
+  for (const Statement& statement : file.statements) {
+    if (statement.scope_qualname.empty()) {
+      statements.push_back({statement.range.start_byte, statement.range.end_byte, statement.range.start_line});
+    }
+  }
+  auto by_start = [](const TopLevel& a, const TopLevel& b) { return a.start < b.start; };
+  std::vector<TopLevel> all;
+  all.reserve(definitions.size() + statements.size());
+  std::merge(definitions.begin(), definitions.end(), statements.begin(), statements.end(), std::back_inserter(all),
+             by_start);
+  if (!std::is_sorted(all.begin(), all.end(), by_start)) {
+    return false;
+  }
+  for (const TopLevel& item : all) {
+    if (item.start > item.end || item.end > file.text.size()) {
+      return false;
+    }
+    if (!out.empty() && item.start < out.back().end) {
+      // A definition under a module-level if/try/...: part of that statement.
+      if (item.end > out.back().end || item.start < out.back().start) {
+        return false;
+      }
+      continue;
+    }
+    out.push_back(item);
+  }
+  return true;
+}
+
+bool at_line_start(std::string_view text, std::size_t offset) {
+  return offset == 0 || text[offset - 1] == '\n';
+}
+
+// Text between two top-level statements that cannot join them: blank
+// lines, and with `comments`, comment lines.
+bool is_clean_gap(std::string_view text, std::size_t from, std::size_t to, bool comments) {
+  for (std::size_t at = from; at < to; ++at) {
+    char c = text[at];
+    if (c == '#' && comments) {
+      std::size_t newline = text.find('\n', at);
+      if (newline == std::string_view::npos || newline >= to) {
+        return false;
+      }
+      at = newline;
+    } else if (c != ' ' && c != '\t' && c != '\n') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The first byte of a statement at column 0, where nothing before it can
+// continue onto it: not blank, not a comment, not a byte-order mark.
+bool starts_statement(char c) {
+  auto byte = static_cast<unsigned char>(c);
+  return byte < 0x80 && byte > ' ' && c != '#' && c != '\\' && c != ';' && c != 0x7F;
+}
+
+// Whether the last non-blank line of text[from, to) cannot be a comment
+// or continue onto the next line. Strings with '#' make it say no: then the
+// span only grows to the next boundary.
+bool last_line_is_plain(std::string_view text, std::size_t from, std::size_t to) {
+  std::size_t end = to;
+  while (end > from && (text[end - 1] == '\n' || text[end - 1] == ' ' || text[end - 1] == '\t')) {
+    --end;
+  }
+  if (end == from) {
+    return true;
+  }
+  std::size_t line = text.rfind('\n', end - 1);
+  line = line == std::string_view::npos || line < from ? from : line + 1;
+  std::string_view last = text.substr(line, end - line);
+  return last.find('#') == std::string_view::npos && last.back() != '\\' && last.back() != ';';
+}
+
+// Whether the statement at `offset` starts with a keyword that continues
+// the statement before it. tree-sitter-python is lenient (an `if x:` with
+// an empty block, a stray `else` are not errors), so such a line must never
+// be where the span starts or ends.
+bool starts_with_clause_keyword(std::string_view text, std::size_t offset) {
+  std::size_t end = offset;
+  while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) != 0 || text[end] == '_')) {
+    ++end;
+  }
+  std::string_view word = text.substr(offset, end - offset);
+  return word == "else" || word == "elif" || word == "except" || word == "finally" || word == "case";
+}
+
+// Whether the last non-blank line before `offset` ends with `\`. It may
+// be inside what the previous parse took for a statement: tree-sitter makes
+// a module-level statement of a lone `\`, or not, depending on what follows.
+bool follows_continuation(std::string_view text, std::size_t offset) {
+  while (offset > 0 && (text[offset - 1] == '\n' || text[offset - 1] == ' ' || text[offset - 1] == '\t')) {
+    --offset;
+  }
+  return offset > 0 && text[offset - 1] == '\\';
+}
+
+// A top-level statement at `offset` the text before cannot continue.
+bool is_boundary(std::string_view text, std::size_t offset) {
+  return offset < text.size() && at_line_start(text, offset) && starts_statement(text[offset]) &&
+         !starts_with_clause_keyword(text, offset) && !follows_continuation(text, offset);
+}
+
+// Constructs tree-sitter-python accepts without an error but parses
+// differently depending on what came long before (its GLR stacks): a def or
+// class with an empty body (not Python), and a line that ends with a comma
+// outside brackets (`X,` then a newline: one tuple statement or the start of
+// `X, (Y, Z) = ...`). Where they are, the span cannot be shown to parse as
+// in the whole file.
+bool has_empty_body(const std::vector<Definition>& definitions) {
+  return std::any_of(definitions.begin(), definitions.end(),
+                     [](const Definition& definition) { return definition.body_byte >= definition.range.end_byte; });
+}
+
+// Whether a line of `text` ends with a comma outside brackets, strings and
+// comments, or the text itself does.
+bool ends_a_line_with_comma(std::string_view text) {
+  int depth = 0;
+  char last = 0;  // the last character of code that is not blank
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    char c = text[at];
+    if (c == '#') {
+      at = std::min(text.find('\n', at), text.size()) - 1;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      // A string: skipped whole, with its escapes; triple-quoted ones span lines.
+      bool triple = text.substr(at, 3) == std::string(3, c);
+      std::size_t quote = triple ? 3 : 1;
+      std::size_t end = at + quote;
+      while (end < text.size() && text.substr(end, quote) != std::string(quote, c) && (triple || text[end] != '\n')) {
+        end += text[end] == '\\' ? 2 : 1;
+      }
+      at = std::min(end + quote, text.size()) - 1;
+      last = c;
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ')' || c == ']' || c == '}') {
+      --depth;
+    } else if (c == '\n' && last == ',' && depth <= 0) {
+      return true;
+    }
+    if (c != ' ' && c != '\t' && c != '\n') {
+      last = c;
+    }
+  }
+  return last == ',';
+}
+
+bool has_line_ending_in_comma(const std::vector<Statement>& statements) {
+  return std::any_of(statements.begin(), statements.end(),
+                     [](const Statement& statement) { return ends_a_line_with_comma(statement.text); });
+}
+
+std::uint32_t count_lines(std::string_view text) {
+  return static_cast<std::uint32_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Offsets are unsigned: adding a negative delta in two's complement moves
+// them back (as extract.cpp does).
+void shift(Range& range, std::uint32_t byte_delta, std::uint32_t line_delta) {
+  range.start_byte += byte_delta;
+  range.end_byte += byte_delta;
+  range.start_line += line_delta;
+  range.end_line += line_delta;
+}
+
+void shift(Definition& definition, std::uint32_t byte_delta, std::uint32_t line_delta) {
+  shift(definition.range, byte_delta, line_delta);
+  definition.def_line += line_delta;
+  definition.def_byte += byte_delta;
+  definition.body_byte += byte_delta;
+}
+
+}  // namespace
+
+Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
+                                ReparseInfo* info) {
+  ReparseInfo ignored;
+  ReparseInfo& report = info != nullptr ? *info : ignored;
+  report = ReparseInfo{};
+  auto full_parse = [&](const char* reason) {
+    report.full_parse = true;
+    report.reason = reason;
+    report.parsed_bytes = new_text.size();
+    return parse_source(new_text, path);
+  };
+
+  const std::string_view old_text = previous.text;
+  if (new_text.size() >= 0xFFFFFFF0U || old_text.size() >= 0xFFFFFFF0U) {
+    return full_parse("too large");
+  }
+  if (!previous.errors.empty()) {
+    return full_parse("the previous text has syntax errors");
+  }
+  if (has_empty_body(previous.definitions) || has_line_ending_in_comma(previous.statements)) {
+    return full_parse("the previous text has constructs tree-sitter parses depending on context");
+  }
+  if (old_text == new_text) {
+    SourceFile same = previous;
+    same.path = path;
+    return same;
+  }
+  std::vector<TopLevel> items;
+  if (!top_level_statements(previous, items)) {
+    return full_parse("the previous SourceFile is inconsistent");
+  }
+
+  // The edit: old_text[prefix, old_end) became new_text[prefix, new_end).
+  const std::size_t limit = std::min(old_text.size(), new_text.size());
+  const std::size_t prefix = common_prefix(old_text, new_text, limit);
+  const std::size_t suffix = common_suffix(old_text, new_text, limit - prefix);
+  const std::size_t old_end = old_text.size() - suffix;
+  const std::size_t new_end = new_text.size() - suffix;
+
+  // The span starts at the last clean top-level boundary at or before the
+  // edit, or at the start of the text.
+  auto first_after = std::upper_bound(items.begin(), items.end(), prefix,
+                                      [](std::size_t offset, const TopLevel& item) { return offset < item.start; });
+  std::ptrdiff_t first = (first_after - items.begin()) - 1;
+  for (; first >= 0; --first) {
+    const TopLevel& item = items[static_cast<std::size_t>(first)];
+    std::size_t gap_start = first == 0 ? 0 : items[static_cast<std::size_t>(first) - 1].end;
+    if (is_boundary(old_text, item.start) && is_clean_gap(old_text, gap_start, item.start, false) &&
+        is_boundary(new_text, item.start)) {
+      break;
+    }
+  }
+  const std::size_t start = first >= 0 ? items[static_cast<std::size_t>(first)].start : 0;
+  const std::uint32_t start_row = first >= 0 ? items[static_cast<std::size_t>(first)].line - 1 : 0;
+  // Whether the span holds the module's first statement, which may be its docstring.
+  const bool module_start = first <= 0;
+
+  // It ends at the first top-level boundary after the edit with only blank
+  // lines before it, or at the end of the text.
+  auto after = std::lower_bound(items.begin(), items.end(), old_end,
+                                [](const TopLevel& item, std::size_t offset) { return item.start < offset; });
+  if (module_start && after != items.end()) {
+    // The span then keeps a statement that is first in both texts: which
+    // one is first (a docstring) changes nothing outside the span.
+    ++after;
+  }
+  std::size_t old_stop = old_text.size();
+  for (; after != items.end(); ++after) {
+    std::size_t gap_start = std::max<std::size_t>(after == items.begin() ? 0 : (after - 1)->end, old_end);
+    if (is_boundary(old_text, after->start) && is_clean_gap(old_text, gap_start, after->start, false) &&
+        last_line_is_plain(new_text, start, after->start - old_end + new_end)) {
+      old_stop = after->start;
+      break;
+    }
+  }
+  const std::size_t new_stop = old_stop - old_end + new_end;
+  const bool at_text_end = new_stop == new_text.size();
+  const std::string_view span = new_text.substr(start, new_stop - start);
+
+  if (span.find_first_of(std::string_view("\r\f\0", 3)) != std::string_view::npos) {
+    return full_parse("CR, form feed or NUL in the edited statements");
+  }
+  if (start > 0 && !span.empty() && !starts_statement(span.front())) {
+    return full_parse("the edited statements do not start at column 0");
+  }
+  if (!at_text_end && !span.empty() && span.back() != '\n') {
+    return full_parse("the edited statements do not end with a line");
+  }
+
+  SourceFile parsed;
+  std::size_t span_statements = 0;
+  report.parsed_bytes = span.size();
+  if (!span.empty()) {
+    std::unique_ptr<TSParser, ParserDeleter> parser(ts_parser_new());
+    if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
+      return make_error(ErrorKind::internal, "tree-sitter-python grammar does not match the tree-sitter runtime");
+    }
+    std::unique_ptr<TSTree, TreeDeleter> tree(
+        ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
+    if (!tree) {
+      return full_parse("tree-sitter could not parse the edited statements");
+    }
+    TSNode root = ts_tree_root_node(tree.get());
+    if (ts_node_has_error(root)) {
+      return full_parse("the edited statements have syntax errors");
+    }
+    const Grammar& grammar = Grammar::get();
+    // Comments, `\` and `;` after the last statement are children of the
+    // module too: the gap check below sees them in the text.
+    std::uint32_t last_end = 0;
+    ChildWalker walker;
+    walker.each(root, [&](TSNode child, TSFieldId) {
+      if (ts_node_is_named(child) && grammar.kind(child) != NodeKind::comment) {
+        ++span_statements;
+        last_end = ts_node_end_byte(child);
+      }
+    });
+    if (!at_text_end && !is_clean_gap(span, last_end, span.size(), false)) {
+      return full_parse("the edited statements end in a comment or an unfinished line");
+    }
+    parsed = extract_source_file(tree.get(), span, path, nullptr);
+    if (!parsed.errors.empty()) {
+      return full_parse("the edited statements have syntax errors");
+    }
+    if (has_empty_body(parsed.definitions) || has_line_ending_in_comma(parsed.statements)) {
+      return full_parse("the edited statements have constructs tree-sitter parses depending on context");
+    }
+  }
+  if (module_start && span_statements == 0 && !at_text_end) {
+    return full_parse("the edit removes the first statement");
+  }
+
+  SourceFile file;
+  file.path = path;
+  file.text = std::string(new_text);
+  const auto span_byte_delta = static_cast<std::uint32_t>(start);
+  const std::uint32_t span_line_delta = start_row;
+  const auto after_byte_delta = static_cast<std::uint32_t>(new_end - old_end);
+  const std::uint32_t after_line_delta =
+      count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
+
+  // Before the span, the span, after it: previous definitions and
+  // statements come grouped by top-level statement, in source order.
+  enum class Part { before, span, after };
+  auto part_of = [&](std::uint32_t offset) {
+    return offset < start ? Part::before : offset < old_stop ? Part::span : Part::after;
+  };
+
+  file.definitions.reserve(previous.definitions.size() + parsed.definitions.size());
+  Part part = Part::before;
+  std::size_t first_after_index = previous.definitions.size();
+  for (std::size_t i = 0; i < previous.definitions.size(); ++i) {
+    const Definition& definition = previous.definitions[i];
+    Part at = part_of(definition.range.start_byte);
+    if (at < part) {
+      return full_parse("the previous SourceFile is inconsistent");
+    }
+    part = at;
+    if (at == Part::before) {
+      file.definitions.push_back(definition);
+    } else if (at == Part::after) {
+      first_after_index = i;
+      break;
+    }
+  }
+  const std::size_t span_base = file.definitions.size();
+  for (Definition& definition : parsed.definitions) {
+    shift(definition, span_byte_delta, span_line_delta);
+    if (definition.parent >= 0) {
+      definition.parent += static_cast<int>(span_base);
+    }
+    file.definitions.push_back(std::move(definition));
+  }
+  const int after_base = static_cast<int>(file.definitions.size());
+  const int after_start = static_cast<int>(first_after_index);
+  for (std::size_t i = first_after_index; i < previous.definitions.size(); ++i) {
+    const Definition& definition = previous.definitions[i];
+    if (part_of(definition.range.start_byte) != Part::after ||
+        (definition.parent >= 0 && definition.parent < after_start)) {
+      return full_parse("the previous SourceFile is inconsistent");
+    }
+    Definition& moved = file.definitions.emplace_back(definition);
+    shift(moved, after_byte_delta, after_line_delta);
+    if (moved.parent >= 0) {
+      moved.parent = moved.parent - after_start + after_base;
+    }
+  }
+
+  file.statements.reserve(previous.statements.size() + parsed.statements.size());
+  part = Part::before;
+  std::size_t statement = 0;
+  for (; statement < previous.statements.size(); ++statement) {
+    Part at = part_of(previous.statements[statement].range.start_byte);
+    if (at < part) {
+      return full_parse("the previous SourceFile is inconsistent");
+    }
+    part = at;
+    if (at == Part::after) {
+      break;
+    }
+    if (at == Part::before) {
+      file.statements.push_back(previous.statements[statement]);
+    }
+  }
+  for (Statement& parsed_statement : parsed.statements) {
+    shift(parsed_statement.range, span_byte_delta, span_line_delta);
+    // Only the module's first statement is its docstring.
+    if (!module_start && parsed_statement.kind == Statement::Kind::docstring &&
+        parsed_statement.scope_qualname.empty()) {
+      parsed_statement.kind = Statement::Kind::other;
+    }
+    file.statements.push_back(std::move(parsed_statement));
+  }
+  for (; statement < previous.statements.size(); ++statement) {
+    if (part_of(previous.statements[statement].range.start_byte) != Part::after) {
+      return full_parse("the previous SourceFile is inconsistent");
+    }
+    shift(file.statements.emplace_back(previous.statements[statement]).range, after_byte_delta, after_line_delta);
+  }
+  return file;
+}
+
+}  // namespace pyhot::parser

@@ -1,0 +1,27 @@
+// A SourceFile as compact bytes, so a SourceFile parsed once can be loaded
+// again (a cache on disk) instead of parsing its text a second time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "parser/source_file.hpp"
+#include "util/result.hpp"
+
+namespace pyhot::parser {
+
+// Bump whenever SourceFile or what the parser puts in it changes: bytes
+// written by another version are rejected, never read as if they were current.
+inline constexpr std::uint32_t k_serialized_format_version = 1;
+
+// Everything in the SourceFile except its text, which only leaves its
+// XXH3-64 and size: whoever loads it has the text already.
+std::string serialize(const SourceFile& file);
+
+// The SourceFile serialize() wrote, with `text` as its text. Fails when the
+// bytes are truncated or corrupt (a checksum covers them), come from another
+// format version, or were written for a different text.
+Result<SourceFile> deserialize(std::string_view bytes, std::string_view text);
+
+}  // namespace pyhot::parser
