@@ -52,23 +52,6 @@ bool is_main_guard_condition(std::string_view condition) {
          compact == "\"__main__\"==__name__" || compact == "'__main__'==__name__";
 }
 
-// Moves results from where they were extracted to where their statement
-// is now. Offsets are unsigned: adding a negative delta in two's complement
-// moves them back.
-void shift(Range& range, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  range.start_byte += byte_delta;
-  range.end_byte += byte_delta;
-  range.start_line += line_delta;
-  range.end_line += line_delta;
-}
-
-void shift(Definition& definition, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  shift(definition.range, byte_delta, line_delta);
-  definition.def_line += line_delta;
-  definition.def_byte += byte_delta;
-  definition.body_byte += byte_delta;
-}
-
 // Adds a top-level statement's results to the file, moved to where the
 // statement is now.
 void append(SourceFile& file, Extraction extraction, std::uint32_t byte_delta, std::uint32_t line_delta) {

@@ -6,12 +6,22 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 extern "C" const TSLanguage* tree_sitter_python();
 
 namespace pyhot::parser {
+
+struct TreeDeleter {
+  void operator()(TSTree* tree) const { ts_tree_delete(tree); }
+};
+struct ParserDeleter {
+  void operator()(TSParser* parser) const { ts_parser_delete(parser); }
+};
+using TreePtr = std::unique_ptr<TSTree, TreeDeleter>;
+using ParserPtr = std::unique_ptr<TSParser, ParserDeleter>;
 
 // tree-sitter's ts_builtin_sym_error, which api.h does not export.
 inline constexpr TSSymbol k_error_symbol = static_cast<TSSymbol>(-1);

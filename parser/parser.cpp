@@ -14,14 +14,6 @@ namespace pyhot::parser {
 
 namespace {
 
-struct TreeDeleter {
-  void operator()(TSTree* tree) const { ts_tree_delete(tree); }
-};
-struct ParserDeleter {
-  void operator()(TSParser* parser) const { ts_parser_delete(parser); }
-};
-using TreePtr = std::unique_ptr<TSTree, TreeDeleter>;
-using ParserPtr = std::unique_ptr<TSParser, ParserDeleter>;
 
 Result<ParserPtr> make_parser() {
   ParserPtr parser(ts_parser_new());

@@ -35,12 +35,6 @@ namespace pyhot::parser {
 
 namespace {
 
-struct TreeDeleter {
-  void operator()(TSTree* tree) const { ts_tree_delete(tree); }
-};
-struct ParserDeleter {
-  void operator()(TSParser* parser) const { ts_parser_delete(parser); }
-};
 
 // A top-level statement of the previous text: a module-level definition
 // or statement that no other contains.
@@ -220,22 +214,6 @@ std::uint32_t count_lines(std::string_view text) {
   return static_cast<std::uint32_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-// Offsets are unsigned: adding a negative delta in two's complement moves
-// them back (as extract.cpp does).
-void shift(Range& range, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  range.start_byte += byte_delta;
-  range.end_byte += byte_delta;
-  range.start_line += line_delta;
-  range.end_line += line_delta;
-}
-
-void shift(Definition& definition, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  shift(definition.range, byte_delta, line_delta);
-  definition.def_line += line_delta;
-  definition.def_byte += byte_delta;
-  definition.body_byte += byte_delta;
-}
-
 }  // namespace
 
 Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
@@ -331,11 +309,11 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
   std::size_t span_statements = 0;
   report.parsed_bytes = span.size();
   if (!span.empty()) {
-    std::unique_ptr<TSParser, ParserDeleter> parser(ts_parser_new());
+    ParserPtr parser(ts_parser_new());
     if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
       return make_error(ErrorKind::internal, "tree-sitter-python grammar does not match the tree-sitter runtime");
     }
-    std::unique_ptr<TSTree, TreeDeleter> tree(
+    TreePtr tree(
         ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
     if (!tree) {
       return full_parse("tree-sitter could not parse the edited statements");
