@@ -182,6 +182,16 @@ class Extractor {
 
  private:
   NodeKind kind(TSNode node) const { return m_grammar.kind(node); }
+
+  // Calls f(child) for every named child that is not a comment.
+  template <typename F>
+  void each_named(TSNode node, F&& f) {
+    m_walker.each(node, [&](TSNode child, TSFieldId) {
+      if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
+        f(child);
+      }
+    });
+  }
   std::string_view text(TSNode node) const { return node_text(node, m_text); }
   TSNode field(TSNode node, TSFieldId id) const { return ts_node_child_by_field_id(node, id); }
 
@@ -348,10 +358,8 @@ class Extractor {
       case NodeKind::parenthesized_expression:
       case NodeKind::list_splat_pattern:
       case NodeKind::list_splat:
-        m_walker.each(node, [&](TSNode child, TSFieldId) {
-          if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
-            collect_target_names(child, targets);
-          }
+        each_named(node, [&](TSNode child) {
+          collect_target_names(child, targets);
         });
         return;
       default:
@@ -618,10 +626,8 @@ class Extractor {
       case NodeKind::concatenated_string:
         return;
       default:
-        m_walker.each(node, [&](TSNode child, TSFieldId) {
-          if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
-            visit_pattern(child, scope);
-          }
+        each_named(node, [&](TSNode child) {
+          visit_pattern(child, scope);
         });
         return;
     }
@@ -930,10 +936,8 @@ class Extractor {
   // `[T: int, *Ts, **P]` in a def/class/type statement: names bind in the
   // type-parameter scope, bounds are read there.
   void visit_type_parameter_declarations(TSNode node, int scope) {
-    m_walker.each(node, [&](TSNode child, TSFieldId) {
-      if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
-        visit_type_parameter_declaration(child, scope);
-      }
+    each_named(node, [&](TSNode child) {
+      visit_type_parameter_declaration(child, scope);
     });
   }
 
@@ -998,10 +1002,8 @@ class Extractor {
   // ---- expressions ----
 
   void visit_generic(TSNode node, int scope) {
-    m_walker.each(node, [&](TSNode child, TSFieldId) {
-      if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
-        visit_expression(child, scope);
-      }
+    each_named(node, [&](TSNode child) {
+      visit_expression(child, scope);
     });
   }
 
@@ -1105,10 +1107,8 @@ class Extractor {
       case NodeKind::list_splat_pattern:
       case NodeKind::list_splat:
       case NodeKind::as_pattern_target:
-        m_walker.each(node, [&](TSNode child, TSFieldId) {
-          if (ts_node_is_named(child) && kind(child) != NodeKind::comment) {
-            visit_target(child, scope, flags);
-          }
+        each_named(node, [&](TSNode child) {
+          visit_target(child, scope, flags);
         });
         return;
       default:
