@@ -166,7 +166,8 @@ void print_human(const std::vector<FileCheck>& checks) {
   int errors = 0;
   for (const auto& check : checks) {
     for (const auto& error : check.changes.syntax_errors) {
-      std::cout << check.path << ":" << error.line << ":" << error.column << "  syntax error: " << error.message << "\n";
+      std::cout << check.path << ":" << error.line << ":" << error.column << "  syntax error: " << error.message
+                << "\n";
       ++errors;
     }
     for (const auto& change : check.changes.changes) {
@@ -287,10 +288,11 @@ int run_check(const CheckOptions& options) {
         (change.verdict == differ::Verdict::restart ? restart : applicable) += 1;
       }
     }
-    print_json({{"ok", live},
-                {"files", files},
-                {"summary", {{"changes", applicable + restart}, {"live", applicable}, {"restart", restart},
-                             {"syntax_errors", errors}}}});
+    print_json(
+        {{"ok", live},
+         {"files", files},
+         {"summary",
+          {{"changes", applicable + restart}, {"live", applicable}, {"restart", restart}, {"syntax_errors", errors}}}});
   } else {
     print_human(checks);
   }

@@ -42,9 +42,9 @@ struct ProcessOptions {
   bool tree = false;
   bool force = false;
 };
-int run_module(const ProcessOptions& options);   // arguments: FILE
+int run_module(const ProcessOptions& options);  // arguments: FILE
 int run_history(const ProcessOptions& options);
-int run_revert(const ProcessOptions& options);   // arguments: [ID]
+int run_revert(const ProcessOptions& options);  // arguments: [ID]
 int run_ps(bool json);
 int run_agent_path();
 
@@ -52,7 +52,7 @@ struct AutoreloadOptions {
   int pid = 0;
   std::vector<std::string> paths;  // files and directories; empty: the target's own modules
   int debounce_ms = 20;
-  bool once = false;               // apply what differs from the live code, then exit
+  bool once = false;  // apply what differs from the live code, then exit
   bool json = false;
   bool force = false;
   // Set by `pyhot run --autoreload`: pid is pyhot's child; signals sent to

@@ -26,14 +26,14 @@ json unit_to_json(const CompilationUnit& unit) {
     scopes.push_back({{"name", scope.name}, {"kind", scope.is_class ? "class" : "function"}});
   }
   json document = {{"qualname", unit.qualname},
-          {"name", unit.name},
-          {"kind", parser::to_string(unit.kind)},
-          {"verdict", differ::to_string(unit.verdict)},
-          {"scopes", scopes},
-          {"source", unit.source},
-          {"first_line", unit.first_line},
-          {"line_delta", unit.line_delta},
-          {"targets", unit.targets}};
+                   {"name", unit.name},
+                   {"kind", parser::to_string(unit.kind)},
+                   {"verdict", differ::to_string(unit.verdict)},
+                   {"scopes", scopes},
+                   {"source", unit.source},
+                   {"first_line", unit.first_line},
+                   {"line_delta", unit.line_delta},
+                   {"targets", unit.targets}};
   if (!unit.accessor.empty()) {
     document["accessor"] = unit.accessor;
   }
@@ -43,9 +43,7 @@ json unit_to_json(const CompilationUnit& unit) {
   return document;
 }
 
-std::string first_line(std::string_view text) {
-  return std::string(util::trim(text.substr(0, text.find('\n'))));
-}
+std::string first_line(std::string_view text) { return std::string(util::trim(text.substr(0, text.find('\n')))); }
 
 Error syntax_error(const ModuleLocation& where, const parser::SyntaxError& error) {
   return make_error(ErrorKind::syntax_error, "syntax error in " + where.file + ":" + std::to_string(error.line) + ":" +
@@ -65,18 +63,15 @@ struct PlannedUnit {
 
 // Sends one apply request and folds the agent's per-unit results into the outcome.
 Result<PatchOutcome> send_apply(loader::AgentChannel& agent, const ModuleLocation& where,
-                                const parser::SourceFile& after, const std::vector<PlannedUnit>& planned,
-                                bool dry_run, bool verify, const json& snapshot) {
+                                const parser::SourceFile& after, const std::vector<PlannedUnit>& planned, bool dry_run,
+                                bool verify, const json& snapshot) {
   json units = json::array();
   for (const auto& plan : planned) {
     units.push_back(unit_to_json(plan.unit));
   }
-  json request = {{"module", where.module},
-                  {"file", where.file},
-                  {"source", after.text},
-                  {"future_flags", differ::future_features(after)},
-                  {"dry_run", dry_run},
-                  {"verify", verify},
+  json request = {{"module", where.module}, {"file", where.file},
+                  {"source", after.text},   {"future_flags", differ::future_features(after)},
+                  {"dry_run", dry_run},     {"verify", verify},
                   {"units", units}};
   if (!snapshot.is_discarded()) {
     request["snapshot"] = snapshot;
@@ -200,8 +195,8 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
     change.verdict = is_class ? "define" : "swap";
     change.reason = is_class ? differ::rule_entry(differ::Rule::class_added).reason
                              : differ::rule_entry(differ::Rule::body_changed).reason;
-    candidates.push_back({units.definition(def, is_class ? Verdict::define : Verdict::swap), change,
-                          static_cast<int>(i)});
+    candidates.push_back(
+        {units.definition(def, is_class ? Verdict::define : Verdict::swap), change, static_cast<int>(i)});
   }
   auto probe = send_apply(agent, where, after, candidates, true, true, json::value_t::discarded);
   if (!probe) {
@@ -226,8 +221,8 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
       if (def.kind == parser::DefinitionKind::klass) {
         defined_classes.insert(def.qualname);
       }
-      if (def.parent >= 0 && after.definitions[static_cast<std::size_t>(def.parent)].kind !=
-                                 parser::DefinitionKind::klass) {
+      if (def.parent >= 0 &&
+          after.definitions[static_cast<std::size_t>(def.parent)].kind != parser::DefinitionKind::klass) {
         continue;  // a new nested function comes with its enclosing function
       }
     } else if (status == "freevars_changed") {
@@ -265,8 +260,8 @@ Result<PatchOutcome> patch_first_touch(loader::AgentChannel& agent, const Module
   // live module lacks are bound.
   std::vector<PlannedUnit> statements;
   for (const auto& statement : after.statements) {
-    bool binds_names = statement.kind == parser::Statement::Kind::import ||
-                       statement.kind == parser::Statement::Kind::assignment;
+    bool binds_names =
+        statement.kind == parser::Statement::Kind::import || statement.kind == parser::Statement::Kind::assignment;
     if (binds_names && statement.scope_qualname.empty() && !statement.conditional && !statement.targets.empty()) {
       CompilationUnit unit = units.statement(statement);
       unit.only_if_missing = true;
@@ -414,9 +409,9 @@ Result<PatchOutcome> patch_file(loader::AgentChannel& agent, const ModuleLocatio
     return syntax_error(where, versions->file.errors.front());
   }
   auto outcome = versions->live ? patch_parsed(agent, where, versions->file, &*versions->live, dry_run)
-                                 : patch_first_touch(agent, where, versions->file,
-                                                     [](const parser::Definition&) { return true; }, dry_run,
-                                                     k_snapshot_is_source);
+                                : patch_first_touch(
+                                      agent, where, versions->file, [](const parser::Definition&) { return true; },
+                                      dry_run, k_snapshot_is_source);
   if (outcome && !dry_run && outcome->refused.empty()) {
     // The agent now records this text as live: keep what it parses to.
     ParsedCache().store(versions->file);
@@ -439,8 +434,8 @@ Result<PatchOutcome> patch_parsed(loader::AgentChannel& agent, const ModuleLocat
     return snapshot.error();
   }
   if (!snapshot->has_value()) {
-    return patch_first_touch(agent, where, after, [](const parser::Definition&) { return true; }, dry_run,
-                             k_snapshot_is_source);
+    return patch_first_touch(
+        agent, where, after, [](const parser::Definition&) { return true; }, dry_run, k_snapshot_is_source);
   }
   auto before = parser::parse_source(**snapshot, where.file);
   if (!before) {
@@ -519,9 +514,9 @@ Result<PatchOutcome> patch_one_definition(loader::AgentChannel& agent, const Mod
   }
   if (!versions.live) {
     // Only part of the file becomes live: no snapshot can be recorded yet.
-    return patch_first_touch(agent, where, *after,
-                             [&](const parser::Definition& def) { return belongs_to(def.qualname, qualname); },
-                             dry_run, json(nullptr));
+    return patch_first_touch(
+        agent, where, *after, [&](const parser::Definition& def) { return belongs_to(def.qualname, qualname); },
+        dry_run, json(nullptr));
   }
   const parser::SourceFile* before = &*versions.live;
   auto changes = differ::diff(*before, *after);

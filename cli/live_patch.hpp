@@ -17,13 +17,13 @@
 namespace pyhot::cli {
 
 struct AppliedChange {
-  std::string qualname;     // or "<module>: import json" for statements
-  std::string verdict;      // swap, relocate, ...
-  std::string status;       // applied, unchanged, would_apply, refused
+  std::string qualname;  // or "<module>: import json" for statements
+  std::string verdict;   // swap, relocate, ...
+  std::string status;    // applied, unchanged, would_apply, refused
   std::string reason;
-  std::string message;      // from the agent: closures that keep old code, ...
+  std::string message;  // from the agent: closures that keep old code, ...
   std::uint32_t line = 0;
-  int line_delta = 0;       // relocate; for swap: lines added (+) or removed (-)
+  int line_delta = 0;  // relocate; for swap: lines added (+) or removed (-)
 };
 
 struct PatchOutcome {

@@ -23,16 +23,26 @@ inline void print_error(const std::string& message, bool json) {
 
 inline const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::not_found: return "not_found";
-    case ErrorKind::permission_denied: return "permission_denied";
-    case ErrorKind::timeout: return "timeout";
-    case ErrorKind::syntax_error: return "syntax_error";
-    case ErrorKind::not_python: return "not_python";
-    case ErrorKind::refused: return "refused";
-    case ErrorKind::protocol: return "protocol";
-    case ErrorKind::usage: return "usage";
-    case ErrorKind::io: return "io";
-    case ErrorKind::internal: return "internal";
+    case ErrorKind::not_found:
+      return "not_found";
+    case ErrorKind::permission_denied:
+      return "permission_denied";
+    case ErrorKind::timeout:
+      return "timeout";
+    case ErrorKind::syntax_error:
+      return "syntax_error";
+    case ErrorKind::not_python:
+      return "not_python";
+    case ErrorKind::refused:
+      return "refused";
+    case ErrorKind::protocol:
+      return "protocol";
+    case ErrorKind::usage:
+      return "usage";
+    case ErrorKind::io:
+      return "io";
+    case ErrorKind::internal:
+      return "internal";
   }
   return "internal";
 }

@@ -222,8 +222,7 @@ int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json&
   bool any = std::any_of(outcome->changes.begin(), outcome->changes.end(),
                          [](const AppliedChange& change) { return change.status != "unchanged"; });
   if (!any) {
-    std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file
-              << ".\n";
+    std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file << ".\n";
     return k_exit_done;
   }
   std::cout << (options.dry_run ? "Dry run: the reload would succeed; nothing was changed.\n"
@@ -345,8 +344,8 @@ int run_history(const ProcessOptions& options) {
     for (const auto& patch : patches) {
       std::cout << "#" << patch.value("id", 0) << "  " << format_time(patch.value("time", 0.0)) << "  "
                 << patch.value("module", "") << "  " << patch["changes"].size() << " change"
-                << (patch["changes"].size() == 1 ? "" : "s")
-                << (patch.value("reverted", false) ? "  (reverted)" : "") << "\n";
+                << (patch["changes"].size() == 1 ? "" : "s") << (patch.value("reverted", false) ? "  (reverted)" : "")
+                << "\n";
       for (const auto& change : patch["changes"]) {
         std::cout << "      " << std::left << std::setw(9) << change.value("verdict", "") << " "
                   << change.value("qualname", "") << "\n";
@@ -400,7 +399,8 @@ int run_ps(bool json_output) {
   json rows = json::array();
   auto processes = loader::list_python_processes();
   if (!json_output) {
-    std::cout << std::left << std::setw(8) << "PID" << std::setw(7) << "AGENT" << "COMMAND\n";
+    std::cout << std::left << std::setw(8) << "PID" << std::setw(7) << "AGENT"
+              << "COMMAND\n";
   }
   for (const auto& process : processes) {
     bool agent = loader::agent_is_listening(process);
@@ -410,10 +410,9 @@ int run_ps(bool json_output) {
                     {"python", process.python_mapping},
                     {"command", process.command_line}});
     if (!json_output) {
-      std::string command = process.command_line.size() > 100 ? process.command_line.substr(0, 97) + "..."
-                                                               : process.command_line;
-      std::cout << std::left << std::setw(8) << process.pid << std::setw(7) << (agent ? "yes" : "-") << command
-                << "\n";
+      std::string command =
+          process.command_line.size() > 100 ? process.command_line.substr(0, 97) + "..." : process.command_line;
+      std::cout << std::left << std::setw(8) << process.pid << std::setw(7) << (agent ? "yes" : "-") << command << "\n";
     }
   }
   if (json_output) {

@@ -192,8 +192,8 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
     if (const Definition* klass = m_file.find(statement.scope_qualname); klass != nullptr) {
       auto chain = ancestors(m_file, *klass);
       chain.push_back(klass);
-      unit.scopes = write_scope_stubs(chain, {}, statement.range.start_line,
-                                      [this](std::uint32_t number) { return line(number); }, text);
+      unit.scopes = write_scope_stubs(
+          chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
     }
   }
   if (statement.kind == Statement::Kind::docstring) {

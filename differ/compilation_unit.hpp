@@ -21,13 +21,13 @@ struct CompilationUnit {
   std::string name;
   parser::DefinitionKind kind = parser::DefinitionKind::function;
   Verdict verdict = Verdict::swap;
-  std::vector<Scope> scopes;          // enclosing classes/functions, outermost first
-  std::string source;                 // see loader/PROTOCOL.md: stubbed module text
-  std::uint32_t first_line = 1;       // the real line of the source's first line
-  int line_delta = 0;                 // relocate only
-  std::vector<std::string> targets;   // reexec: names the statement binds
-  std::string accessor;               // property accessors: "fget", "fset" or "fdel"
-  bool only_if_missing = false;       // reexec on first touch: run only when a target is unbound
+  std::vector<Scope> scopes;         // enclosing classes/functions, outermost first
+  std::string source;                // see loader/PROTOCOL.md: stubbed module text
+  std::uint32_t first_line = 1;      // the real line of the source's first line
+  int line_delta = 0;                // relocate only
+  std::vector<std::string> targets;  // reexec: names the statement binds
+  std::string accessor;              // property accessors: "fget", "fset" or "fdel"
+  bool only_if_missing = false;      // reexec on first touch: run only when a target is unbound
 };
 
 // Builds units for definitions and statements of one file; indexes its

@@ -1,9 +1,9 @@
 #include "differ/differ.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
-#include <cctype>
 #include <set>
 #include <unordered_map>
 
@@ -23,13 +23,20 @@ using parser::Statement;
 
 const char* to_string(Verdict verdict) {
   switch (verdict) {
-    case Verdict::swap: return "swap";
-    case Verdict::relocate: return "relocate";
-    case Verdict::define: return "define";
-    case Verdict::remove: return "delete";
-    case Verdict::rebind: return "rebind";
-    case Verdict::reexec: return "reexec";
-    case Verdict::restart: return "restart";
+    case Verdict::swap:
+      return "swap";
+    case Verdict::relocate:
+      return "relocate";
+    case Verdict::define:
+      return "define";
+    case Verdict::remove:
+      return "delete";
+    case Verdict::rebind:
+      return "rebind";
+    case Verdict::reexec:
+      return "reexec";
+    case Verdict::restart:
+      return "restart";
   }
   return "?";
 }
@@ -38,12 +45,18 @@ bool applies_live(Verdict verdict) { return verdict != Verdict::restart; }
 
 const char* to_string(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::added: return "added";
-    case ChangeKind::removed: return "removed";
-    case ChangeKind::body_changed: return "body changed";
-    case ChangeKind::header_changed: return "header changed";
-    case ChangeKind::moved: return "moved";
-    case ChangeKind::statement_changed: return "statement changed";
+    case ChangeKind::added:
+      return "added";
+    case ChangeKind::removed:
+      return "removed";
+    case ChangeKind::body_changed:
+      return "body changed";
+    case ChangeKind::header_changed:
+      return "header changed";
+    case ChangeKind::moved:
+      return "moved";
+    case ChangeKind::statement_changed:
+      return "statement changed";
   }
   return "?";
 }
@@ -70,9 +83,7 @@ std::size_t column_of(const SourceFile& file, std::uint32_t begin) {
   return line_start == std::string::npos ? begin : begin - line_start - 1;
 }
 
-bool is_blank(std::string_view line) {
-  return line.find_first_not_of(" \t\r") == std::string_view::npos;
-}
+bool is_blank(std::string_view line) { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 // Feeds util::dedent(`indent` spaces + `text`) to `state` line by line, so
 // the hash is XXH3 of the dedented text without building it: a diff hashes
@@ -191,8 +202,8 @@ std::string describe_free_variable_change(const Definition& before, const Defini
 // else when the class is created.
 bool has_generated_fields(const Definition& klass) {
   static const std::set<std::string, std::less<>> k_field_decorators = {
-      "dataclass", "dataclasses.dataclass", "attr.s", "attr.attrs", "attrs.define", "attr.define",
-      "define", "frozen", "attrs.frozen", "attr.frozen", "mutable", "attrs.mutable"};
+      "dataclass", "dataclasses.dataclass", "attr.s",      "attr.attrs", "attrs.define", "attr.define", "define",
+      "frozen",    "attrs.frozen",          "attr.frozen", "mutable",    "attrs.mutable"};
   for (const auto& decorator : klass.decorators) {
     std::string_view head(decorator);
     head = head.substr(0, head.find('('));
@@ -200,8 +211,8 @@ bool has_generated_fields(const Definition& klass) {
       return true;
     }
   }
-  static const char* const k_field_bases[] = {"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "NamedTuple",
-                                              "TypedDict", "BaseModel", "Structure", "Union"};
+  static const char* const k_field_bases[] = {"Enum",       "IntEnum",   "StrEnum",   "Flag",      "IntFlag",
+                                              "NamedTuple", "TypedDict", "BaseModel", "Structure", "Union"};
   for (const char* base : k_field_bases) {
     std::string_view bases(klass.bases_text);
     std::size_t at = bases.find(base);
@@ -245,7 +256,8 @@ std::string binding_key(const Statement& statement) {
   if (statement.targets.empty()) {
     return {};
   }
-  return statement.scope_qualname + "|" + std::to_string(static_cast<int>(statement.kind)) + "|" + join(statement.targets);
+  return statement.scope_qualname + "|" + std::to_string(static_cast<int>(statement.kind)) + "|" +
+         join(statement.targets);
 }
 
 const Definition* find_class(const SourceFile& file, const std::string& qualname) {
@@ -279,10 +291,13 @@ Change classify_statement(const SourceFile& before, const SourceFile& after, con
       return change_for(Rule::module_code_changed);
     }
     switch (subject.kind) {
-      case Statement::Kind::import: return change_for(Rule::import_changed);
+      case Statement::Kind::import:
+        return change_for(Rule::import_changed);
       case Statement::Kind::assignment:
-      case Statement::Kind::docstring: return change_for(Rule::constant_changed);
-      default: return change_for(Rule::module_code_changed);
+      case Statement::Kind::docstring:
+        return change_for(Rule::constant_changed);
+      default:
+        return change_for(Rule::module_code_changed);
     }
   }
   const Definition* klass = find_class(after, scope);
@@ -301,13 +316,15 @@ Change classify_statement(const SourceFile& before, const SourceFile& after, con
   switch (subject.kind) {
     case Statement::Kind::import:
     case Statement::Kind::assignment:
-    case Statement::Kind::docstring: return change_for(Rule::class_constant_changed);
-    default: return change_for(Rule::class_code_changed);
+    case Statement::Kind::docstring:
+      return change_for(Rule::class_constant_changed);
+    default:
+      return change_for(Rule::class_code_changed);
   }
 }
 
-void diff_statements(const SourceFile& before, const SourceFile& after, const std::set<std::string>& new_or_gone_classes,
-                     std::vector<Change>& changes) {
+void diff_statements(const SourceFile& before, const SourceFile& after,
+                     const std::set<std::string>& new_or_gone_classes, std::vector<Change>& changes) {
   std::multimap<StatementKey, int> old_by_text;
   for (std::size_t i = 0; i < before.statements.size(); ++i) {
     old_by_text.emplace(StatementKey{before.statements[i].scope_qualname, statement_hash(before, before.statements[i])},
@@ -455,7 +472,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
 
   std::vector<Change> changes;
-  std::set<int> added_new;   // indexes in after
+  std::set<int> added_new;  // indexes in after
   std::set<int> matched_old;
   std::set<std::string> new_or_gone_classes;
 
@@ -470,8 +487,8 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
       if (is_class(now)) {
         new_or_gone_classes.insert(now.qualname);
       }
-      Rule rule = now.in_main_guard ? Rule::main_guard_definition
-                  : is_class(now)   ? Rule::class_added
+      Rule rule = now.in_main_guard                ? Rule::main_guard_definition
+                  : is_class(now)                  ? Rule::class_added
                   : parent_is_function(after, now) ? Rule::nested_definition_changed
                                                    : Rule::definition_added;
       if (rule == Rule::nested_definition_changed) {

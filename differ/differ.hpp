@@ -27,9 +27,9 @@ enum class ChangeKind {
   added,
   removed,
   body_changed,
-  header_changed,    // decorators or signature
-  moved,             // same text, other lines
-  statement_changed, // module- or class-level statement added, removed or edited
+  header_changed,     // decorators or signature
+  moved,              // same text, other lines
+  statement_changed,  // module- or class-level statement added, removed or edited
 };
 
 const char* to_string(ChangeKind kind);
@@ -56,13 +56,13 @@ struct Change {
   Rule rule{};
   ChangeKind kind = ChangeKind::body_changed;
   Verdict verdict = Verdict::swap;
-  std::string qualname;     // definition's qualname; for statements the scope ("" = module)
-  std::string reason;       // in words, for the user
-  int old_index = -1;       // into before.definitions / before.statements
-  int new_index = -1;       // into after.definitions / after.statements
+  std::string qualname;  // definition's qualname; for statements the scope ("" = module)
+  std::string reason;    // in words, for the user
+  int old_index = -1;    // into before.definitions / before.statements
+  int new_index = -1;    // into after.definitions / after.statements
   bool is_statement = false;
-  std::uint32_t line = 0;   // where to look: in the new file (old file when removed)
-  int line_delta = 0;       // relocate: new line - old line
+  std::uint32_t line = 0;  // where to look: in the new file (old file when removed)
+  int line_delta = 0;      // relocate: new line - old line
 };
 
 struct ChangeSet {

@@ -8,12 +8,10 @@ namespace pyhot::differ {
 namespace {
 
 constexpr std::array k_rules{
-    RuleEntry{Rule::definition_added, "definition_added", Verdict::define,
-              "new definition: bound in its namespace"},
+    RuleEntry{Rule::definition_added, "definition_added", Verdict::define, "new definition: bound in its namespace"},
     RuleEntry{Rule::definition_removed, "definition_removed", Verdict::remove,
               "definition removed: its binding is removed"},
-    RuleEntry{Rule::moved_only, "moved_only", Verdict::relocate,
-              "only its line numbers changed"},
+    RuleEntry{Rule::moved_only, "moved_only", Verdict::relocate, "only its line numbers changed"},
     RuleEntry{Rule::body_changed, "body_changed", Verdict::swap,
               "body changed: the new code replaces the old in place"},
     RuleEntry{Rule::signature_changed, "signature_changed", Verdict::swap,
@@ -21,13 +19,13 @@ constexpr std::array k_rules{
     RuleEntry{Rule::decorators_changed, "decorators_changed", Verdict::rebind,
               "decorator list changed: the decorators run again and the new object replaces the old binding"},
     RuleEntry{Rule::free_variables_changed, "free_variables_changed", Verdict::rebind,
-              "free variables changed ({name}): a new object replaces the old binding; closures made earlier keep the old code"},
+              "free variables changed ({name}): a new object replaces the old binding; closures made earlier keep the "
+              "old code"},
     RuleEntry{Rule::nested_definition_changed, "nested_definition_changed", Verdict::swap,
               "nested function changed: live closures and the enclosing function get the new code"},
     RuleEntry{Rule::main_guard_definition, "main_guard_definition", Verdict::restart,
               "defined under `if __name__ == \"__main__\":`, which ran once at start-up"},
-    RuleEntry{Rule::class_added, "class_added", Verdict::define,
-              "new class: its body runs and the class is bound"},
+    RuleEntry{Rule::class_added, "class_added", Verdict::define, "new class: its body runs and the class is bound"},
     RuleEntry{Rule::class_removed, "class_removed", Verdict::remove,
               "class removed: its binding is removed (existing instances keep it)"},
     RuleEntry{Rule::class_bases_changed, "class_bases_changed", Verdict::restart,

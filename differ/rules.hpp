@@ -37,7 +37,7 @@ enum class Rule {
 
 struct RuleEntry {
   Rule rule;
-  std::string_view id;      // testdata/<id>/
+  std::string_view id;  // testdata/<id>/
   Verdict verdict;
   std::string_view reason;  // may contain {name}, replaced with the subject
 };

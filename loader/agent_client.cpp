@@ -96,7 +96,7 @@ Result<std::unique_ptr<AgentClient>> AgentClient::connect(const std::string& soc
   if (rc != 0) {
     int saved = errno;
     close(fd);
-    auto kind = saved == EACCES ? ErrorKind::permission_denied
+    auto kind = saved == EACCES                              ? ErrorKind::permission_denied
                 : (saved == ENOENT || saved == ECONNREFUSED) ? ErrorKind::not_found
                                                              : ErrorKind::io;
     return make_error(kind, "cannot connect to " + socket_path + ": " + std::strerror(saved));

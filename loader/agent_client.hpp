@@ -45,8 +45,8 @@ class AgentClient final : public AgentChannel {
 };
 
 struct ConnectOptions {
-  bool attach = true;   // start the agent by injection when none is listening
-  bool force = false;   // passed to the injector (3.14 remote-debug policy)
+  bool attach = true;  // start the agent by injection when none is listening
+  bool force = false;  // passed to the injector (3.14 remote-debug policy)
   std::chrono::milliseconds timeout{10000};
 };
 

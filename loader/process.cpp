@@ -3,9 +3,9 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -110,9 +110,9 @@ Result<ProcessInfo> require_python_process(int pid) {
   if (!info->is_python()) {
     std::string maps = read_proc(pid, "maps");
     if (maps.empty() && getuid() != 0 && static_cast<int>(getuid()) != info->uid) {
-      return make_error(ErrorKind::permission_denied,
-                        "process " + std::to_string(pid) + " belongs to uid " + std::to_string(info->uid) +
-                            ": run pyhot as that user or as root");
+      return make_error(ErrorKind::permission_denied, "process " + std::to_string(pid) + " belongs to uid " +
+                                                          std::to_string(info->uid) +
+                                                          ": run pyhot as that user or as root");
     }
     std::string what = info->command_line.empty() ? info->executable : info->command_line;
     return make_error(ErrorKind::not_python,

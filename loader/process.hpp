@@ -10,9 +10,9 @@
 namespace pyhot::loader {
 
 struct ProcessInfo {
-  int pid = 0;          // as pyhot sees it
-  int ns_pid = 0;       // as the target sees itself (innermost NSpid)
-  int uid = -1;         // real uid
+  int pid = 0;     // as pyhot sees it
+  int ns_pid = 0;  // as the target sees itself (innermost NSpid)
+  int uid = -1;    // real uid
   int parent_pid = 0;
   std::string executable;  // /proc/PID/exe target
   std::string command_line;

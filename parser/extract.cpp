@@ -75,16 +75,15 @@ void append(SourceFile& file, Extraction extraction, std::uint32_t byte_delta, s
 
 std::uint64_t cache_key(std::string_view text, std::string_view class_name, TSSymbol symbol, std::uint32_t column,
                         bool first) {
-  std::uint64_t seed = XXH3_64bits(class_name.data(), class_name.size()) ^
-                       (static_cast<std::uint64_t>(column) << 17U) ^ (static_cast<std::uint64_t>(symbol) << 1U) ^
-                       (first ? 1U : 0U);
+  std::uint64_t seed = XXH3_64bits(class_name.data(), class_name.size()) ^ (static_cast<std::uint64_t>(column) << 17U) ^
+                       (static_cast<std::uint64_t>(symbol) << 1U) ^ (first ? 1U : 0U);
   return XXH3_64bits_withSeed(text.data(), text.size(), seed);
 }
 
 // Where a statement sits, as the walk goes down.
 struct Context {
-  int scope = 0;            // ScopeTable index the statement's names go to
-  int definition = -1;      // enclosing Definition, -1 at module level
+  int scope = 0;             // ScopeTable index the statement's names go to
+  int definition = -1;       // enclosing Definition, -1 at module level
   bool in_function = false;  // somewhere inside a def (statements are not collected there)
   bool collect = false;      // direct child of a module or class body: record it as a Statement
   bool conditional = false;
@@ -358,9 +357,7 @@ class Extractor {
       case NodeKind::parenthesized_expression:
       case NodeKind::list_splat_pattern:
       case NodeKind::list_splat:
-        each_named(node, [&](TSNode child) {
-          collect_target_names(child, targets);
-        });
+        each_named(node, [&](TSNode child) { collect_target_names(child, targets); });
         return;
       default:
         // identifiers, and `self.x` / `d[k]` as written
@@ -626,9 +623,7 @@ class Extractor {
       case NodeKind::concatenated_string:
         return;
       default:
-        each_named(node, [&](TSNode child) {
-          visit_pattern(child, scope);
-        });
+        each_named(node, [&](TSNode child) { visit_pattern(child, scope); });
         return;
     }
   }
@@ -641,8 +636,7 @@ class Extractor {
 
   // ---- definitions ----
 
-  void visit_definition(TSNode node, TSNode range_node, const std::vector<TSNode>& decorators,
-                        const Context& context) {
+  void visit_definition(TSNode node, TSNode range_node, const std::vector<TSNode>& decorators, const Context& context) {
     const int scope = context.scope;
     const bool is_class = kind(node) == NodeKind::class_definition;
     Definition definition;
@@ -845,8 +839,7 @@ class Extractor {
 
   // Parameter names bind in the function; defaults are read in `enclosing`,
   // annotations in `annotations` (the type-parameter scope when there is one).
-  void visit_parameters(TSNode parameters, int enclosing, int annotations, int function,
-                        std::vector<Parameter>* out) {
+  void visit_parameters(TSNode parameters, int enclosing, int annotations, int function, std::vector<Parameter>* out) {
     bool keyword_only = false;
     m_walker.each(parameters, [&](TSNode child, TSFieldId) {
       if (!ts_node_is_named(child) || kind(child) == NodeKind::comment) {
@@ -936,9 +929,7 @@ class Extractor {
   // `[T: int, *Ts, **P]` in a def/class/type statement: names bind in the
   // type-parameter scope, bounds are read there.
   void visit_type_parameter_declarations(TSNode node, int scope) {
-    each_named(node, [&](TSNode child) {
-      visit_type_parameter_declaration(child, scope);
-    });
+    each_named(node, [&](TSNode child) { visit_type_parameter_declaration(child, scope); });
   }
 
   void visit_type_parameter_declaration(TSNode node, int scope) {
@@ -1002,9 +993,7 @@ class Extractor {
   // ---- expressions ----
 
   void visit_generic(TSNode node, int scope) {
-    each_named(node, [&](TSNode child) {
-      visit_expression(child, scope);
-    });
+    each_named(node, [&](TSNode child) { visit_expression(child, scope); });
   }
 
   void visit_expression(TSNode node, int scope) {
@@ -1107,9 +1096,7 @@ class Extractor {
       case NodeKind::list_splat_pattern:
       case NodeKind::list_splat:
       case NodeKind::as_pattern_target:
-        each_named(node, [&](TSNode child) {
-          visit_target(child, scope, flags);
-        });
+        each_named(node, [&](TSNode child) { visit_target(child, scope, flags); });
         return;
       default:
         visit_expression(node, scope);
@@ -1329,8 +1316,8 @@ SyntaxError module_level_hidden_error(TSNode root, std::string_view text, ChildW
 }  // namespace
 
 const ExtractionCache::Entry* ExtractionCache::find(std::uint64_t key, std::string_view text,
-                                                    std::string_view class_name, TSSymbol symbol,
-                                                    std::uint32_t column, bool first) {
+                                                    std::string_view class_name, TSSymbol symbol, std::uint32_t column,
+                                                    bool first) {
   auto it = m_entries.find(key);
   if (it == m_entries.end()) {
     return nullptr;

@@ -66,7 +66,7 @@ struct Extraction {
 class ExtractionCache {
  public:
   struct Entry {
-    std::string text;  // compared on lookup: a hash collision must not reuse the wrong statement
+    std::string text;        // compared on lookup: a hash collision must not reuse the wrong statement
     std::string class_name;  // the top-level class for a member, "" for a top-level statement
     TSSymbol symbol = 0;
     std::uint32_t column = 0;

@@ -14,7 +14,6 @@ namespace pyhot::parser {
 
 namespace {
 
-
 Result<ParserPtr> make_parser() {
   ParserPtr parser(ts_parser_new());
   if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
@@ -24,9 +23,7 @@ Result<ParserPtr> make_parser() {
 }
 
 // tree-sitter keeps offsets in 32 bits.
-bool too_large(std::string_view text) {
-  return text.size() >= 0xFFFFFFF0U;
-}
+bool too_large(std::string_view text) { return text.size() >= 0xFFFFFFF0U; }
 
 Error too_large_error(const std::string& path) {
   return make_error(ErrorKind::usage, "'" + path + "' is too large to parse (4 GiB or more)");
@@ -121,8 +118,8 @@ Result<SourceFile> PythonParser::parse(std::string_view text, const std::string&
     ts_tree_edit(old_tree, &edit);
   }
 
-  TSTree* tree = ts_parser_parse_string(m_state->parser.get(), old_tree, text.data(),
-                                        static_cast<std::uint32_t>(text.size()));
+  TSTree* tree =
+      ts_parser_parse_string(m_state->parser.get(), old_tree, text.data(), static_cast<std::uint32_t>(text.size()));
   if (tree == nullptr) {
     m_state->tree.reset();
     m_state->extractions = ExtractionCache();

@@ -21,8 +21,8 @@ Result<SourceFile> parse_file(const std::string& path);
 
 // How reparse_from() got its result: for tests, benchmarks and logs.
 struct ReparseInfo {
-  bool full_parse = false;     // it fell back to parse_source(new_text)
-  std::string reason;          // why, when it did
+  bool full_parse = false;       // it fell back to parse_source(new_text)
+  std::string reason;            // why, when it did
   std::size_t parsed_bytes = 0;  // bytes tree-sitter parsed
 };
 

@@ -35,7 +35,6 @@ namespace pyhot::parser {
 
 namespace {
 
-
 // A top-level statement of the previous text: a module-level definition
 // or statement that no other contains.
 struct TopLevel {
@@ -82,9 +81,7 @@ bool top_level_statements(const SourceFile& file, std::vector<TopLevel>& out) {
   return true;
 }
 
-bool at_line_start(std::string_view text, std::size_t offset) {
-  return offset == 0 || text[offset - 1] == '\n';
-}
+bool at_line_start(std::string_view text, std::size_t offset) { return offset == 0 || text[offset - 1] == '\n'; }
 
 // Text between two top-level statements that cannot join them: blank
 // lines, and with `comments`, comment lines.
@@ -313,8 +310,7 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
     if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
       return make_error(ErrorKind::internal, "tree-sitter-python grammar does not match the tree-sitter runtime");
     }
-    TreePtr tree(
-        ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
+    TreePtr tree(ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
     if (!tree) {
       return full_parse("tree-sitter could not parse the edited statements");
     }
@@ -354,8 +350,7 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
   const auto span_byte_delta = static_cast<std::uint32_t>(start);
   const std::uint32_t span_line_delta = start_row;
   const auto after_byte_delta = static_cast<std::uint32_t>(new_end - old_end);
-  const std::uint32_t after_line_delta =
-      count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
+  const std::uint32_t after_line_delta = count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
 
   // Before the span, the span, after it: previous definitions and
   // statements come grouped by top-level statement, in source order.

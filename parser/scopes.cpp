@@ -20,9 +20,7 @@ bool is_function_like(ScopeType type) {
 
 }  // namespace
 
-ScopeTable::ScopeTable() {
-  add(ScopeType::module, -1, {});
-}
+ScopeTable::ScopeTable() { add(ScopeType::module, -1, {}); }
 
 int ScopeTable::add(ScopeType type, int parent, std::string_view private_name) {
   int index = static_cast<int>(m_scopes.size());

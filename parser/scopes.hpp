@@ -14,12 +14,12 @@ namespace pyhot::parser {
 
 enum class ScopeType : std::uint8_t {
   module,
-  function,       // def and async def
+  function,  // def and async def
   lambda,
   comprehension,  // list/set/dict comprehension, generator expression
   klass,
-  type_params,    // PEP 695 scope that holds T of def f[T] / class C[T] / type A[T]
-  type_alias,     // PEP 695 lazily evaluated value of `type A = ...`
+  type_params,  // PEP 695 scope that holds T of def f[T] / class C[T] / type A[T]
+  type_alias,   // PEP 695 lazily evaluated value of `type A = ...`
 };
 
 // Flags as symtable.c names them.

@@ -148,9 +148,7 @@ class Reader {
   bool m_ok = true;
 };
 
-Error corrupt(const std::string& what) {
-  return make_error(ErrorKind::protocol, "serialized SourceFile: " + what);
-}
+Error corrupt(const std::string& what) { return make_error(ErrorKind::protocol, "serialized SourceFile: " + what); }
 
 }  // namespace
 
@@ -183,10 +181,9 @@ std::string serialize(const SourceFile& file) {
     writer.put(definition.def_byte);
     writer.put(definition.body_byte);
     writer.put(definition.indent);
-    auto flags = static_cast<std::uint8_t>((definition.is_generator ? k_generator : 0U) |
-                                           (definition.is_coroutine ? k_coroutine : 0U) |
-                                           (definition.conditional ? k_conditional : 0U) |
-                                           (definition.in_main_guard ? k_main_guard : 0U));
+    auto flags = static_cast<std::uint8_t>(
+        (definition.is_generator ? k_generator : 0U) | (definition.is_coroutine ? k_coroutine : 0U) |
+        (definition.conditional ? k_conditional : 0U) | (definition.in_main_guard ? k_main_guard : 0U));
     writer.put(flags);
     writer.put(definition.free_variables);
     writer.put(static_cast<std::int32_t>(definition.parent));

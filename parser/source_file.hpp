@@ -36,22 +36,22 @@ struct Parameter {
 };
 
 struct Definition {
-  std::string name;              // "inner"
-  std::string qualname;          // "outer.<locals>.inner", exactly as CPython's __qualname__
-  std::string parent_qualname;   // "" at module level; "C" for C.m; "outer" for outer.<locals>.inner
+  std::string name;             // "inner"
+  std::string qualname;         // "outer.<locals>.inner", exactly as CPython's __qualname__
+  std::string parent_qualname;  // "" at module level; "C" for C.m; "outer" for outer.<locals>.inner
   DefinitionKind kind = DefinitionKind::function;
   std::vector<std::string> decorators;  // each decorator's expression text, without '@'
   std::vector<Parameter> parameters;    // empty for classes
-  std::string bases_text;        // classes: the text between the parentheses, "" if none
-  Range range;                   // decorators included, through the last line of the body
-  std::uint32_t def_line = 0;    // line of the 'def' / 'class' / 'async def' keyword
-  std::uint32_t def_byte = 0;    // byte offset of that keyword
-  std::uint32_t body_byte = 0;   // byte offset of the first statement of the body (after the ':')
-  std::uint32_t indent = 0;      // column of the first decorator / keyword
-  bool is_generator = false;     // has yield / yield from in its own scope
-  bool is_coroutine = false;     // async def
-  bool conditional = false;      // under if/try/with/for/while at module or class level
-  bool in_main_guard = false;    // under `if __name__ == "__main__":`
+  std::string bases_text;               // classes: the text between the parentheses, "" if none
+  Range range;                          // decorators included, through the last line of the body
+  std::uint32_t def_line = 0;           // line of the 'def' / 'class' / 'async def' keyword
+  std::uint32_t def_byte = 0;           // byte offset of that keyword
+  std::uint32_t body_byte = 0;          // byte offset of the first statement of the body (after the ':')
+  std::uint32_t indent = 0;             // column of the first decorator / keyword
+  bool is_generator = false;            // has yield / yield from in its own scope
+  bool is_coroutine = false;            // async def
+  bool conditional = false;             // under if/try/with/for/while at module or class level
+  bool in_main_guard = false;           // under `if __name__ == "__main__":`
   // Names the body reads from enclosing function scopes, sorted: exactly
   // CPython's co_freevars (including '__class__' for zero-argument super()).
   std::vector<std::string> free_variables;
@@ -69,10 +69,10 @@ struct Statement {
   };
   Kind kind = Kind::other;
   Range range;
-  std::string text;              // exact source text of the statement
-  std::string scope_qualname;    // "" for module level, "C" for a statement in class C's body
+  std::string text;                  // exact source text of the statement
+  std::string scope_qualname;        // "" for module level, "C" for a statement in class C's body
   std::vector<std::string> targets;  // assigned / imported names, for assignment and import
-  bool conditional = false;      // under if/try/with at that level
+  bool conditional = false;          // under if/try/with at that level
 };
 
 struct SyntaxError {

@@ -14,9 +14,9 @@ enum class ErrorKind {
   timeout,
   syntax_error,
   not_python,
-  refused,        // the agent or a rule said no; nothing changed
-  protocol,       // the other side spoke something we do not understand
-  usage,          // the user asked for something that cannot be asked
+  refused,   // the agent or a rule said no; nothing changed
+  protocol,  // the other side spoke something we do not understand
+  usage,     // the user asked for something that cannot be asked
   io,
   internal,
 };
@@ -26,20 +26,16 @@ struct Error {
   std::string message;
 
   // "reading 'x.py': No such file" — context goes in front.
-  Error with_context(const std::string& context) const {
-    return Error{kind, context + ": " + message};
-  }
+  Error with_context(const std::string& context) const { return Error{kind, context + ": " + message}; }
 };
 
-inline Error make_error(ErrorKind kind, std::string message) {
-  return Error{kind, std::move(message)};
-}
+inline Error make_error(ErrorKind kind, std::string message) { return Error{kind, std::move(message)}; }
 
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : m_state(std::move(value)) {}           // NOLINT(google-explicit-constructor)
-  Result(Error error) : m_state(std::move(error)) {}       // NOLINT(google-explicit-constructor)
+  Result(T value) : m_state(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : m_state(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(m_state); }
   explicit operator bool() const { return ok(); }

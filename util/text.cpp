@@ -7,9 +7,7 @@
 
 namespace pyhot::util {
 
-std::uint64_t hash64(std::string_view bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
+std::uint64_t hash64(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 std::string hash_hex(std::string_view bytes) {
   char buffer[17];
@@ -69,9 +67,7 @@ std::string_view trim(std::string_view text) {
   return text.substr(begin, end - begin + 1);
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
-}
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 int count_lines(std::string_view text) {
   if (text.empty()) {

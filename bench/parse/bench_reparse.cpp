@@ -114,8 +114,8 @@ class Editor {
       m_text.insert(line.end, " or None");
     } else {
       std::size_t indent = m_text.find_first_not_of(' ', line.begin) - line.begin;
-      std::string inserted = std::string(indent, ' ') + "_edit_" + std::to_string(number) + " = " +
-                             std::to_string(number) + "\n";
+      std::string inserted =
+          std::string(indent, ' ') + "_edit_" + std::to_string(number) + " = " + std::to_string(number) + "\n";
       m_text.insert(line.begin, inserted);
     }
   }

@@ -60,8 +60,8 @@ inline std::string first_difference(const parser::SourceFile& a, const parser::S
   for (std::size_t i = 0; i < a.statements.size(); ++i) {
     const parser::Statement& x = a.statements[i];
     const parser::Statement& y = b.statements[i];
-    if (x.kind != y.kind || !same_range(x.range, y.range) || x.text != y.text ||
-        x.scope_qualname != y.scope_qualname || x.targets != y.targets || x.conditional != y.conditional) {
+    if (x.kind != y.kind || !same_range(x.range, y.range) || x.text != y.text || x.scope_qualname != y.scope_qualname ||
+        x.targets != y.targets || x.conditional != y.conditional) {
       out << "statement " << i << " (line " << x.range.start_line << " vs " << y.range.start_line << ")";
       return out.str();
     }

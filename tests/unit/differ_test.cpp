@@ -88,8 +88,7 @@ TEST(Differ, SyntaxErrorInNewFileIsReportedAndNothingElse) {
 TEST(Differ, MovedDefinitionHashesTheSameAtAnotherIndentation) {
   auto top = parse("def f(x):\n    return x + 1\n");
   auto nested = parse("class C:\n    def f(x):\n        return x + 1\n");
-  EXPECT_EQ(hash_definition(top, top.definitions[0]).whole,
-            hash_definition(nested, nested.definitions[1]).whole);
+  EXPECT_EQ(hash_definition(top, top.definitions[0]).whole, hash_definition(nested, nested.definitions[1]).whole);
 }
 
 TEST(Differ, PropertySetterIsMatchedByOccurrence) {
@@ -125,14 +124,15 @@ TEST(CompilationUnit, MethodLandsOnItsRealLineInsideAClassStub) {
   EXPECT_EQ(lines[2], "        @__pyhot_keep__");  // line 8, where the decorator is
   EXPECT_EQ(lines[3], "        def m(a, b=X):");
   EXPECT_EQ(lines[4], "            return a + b");
-  EXPECT_EQ(lines[5], "if 0: import os");        // same symbol table as the module, never run
+  EXPECT_EQ(lines[5], "if 0: import os");  // same symbol table as the module, never run
   ASSERT_EQ(unit.scopes.size(), 2U);
   EXPECT_TRUE(unit.scopes[0].is_class);
   EXPECT_EQ(unit.scopes[1].name, "Inner");
 }
 
 TEST(CompilationUnit, NestedFunctionStubTakesItsFreeVariablesAsParameters) {
-  std::string text = "def make(step, scale):\n    def count(value):\n        return value + step * scale\n    return count\n";
+  std::string text =
+      "def make(step, scale):\n    def count(value):\n        return value + step * scale\n    return count\n";
   auto file = parse(text);
   const auto* def = file.find("make.<locals>.count");
   ASSERT_NE(def, nullptr);

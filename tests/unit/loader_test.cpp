@@ -60,9 +60,7 @@ TEST(Process, SocketPathGoesThroughTheTargetsRoot) {
   EXPECT_EQ(agent_socket_path(info), "/proc/1234/root/tmp/pyhot-1000/7.sock");
 }
 
-TEST(AgentSource, IsEmbeddedAndIsTheAgent) {
-  EXPECT_NE(agent_source().find("def start"), std::string_view::npos);
-}
+TEST(AgentSource, IsEmbeddedAndIsTheAgent) { EXPECT_NE(agent_source().find("def start"), std::string_view::npos); }
 
 // A real Unix socket with a scripted peer: the client's framing, id checks,
 // error mapping and deadline are exercised without a Python process.

@@ -740,8 +740,8 @@ TEST(ParserReparseFrom, EqualsAFreshParse) {
   // Clauses that continue the statement before, and comments at a boundary.
   expect_reparse("if x:\n    pass\ny = 1\n", "if x:\n    pass\nelse:\n    y = 1\n", false);
   expect_reparse("z = 0\ndef f():\n    pass\ny = 1\n", "z = 0\ndef f():\n    pass\n    # note\ny = 1\n", true);
-  expect_reparse("z = 0\ndef f():\n    pass\n# c\ny = 1\nw = 2\n",
-                 "z = 0\ndef f():\n    return 1\n# c\ny = 1\nw = 2\n", true);
+  expect_reparse("z = 0\ndef f():\n    pass\n# c\ny = 1\nw = 2\n", "z = 0\ndef f():\n    return 1\n# c\ny = 1\nw = 2\n",
+                 true);
   expect_reparse("z = 0\ndef f():\n    pass\n\ny = 1\n", "z = 0\ndef f():\n    pass\n# c\n\ny = 1\n", true);
   expect_reparse("x = 1\ny = 2\n", "x = 1 \\\ny = 2\n", false);
   expect_reparse("x = 1\ny = 2\n", "x = 1;\ny = 2\n", false);
@@ -755,9 +755,10 @@ TEST(ParserReparseFrom, EqualsAFreshParse) {
 // are kept for a few rounds, as in a file being worked on.
 TEST(ParserReparseFrom, RandomEditsAlwaysEqualAFreshParse) {
   const std::vector<std::string> snippets = {
-      "def new(a):\n    return a\n", "    x = 1\n", "# c\n", "    # c\n", "\n", "else:\n    pass\n",
-      "'s'\n", "@d\n", "x = (\n", ")\n", "class K:\n    y = 2\n", "\\\n", "a; b\n", "\tpass\n", "\"\"\"\n",
-      "if x:\n    def g(): pass\n", "'''doc'''\n", "global q\n",
+      "def new(a):\n    return a\n", "    x = 1\n", "# c\n",      "    # c\n", "\n",
+      "else:\n    pass\n",           "'s'\n",       "@d\n",       "x = (\n",   ")\n",
+      "class K:\n    y = 2\n",       "\\\n",        "a; b\n",     "\tpass\n",  "\"\"\"\n",
+      "if x:\n    def g(): pass\n",  "'''doc'''\n", "global q\n",
   };
   const std::string alphabet = "abxy_():=\n    .,'#@\\;\t";
   std::uint32_t seed = 4242;
