@@ -589,4 +589,18 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   return result;
 }
 
+std::string subject_of(const Change& change, const SourceFile& before, const SourceFile& after, std::size_t limit) {
+  if (!change.is_statement) {
+    return change.qualname;
+  }
+  const Statement& statement = change.new_index >= 0 ? after.statements[static_cast<std::size_t>(change.new_index)]
+                                                     : before.statements[static_cast<std::size_t>(change.old_index)];
+  std::string_view text = statement.text;
+  std::string line(util::trim(text.substr(0, text.find('\n'))));
+  if (line.size() > limit) {
+    line = line.substr(0, limit - 3) + "...";
+  }
+  return (change.qualname.empty() ? "<module>" : change.qualname) + ": " + line;
+}
+
 }  // namespace pyhot::differ

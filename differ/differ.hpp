@@ -79,4 +79,10 @@ struct ChangeSet {
 
 ChangeSet diff(const parser::SourceFile& before, const parser::SourceFile& after);
 
+// What the user calls the subject of a change: a qualname, or for a
+// statement its scope and first line ("<module>: import json"), that line cut
+// to `limit` characters.
+std::string subject_of(const Change& change, const parser::SourceFile& before, const parser::SourceFile& after,
+                       std::size_t limit = std::string::npos);
+
 }  // namespace pyhot::differ
