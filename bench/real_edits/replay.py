@@ -90,14 +90,23 @@ class Live:
         self.process.wait()
 
 
-def first_difference(live, fresh):
-    """The first thing a user would notice differs, in words; None if equal."""
-    if live["names"] != fresh["names"]:
-        extra = sorted(set(live["names"]) - set(fresh["names"]))
+def first_difference(live, fresh, old=None):
+    """The first thing a user would notice differs, in words; None if equal.
+    With `old` (the module before the edit), a module-level import or
+    constant the edit removed may stay bound: pyhot keeps those on purpose
+    (a running frame may still read them) and says so. A removed function or
+    class must be gone."""
+    kept = set()
+    if old is not None:
+        definitions = {key.split(".")[0] for key in list(old["functions"]) + list(old["classes"])}
+        kept = set(old["names"]) - set(fresh["names"]) - definitions
+    names = [name for name in live["names"] if name not in kept]
+    if names != fresh["names"]:
+        extra = sorted(set(names) - set(fresh["names"]))
         missing = sorted(set(fresh["names"]) - set(live["names"]))
         return "names: live has %s extra, lacks %s" % (extra[:5], missing[:5])
     for kind in ("values", "classes", "functions"):
-        for key in sorted(set(live[kind]) | set(fresh[kind])):
+        for key in sorted((set(live[kind]) - kept) | set(fresh[kind])):
             a, b = live[kind].get(key), fresh[kind].get(key)
             if a != b:
                 if a is None or b is None:
@@ -150,7 +159,7 @@ def replay(pyhot, python, name, old_text, new_text, attach, warm):
             done, _ = pyhot_reload(pyhot, live.pid, path)
             state = live.ask("live")
             if done.returncode == 0:
-                difference = first_difference(state, after)
+                difference = first_difference(state, after, old=before)
                 return ("exact", "") if difference is None else ("wrong", difference)
             message = (done.stdout + done.stderr).strip().splitlines()
             message = message[0] if message else "exit %d" % done.returncode
