@@ -406,5 +406,76 @@ class AttachTest(unittest.TestCase):
         self.assertIn("no process", result.stderr)
 
 
+PYHOT = os.path.join(BUILD, "pyhot")
+
+
+@unittest.skipUnless(os.path.exists(PROBE) and os.path.exists(PYHOT), "build pyhot and pyhot_inject_probe first")
+class PsAndAttachAgreeTest(unittest.TestCase):
+    """`pyhot ps` and attaching decide "is this Python" the same way: by the
+    runtime mapped into the process, not by the executable's name."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyhot_detect_")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def spawn(self, argv):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        self.addCleanup(AttachTest.reap, proc)
+        return proc
+
+    def copy(self, source, name):
+        path = os.path.join(self.tmp, name)
+        shutil.copy2(source, path)
+        return path
+
+    @staticmethod
+    def mapped(pid, needle):
+        def check():
+            try:
+                with open("/proc/%d/maps" % pid) as f:
+                    return needle in f.read()
+            except OSError:
+                return False
+        return check
+
+    def listed_by_ps(self, pid):
+        done = subprocess.run([PYHOT, "ps", "--json"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        import json
+        return [row for row in json.loads(done.stdout)["processes"] if row["pid"] == pid]
+
+    def probe_inspect(self, pid):
+        return subprocess.run([PROBE, "--inspect", str(pid)], capture_output=True, text=True, timeout=30)
+
+    def test_renamed_interpreter_is_listed_and_attachable(self):
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                service = self.copy(python, "billing-service-" + name)
+                proc = self.spawn([service, "-c", "import time; print('ready', flush=True); time.sleep(60)"])
+                self.assertEqual(proc.stdout.readline().strip(), "ready")
+                rows = self.listed_by_ps(proc.pid)
+                self.assertEqual(len(rows), 1, "ps must list a Python whose executable is not named python")
+                inspected = self.probe_inspect(proc.pid)
+                self.assertEqual(inspected.returncode, 0, inspected.stderr)
+                self.assertIn("path=" + rows[0]["python"] + " ", inspected.stdout,
+                              "ps and attach must name the same runtime file")
+                history = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True,
+                                         timeout=60)
+                self.assertEqual(history.returncode, 0, history.stdout + history.stderr)
+
+    def test_program_named_python_is_neither_listed_nor_attached(self):
+        impostor = self.copy("/bin/sleep", "python3")
+        proc = self.spawn([impostor, "60"])
+        self.assertTrue(deadline_poll(self.mapped(proc.pid, "libc"), 5))
+        self.assertEqual(self.listed_by_ps(proc.pid), [], "a program named python is not Python")
+        inspected = self.probe_inspect(proc.pid)
+        self.assertEqual(inspected.returncode, 1)
+        self.assertIn("not a Python process", inspected.stderr)
+        history = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(history.returncode, 1)
+        self.assertIn("is not a Python process", history.stdout + history.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
