@@ -201,7 +201,7 @@ int run_defs(const DefsOptions& options) {
       const auto& def = file->definitions[i];
       auto hash = differ::hash_definition(*file, def);
       char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.whole));
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
       defs.push_back({{"qualname", def.qualname},
                       {"key", keys[i]},
                       {"kind", parser::to_string(def.kind)},
@@ -230,7 +230,7 @@ int run_defs(const DefsOptions& options) {
       char line[64];
       std::snprintf(line, sizeof line, "%5u-%-5u", def.range.start_line, def.range.end_line);
       char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.whole));
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
       std::cout << line << " " << hex << "  " << parser::to_string(def.kind) << "  " << def.qualname << "\n";
     }
     std::cout << file->definitions.size() << " definitions\n";

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "loader/agent_api.hpp"
 #include "loader/agent_source.hpp"
 #include "loader/attach/injector.hpp"
 #include "loader/frame.hpp"
@@ -204,7 +205,7 @@ bool agent_is_listening(const ProcessInfo& process) {
     return false;
   }
   (*client)->set_timeout(std::chrono::milliseconds(1000));
-  return (*client)->request("ping", json::object()).ok();
+  return Agent(**client).ping().ok();
 }
 
 namespace {

@@ -88,7 +88,7 @@ TEST(Differ, SyntaxErrorInNewFileIsReportedAndNothingElse) {
 TEST(Differ, MovedDefinitionHashesTheSameAtAnotherIndentation) {
   auto top = parse("def f(x):\n    return x + 1\n");
   auto nested = parse("class C:\n    def f(x):\n        return x + 1\n");
-  EXPECT_EQ(hash_definition(top, top.definitions[0]).whole, hash_definition(nested, nested.definitions[1]).whole);
+  EXPECT_EQ(hash_definition(top, top.definitions[0]), hash_definition(nested, nested.definitions[1]));
 }
 
 TEST(Differ, PropertySetterIsMatchedByOccurrence) {
