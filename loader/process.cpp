@@ -1,106 +1,51 @@
 #include "loader/process.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
+
+#include "loader/attach/interpreter.hpp"
+#include "loader/attach/proc_info.hpp"
 
 namespace pyhot::loader {
 
 namespace {
 
-std::string read_proc(int pid, const char* name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + name, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string status_field(const std::string& status, const std::string& field) {
-  std::istringstream lines(status);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return line.substr(field.size() + 1);
-    }
+// The runtime file by the same test attach uses (attach/interpreter.hpp), so
+// `ps` and `reload` never disagree about what is Python.
+std::string python_runtime_path(int pid, attach::RuntimeFileCache* cache) {
+  auto maps = attach::read_maps(pid);
+  if (!maps) {
+    return {};
   }
-  return {};
+  auto runtime = attach::find_runtime_file(pid, *maps, cache);
+  return runtime ? runtime->path : std::string();
 }
 
-bool looks_like_python(const std::string& path) {
-  auto slash = path.rfind('/');
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  return base.rfind("python", 0) == 0 || base.rfind("libpython", 0) == 0;
-}
-
-// The interpreter mapped into the process: the executable or libpythonX.Y.so.
-std::string find_python_mapping(int pid) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  std::string executable_match;
-  while (std::getline(maps, line)) {
-    auto slash = line.find('/');
-    if (slash == std::string::npos) {
-      continue;
-    }
-    std::string path = line.substr(slash);
-    if (path.find("libpython") != std::string::npos) {
-      return path;
-    }
-    if (executable_match.empty() && looks_like_python(path)) {
-      executable_match = path;
-    }
-  }
-  return executable_match;
-}
-
-}  // namespace
-
-Result<ProcessInfo> inspect_process(int pid) {
+Result<ProcessInfo> inspect(int pid, attach::RuntimeFileCache* cache) {
   if (pid <= 0) {
     return make_error(ErrorKind::usage, "'" + std::to_string(pid) + "' is not a process id");
   }
-  std::string proc = "/proc/" + std::to_string(pid);
-  if (access(proc.c_str(), F_OK) != 0) {
+  auto status = attach::read_any_status(pid);
+  if (!status) {
     return make_error(ErrorKind::not_found, "no process with pid " + std::to_string(pid));
   }
   ProcessInfo info;
   info.pid = pid;
-  std::string status = read_proc(pid, "status");
-  if (status.empty()) {
-    return make_error(ErrorKind::not_found, "no process with pid " + std::to_string(pid));
-  }
-  std::istringstream(status_field(status, "Uid")) >> info.uid;
-  std::istringstream(status_field(status, "PPid")) >> info.parent_pid;
-  std::istringstream ns_pids(status_field(status, "NSpid"));
-  int ns_pid = pid;
-  while (ns_pids >> ns_pid) {
-  }
-  info.ns_pid = ns_pid;
-  std::string cmdline = read_proc(pid, "cmdline");
-  for (char& c : cmdline) {
-    if (c == '\0') {
-      c = ' ';
-    }
-  }
-  while (!cmdline.empty() && cmdline.back() == ' ') {
-    cmdline.pop_back();
-  }
-  info.command_line = cmdline;
-  char exe[4096];
-  ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof exe - 1);
-  if (n > 0) {
-    info.executable.assign(exe, static_cast<std::size_t>(n));
-  }
-  info.python_mapping = find_python_mapping(pid);
+  info.uid = static_cast<int>(status->real_uid);
+  info.parent_pid = status->parent_pid;
+  info.ns_pid = status->ns_pid != 0 ? status->ns_pid : pid;
+  info.command_line = attach::read_command_line(pid);
+  info.executable = attach::read_executable(pid);
+  info.python_mapping = python_runtime_path(pid, cache);
   return info;
 }
+
+}  // namespace
+
+Result<ProcessInfo> inspect_process(int pid) { return inspect(pid, nullptr); }
 
 Result<ProcessInfo> require_python_process(int pid) {
   auto info = inspect_process(pid);
@@ -108,7 +53,7 @@ Result<ProcessInfo> require_python_process(int pid) {
     return info;
   }
   if (!info->is_python()) {
-    std::string maps = read_proc(pid, "maps");
+    std::string maps = attach::read_proc_text(attach::proc_path(pid, "maps"));
     if (maps.empty() && getuid() != 0 && static_cast<int>(getuid()) != info->uid) {
       return make_error(ErrorKind::permission_denied, "process " + std::to_string(pid) + " belongs to uid " +
                                                           std::to_string(info->uid) +
@@ -123,43 +68,26 @@ Result<ProcessInfo> require_python_process(int pid) {
 
 std::vector<ProcessInfo> list_python_processes() {
   std::vector<ProcessInfo> found;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) {
-    return found;
-  }
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    long pid = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || pid == getpid()) {
+  attach::RuntimeFileCache cache;
+  for (int pid : attach::list_pids()) {
+    if (pid == getpid()) {
       continue;
     }
-    auto info = inspect_process(static_cast<int>(pid));
+    auto info = inspect(pid, &cache);
     if (info && info->is_python()) {
       found.push_back(std::move(*info));
     }
   }
-  closedir(dir);
   std::sort(found.begin(), found.end(), [](const ProcessInfo& a, const ProcessInfo& b) { return a.pid < b.pid; });
   return found;
 }
 
 std::vector<int> descendant_pids(int root) {
   std::multimap<int, int> children;
-  DIR* dir = opendir("/proc");
-  if (dir != nullptr) {
-    while (dirent* entry = readdir(dir)) {
-      char* end = nullptr;
-      long pid = std::strtol(entry->d_name, &end, 10);
-      if (end == entry->d_name || *end != '\0') {
-        continue;
-      }
-      std::istringstream ppid(status_field(read_proc(static_cast<int>(pid), "status"), "PPid"));
-      int parent = 0;
-      if (ppid >> parent) {
-        children.emplace(parent, static_cast<int>(pid));
-      }
+  for (int pid : attach::list_pids()) {
+    if (auto status = attach::read_any_status(pid)) {
+      children.emplace(status->parent_pid, pid);
     }
-    closedir(dir);
   }
   std::vector<int> order;
   std::vector<int> pending{root};

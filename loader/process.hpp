@@ -16,7 +16,7 @@ struct ProcessInfo {
   int parent_pid = 0;
   std::string executable;  // /proc/PID/exe target
   std::string command_line;
-  std::string python_mapping;  // the mapped python executable or libpython, "" if none
+  std::string python_mapping;  // the mapped file exporting the CPython runtime, "" if none
   bool is_python() const { return !python_mapping.empty(); }
 };
 

@@ -3,50 +3,13 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 
+#include "loader/attach/interpreter.hpp"
 #include "util/result.hpp"
 
 namespace pyhot::loader::attach {
-
-struct PythonVersion {
-  int major = 0;
-  int minor = 0;
-  int micro = -1;            // -1 when only major.minor is known (soname / file name)
-  std::string text() const;  // "3.11.7" or "3.9"
-  bool at_least(int want_major, int want_minor) const {
-    return major > want_major || (major == want_major && minor >= want_minor);
-  }
-};
-
-// What pyhot found in a process: for `pyhot ps`, diagnostics and injection.
-struct InterpreterInfo {
-  int pid = 0;
-  std::string path;             // the file holding the runtime, as the target sees it
-  std::string host_path;        // how pyhot opened it (/proc/PID/root/...)
-  bool shared_library = false;  // libpython3.X.so, not a statically linked executable
-  PythonVersion version;
-  std::string version_source;  // "debug offsets", "Py_Version", "soname", "file name"
-  uint64_t load_bias = 0;
-  // Run-time addresses in the target, 0 when absent.
-  uint64_t add_pending_call = 0;
-  uint64_t run_simple_string = 0;
-  uint64_t gil_state_ensure = 0;
-  uint64_t gil_state_release = 0;
-  uint64_t is_initialized = 0;
-  uint64_t is_finalizing = 0;                    // _Py_IsFinalizing (3.8-3.12) or Py_IsFinalizing (3.13+)
-  uint64_t errno_location = 0;                   // libc's __errno_location, to keep errno intact
-  uint64_t runtime = 0;                          // _PyRuntime
-  bool has_debug_offsets = false;                // "xdebugpy" cookie (3.13+)
-  std::optional<bool> remote_debugging_enabled;  // 3.14+ only
-  long main_thread_syscall = -1;                 // from /proc; -1 running
-};
-
-// Reads the target's maps and files; changes nothing in the target.
-Result<InterpreterInfo> inspect_interpreter(int pid);
 
 struct InjectOptions {
   bool force = false;  // 3.14+: inject with ptrace even when remote debugging was disabled
@@ -96,10 +59,5 @@ Result<Done> inject_python(int pid, const std::string& bootstrap, const InjectOp
 // `token`; with `unlink_path`, it removes that file first (PEP 768 script).
 std::string guarded_bootstrap(const std::string& bootstrap, const std::string& token,
                               const std::string& unlink_path = {});
-
-// Version from a soname or file name: "libpython3.11.so.1.0", "python3.9" -> 3.11 / 3.9.
-std::optional<PythonVersion> version_from_name(const std::string& name);
-// Version from a PY_VERSION_HEX value (Py_Version, debug offsets).
-PythonVersion version_from_hex(uint64_t hex);
 
 }  // namespace pyhot::loader::attach

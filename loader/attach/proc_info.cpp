@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <elf.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -57,7 +58,7 @@ std::vector<Mapping> parse_maps(std::string_view text) {
     m.end = hex(range.substr(dash + 1));
     m.perms = std::string(next_field(line));
     m.offset = hex(next_field(line));
-    next_field(line);  // device
+    m.device = std::string(next_field(line));
     std::string_view inode = next_field(line);
     std::from_chars(inode.data(), inode.data() + inode.size(), m.inode);
     size_t path_begin = line.find_first_not_of(' ');
@@ -105,6 +106,14 @@ std::optional<ProcessStatus> parse_status(std::string_view text) {
       status.state = value[0];
     } else if (key == "TracerPid") {
       std::from_chars(value.data(), value.data() + value.size(), status.tracer_pid);
+    } else if (key == "PPid") {
+      std::from_chars(value.data(), value.data() + value.size(), status.parent_pid);
+    } else if (key == "NSpid") {
+      for (std::string_view pid = next_field(value); !pid.empty(); pid = next_field(value)) {
+        std::from_chars(pid.data(), pid.data() + pid.size(), status.ns_pid);
+      }
+    } else if (key == "CapEff") {
+      std::from_chars(value.data(), value.data() + value.size(), status.effective_capabilities, 16);
     } else if (key == "Uid") {
       std::string_view real = next_field(value);
       std::from_chars(real.data(), real.data() + real.size(), status.real_uid);
@@ -118,15 +127,82 @@ std::optional<ProcessStatus> parse_status(std::string_view text) {
   return status;
 }
 
+std::optional<ProcessStatus> read_any_status(int pid) {
+  if (pid <= 0) {
+    return std::nullopt;
+  }
+  return parse_status(read_proc_text(proc_path(pid, "status")));
+}
+
 Result<ProcessStatus> read_status(int pid) {
   if (pid <= 0) {
     return make_error(ErrorKind::not_found, "no process " + std::to_string(pid));
   }
-  auto status = parse_status(read_proc_text("/proc/" + std::to_string(pid) + "/status"));
+  auto status = read_any_status(pid);
   if (!status || status->state == 'Z' || status->state == 'X') {
     return make_error(ErrorKind::not_found, "no process " + std::to_string(pid) + (status ? " (it has exited)" : ""));
   }
   return *status;
+}
+
+std::string proc_path(int pid, const std::string& rest) { return "/proc/" + std::to_string(pid) + "/" + rest; }
+
+std::string read_command_line(int pid) {
+  std::string cmdline = read_proc_text(proc_path(pid, "cmdline"));
+  for (char& c : cmdline) {
+    if (c == '\0') {
+      c = ' ';
+    }
+  }
+  while (!cmdline.empty() && cmdline.back() == ' ') {
+    cmdline.pop_back();
+  }
+  return cmdline;
+}
+
+std::string read_executable(int pid) {
+  char exe[4096];
+  ssize_t n = readlink(proc_path(pid, "exe").c_str(), exe, sizeof exe - 1);
+  return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
+}
+
+uint64_t read_start_time(int pid) {
+  std::string stat = read_proc_text(proc_path(pid, "stat"));
+  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) {
+    return 0;
+  }
+  std::string_view rest = std::string_view(stat).substr(close + 1);
+  std::string_view field;
+  for (int index = 3; index <= 22; ++index) {
+    field = next_field(rest);
+  }
+  uint64_t ticks = 0;
+  std::from_chars(field.data(), field.data() + field.size(), ticks);
+  return ticks;
+}
+
+std::vector<int> list_pids() {
+  std::vector<int> pids;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) {
+    return pids;
+  }
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (end != entry->d_name && *end == '\0' && pid > 0) {
+      pids.push_back(static_cast<int>(pid));
+    }
+  }
+  closedir(dir);
+  return pids;
+}
+
+std::string read_ptrace_scope() {
+  std::string scope = read_proc_text("/proc/sys/kernel/yama/ptrace_scope");
+  return scope.substr(0, scope.find('\n'));
 }
 
 Result<uint64_t> read_entry_point(int pid) {

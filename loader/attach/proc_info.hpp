@@ -1,6 +1,6 @@
-// What /proc says about a process: its mappings, status fields, auxv entry
-// point and the syscall each thread is parked in. Parsing is separate from
-// reading so tests can feed text.
+// The one reader of /proc: a process's status fields, command line,
+// executable, mappings, auxv entry point and the syscall each thread is
+// parked in. Parsing is separate from reading so tests can feed text.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@ struct Mapping {
   uint64_t end = 0;
   std::string perms;  // "r-xp"
   uint64_t offset = 0;
+  std::string device;  // "fd:01"
   uint64_t inode = 0;
   std::string path;  // empty for anonymous; "[heap]" for pseudo; " (deleted)" kept
 };
@@ -29,13 +30,32 @@ struct ProcessStatus {
   std::string name;
   char state = '?';  // R S D T t Z X
   int tracer_pid = 0;
+  int parent_pid = 0;
+  int ns_pid = 0;  // innermost NSpid: the pid as the process sees itself
   uint32_t real_uid = 0;
   uint32_t effective_uid = 0;
+  uint64_t effective_capabilities = 0;  // CapEff
 };
 
 std::optional<ProcessStatus> parse_status(std::string_view text);
 // not_found when the process does not exist (or is a zombie).
 Result<ProcessStatus> read_status(int pid);
+// Also a zombie's status; nullopt when there is no such process.
+std::optional<ProcessStatus> read_any_status(int pid);
+
+// argv joined by spaces, trailing spaces dropped; "" for a kernel thread.
+std::string read_command_line(int pid);
+// The target of /proc/PID/exe; "" when hidden.
+std::string read_executable(int pid);
+// Field 22 of /proc/PID/stat (clock ticks after boot), so a recycled pid is
+// told from the process that had it; 0 when unreadable.
+uint64_t read_start_time(int pid);
+// Every numeric entry of /proc.
+std::vector<int> list_pids();
+// kernel.yama.ptrace_scope, "" without Yama.
+std::string read_ptrace_scope();
+// "/proc/PID/<rest>".
+std::string proc_path(int pid, const std::string& rest);
 
 // AT_ENTRY from /proc/PID/auxv: the program's _start, which never runs again.
 Result<uint64_t> read_entry_point(int pid);

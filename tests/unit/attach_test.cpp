@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "loader/attach/debug_offsets.hpp"
 #include "loader/attach/elf_image.hpp"
 #include "loader/attach/injector.hpp"
+#include "loader/attach/interpreter.hpp"
 #include "loader/attach/proc_info.hpp"
 
 using namespace pyhot;
@@ -238,6 +240,16 @@ TEST(ProcInfo, ParsesStatusAndSyscall) {
   EXPECT_FALSE(is_parking_syscall(202));  // futex: the GIL lives there
 }
 
+TEST(ProcInfo, ParsesNamespacePidParentAndCapabilities) {
+  auto status = parse_status(
+      "Name:\tpython3\nState:\tS (sleeping)\nPPid:\t77\nNSpid:\t5123\t12\t1\n"
+      "Uid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->parent_pid, 77);
+  EXPECT_EQ(status->ns_pid, 1);  // the innermost namespace
+  EXPECT_EQ(status->effective_capabilities, 0x1ffffffffffULL);
+}
+
 TEST(DebugOffsets, ParsesA314Table) {
   auto table = parse_debug_offsets(synthetic_debug_offsets());
   ASSERT_TRUE(table) << table.error().message;
@@ -359,6 +371,92 @@ TEST(Inspect, SharedLibpythonHasABias) {
     }
   }
   EXPECT_TRUE(inside);
+}
+
+// A copy of a file under another name, in a fresh directory removed at scope exit.
+class RenamedCopy {
+ public:
+  RenamedCopy(const std::string& from, const std::string& name) {
+    char dir[] = "/tmp/pyhot_attach_copy_XXXXXX";
+    m_dir = mkdtemp(dir);
+    m_path = m_dir + "/" + name;
+    std::filesystem::copy_file(from, m_path);
+    std::filesystem::permissions(m_path, std::filesystem::perms::owner_all);
+  }
+  ~RenamedCopy() {
+    std::error_code ec;
+    std::filesystem::remove_all(m_dir, ec);
+  }
+  const std::string& path() const { return m_path; }
+
+ private:
+  std::string m_dir;
+  std::string m_path;
+};
+
+TEST(Inspect, RenamedInterpreterIsPython) {
+  if (!std::filesystem::exists(k_system_python)) {
+    GTEST_SKIP() << k_system_python << " is not installed";
+  }
+  RenamedCopy service(k_system_python, "billing-service");
+  Child python({service.path(), "-c", "import time; time.sleep(30)"});
+  ASSERT_TRUE(python.wait_for_map(service.path()));
+  auto maps = read_maps(python.pid());
+  ASSERT_TRUE(maps);
+  auto runtime = find_runtime_file(python.pid(), *maps);
+  ASSERT_TRUE(runtime) << runtime.error().message;
+  EXPECT_EQ(runtime->path, service.path());
+  auto info = inspect_interpreter(python.pid());
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->path, service.path());
+  EXPECT_EQ(info->version.minor, 11);
+}
+
+TEST(Inspect, ProgramNamedPythonIsNotPython) {
+  RenamedCopy impostor("/bin/sleep", "python3");
+  Child sleeper({impostor.path(), "100"});
+  ASSERT_TRUE(sleeper.wait_for_map(impostor.path()));
+  auto maps = read_maps(sleeper.pid());
+  ASSERT_TRUE(maps);
+  auto runtime = find_runtime_file(sleeper.pid(), *maps);
+  ASSERT_FALSE(runtime);
+  EXPECT_EQ(runtime.error().kind, ErrorKind::not_python);
+  auto info = inspect_interpreter(sleeper.pid());
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().kind, ErrorKind::not_python);
+}
+
+TEST(Inspect, RuntimeCacheGivesTheSameAnswer) {
+  if (!std::filesystem::exists(k_system_python)) {
+    GTEST_SKIP() << k_system_python << " is not installed";
+  }
+  Child python({k_system_python, "-c", "import time; time.sleep(30)"});
+  Child sleeper({"/bin/sleep", "100"});
+  ASSERT_TRUE(python.wait_for_map("python3.11"));
+  ASSERT_TRUE(sleeper.wait_for_map("bin/sleep"));
+  RuntimeFileCache cache;
+  for (int round = 0; round < 2; ++round) {
+    auto python_maps = read_maps(python.pid());
+    auto sleeper_maps = read_maps(sleeper.pid());
+    ASSERT_TRUE(python_maps && sleeper_maps);
+    EXPECT_TRUE(find_runtime_file(python.pid(), *python_maps, &cache)) << "round " << round;
+    EXPECT_FALSE(find_runtime_file(sleeper.pid(), *sleeper_maps, &cache)) << "round " << round;
+  }
+}
+
+TEST(ProcInfo, ReadsTheFieldsPsShows) {
+  Child sleeper({"/bin/sleep", "100"});
+  ASSERT_TRUE(sleeper.wait_for_map("bin/sleep"));
+  auto status = read_status(sleeper.pid());
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->parent_pid, getpid());
+  EXPECT_EQ(status->ns_pid, sleeper.pid());
+  EXPECT_EQ(status->real_uid, getuid());
+  EXPECT_EQ(read_command_line(sleeper.pid()), "/bin/sleep 100");
+  EXPECT_EQ(std::filesystem::path(read_executable(sleeper.pid())).filename(), "sleep");
+  EXPECT_GT(read_start_time(sleeper.pid()), 0u);
+  auto pids = list_pids();
+  EXPECT_NE(std::find(pids.begin(), pids.end(), sleeper.pid()), pids.end());
 }
 
 TEST(Inject, RefusesPythonOlderThan38) {

@@ -1,0 +1,36 @@
+// What both injection paths need while they hold a target: the signal
+// shield, the overall deadline, and waiting for the bootstrap to have run.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+
+#include "loader/attach/injector.hpp"
+
+namespace pyhot::loader::attach {
+
+using InjectClock = std::chrono::steady_clock;
+
+// Keeps Ctrl-C and kill from ending pyhot while the target runs injected
+// code. Pending signals are delivered when the shield goes away, after the
+// target is restored.
+class SignalShield {
+ public:
+  SignalShield();
+  ~SignalShield();
+  SignalShield(const SignalShield&) = delete;
+  SignalShield& operator=(const SignalShield&) = delete;
+
+ private:
+  sigset_t m_previous{};
+};
+
+// Polls options.is_done until it is true or `until`; false without is_done.
+bool wait_until_done(const InjectOptions& options, InjectClock::time_point until);
+
+// Time left before `deadline`, at least 50 ms so a last step can finish.
+std::chrono::milliseconds remaining(InjectClock::time_point deadline);
+
+}  // namespace pyhot::loader::attach
