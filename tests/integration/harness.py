@@ -94,7 +94,10 @@ def spawn(command, **options):
 
 def kill_group(process):
     """Kills process's whole group (its forks too, even after the leader
-    exited) and reaps the leader."""
+    exited), reaps the leader and closes its pipes (every writer is dead,
+    so a reader still in a read gets end of file)."""
+    if process.pid not in _GROUPS:
+        return  # killed already: its pid may belong to someone else by now
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -408,6 +411,10 @@ class Recorder:
         return [(request, reply) for request, reply in self.exchanges if request.get("op") == "apply"]
 
     def close(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of _serve
+        except OSError:
+            pass
         self.listener.close()
 
 

@@ -194,6 +194,8 @@ class AttachTest(unittest.TestCase):
 
     def marker(self, name="marker"):
         path = os.path.join(self.tmp, name)
+        if os.path.exists(path):
+            os.remove(path)  # left by a failed subtest: each subtest counts its own runs
         bootstrap = ("with open(%r, 'a') as _pyhot_test_f: _pyhot_test_f.write('ran\\n')" % path)
         return path, bootstrap
 
@@ -416,7 +418,7 @@ class AttachTest(unittest.TestCase):
 
     def test_refuses_a_dead_pid(self):
         p = subprocess.Popen(["true"])
-        p.wait()
+        p.wait(10)
         result = subprocess.run([PROBE, str(p.pid), "pass"], capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 1)
         self.assertIn("no process", result.stderr)
