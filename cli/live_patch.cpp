@@ -381,15 +381,15 @@ Result<ParsedVersions> parse_versions(loader::AgentChannel& agent, const ModuleL
       return versions;
     }
   }
-  parser::PythonParser parser;
   if (snapshot->has_value()) {
-    auto live = parser.parse(**snapshot, where.file);
+    auto live = parser::parse_source(**snapshot, where.file);
     if (!live) {
       return live.error();
     }
     versions.live = std::move(*live);
   }
-  auto file = parser.parse(new_text, where.file);
+  auto file = versions.live ? parser::reparse_from(*versions.live, new_text, where.file)
+                            : parser::parse_source(new_text, where.file);
   if (!file) {
     return file.error();
   }

@@ -73,13 +73,6 @@ void append(SourceFile& file, Extraction extraction, std::uint32_t byte_delta, s
   }
 }
 
-std::uint64_t cache_key(std::string_view text, std::string_view class_name, TSSymbol symbol, std::uint32_t column,
-                        bool first) {
-  std::uint64_t seed = XXH3_64bits(class_name.data(), class_name.size()) ^ (static_cast<std::uint64_t>(column) << 17U) ^
-                       (static_cast<std::uint64_t>(symbol) << 1U) ^ (first ? 1U : 0U);
-  return XXH3_64bits_withSeed(text.data(), text.size(), seed);
-}
-
 // Where a statement sits, as the walk goes down.
 struct Context {
   int scope = 0;             // ScopeTable index the statement's names go to
@@ -94,51 +87,16 @@ class Extractor {
  public:
   // `walker` is shared by the extractors of one file: its cursors are
   // allocated once, not per top-level statement.
-  // With a cache, the members of a top-level class are looked up there.
-  Extractor(std::string_view text, Extraction& out, ChildWalker& walker, ExtractionCache* cache = nullptr)
-      : m_text(text),
-        m_out(out),
-        m_grammar(Grammar::get()),
-        m_fields(m_grammar.fields()),
-        m_walker(walker),
-        m_cache(cache) {}
+  Extractor(std::string_view text, Extraction& out, ChildWalker& walker)
+      : m_text(text), m_out(out), m_grammar(Grammar::get()), m_fields(m_grammar.fields()), m_walker(walker) {}
 
   // One direct child of the module, with its own symbol table: the module
-  // scope gives it nothing (see ExtractionCache). `first`: the first
+  // scope gives it nothing (see reparse.cpp). `first`: the first
   // statement of the module, which may be its docstring.
   void run_top_level(TSNode node, bool first) {
     Context context;
     context.collect = true;
-    // Member errors are kept with the members; with an error elsewhere in
-    // the class the order of errors would no longer be the tree's.
-    m_may_reuse_members = m_cache != nullptr && !ts_node_has_error(node);
     if (is_case_clause(node)) {
-      visit_case_clause(node, context);
-    } else {
-      visit_statement_at_level(node, context, first);
-    }
-    m_scopes.analyze();
-    finish();
-    if (!m_reused_members) {
-      collect_errors(node);
-    }
-  }
-
-  // One member of the body of top-level class `class_name`, as if the class
-  // were around it: a stand-in Definition at index 0 takes the class's place.
-  void run_member(TSNode node, std::string_view class_name, bool first, bool case_clause) {
-    int klass = m_scopes.add(ScopeType::klass, 0, class_name);
-    Definition stand_in;
-    stand_in.name = std::string(class_name);
-    stand_in.kind = DefinitionKind::klass;
-    m_scopes[klass].definition = 0;
-    m_out.definitions.push_back(std::move(stand_in));
-    m_definition_scope.push_back(klass);
-    Context context;
-    context.scope = klass;
-    context.definition = 0;
-    context.collect = true;
-    if (case_clause) {
       visit_case_clause(node, context);
     } else {
       visit_statement_at_level(node, context, first);
@@ -147,8 +105,6 @@ class Extractor {
     finish();
     collect_errors(node);
   }
-
-  bool reused_members() const { return m_reused_members; }
 
   // What visit_body() skips at the module level.
   bool is_skipped(TSNode node) const { return !ts_node_is_named(node) || kind(node) == NodeKind::comment; }
@@ -732,86 +688,9 @@ class Extractor {
       body_context.collect = is_class && !context.in_function;
       body_context.conditional = context.conditional;
       body_context.main_guard = context.main_guard;
-      if (is_class && context.scope == 0 && !context.conditional && outer == scope && m_may_reuse_members &&
-          members_are_independent(body)) {
-        visit_class_members(body, index);
-      } else {
-        visit_body(body, body_context);
-      }
+      visit_body(body, body_context);
     }
     m_out.definitions[static_cast<std::size_t>(index)].is_generator = !is_class && m_scopes[inner].has_yield;
-  }
-
-  // See ExtractionCache for why these classes are walked whole.
-  // Only class-level statements can declare names of the class scope
-  // global or nonlocal; a method's declarations are its own.
-  bool members_are_independent(TSNode body) {
-    bool independent = true;
-    m_walker.each(body, [&](TSNode child, TSFieldId) {
-      if (is_skipped(child) || is_definition_kind(kind(child))) {
-        return;
-      }
-      std::string_view source = text(child);
-      if (source.find("global") != std::string_view::npos || source.find("nonlocal") != std::string_view::npos) {
-        independent = false;
-      }
-    });
-    return independent;
-  }
-
-  // visit_body() for the body of a top-level class, one member at a time
-  // through the cache; the class scope gets none of the members' names,
-  // which only the members themselves would read (see ExtractionCache).
-  void visit_class_members(TSNode body, int klass) {
-    m_reused_members = true;
-    const std::string class_name = m_out.definitions[static_cast<std::size_t>(klass)].name;
-    bool first = true;
-    m_walker.each(body, [&](TSNode child, TSFieldId field_id) {
-      if (is_skipped(child)) {
-        return;
-      }
-      const bool case_clause = is_case_clause(child, field_id);
-      const bool is_first = first && !case_clause;
-      first = first && case_clause;
-      const std::uint32_t start_byte = ts_node_start_byte(child);
-      const TSPoint start = ts_node_start_point(child);
-      const TSSymbol symbol = ts_node_symbol(child);
-      std::string_view child_text = text(child);
-      std::uint64_t key = cache_key(child_text, class_name, symbol, start.column, is_first);
-      const ExtractionCache::Entry* entry = m_cache->find(key, child_text, class_name, symbol, start.column, is_first);
-      if (entry == nullptr) {
-        ExtractionCache::Entry fresh;
-        Extractor(m_text, fresh.extraction, m_walker).run_member(child, class_name, is_first, case_clause);
-        fresh.text = std::string(child_text);
-        fresh.class_name = class_name;
-        fresh.symbol = symbol;
-        fresh.column = start.column;
-        fresh.first = is_first;
-        fresh.start_byte = start_byte;
-        fresh.start_row = start.row;
-        entry = &m_cache->add(key, std::move(fresh));
-      }
-      append_member(entry->extraction, start_byte - entry->start_byte, start.row - entry->start_row, klass);
-    });
-  }
-
-  // A member's results, finished already: the stand-in for the class
-  // (index 0) becomes `klass`, and finish() leaves them as they are.
-  void append_member(const Extraction& member, std::uint32_t byte_delta, std::uint32_t line_delta, int klass) {
-    const int base = static_cast<int>(m_out.definitions.size()) - 1;
-    for (std::size_t i = 1; i < member.definitions.size(); ++i) {
-      Definition& definition = m_out.definitions.emplace_back(member.definitions[i]);
-      shift(definition, byte_delta, line_delta);
-      definition.parent = definition.parent == 0 ? klass : definition.parent + base;
-      m_definition_scope.push_back(k_finished);
-    }
-    for (const Statement& statement : member.statements) {
-      shift(m_out.statements.emplace_back(statement).range, byte_delta, line_delta);
-      m_statement_owner.push_back(k_finished);
-    }
-    for (const SyntaxError& error : member.errors) {
-      m_out.errors.emplace_back(error).line += line_delta;
-    }
   }
 
   DefinitionKind function_kind(const Definition& definition, bool in_class_body) const {
@@ -1191,9 +1070,6 @@ class Extractor {
     for (std::size_t i = 0; i < definitions.size(); ++i) {
       Definition& definition = definitions[i];
       int scope = m_definition_scope[i];
-      if (scope == k_finished) {
-        continue;
-      }
       definition.qualname = qualname(definition, scope);
       if (definition.parent >= 0) {
         definition.parent_qualname = definitions[static_cast<std::size_t>(definition.parent)].qualname;
@@ -1272,12 +1148,7 @@ class Extractor {
   const Grammar& m_grammar;
   const Fields& m_fields;
   ChildWalker& m_walker;
-  ExtractionCache* m_cache;
-  bool m_may_reuse_members = false;
-  bool m_reused_members = false;  // errors were collected member by member
   ScopeTable m_scopes;
-  // Marks definitions and statements of a reused member: already finished.
-  static constexpr int k_finished = -2;
   std::vector<int> m_definition_scope;  // per definition: its body's scope
   std::vector<int> m_statement_owner;   // per statement: the class it sits in, -1 for module
 };
@@ -1315,41 +1186,10 @@ SyntaxError module_level_hidden_error(TSNode root, std::string_view text, ChildW
 
 }  // namespace
 
-const ExtractionCache::Entry* ExtractionCache::find(std::uint64_t key, std::string_view text,
-                                                    std::string_view class_name, TSSymbol symbol, std::uint32_t column,
-                                                    bool first) {
-  auto it = m_entries.find(key);
-  if (it == m_entries.end()) {
-    return nullptr;
-  }
-  Entry& entry = it->second;
-  if (entry.symbol != symbol || entry.column != column || entry.first != first || entry.text != text ||
-      entry.class_name != class_name) {
-    return nullptr;
-  }
-  entry.generation = m_generation;
-  return &entry;
-}
-
-const ExtractionCache::Entry& ExtractionCache::add(std::uint64_t key, Entry entry) {
-  entry.generation = m_generation;
-  Entry& stored = m_entries[key];
-  stored = std::move(entry);
-  return stored;
-}
-
-void ExtractionCache::finish_parse() {
-  std::erase_if(m_entries, [&](const auto& item) { return item.second.generation != m_generation; });
-}
-
-SourceFile extract_source_file(const TSTree* tree, std::string_view text, const std::string& path,
-                               ExtractionCache* cache) {
+SourceFile extract_source_file(const TSTree* tree, std::string_view text, const std::string& path) {
   SourceFile file;
   file.path = path;
   file.text = std::string(text);
-  if (cache != nullptr) {
-    cache->start_parse();
-  }
   TSNode root = ts_tree_root_node(tree);
   ChildWalker walker;
   // Comments, tokens and the module node itself only report syntax errors.
@@ -1370,47 +1210,15 @@ SourceFile extract_source_file(const TSTree* tree, std::string_view text, const 
     const bool is_first = first && !case_clause;
     first = first && case_clause;
 
-    const std::uint32_t start_byte = ts_node_start_byte(child);
-    const TSPoint start = ts_node_start_point(child);
-    const TSSymbol symbol = ts_node_symbol(child);
-    std::string_view child_text = node_text(child, text);
-    const bool reusable = cache != nullptr && !case_clause && !ts_node_has_error(child);
-    std::uint64_t key = 0;
-    if (reusable) {
-      key = cache_key(child_text, {}, symbol, start.column, is_first);
-      if (const ExtractionCache::Entry* entry = cache->find(key, child_text, {}, symbol, start.column, is_first)) {
-        append(file, entry->extraction, start_byte - entry->start_byte, start.row - entry->start_row);
-        return;
-      }
-    }
-
     Extraction extraction;
-    Extractor extractor(text, extraction, walker, cache);
-    extractor.run_top_level(child, is_first);
+    Extractor(text, extraction, walker).run_top_level(child, is_first);
     if (extraction.errors.empty() && ts_node_has_error(child)) {
       extraction.errors.push_back(hidden_error(child));
     }
-    // A class reused member by member is not kept whole: its members must
-    // be looked up on every parse to stay in the cache for the next edit.
-    if (!reusable || extractor.reused_members()) {
-      append(file, std::move(extraction), 0, 0);
-      return;
-    }
-    ExtractionCache::Entry entry;
-    entry.text = std::string(child_text);
-    entry.symbol = symbol;
-    entry.column = start.column;
-    entry.first = is_first;
-    entry.start_byte = start_byte;
-    entry.start_row = start.row;
-    entry.extraction = std::move(extraction);
-    append(file, cache->add(key, std::move(entry)).extraction, 0, 0);
+    append(file, std::move(extraction), 0, 0);
   });
   if (file.errors.empty() && ts_node_has_error(root)) {
     file.errors.push_back(module_level_hidden_error(root, text, walker));
-  }
-  if (cache != nullptr) {
-    cache->finish_parse();
   }
   return file;
 }

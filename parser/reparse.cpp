@@ -14,10 +14,15 @@
 //  - where the span ends, the text after its last statement is blank: a
 //    comment there would be followed by the end of the span in one parse
 //    and by the next statement in the other.
-// What the extraction makes of a top-level statement depends only on the
-// statement and on whether it is the first of the module (see
-// ExtractionCache), so the definitions and statements outside the span are
-// the previous ones, moved.
+// What the extraction makes of a top-level statement depends only on its
+// own subtree: its definitions' qualnames extend only definitions inside it
+// (a top-level def is its bare name whatever the module declares `global`);
+// free variables come from CPython's analyze_block, where the module passes
+// no bound names down and the `global` set is written but never decides a
+// name's scope. The context of every top-level statement is the same,
+// except whether it is the first (a docstring) and its column (`a = 1;
+// b = 2`, never at a boundary). So the definitions and statements outside
+// the span are the previous ones, moved to their new byte offset and line.
 #include <tree_sitter/api.h>
 
 #include <algorithm>
@@ -332,7 +337,7 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
     if (!at_text_end && !is_clean_gap(span, last_end, span.size(), false)) {
       return full_parse("the edited statements end in a comment or an unfinished line");
     }
-    parsed = extract_source_file(tree.get(), span, path, nullptr);
+    parsed = extract_source_file(tree.get(), span, path);
     if (!parsed.errors.empty()) {
       return full_parse("the edited statements have syntax errors");
     }
