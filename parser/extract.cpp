@@ -1,13 +1,12 @@
 #include "parser/extract.hpp"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "parser/grammar.hpp"
 #include "parser/scopes.hpp"
+#include "parser/source_checks.hpp"
 
 namespace pyhot::parser {
 
@@ -601,7 +600,10 @@ class Extractor {
     definition.range = make_range(range_node);
     definition.def_line = ts_node_start_point(node).row + 1;
     definition.def_byte = ts_node_start_byte(node);
-    definition.indent = ts_node_start_point(range_node).column;
+    TSPoint start = ts_node_start_point(range_node);
+    // A UTF-8 byte-order mark is not indentation: CPython drops it before the tokenizer.
+    definition.indent =
+        start.row == 0 && m_text.starts_with("\xEF\xBB\xBF") ? start.column - std::min(start.column, 3U) : start.column;
     definition.conditional = context.conditional;
     definition.in_main_guard = context.main_guard;
     definition.parent = context.definition;
@@ -1219,6 +1221,14 @@ SourceFile extract_source_file(const TSTree* tree, std::string_view text, const 
   });
   if (file.errors.empty() && ts_node_has_error(root)) {
     file.errors.push_back(module_level_hidden_error(root, text, walker));
+  }
+  // What CPython's tokenizer refuses before its grammar sees anything.
+  for (auto error : {find_coding_error(text), find_tab_error(text)}) {
+    if (error) {
+      auto later = std::find_if(file.errors.begin(), file.errors.end(),
+                                [&](const SyntaxError& other) { return other.line > error->line; });
+      file.errors.insert(later, std::move(*error));
+    }
   }
   return file;
 }

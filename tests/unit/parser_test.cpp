@@ -440,6 +440,61 @@ TEST(ParserErrors, ReportedWithLineAndColumn) {
   EXPECT_TRUE(parse("def f():\n    return 1\n").errors.empty());
 }
 
+// What CPython's tokenizer refuses before its grammar: the parser reports it
+// as a syntax error too, so `check` and the pre-commit hook refuse it.
+TEST(ParserErrors, InconsistentTabsAreATabError) {
+  SourceFile mixed = parse("def f():\n\tif x:\n        return 1\n");
+  ASSERT_EQ(mixed.errors.size(), 1U);
+  EXPECT_EQ(mixed.errors[0].line, 3U);
+  EXPECT_EQ(mixed.errors[0].message, "inconsistent use of tabs and spaces in indentation");
+  // Same column one way, another the other way: 8 spaces after a tab.
+  EXPECT_FALSE(parse("if x:\n\ty = 1\n        z = 2\n").errors.empty());
+  // Consistent either way: tabs only, spaces only, and a tab deeper than spaces.
+  EXPECT_TRUE(parse("def f():\n\tif x:\n\t\treturn 1\n").errors.empty());
+  EXPECT_TRUE(parse("def f():\n    if x:\n        return 1\n").errors.empty());
+  EXPECT_TRUE(parse("def f():\n  \tif x:\n  \t  return 1\n").errors.empty());
+  // Continuation lines, brackets, strings and comments are not indentation.
+  EXPECT_TRUE(parse("def f():\n\tx = (1,\n        2)\n\ty = 1 + \\\n        2\n"
+                    "\ts = '''\n        '''\n        # a comment\n\treturn x\n")
+                  .errors.empty());
+}
+
+TEST(ParserErrors, CodingDeclarationsCPythonCannotHonour) {
+  SourceFile unknown = parse("# -*- coding: nonexistent -*-\ndef f():\n    return 1\n");
+  ASSERT_EQ(unknown.errors.size(), 1U);
+  EXPECT_EQ(unknown.errors[0].line, 1U);
+  EXPECT_EQ(unknown.errors[0].message, "unknown encoding: nonexistent");
+  SourceFile second = parse("#!/usr/bin/env python\n# vim: set fileencoding=bogus :\nx = 1\n");
+  ASSERT_EQ(second.errors.size(), 1U);
+  EXPECT_EQ(second.errors[0].line, 2U);
+  SourceFile bom_latin = parse("\xEF\xBB\xBF# coding: latin-1\nx = 1\n");
+  ASSERT_EQ(bom_latin.errors.size(), 1U);
+  EXPECT_EQ(bom_latin.errors[0].message, "encoding problem: iso-8859-1 with BOM");
+  // What CPython accepts.
+  EXPECT_TRUE(parse("# -*- coding: utf-8 -*-\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("# coding=Latin_1\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("# vim: fileencoding=iso8859-15\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("\xEF\xBB\xBF# coding: UTF-8\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("x = 1\n# coding: bogus\n").errors.empty()) << "only before the first statement";
+  EXPECT_TRUE(parse("\n\n# coding: bogus\n").errors.empty()) << "only on the first two lines";
+}
+
+TEST(ParserErrors, UtfEightByteOrderMarkParses) {
+  const std::string text = "\xEF\xBB\xBFimport os\ndef f():\n    return 1\n";
+  SourceFile file = parse(text);
+  EXPECT_TRUE(file.errors.empty());
+  const Definition& f = get(file, "f");
+  EXPECT_EQ(f.def_line, 2U);
+  EXPECT_EQ(text.substr(f.def_byte, 3), "def");
+  ASSERT_EQ(file.statements.size(), 1U);
+  EXPECT_EQ(file.statements[0].text, "import os") << "the mark is not part of the first statement";
+  const std::string first_def = std::string("\xEF\xBB\xBF") + "def f():\n    return 1\n";
+  SourceFile starts_with_def = parse(first_def);
+  EXPECT_TRUE(starts_with_def.errors.empty());
+  EXPECT_EQ(first_def.substr(get(starts_with_def, "f").range.start_byte, 3), "def");
+  EXPECT_EQ(get(starts_with_def, "f").indent, 0U);
+}
+
 // Every field but the path; on a difference, gtest prints the records
 // through their fields() (PrintTo above).
 void expect_same(const SourceFile& a, const SourceFile& b) {
@@ -674,6 +729,14 @@ std::string replace(std::string text, const std::string& from, const std::string
   std::size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+TEST(ParserReparseFrom, TokenizerErrorsAsInAFreshParse) {
+  const std::string text = "import os\ndef f():\n\treturn 1\ndef g():\n\treturn 2\n";
+  const std::string mixed = replace(text, "\treturn 2\n", "\tif x:\n        return 2\n");
+  expect_reparse(text, mixed, false);
+  expect_reparse(mixed, text, false);
+  expect_reparse(text, "# coding: bogus\n" + text, false);
 }
 
 TEST(ParserReparseFrom, EqualsAFreshParse) {
