@@ -1,6 +1,8 @@
 // `pyhot autoreload PID [PATH...]` and `pyhot run --autoreload`: watch the
 // target's source files and apply every settled save, one patch per save.
 // The process is autoreload_target's, what the user sees autoreload_output's.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -52,9 +54,49 @@ watcher::WatchFilter python_sources() {
   return filter;
 }
 
+// What says a file was written to while it was read: its size, its
+// modification time, and its inode (a rename put another file in place).
+struct FileState {
+  bool exists = false;
+  off_t size = 0;
+  std::int64_t modified_ns = 0;
+  ino_t inode = 0;
+  bool operator==(const FileState&) const = default;
+};
+
+FileState file_state(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return {};
+  }
+  return {true, info.st_size, static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
+          info.st_ino};
+}
+
+// Whether a line of `text` starts a def or a class: a cheap look, taken
+// when a file is first watched, at whether its module has definitions.
+bool has_definition_lines(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, end - at);
+    std::size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos) {
+      line.remove_prefix(first);
+      if (line.starts_with("def ") || line.starts_with("class ") || line.starts_with("async def ")) {
+        return true;
+      }
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
 struct WatchedFile {
   std::string module;                      // empty: the target has not imported it (as far as we know)
   std::optional<parser::SourceFile> live;  // what we last applied: the code that is live
+  // Whether the file had definitions when it was first watched; unknown
+  // for files first seen when they were saved.
+  std::optional<bool> had_definitions;
   bool reported_unmapped = false;
 };
 
@@ -72,6 +114,7 @@ class Autoreload {
   Result<std::unique_ptr<loader::AgentClient>> connect(bool attach);
   Result<Done> watch_paths();
   void refresh_modules(loader::AgentChannel& agent, bool announce);
+  void remember_baseline(const std::string& path);
   void announce_more(const std::vector<std::string>& added) const;
   void announce_watching() const;
   int watch_loop();
@@ -79,6 +122,9 @@ class Autoreload {
   void handle(const std::vector<watcher::FileEvent>& events);
   FileResult locate(loader::AgentChannel& agent, const std::string& path, WatchedFile& file);
   FileResult apply(loader::AgentChannel& agent, const std::string& path);
+  bool deletes_everything(loader::AgentChannel& agent, const std::string& path, const WatchedFile& file,
+                          const parser::SourceFile& after);
+  void report_deletes_everything(const std::string& path, const std::string& module) const;
   void report_error(const std::string& where, const std::string& kind, const std::string& path,
                     const std::string& module, const std::string& message) const;
   std::vector<std::string> files_to_compare(loader::AgentChannel& agent);
@@ -121,6 +167,7 @@ void Autoreload::refresh_modules(loader::AgentChannel& agent, bool announce) {
     if (watched.module.empty()) {
       watched.module = name;
       added.push_back(file);
+      remember_baseline(file);
     }
     if (!m_options.paths.empty()) {
       continue;  // only what the user named is watched
@@ -153,11 +200,32 @@ void Autoreload::announce_more(const std::vector<std::string>& added) const {
                 m_output.dim());
 }
 
+void Autoreload::remember_baseline(const std::string& path) {
+  if (m_options.once) {
+    return;  // --once sees each file once: what is on disk now is no baseline
+  }
+  auto& file = m_files[path];
+  if (!file.had_definitions && !file.live) {
+    if (auto text = util::read_file(path)) {
+      file.had_definitions = has_definition_lines(*text);
+    }
+  }
+}
+
 Result<Done> Autoreload::watch_paths() {
   for (const auto& path : m_options.paths) {
-    auto watching = m_watcher->watch(real_path(path));
+    std::string real = real_path(path);
+    auto watching = m_watcher->watch(real);
     if (!watching) {
       return watching.error();
+    }
+    std::error_code error;
+    if (!std::filesystem::is_directory(real, error)) {
+      remember_baseline(real);
+      continue;
+    }
+    for (const auto& found : watcher::find_files(real, python_sources())) {
+      remember_baseline(real_path(found));
     }
   }
   return k_done;
@@ -207,10 +275,14 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   if (auto located = locate(agent, path, file); located != FileResult::applied) {
     return located;
   }
+  FileState before_reading = file_state(path);
   auto text = util::read_file(path);
   if (!text) {
     report_error(shown, "error", path, file.module, text.error().message);
     return FileResult::failed;
+  }
+  if (file_state(path) != before_reading) {
+    return FileResult::skipped;  // written to while we read it: its writer's next event brings it back
   }
   if (file.live && file.live->text == *text) {
     return FileResult::unchanged;
@@ -236,6 +308,10 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
       m_output.line(shown + ":" + std::to_string(error.line) + ":" + std::to_string(error.column),
                     "syntax error: " + error.message + " (nothing applied)", m_output.red());
     }
+    return FileResult::failed;
+  }
+  if (!m_options.allow_empty && deletes_everything(agent, path, file, *parsed)) {
+    report_deletes_everything(path, file.module);
     return FileResult::failed;
   }
   ModuleLocation where{file.module, path};
@@ -265,6 +341,43 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
                                   [](const AppliedChange& change) { return change.status == "applied"; });
   file.live = std::move(*parsed);
   return FileResult::applied;
+}
+
+// A file with no definition left where the module has some is what a save
+// caught half written looks like (a tool that truncates, then writes).
+bool Autoreload::deletes_everything(loader::AgentChannel& agent, const std::string& path, const WatchedFile& file,
+                                    const parser::SourceFile& after) {
+  if (!after.definitions.empty()) {
+    return false;
+  }
+  if (file.live) {
+    return parser::deletes_every_definition(*file.live, after);
+  }
+  // The first save of this file: what is live is the agent's to say, when
+  // it holds the text that is live; else the file as it was when watched.
+  auto dry_run = patch_parsed(agent, ModuleLocation{file.module, path}, after, nullptr, true);
+  if (!dry_run) {
+    return false;  // the apply reports the error
+  }
+  if (dry_run->first_touch) {
+    return file.had_definitions.value_or(true);
+  }
+  return std::any_of(dry_run->changes.begin(), dry_run->changes.end(),
+                     [](const AppliedChange& change) { return change.verdict == "delete"; });
+}
+
+void Autoreload::report_deletes_everything(const std::string& path, const std::string& module) const {
+  std::string message = "has no definitions left: applying it would delete every definition of " + module +
+                        " (nothing applied; --allow-empty applies it)";
+  if (m_output.json_output()) {
+    m_output.event({{"event", "would_delete_all"},
+                    {"file", path},
+                    {"module", module},
+                    {"pid", m_options.pid},
+                    {"message", message}});
+  } else {
+    m_output.line(m_output.display(path), message, m_output.yellow());
+  }
 }
 
 void Autoreload::handle(const std::vector<watcher::FileEvent>& events) {
@@ -343,6 +456,13 @@ std::vector<std::string> Autoreload::files_to_compare(loader::AgentChannel& agen
 
 // --once: every file whose text differs from what is live, then exit.
 int Autoreload::apply_once() {
+  for (const auto& path : m_options.paths) {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) {
+      print_error("cannot read '" + path + "': no such file or directory", m_options.json);
+      return k_exit_usage;
+    }
+  }
   auto agent = connect(true);
   if (!agent) {
     print_error(agent.error().message, m_options.json);

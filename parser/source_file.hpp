@@ -131,4 +131,9 @@ struct SourceFile {
   bool operator==(const SourceFile&) const = default;
 };
 
+// Whether putting `after` in place of `live` deletes every definition the
+// module has: what an emptied or half-written file does. autoreload (and
+// reload) refuse it unless asked explicitly (--allow-empty).
+bool deletes_every_definition(const SourceFile& live, const SourceFile& after);
+
 }  // namespace pyhot::parser
