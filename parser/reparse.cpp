@@ -442,10 +442,55 @@ std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed
   return file;
 }
 
-}  // namespace
+// Two edits far apart (a line added at the top and a body changed below)
+// are one edit from the common prefix to the common suffix, everything in
+// between parsed again. A text halfway is then the new text up to where
+// the first previous top-level statement after the edit's start reappears
+// unchanged, and the previous text from that statement on: going to it and
+// then on to the new text are two small edits. Nothing when there is no
+// such statement, or the edit is small anyway.
+std::optional<std::string> halfway_text(std::string_view old_text, std::string_view new_text,
+                                        const std::vector<TopLevel>& items) {
+  constexpr std::size_t k_worth_splitting = 4096;  // bytes: below this, parsing the span is cheap
+  constexpr std::size_t k_items_tried = 8;
+  constexpr std::size_t k_probe = 256;  // bytes of a statement searched for
+  const std::size_t limit = std::min(old_text.size(), new_text.size());
+  const std::size_t prefix = common_prefix(old_text, new_text, limit);
+  const std::size_t suffix = common_suffix(old_text, new_text, limit - prefix);
+  const std::size_t old_end = old_text.size() - suffix;
+  const std::size_t new_end = new_text.size() - suffix;
+  if (std::max(old_end, new_end) - prefix < k_worth_splitting) {
+    return std::nullopt;
+  }
+  auto item = std::upper_bound(items.begin(), items.end(), prefix,
+                               [](std::size_t offset, const TopLevel& each) { return offset < each.start; });
+  for (std::size_t tried = 0; item != items.end() && item->start < old_end && tried < k_items_tried; ++item, ++tried) {
+    if (!is_boundary(old_text, item->start)) {
+      continue;
+    }
+    std::string_view probe = old_text.substr(item->start, std::min<std::size_t>(item->end - item->start, k_probe));
+    std::size_t found = new_text.substr(0, new_end).find(probe, prefix);
+    if (found == std::string_view::npos || !is_boundary(new_text, found)) {
+      continue;
+    }
+    // Worth it only if the texts then agree for a good part of the edit.
+    std::size_t agree = common_prefix(old_text.substr(item->start), new_text.substr(found),
+                                      std::min(old_text.size() - item->start, new_text.size() - found));
+    if (agree < (std::max(old_end, new_end) - prefix) / 4) {
+      continue;
+    }
+    std::string halfway(new_text.substr(0, found));
+    halfway.append(old_text.substr(item->start));
+    return halfway;
+  }
+  return std::nullopt;
+}
 
-Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
-                                ReparseInfo* info) {
+// Two edits far apart are split in two this many times at most.
+constexpr int k_max_splits = 4;
+
+Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text, const std::string& path,
+                           ReparseInfo* info, int depth) {
   ReparseInfo ignored;
   ReparseInfo& report = info != nullptr ? *info : ignored;
   report = ReparseInfo{};
@@ -475,6 +520,22 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
   if (!top_level_statements(previous, items)) {
     return full_parse("the previous SourceFile is inconsistent");
   }
+  if (depth < k_max_splits) {
+    if (auto halfway = halfway_text(old_text, new_text, items)) {
+      // Each step is exact by itself, so the two together are too.
+      ReparseInfo first_info;
+      auto first = reparse(previous, *halfway, path, &first_info, depth + 1);
+      if (first) {
+        auto second = reparse(*first, new_text, path, &report, depth + 1);
+        report.parsed_bytes += first_info.parsed_bytes;
+        report.full_parse = report.full_parse || first_info.full_parse;
+        if (report.reason.empty()) {
+          report.reason = first_info.reason;
+        }
+        return second;
+      }
+    }
+  }
   const Span span = find_span(old_text, new_text, items);
   const std::string_view text = new_text.substr(span.start, span.new_stop - span.start);
   if (span.start > 0 && !text.empty() && !starts_statement(text.front())) {
@@ -491,6 +552,13 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
     return full_parse(why);
   }
   return std::move(*file);
+}
+
+}  // namespace
+
+Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
+                                ReparseInfo* info) {
+  return reparse(previous, new_text, path, info, 0);
 }
 
 }  // namespace pyhot::parser

@@ -739,6 +739,73 @@ TEST(ParserReparseFrom, TokenizerErrorsAsInAFreshParse) {
   expect_reparse(text, "# coding: bogus\n" + text, false);
 }
 
+// A module large enough that two edits far apart are made one at a time
+// (a line added at the top and a body changed further down).
+std::string large_module(int functions) {
+  std::string text = "\"\"\"Doc.\"\"\"\nimport math\n\nSCALE = 3\n";
+  for (int i = 0; i < functions; ++i) {
+    std::string name = "func_" + std::to_string(i);
+    text += "\n\ndef " + name + "(x=" + std::to_string(i) + "):\n    total = 0\n    for i in range(x):\n" +
+            "        total += (x * i) % 7\n    return total + SCALE\n";
+  }
+  return text;
+}
+
+TEST(ParserReparseFrom, TwoEditsFarApartEqualAFreshParse) {
+  const std::string text = large_module(80);
+  const std::string shifted = replace(replace(text, "import math\n", "import math\n# shifted\n"),
+                                      "def func_60(x=60):\n    total = 0\n", "def func_60(x=60):\n    total = 1\n");
+  expect_reparse(text, shifted, true);
+  expect_reparse(shifted, text, true);
+  ReparseInfo info;
+  ASSERT_TRUE(reparse_from(parse(text), shifted, "t.py", &info).ok());
+  EXPECT_LT(info.parsed_bytes, 1000U) << "the statements between the two edits are not parsed again";
+  // Random pairs of edits, one in each half, some of them breaking the syntax.
+  const std::vector<std::string> snippets = {
+      "# c\n",    "\n",  "def new(a):\n    return a\n", "    x = 1\n", "else:\n    pass\n", "'''\n", "x = (\n",
+      "\tpass\n", "@d\n"};
+  std::uint32_t seed = 777;
+  auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1103515245U + 12345U;
+    return (seed >> 16) % bound;
+  };
+  SourceFile previous = parse(text);
+  std::string base = text;
+  int fast = 0;
+  const int rounds = 200;
+  for (int round = 0; round < rounds; ++round) {
+    std::string edited = base;
+    for (int half = 1; half >= 0; --half) {
+      std::size_t at =
+          edited.size() / 2 * static_cast<std::size_t>(half) + next(static_cast<std::uint32_t>(edited.size() / 2));
+      std::size_t line = edited.rfind('\n', at == 0 ? 0 : at - 1);
+      line = line == std::string::npos ? 0 : line + 1;
+      if (next(2) == 0) {
+        edited.insert(line, snippets[next(static_cast<std::uint32_t>(snippets.size()))]);
+      } else if (at < edited.size()) {
+        edited.erase(at, 1);
+      }
+    }
+    SCOPED_TRACE("round " + std::to_string(round));
+    ReparseInfo info;
+    Result<SourceFile> reparsed = reparse_from(previous, edited, "t.py", &info);
+    ASSERT_TRUE(reparsed.ok());
+    expect_same(*reparsed, parse(edited));
+    if (HasFailure()) {
+      return;
+    }
+    fast += info.full_parse ? 0 : 1;
+    if (reparsed->errors.empty() && round % 4 != 3) {
+      base = edited;
+      previous = std::move(reparsed).value();
+    } else {
+      base = text;
+      previous = parse(text);
+    }
+  }
+  EXPECT_GT(fast, rounds / 4);
+}
+
 TEST(ParserReparseFrom, EqualsAFreshParse) {
   const std::string text = k_rich;
   // Inside a function: only that function is parsed again.
