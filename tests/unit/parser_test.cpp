@@ -440,6 +440,15 @@ TEST(ParserErrors, ReportedWithLineAndColumn) {
   EXPECT_TRUE(parse("def f():\n    return 1\n").errors.empty());
 }
 
+// autoreload's (and reload's) guard against applying an emptied file.
+TEST(ParserDefinitions, DeletesEveryDefinition) {
+  SourceFile live = parse("import os\ndef f():\n    return 1\n");
+  EXPECT_TRUE(deletes_every_definition(live, parse("")));
+  EXPECT_TRUE(deletes_every_definition(live, parse("import os\n")));
+  EXPECT_FALSE(deletes_every_definition(live, parse("def g():\n    return 2\n")));
+  EXPECT_FALSE(deletes_every_definition(parse("X = 1\n"), parse("")));
+}
+
 // What CPython's tokenizer refuses before its grammar: the parser reports it
 // as a syntax error too, so `check` and the pre-commit hook refuse it.
 TEST(ParserErrors, InconsistentTabsAreATabError) {
