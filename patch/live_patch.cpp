@@ -87,17 +87,17 @@ Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation
       return versions;
     }
   }
-  // The file is parsed as an edit of the snapshot, so tree-sitter re-parses
-  // only what changed: one fresh parse per reload, not two.
-  parser::PythonParser parser;
+  // The file is parsed as an edit of the snapshot, so only the statements
+  // the edit touches are parsed again: one fresh parse per reload, not two.
   if (snapshot->has_value()) {
-    auto live = parser.parse(**snapshot, where.file);
+    auto live = parser::parse_source(**snapshot, where.file);
     if (!live) {
       return live.error();
     }
     versions.live = std::move(*live);
   }
-  auto file = parser.parse(new_text, where.file);
+  auto file = versions.live ? parser::reparse_from(*versions.live, new_text, where.file)
+                            : parser::parse_source(new_text, where.file);
   if (!file) {
     return file.error();
   }
