@@ -1378,8 +1378,10 @@ def _new_source(request, recorded):
                        % request.module_name)
     if not 0 <= start <= end <= len(recorded.lines):
         raise _Failure('protocol', 'source_edit lines %d-%d are outside the snapshot' % (start, end))
-    # One list concatenation: pointer copies, no text is split or joined.
-    lines = recorded.lines[:start] + text.splitlines(True) + recorded.lines[end:]
+    # One copy of the list (pointers: no text is split or joined; the old
+    # list stays as it was, for revert), then the edit in place.
+    lines = list(recorded.lines)
+    lines[start:end] = text.splitlines(True)
     return _Snapshot(lines, None, _field(edit, 'length', int))
 
 
