@@ -68,6 +68,10 @@ json to_json(const UnitRequest& unit) {
   return document;
 }
 
+json edit_json(const SourceEdit& edit) {
+  return {{"base", edit.base}, {"start", edit.start}, {"end", edit.end}, {"text", edit.text}, {"length", edit.length}};
+}
+
 std::vector<PatchChange> patch_changes(const json& changes) {
   std::vector<PatchChange> out;
   for (const auto& change : changes) {
@@ -186,9 +190,7 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   json arguments = {{"module", request.module},   {"file", request.file},     {"future_flags", request.future_flags},
                     {"dry_run", request.dry_run}, {"verify", request.verify}, {"units", units}};
   if (request.source_edit) {
-    const auto& edit = *request.source_edit;
-    arguments["source_edit"] = {
-        {"base", edit.base}, {"start", edit.start}, {"end", edit.end}, {"text", edit.text}, {"length", edit.length}};
+    arguments["source_edit"] = edit_json(*request.source_edit);
   } else {
     arguments["source"] = request.source;
   }
@@ -197,7 +199,9 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   }
   // Not sending the text twice keeps the request (parsed while the target's
   // GIL is held) small: without the field the agent records `source`.
-  if (request.snapshot.kind == SnapshotRecord::Kind::this_text) {
+  if (request.snapshot_edit) {
+    arguments["snapshot_edit"] = edit_json(*request.snapshot_edit);
+  } else if (request.snapshot.kind == SnapshotRecord::Kind::this_text) {
     arguments["snapshot"] = request.snapshot.text;
   } else if (request.snapshot.kind == SnapshotRecord::Kind::nothing) {
     arguments["snapshot"] = nullptr;

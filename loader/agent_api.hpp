@@ -129,6 +129,7 @@ struct ApplyRequest {
   bool verify = false;  // first touch: compare with the live code, report `unchanged`
   std::vector<UnitRequest> units;
   SnapshotRecord snapshot;
+  std::optional<SourceEdit> snapshot_edit;  // instead of snapshot's this_text: what differs from the recorded text
 };
 
 struct UnitResult {

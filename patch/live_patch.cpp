@@ -53,6 +53,9 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   request.file = where.file;
   if (baseline.text != nullptr) {
     request.source_edit = source_edit(*baseline.text, baseline.hash, after.text);
+    if (snapshot.kind == SnapshotRecord::Kind::this_text) {
+      request.snapshot_edit = source_edit(*baseline.text, baseline.hash, snapshot.text);
+    }
   }
   if (!request.source_edit) {
     request.source = after.text;

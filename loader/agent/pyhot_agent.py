@@ -460,8 +460,10 @@ class _ApplyRequest(object):
         # What to record as live afterwards: the whole source by default; a
         # client that applies only part of a file sends its own text, or
         # null to record nothing.
+        # Instead of `snapshot`: the text to record as an edit of the recorded one.
+        self.snapshot_edit = _field(request, 'snapshot_edit', dict, None)
         # (records_source: no `snapshot` field, the applied text is recorded.)
-        self.records_source = 'snapshot' not in request
+        self.records_source = 'snapshot' not in request and self.snapshot_edit is None
         self.snapshot = request.get('snapshot')
         if self.snapshot is not None and not isinstance(self.snapshot, str):
             raise _Failure('protocol', "field 'snapshot' must be a string or null")
@@ -1366,16 +1368,20 @@ def _new_source(request, recorded):
     `source_edit` applied to the recorded snapshot; None when neither."""
     if request.source is not None:
         return _Snapshot(request.source.splitlines(True), None, len(request.source))
-    edit = request.source_edit
-    if edit is None:
+    if request.source_edit is None:
         return None
+    return _edited(request.source_edit, recorded, request.module_name)
+
+
+def _edited(edit, recorded, module_name):
+    """A source_edit/snapshot_edit applied to the recorded snapshot."""
     base = _field(edit, 'base', str)
     start = _field(edit, 'start', int)
     end = _field(edit, 'end', int)
     text = _field(edit, 'text', str)
     if recorded is None or recorded.hash != base:
         raise _Failure('refused', 'the live text of %s changed since it was read: run the command again'
-                       % request.module_name)
+                       % module_name)
     if not 0 <= start <= end <= len(recorded.lines):
         raise _Failure('protocol', 'source_edit lines %d-%d are outside the snapshot' % (start, end))
     # One copy of the list (pointers: no text is split or joined; the old
@@ -1571,6 +1577,9 @@ class _Operations(object):
         request = plan.request
         previous_snapshot = self.history.snapshots.get(request.module_name)
         source = _new_source(request, previous_snapshot)
+        recorded = None
+        if request.snapshot_edit is not None:
+            recorded = _edited(request.snapshot_edit, previous_snapshot, request.module_name)
         plan.prepare()
         if request.dry_run:
             return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
@@ -1592,6 +1601,9 @@ class _Operations(object):
         if request.snapshot is not None:
             history.snapshots[request.module_name] = _Snapshot(
                 request.snapshot.splitlines(True), request.snapshot_hash, len(request.snapshot))
+        elif recorded is not None:
+            recorded.hash = request.snapshot_hash
+            history.snapshots[request.module_name] = recorded
         elif request.records_source and source is not None:
             source.hash = request.snapshot_hash
             history.snapshots[request.module_name] = source

@@ -301,6 +301,23 @@ TEST_F(PatchTest, WithTheSnapshotsHashCachedTheTextCrossesAsAnEdit) {
   EXPECT_EQ(unit_names(apply), (std::vector<std::string>{"f swap"}));
 }
 
+TEST_F(PatchTest, OneDefinitionAgainstACachedSnapshotRecordsTheSplicedTextAsAnEdit) {
+  fake.snapshot = k_before;
+  ASSERT_TRUE(patch_file(agent, where, k_before + "\n\ndef h():\n    return 0\n", false).ok());
+  fake.snapshot_hash = fake.applies().back()["snapshot_hash"].get<std::string>();
+  fake.snapshot = k_before + "\n\ndef h():\n    return 0\n";
+  fake.requests.clear();
+  std::string edited =
+      "import os\n\n\ndef f():\n    return 10\n\n\ndef g():\n    return 2\n\n\ndef h():\n    return 30\n";
+  auto outcome = patch_definition(agent, where, edited, "h", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto apply = fake.applies().back();
+  EXPECT_FALSE(apply.contains("snapshot"));
+  EXPECT_EQ(apply["snapshot_edit"]["text"], "    return 30\n") << "f's edit is not recorded as live";
+  EXPECT_EQ(apply["snapshot_edit"]["base"], *fake.snapshot_hash);
+  EXPECT_EQ(unit_names(apply), (std::vector<std::string>{"h swap"}));
+}
+
 // The words in one of the agent's module-level tuples, e.g. VERDICTS = (...).
 std::optional<std::set<std::string>> agent_tuple(const std::string& name) {
   std::string source(loader::agent_source());
