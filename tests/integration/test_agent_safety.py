@@ -460,6 +460,112 @@ class ProtocolValuesChecked(SafetyCase):
         self.assertTrue(client.request("ping")["ok"])
 
 
+class ProtocolFuzz(SafetyCase):
+    """A bounded protocol fuzzer: mutated requests (every field given values
+    of every wrong type and range), truncated and oversized frames, from
+    several clients at once. Every complete frame gets an answer, none an
+    `internal` error (that would be a check missing), and the target is
+    unchanged. PYHOT_FUZZ_SECONDS runs it longer; PYHOT_FUZZ_SEED repeats a run."""
+
+    VALUES = [None, True, False, -1, 0, 1, 2 ** 31, 10 ** 20, -(10 ** 20), 1.5, float("1e308"), "", "x" * 300,
+              "price", "\u00e9\u4e2d", "\ud800", [], [1], ["a"], [None], {}, {"a": 1}, {"name": "x"}]
+
+    def base_apply(self, target):
+        unit = {"qualname": "price", "name": "price", "kind": "function", "verdict": "swap", "scopes": [],
+                "source": "def price(x):\n    return x * RATE\n", "first_line": 24, "line_delta": 0,
+                "targets": []}
+        return {"op": "apply", "module": "app", "file": target.path("app.py"), "source": "x = 1\n",
+                "future_flags": [], "dry_run": True, "verify": False, "units": [unit]}
+
+    def mutate(self, rng, request):
+        if rng.random() < 0.2:
+            request["op"] = rng.choice(["revert", "snapshot", "locate", "module_for_file", "history", "ping"])
+        holders = [request]
+        units = request.get("units")
+        if isinstance(units, list) and units and isinstance(units[0], dict):
+            holders.append(units[0])
+            if rng.random() < 0.3:
+                units[0]["scopes"] = [{"name": "Cart", "kind": "class"}]
+                holders.append(units[0]["scopes"][0])
+        for _ in range(rng.randint(1, 3)):
+            holder = rng.choice(holders)
+            keys = [k for k in holder if k not in ("dry_run", "op")] + ["patch", "accessor", "only_if_missing",
+                                                                        "snapshot", "hashes"]
+            key = rng.choice(keys)
+            if rng.random() < 0.15:
+                holder.pop(key, None)
+            else:
+                holder[key] = rng.choice(self.VALUES)
+        return request
+
+    def test_fuzzed_frames_from_several_clients(self):
+        import random
+        seed = int(os.environ.get("PYHOT_FUZZ_SEED", random.randrange(1 << 30)))
+        seconds = float(os.environ.get("PYHOT_FUZZ_SECONDS", "4"))
+        target = self.start_app()
+        path = agent_socket(target)
+        problems = []
+        seen = {}
+
+        def fuzz(index):
+            rng = random.Random(seed + index)
+            deadline = time.monotonic() + seconds
+            client = RawClient(path, timeout=20)
+            try:
+                while time.monotonic() < deadline:
+                    roll = rng.random()
+                    if roll < 0.05:
+                        # Truncated frame, then a fresh connection.
+                        client.send_raw(struct.pack(">I", 50) + b'{"v": 1, "id"')
+                        client.close()
+                        client = RawClient(path, timeout=20)
+                        continue
+                    if roll < 0.08:
+                        client.send_raw(struct.pack(">I", 64 * 1024 * 1024 + rng.randint(1, 1000)))
+                        reply = client.receive()
+                        if reply is None or reply["error"]["kind"] != "protocol":
+                            problems.append(("oversized", reply))
+                        client.close()
+                        client = RawClient(path, timeout=20)
+                        continue
+                    if roll < 0.12:
+                        body = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+                        request = {"raw": repr(body)}
+                    else:
+                        request = self.mutate(rng, self.base_apply(target))
+                        request.update(v=1, id=rng.randint(0, 1000))
+                        body = json.dumps(request).encode()
+                    client.send_raw(struct.pack(">I", len(body)) + body)
+                    reply = client.receive()
+                    if reply is None:
+                        problems.append(("no reply", request))
+                        client.close()
+                        client = RawClient(path, timeout=20)
+                    else:
+                        kind = "ok" if reply["ok"] else reply["error"]["kind"]
+                        seen[kind] = seen.get(kind, 0) + 1
+                        if kind == "internal":
+                            problems.append((reply["error"]["message"], request))
+            except Exception as error:
+                problems.append(("client failed: %r" % error, None))
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=fuzz, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 60)
+        self.assertEqual(problems[:5], [], "seed %d" % seed)
+        print("\n%s fuzz seed %d: %s" % (self.python_label, seed, seen))
+        # The fuzzer reached both the checks and past them.
+        self.assertGreater(seen.get("protocol", 0), 0, seen)
+        self.assertGreater(seen.get("ok", 0), 0, seen)
+        self.assertLess(ping_time(path), 2.0)
+        self.assertEqual(target.call("app.price(2)"), "4")
+        self.assertEqual(target.call("app.calls"), "[]")
+
+
 class BusyInterpreter(SafetyCase):
     """Item 6: with two CPU-bound threads, a request reaches the agent's code
     promptly, and the switch interval the program set is left as it was."""
@@ -503,8 +609,10 @@ for_each_interpreter(DryRunRunsNoCode, globals())
 for_each_interpreter(SlowAndIdleClients, globals())
 for_each_interpreter(BoundedHistory, globals())
 for_each_interpreter(ProtocolValuesChecked, globals())
+for_each_interpreter(ProtocolFuzz, globals())
 for_each_interpreter(BusyInterpreter, globals())
-del UserCodeRaising, DryRunRunsNoCode, SlowAndIdleClients, BoundedHistory, ProtocolValuesChecked, BusyInterpreter
+del UserCodeRaising, DryRunRunsNoCode, SlowAndIdleClients, BoundedHistory, ProtocolValuesChecked, ProtocolFuzz
+del BusyInterpreter
 
 if __name__ == "__main__":
     unittest.main()
