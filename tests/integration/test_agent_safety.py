@@ -34,6 +34,16 @@ APP = {
             raise KeyboardInterrupt()
 
 
+        class Exits:
+            """A descriptor whose __set_name__ (run after the writes) exits."""
+
+            def __init__(self, fn):
+                self.fn = fn
+
+            def __set_name__(self, owner, name):
+                raise SystemExit(4)
+
+
         RATE = 2
 
 
@@ -154,6 +164,7 @@ class UserCodeRaising(SafetyCase):
         self.assertEqual(target.call("app.greet()"), "'hello world'")
         self.assertEqual(target.call("app.Cart().total()"), "1")
         self.assertEqual(target.call("hasattr(app, 'added')"), "False")
+        self.assertEqual(target.call("hasattr(app.Cart, 'extra')"), "False")
         self.assert_agent_answers(target)
         # The agent still applies a good change afterwards.
         target.edit("app.py", new, old)
@@ -176,6 +187,10 @@ class UserCodeRaising(SafetyCase):
 
     def test_keyboard_interrupt_from_a_default(self):
         self.check_raises('def greet(name="world"):', 'def greet(name=interrupt()):', "KeyboardInterrupt")
+
+    def test_set_name_hook_raising_system_exit(self):
+        # __set_name__ runs after the writes: they are undone.
+        self.check_raises("    def total(self):", "    @Exits\n    def extra(self):\n        return 2\n\n    def total(self):")
 
     def test_method_default_raising_system_exit(self):
         self.check_raises("def total(self):", "def total(self, n=leave()):")
