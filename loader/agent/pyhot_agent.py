@@ -50,8 +50,10 @@ DEFAULT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 256
 LISTEN_BACKLOG = 512
 # How long a connection keeps the short switch interval (_SwitchBoost) while
-# it waits for its client's next request.
+# it waits for its client's next request, and how long the accepting thread
+# waits for a request before it hands the connection to a thread of its own.
 BOOST_WAIT = 0.05
+ACCEPT_WAIT = 0.005
 # Range checks for protocol values: request ids fit a double exactly;
 # line numbers stay far inside a C int, and compiling a unit behind
 # first_line - 1 newlines stays cheap.
@@ -184,6 +186,11 @@ class _FrameTooLarge(Exception):
     pass
 
 
+# What _FrameReader.next says when the frame is not complete by the time
+# the caller gave it: the reader keeps what it has, call again to go on.
+_PENDING = object()
+
+
 class _FrameReader(object):
     """The frames of one connection, read with as few blocking calls as
     possible: under GIL contention each one costs the agent's thread a
@@ -198,32 +205,40 @@ class _FrameReader(object):
         self.chunks = []
         self.buffered = 0
         self.ended = False
+        self.deadline = None    # of the frame in progress
 
     def wait(self, seconds):
         """True once data (or the end of the stream) is there; False after
         seconds without any."""
         if self.buffered or self.ended:
             return True
-        self.conn.settimeout(seconds)
+        self.conn.settimeout(max(seconds, 0.001))
         try:
             self._take(self.conn.recv(256 * 1024))
         except socket.timeout:
             return False
         return True
 
-    def next(self):
+    def next(self, give_up=None):
         """The next frame's body; None at the end of the stream (also in the
-        middle of a frame); socket.timeout past the frame's deadline."""
-        if not self.wait(self.timeout):
+        middle of a frame); _PENDING when the time.monotonic() value give_up
+        comes first; socket.timeout past the frame's deadline."""
+        if not self.wait(self.timeout if give_up is None else give_up - time.monotonic()):
+            if give_up is not None:
+                return _PENDING
             raise socket.timeout('no request within %g s' % self.timeout)
-        deadline = time.monotonic() + self.timeout
-        if not self._fill(4, deadline):
-            return None
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout
+        outcome = self._fill(4, give_up)
+        if outcome is not True:
+            return outcome
         size = struct.unpack('>I', self._peek(4))[0]
         if size > MAX_FRAME:
             raise _FrameTooLarge(size)
-        if not self._fill(4 + size, deadline):
-            return None
+        outcome = self._fill(4 + size, give_up)
+        if outcome is not True:
+            return outcome
+        self.deadline = None
         data = b''.join(self.chunks)
         rest = data[4 + size:]
         self.chunks = [rest] if rest else []
@@ -242,15 +257,23 @@ class _FrameReader(object):
             self.chunks = [b''.join(self.chunks)]
         return self.chunks[0][:size]
 
-    def _fill(self, size, deadline):
+    def _fill(self, size, give_up):
         while self.buffered < size:
             if self.ended:
-                return False
-            left = deadline - time.monotonic()
-            if left <= 0:
+                return None
+            now = time.monotonic()
+            if now >= self.deadline:
                 raise socket.timeout('the frame did not arrive in time')
-            self.conn.settimeout(left)
-            self._take(self.conn.recv(min(max(size - self.buffered, 65536), 1 << 20)))
+            limit = self.deadline if give_up is None else min(self.deadline, give_up)
+            if now >= limit:
+                return _PENDING
+            self.conn.settimeout(limit - now)
+            try:
+                self._take(self.conn.recv(min(max(size - self.buffered, 65536), 1 << 20)))
+            except socket.timeout:
+                if time.monotonic() >= self.deadline or give_up is None:
+                    raise
+                return _PENDING
         return True
 
 
@@ -2091,8 +2114,11 @@ class _Agent(object):
     # -- serving ----------------------------------------------------------------
 
     def serve(self, listener):
-        """Accepts connections and serves each in its own thread: a slow or
-        idle client holds only its own connection."""
+        """Accepts connections. A client that keeps up (a CLI sends a
+        request, reads the reply, sends the next) is served right here; one
+        that pauses or sends slowly is handed to a thread of its own, so no
+        client delays another by more than ACCEPT_WAIT (plus the requests
+        ahead of it: they run one at a time)."""
         try:
             while True:
                 self.slots.acquire()
@@ -2104,49 +2130,71 @@ class _Agent(object):
                         return
                     time.sleep(0.1)     # e.g. EMFILE: do not spin
                     continue
-                # From here until the first reply, every blocking call of the
-                # request is cheap to come back from (_SwitchBoost).
+                # From here until the last reply, every blocking call of the
+                # connection is cheap to come back from (_SwitchBoost).
                 self.boost.enter()
-                thread = threading.Thread(target=self.serve_connection, args=(conn, listener),
-                                          name=CONNECTION_THREAD_NAME)
-                thread.daemon = True
-                try:
-                    thread.start()
-                except BaseException:
-                    self.boost.leave()
-                    conn.close()
-                    self.slots.release()
-                    raise
+                if self.serve_briefly(conn, listener):
+                    continue
+                self.boost.leave()
+                self.close_connection(conn)
+                if self.stop_requested and self.listener is listener:
+                    with self.lock:
+                        self.close_listener(wake=False)
+                    return
         except BaseException as exc:
             _debug('accepting: %s' % _exception_text(exc))
             return
 
-    def serve_connection(self, conn, listener):
+    def serve_briefly(self, conn, listener):
+        """Serves conn while its client keeps up; True when it was handed to
+        a connection thread (which then owns conn, its slot and the boost)."""
         try:
-            self.handle(conn)
+            if not _peer_allowed(conn):
+                return False
+            reader = _FrameReader(conn, _timeout())
+            while True:
+                outcome = self.serve_request(conn, reader, time.monotonic() + ACCEPT_WAIT)
+                if outcome is _PENDING:
+                    break
+                if not outcome:
+                    return False
+        except BaseException as exc:
+            _debug('connection: %s' % _exception_text(exc))
+            return False
+        thread = threading.Thread(target=self.serve_connection, args=(conn, listener, reader),
+                                  name=CONNECTION_THREAD_NAME)
+        thread.daemon = True
+        try:
+            thread.start()
+        except BaseException as exc:
+            _debug('no thread for a connection: %s' % _exception_text(exc))
+            return False
+        return True
+
+    def close_connection(self, conn):
+        try:
+            conn.close()
+        except OSError:
+            pass
+        self.slots.release()
+
+    def serve_connection(self, conn, listener, reader):
+        try:
+            self.handle(conn, reader)
         except BaseException as exc:
             _debug('connection: %s' % _exception_text(exc))
         finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-            self.slots.release()
+            self.close_connection(conn)
         if self.stop_requested and self.listener is listener:
             with self.lock:
                 if self.listener is listener:
                     self.close_listener(wake=True)
 
-    def handle(self, conn):
-        """Serves one connection; entered boosted (see serve), and boosted
-        whenever a request is in progress on it."""
+    def handle(self, conn, reader):
+        """Serves a connection on its own thread; entered boosted, and
+        boosted whenever a request is in progress on it."""
         boosted = True
         try:
-            uid = _peer_uid(conn)
-            if uid not in (0, os.getuid(), os.geteuid()):
-                _debug('refused a client of uid %d' % uid)
-                return
-            reader = _FrameReader(conn, _timeout())
             while True:
                 # A client sends its next request at once or waits a while:
                 # an idle connection must not keep the interval short.
@@ -2164,15 +2212,17 @@ class _Agent(object):
             if boosted:
                 self.boost.leave()
 
-    def serve_request(self, conn, reader):
+    def serve_request(self, conn, reader, give_up=None):
         """Reads, runs and answers one request; False when the connection
-        is to be closed."""
+        is to be closed, _PENDING when give_up came before the request."""
         try:
-            body = reader.next()
+            body = reader.next(give_up)
         except _FrameTooLarge as too_large:
             _send_frame(conn, _error_reply(None, 'protocol',
                         'frame of %d bytes is over the 64 MiB limit' % too_large.args[0]))
             return False
+        if body is _PENDING:
+            return _PENDING
         if body is None:
             return False
         # Requests run one at a time, whichever connection they come on.
@@ -2183,6 +2233,14 @@ class _Agent(object):
         except (TypeError, ValueError) as exc:
             _send_frame(conn, _error_reply(reply.get('id'), 'internal', _exception_text(exc)))
         return not self.stop_requested
+
+
+def _peer_allowed(conn):
+    uid = _peer_uid(conn)
+    if uid in (0, os.getuid(), os.geteuid()):
+        return True
+    _debug('refused a client of uid %d' % uid)
+    return False
 
 
 # ---------------------------------------------------------------------------
