@@ -1906,12 +1906,23 @@ class _Operations(object):
         return {'module': name, 'file': _real(path)}
 
     def op_module_for_file(self, request):
-        wanted = _real(_field(request, 'file', str))
-        matches = []
+        given = _field(request, 'file', str)
+        wanted = _real(given)
+        file_names = (os.path.basename(wanted), os.path.basename(given))
+        paths = []
         for name, module in list(sys.modules.items()):
             path = _module_file(module) if module is not None else None
-            if path and _real(path) == wanted:
-                matches.append(name)
+            if path:
+                paths.append((name, path))
+        # Each realpath costs system calls, and under GIL contention each
+        # call a switch interval: thousands of modules took seconds. A path
+        # resolves to a file of another name only when it is itself a link,
+        # so the paths of the same file name go first.
+        matches = [name for name, path in paths
+                   if os.path.basename(path) in file_names and _real(path) == wanted]
+        if not matches:
+            matches = [name for name, path in paths
+                       if os.path.basename(path) not in file_names and _real(path) == wanted]
         if not matches:
             raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
                            'process imported it from, or a module name' % wanted)

@@ -592,6 +592,54 @@ class BusyInterpreter(SafetyCase):
             "        x += 1\n"
             "for _ in range(2):\n"
             "    threading.Thread(target=_spin, daemon=True).start()\n")
+    # A program of some size: a few hundred modules loaded.
+    MODULES = ("import importlib, pkgutil, sys\n"
+               "for _m in sorted(pkgutil.iter_modules(), key=lambda m: m.name):\n"
+               "    if len(sys.modules) > 400:\n"
+               "        break\n"
+               "    if _m.name.startswith(('test', 'idle', 'tkinter', 'turtle', 'antigravity', 'this', '_')):\n"
+               "        continue\n"
+               "    try:\n"
+               "        importlib.import_module(_m.name)\n"
+               "    except BaseException:\n"
+               "        pass\n")
+
+    def test_module_for_file_with_hundreds_of_modules(self):
+        # Finding a file's module looked at every module's real path, each a
+        # handful of system calls, each of them a switch interval or more.
+        target = self.start_app(setup=self.MODULES + self.SPIN)
+        path = agent_socket(target)
+        count = int(target.call("len(__import__('sys').modules)"))
+        times = []
+        for _ in range(5):
+            client = RawClient(path, timeout=30)
+            try:
+                start = time.monotonic()
+                reply = client.request("module_for_file", file=target.path("app.py"))
+                times.append(time.monotonic() - start)
+            finally:
+                client.close()
+            self.assertEqual(reply.get("module"), "app", reply)
+        times.sort()
+        report = "module_for_file among %d modules: median %.1f ms (max %.1f)" % (
+            count, times[2] * 1000, times[-1] * 1000)
+        print("\n%s %s" % (self.python_label, report))
+        self.assertLess(times[2], 0.050, report)
+
+    def test_module_for_file_through_a_link_of_another_name(self):
+        # The same-name paths go first; a module imported only through a
+        # link of another name is still found.
+        target = self.start_app()
+        target.write("impl.py", "VALUE = 1\n")
+        os.symlink(target.path("impl.py"), target.path("linked.py"))
+        os.symlink(target.path("app.py"), target.path("alias.py"))
+        target.call("[__import__('importlib').import_module(m) for m in ('linked', 'alias')] and None")
+        client = RawClient(agent_socket(target))
+        self.addCleanup(client.close)
+        reply = client.request("module_for_file", file=target.path("impl.py"))
+        self.assertEqual(reply.get("module"), "linked", reply)
+        reply = client.request("module_for_file", file=target.path("app.py"))
+        self.assertEqual(reply.get("module"), "app", reply)
 
     def test_ping_and_history_under_contention(self):
         target = self.start_app(setup=self.SPIN)
