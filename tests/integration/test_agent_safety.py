@@ -445,7 +445,8 @@ class ProtocolValuesChecked(SafetyCase):
             self.send_bad(target, client, {}, unit_fields)
         bad_requests = [
             {"file": 5}, {"future_flags": [3]}, {"future_flags": "annotations"}, {"dry_run": "no"},
-            {"verify": 2}, {"hashes": [1]}, {"units": {"a": 1}}, {"units": [5]}, {"module": ["app"]},
+            {"verify": 2}, {"snapshot_hash": [1]}, {"source_edit": "x"}, {"units": {"a": 1}}, {"units": [5]},
+            {"module": ["app"]},
             {"snapshot": 3},
         ]
         for fields in bad_requests:
@@ -505,7 +506,7 @@ class ProtocolFuzz(SafetyCase):
         for _ in range(rng.randint(1, 3)):
             holder = rng.choice(holders)
             keys = [k for k in holder if k not in ("dry_run", "op")] + ["patch", "accessor", "only_if_missing",
-                                                                        "snapshot", "hashes"]
+                                                                        "snapshot", "snapshot_hash", "source_edit"]
             key = rng.choice(keys)
             if rng.random() < 0.15:
                 holder.pop(key, None)
