@@ -17,8 +17,8 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "cli/live_patch.hpp"
 #include "cli/output.hpp"
+#include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
 #include "parser/parser.hpp"
@@ -29,6 +29,7 @@
 namespace pyhot::cli {
 
 using nlohmann::json;
+using patch::PatchOutcome;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -250,14 +251,14 @@ std::string Autoreload::dotted(const WatchedFile& file, const std::string& qualn
 // The directories of every module the target loaded from outside the
 // standard library and site-packages; new ones are watched as they appear.
 void Autoreload::refresh_modules(loader::AgentChannel& agent, bool announce) {
-  auto response = agent.request("modules", json::object());
-  if (!response || !response->contains("modules")) {
+  auto modules = loader::Agent(agent).modules();
+  if (!modules) {
     return;
   }
   std::vector<std::string> added;
-  for (const auto& module : (*response)["modules"]) {
-    std::string file = real_path(module.value("file", ""));
-    std::string name = module.value("name", "");
+  for (const auto& module : *modules) {
+    std::string file = real_path(module.file);
+    std::string name = module.name;
     if (file.empty() || name.empty() || (!m_agent_directory.empty() && util::starts_with(file, m_agent_directory))) {
       continue;  // pyhot's own sitecustomize is not the user's code
     }
@@ -322,8 +323,7 @@ void Autoreload::report_outcome(const WatchedFile& file, const std::string& path
   std::string shown = m_reporter.display(path);
   if (m_reporter.json_output()) {
     json document = to_json(outcome);
-    bool applied = std::any_of(outcome.changes.begin(), outcome.changes.end(),
-                               [](const AppliedChange& change) { return change.status == "applied"; });
+    bool applied = outcome.applied_anything();
     document["event"] = !outcome.refused.empty() ? "refused" : applied ? "applied" : "unchanged";
     document["pid"] = m_options.pid;
     document["timing"] = timing;
@@ -341,33 +341,33 @@ void Autoreload::report_outcome(const WatchedFile& file, const std::string& path
   int relocated = 0;
   bool any = false;
   for (const auto& change : outcome.changes) {
-    if (change.status == "unchanged") {
+    if (change.status == loader::Status::unchanged) {
       continue;
     }
     any = true;
-    if (change.verdict == "relocate") {
+    if (change.verdict == differ::Verdict::relocate) {
       ++relocated;
       continue;
     }
-    std::string verdict = change.status == "kept" ? "kept" : change.verdict;
-    std::string text = past_tense(verdict) + " ";
+    bool kept = change.status == loader::Status::kept;
+    std::string text = past_tense(change) + " ";
     if (util::starts_with(change.qualname, "<module>: ")) {
       text += (file.module.empty() ? std::string("<module>") : file.module) + ": " + change.qualname.substr(10);
     } else {
       text += dotted(file, change.qualname);
     }
-    if (verdict == "swap" && change.line_delta != 0) {
+    if (!kept && change.verdict == differ::Verdict::swap && change.line_delta != 0) {
       int lines = change.line_delta < 0 ? -change.line_delta : change.line_delta;
       text += std::string(" (") + (change.line_delta > 0 ? "+" : "-") + std::to_string(lines) +
               (lines == 1 ? " line)" : " lines)");
     }
-    if (verdict == "kept") {
+    if (kept) {
       text += " (removed from the file; stays in the live module)";
     }
     if (!change.message.empty()) {
       text += " — " + change.message;
     }
-    const char* colour = verdict == "delete" || verdict == "kept" ? m_reporter.yellow() : m_reporter.green();
+    const char* colour = kept || change.verdict == differ::Verdict::remove ? m_reporter.yellow() : m_reporter.green();
     m_reporter.line(shown, text, colour);
   }
   if (relocated > 0) {
@@ -393,10 +393,10 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     }
   };
   if (file.module.empty()) {
-    auto response = agent.request("module_for_file", {{"file", path}});
-    if (!response) {
-      if (response.error().kind != ErrorKind::not_found) {
-        report_error(shown, "error", response.error().message);
+    auto found = loader::Agent(agent).module_for_file(path);
+    if (!found) {
+      if (found.error().kind != ErrorKind::not_found) {
+        report_error(shown, "error", found.error().message);
         return FileResult::failed;
       }
       if (!file.reported_unmapped) {
@@ -410,7 +410,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
       }
       return FileResult::skipped;
     }
-    file.module = (*response)["module"].get<std::string>();
+    file.module = found->module;
   }
   auto text = util::read_file(path);
   if (!text) {
@@ -442,8 +442,9 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     }
     return FileResult::failed;
   }
-  ModuleLocation where{file.module, path};
-  auto outcome = patch_parsed(agent, where, *parsed, file.live ? &*file.live : nullptr, false);
+  patch::ModuleLocation where{file.module, path};
+  loader::Agent typed(agent);
+  auto outcome = patch::patch_parsed(typed, where, *parsed, file.live ? &*file.live : nullptr, false);
   auto patched_at = Clock::now();
   if (!outcome) {
     if (!target_alive()) {
@@ -464,8 +465,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   if (!outcome->refused.empty()) {
     return FileResult::failed;
   }
-  m_applied_changes = std::any_of(outcome->changes.begin(), outcome->changes.end(),
-                                  [](const AppliedChange& change) { return change.status == "applied"; });
+  m_applied_changes = outcome->applied_anything();
   file.live = std::move(*parsed);
   return FileResult::applied;
 }

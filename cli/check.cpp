@@ -19,7 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string first_line(std::string_view text, std::size_t limit = 60) {
+std::string first_line(std::string_view text, std::size_t limit) {
   std::string line(util::trim(text.substr(0, text.find('\n'))));
   if (line.size() > limit) {
     line = line.substr(0, limit - 3) + "...";
@@ -27,18 +27,11 @@ std::string first_line(std::string_view text, std::size_t limit = 60) {
   return line;
 }
 
-// What the user calls the subject of a change: a qualname, or for a
-// statement its scope and first line.
-std::string subject_of(const differ::Change& change, const parser::SourceFile& before,
-                       const parser::SourceFile& after) {
-  if (!change.is_statement) {
-    return change.qualname;
-  }
-  const parser::Statement& statement = change.new_index >= 0
-                                           ? after.statements[static_cast<std::size_t>(change.new_index)]
-                                           : before.statements[static_cast<std::size_t>(change.old_index)];
-  std::string scope = change.qualname.empty() ? "<module>" : change.qualname;
-  return scope + ": " + first_line(statement.text);
+// How long a statement's line may be in check's output.
+constexpr std::size_t k_subject_limit = 60;
+
+std::string subject(const differ::Change& change, const parser::SourceFile& before, const parser::SourceFile& after) {
+  return differ::subject_of(change, before, after, k_subject_limit);
 }
 
 struct FileCheck {
@@ -53,18 +46,14 @@ json to_json(const FileCheck& check) {
   for (const auto& change : check.changes.changes) {
     changes.push_back({{"line", change.line},
                        {"qualname", change.qualname},
-                       {"subject", subject_of(change, check.before, check.after)},
+                       {"subject", subject(change, check.before, check.after)},
                        {"kind", differ::to_string(change.kind)},
                        {"verdict", differ::to_string(change.verdict)},
                        {"rule", differ::rule_entry(change.rule).id},
                        {"reason", change.reason},
                        {"statement", change.is_statement}});
   }
-  json errors = json::array();
-  for (const auto& error : check.changes.syntax_errors) {
-    errors.push_back({{"line", error.line}, {"column", error.column}, {"message", error.message}});
-  }
-  return {{"path", check.path}, {"changes", changes}, {"syntax_errors", errors}};
+  return {{"path", check.path}, {"changes", changes}, {"syntax_errors", cli::to_json(check.changes.syntax_errors)}};
 }
 
 Result<parser::SourceFile> parse_text(const std::string& text, const std::string& path) {
@@ -171,7 +160,7 @@ void print_human(const std::vector<FileCheck>& checks) {
       ++errors;
     }
     for (const auto& change : check.changes.changes) {
-      std::cout << check.path << ":" << change.line << "  " << subject_of(change, check.before, check.after) << "  "
+      std::cout << check.path << ":" << change.line << "  " << subject(change, check.before, check.after) << "  "
                 << differ::to_string(change.verdict) << "  " << change.reason << "\n";
       (change.verdict == differ::Verdict::restart ? restart : live) += 1;
     }
@@ -201,7 +190,7 @@ int run_defs(const DefsOptions& options) {
       const auto& def = file->definitions[i];
       auto hash = differ::hash_definition(*file, def);
       char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.whole));
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
       defs.push_back({{"qualname", def.qualname},
                       {"key", keys[i]},
                       {"kind", parser::to_string(def.kind)},
@@ -215,11 +204,7 @@ int run_defs(const DefsOptions& options) {
                       {"conditional", def.conditional},
                       {"hash", hex}});
     }
-    json errors = json::array();
-    for (const auto& error : file->errors) {
-      errors.push_back({{"line", error.line}, {"column", error.column}, {"message", error.message}});
-    }
-    print_json({{"path", options.file}, {"definitions", defs}, {"syntax_errors", errors}});
+    print_json({{"path", options.file}, {"definitions", defs}, {"syntax_errors", cli::to_json(file->errors)}});
   } else {
     for (const auto& error : file->errors) {
       std::cout << options.file << ":" << error.line << ":" << error.column << "  syntax error: " << error.message
@@ -230,7 +215,7 @@ int run_defs(const DefsOptions& options) {
       char line[64];
       std::snprintf(line, sizeof line, "%5u-%-5u", def.range.start_line, def.range.end_line);
       char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.whole));
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
       std::cout << line << " " << hex << "  " << parser::to_string(def.kind) << "  " << def.qualname << "\n";
     }
     std::cout << file->definitions.size() << " definitions\n";

@@ -4,12 +4,13 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "loader/agent_source.hpp"
 
 int main(int argc, char** argv) {
   using namespace pyhot::cli;
   CLI::App app{"pyhot: change the code of a running Python process without restarting it"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "pyhot 0.1.0");
+  app.set_version_flag("--version", "pyhot " + std::string(pyhot::loader::pyhot_version()));
   int code = k_exit_done;
 
   DefsOptions defs;

@@ -3,9 +3,12 @@
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "parser/source_file.hpp"
+#include "patch/live_patch.hpp"
 #include "util/result.hpp"
 
 namespace pyhot::cli {
@@ -46,5 +49,14 @@ inline const char* error_kind_name(ErrorKind kind) {
   }
   return "internal";
 }
+
+// [{"line", "column", "message"}]: how every command reports syntax errors.
+nlohmann::json to_json(const std::vector<parser::SyntaxError>& errors);
+
+// reload's and autoreload's --json document for one patched file.
+nlohmann::json to_json(const patch::PatchOutcome& outcome);
+
+// "swapped", "re-ran", "kept": how reload and autoreload say what a change did.
+std::string past_tense(const patch::AppliedChange& change);
 
 }  // namespace pyhot::cli

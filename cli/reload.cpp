@@ -3,11 +3,12 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "cli/live_patch.hpp"
 #include "cli/output.hpp"
+#include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
 #include "util/file.hpp"
@@ -16,6 +17,7 @@
 namespace pyhot::cli {
 
 using nlohmann::json;
+using patch::PatchOutcome;
 
 namespace {
 
@@ -112,12 +114,12 @@ std::string error_text(const Error& error) {
   return text;
 }
 
-int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, json& document) {
+int reload_method(loader::Agent& agent, const ReloadOptions& options, json& document) {
   const std::string& module = options.target[0];
   std::string qualname = options.target.size() == 3 ? options.target[1] + "." + options.target[2] : options.target[1];
   std::string method = options.target.back();
   document = {{"ok", false}, {"module", module}, {"qualname", qualname}};
-  auto where = locate_module(agent, module);
+  auto where = patch::locate_module(agent, module);
   if (!where) {
     document["error"] = where.error().message;
     if (!options.json) {
@@ -134,7 +136,7 @@ int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, jso
     }
     return k_exit_failed;
   }
-  auto outcome = patch_definition(agent, *where, *text, qualname, options.dry_run);
+  auto outcome = patch::patch_definition(agent, *where, *text, qualname, options.dry_run);
   std::string source = outcome ? outcome->definition_source : std::string{};
   if (!outcome) {
     document["error"] = outcome.error().message;
@@ -160,9 +162,7 @@ int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, jso
     }
     return k_exit_failed;
   }
-  bool changed = std::any_of(outcome->changes.begin(), outcome->changes.end(),
-                             [](const AppliedChange& change) { return change.status != "unchanged"; });
-  if (!changed) {
+  if (!outcome->changed_anything()) {
     document["error"] = "Method source has not changed.";
     if (!options.json) {
       std::cout << "Error: Method source has not changed.\n";
@@ -180,9 +180,9 @@ int reload_method(loader::AgentChannel& agent, const ReloadOptions& options, jso
   return k_exit_done;
 }
 
-int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json& document) {
+int reload_file(loader::Agent& agent, const ReloadOptions& options, json& document) {
   document = {{"ok", false}, {"target", options.target[0]}};
-  auto where = locate_module(agent, options.target[0]);
+  auto where = patch::locate_module(agent, options.target[0]);
   if (!where) {
     document["error"] = where.error().message;
     if (!options.json) {
@@ -198,7 +198,7 @@ int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json&
     }
     return k_exit_failed;
   }
-  auto outcome = patch_file(agent, *where, *text, options.dry_run);
+  auto outcome = patch::patch_file(agent, *where, *text, options.dry_run);
   if (!outcome) {
     document["error"] = outcome.error().message;
     document["file"] = where->file;
@@ -219,9 +219,7 @@ int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json&
   if (options.json) {
     return k_exit_done;
   }
-  bool any = std::any_of(outcome->changes.begin(), outcome->changes.end(),
-                         [](const AppliedChange& change) { return change.status != "unchanged"; });
-  if (!any) {
+  if (!outcome->changed_anything()) {
     std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file << ".\n";
     return k_exit_done;
   }
@@ -229,7 +227,8 @@ int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json&
                                 : "Reload is done successfully.\n");
   std::cout << "Located file path: " << where->file << " (module " << where->module << ")\n";
   for (const auto& change : outcome->changes) {
-    std::string verb = options.dry_run ? "would " + change.verdict : past_tense(change.verdict);
+    std::string verb = options.dry_run ? "would " + std::string(differ::to_string(change.verdict))
+                                       : std::string(differ::past_tense(change.verdict));
     std::cout << "  " << std::left << std::setw(10) << verb << " " << change.qualname << "  (line " << change.line
               << ")";
     if (!change.message.empty()) {
@@ -242,6 +241,27 @@ int reload_file(loader::AgentChannel& agent, const ReloadOptions& options, json&
               << "` undoes it.\n";
   }
   return k_exit_done;
+}
+
+json to_json(const std::vector<loader::PatchChange>& changes) {
+  json out = json::array();
+  for (const auto& change : changes) {
+    out.push_back({{"qualname", change.qualname}, {"verdict", change.verdict}});
+  }
+  return out;
+}
+
+json to_json(const std::vector<loader::PatchRecord>& patches) {
+  json out = json::array();
+  for (const auto& patch : patches) {
+    out.push_back({{"id", patch.id},
+                   {"time", patch.time},
+                   {"module", patch.module},
+                   {"file", patch.file},
+                   {"reverted", patch.reverted},
+                   {"changes", to_json(patch.changes)}});
+  }
+  return out;
 }
 
 std::string format_time(double unix_seconds) {
@@ -281,8 +301,8 @@ int run_reload(const ReloadOptions& options) {
     if (agent == nullptr) {
       return k_exit_failed;
     }
-    return options.target.size() == 1 ? reload_file(*agent, options, document)
-                                      : reload_method(*agent, options, document);
+    loader::Agent typed(*agent);
+    return options.target.size() == 1 ? reload_file(typed, options, document) : reload_method(typed, options, document);
   });
 }
 
@@ -301,19 +321,19 @@ int run_module(const ProcessOptions& options) {
     return k_exit_failed;
   }
   std::string file = util::absolute_path(options.arguments[0]);
-  auto response = agent->request("module_for_file", {{"file", file}});
-  if (!response) {
+  auto found = loader::Agent(*agent).module_for_file(file);
+  if (!found) {
     if (options.json) {
-      print_json({{"ok", false}, {"file", file}, {"error", response.error().message}});
+      print_json({{"ok", false}, {"file", file}, {"error", found.error().message}});
     } else {
-      std::cerr << "pyhot: " << response.error().message << "\n";
+      std::cerr << "pyhot: " << found.error().message << "\n";
     }
     return k_exit_failed;
   }
   if (options.json) {
-    print_json({{"ok", true}, {"file", file}, {"module", (*response)["module"]}});
+    print_json({{"ok", true}, {"file", file}, {"module", found->module}});
   } else {
-    std::cout << (*response)["module"].get<std::string>() << "\n";
+    std::cout << found->module << "\n";
   }
   return k_exit_done;
 }
@@ -325,30 +345,27 @@ int run_history(const ProcessOptions& options) {
     if (agent == nullptr) {
       return k_exit_failed;
     }
-    auto response = agent->request("history", json::object());
-    if (!response) {
-      document = {{"ok", false}, {"error", response.error().message}};
+    auto patches = loader::Agent(*agent).history();
+    if (!patches) {
+      document = {{"ok", false}, {"error", patches.error().message}};
       if (!options.json) {
-        std::cerr << "pyhot: " << response.error().message << "\n";
+        std::cerr << "pyhot: " << patches.error().message << "\n";
       }
       return k_exit_failed;
     }
-    document = {{"ok", true}, {"patches", (*response)["patches"]}};
+    document = {{"ok", true}, {"patches", to_json(*patches)}};
     if (options.json) {
       return k_exit_done;
     }
-    const json& patches = (*response)["patches"];
-    if (patches.empty()) {
+    if (patches->empty()) {
       std::cout << "No patches applied to process " << pid << ".\n";
     }
-    for (const auto& patch : patches) {
-      std::cout << "#" << patch.value("id", 0) << "  " << format_time(patch.value("time", 0.0)) << "  "
-                << patch.value("module", "") << "  " << patch["changes"].size() << " change"
-                << (patch["changes"].size() == 1 ? "" : "s") << (patch.value("reverted", false) ? "  (reverted)" : "")
-                << "\n";
-      for (const auto& change : patch["changes"]) {
-        std::cout << "      " << std::left << std::setw(9) << change.value("verdict", "") << " "
-                  << change.value("qualname", "") << "\n";
+    for (const auto& patch : *patches) {
+      std::cout << "#" << patch.id << "  " << format_time(patch.time) << "  " << patch.module << "  "
+                << patch.changes.size() << " change" << (patch.changes.size() == 1 ? "" : "s")
+                << (patch.reverted ? "  (reverted)" : "") << "\n";
+      for (const auto& change : patch.changes) {
+        std::cout << "      " << std::left << std::setw(9) << change.verdict << " " << change.qualname << "\n";
       }
     }
     return k_exit_done;
@@ -356,10 +373,10 @@ int run_history(const ProcessOptions& options) {
 }
 
 int run_revert(const ProcessOptions& options) {
-  json arguments = json::object();
+  std::optional<int> patch_id;
   if (options.arguments.size() == 1) {
     try {
-      arguments["patch"] = std::stoi(options.arguments[0]);
+      patch_id = std::stoi(options.arguments[0]);
     } catch (const std::exception&) {
       print_error("revert takes PID [ID]: '" + options.arguments[0] + "' is not a patch id", options.json);
       return k_exit_usage;
@@ -374,20 +391,19 @@ int run_revert(const ProcessOptions& options) {
     if (agent == nullptr) {
       return k_exit_failed;
     }
-    auto response = agent->request("revert", arguments);
-    if (!response) {
-      document = {{"ok", false}, {"error", response.error().message}};
+    auto reverted = loader::Agent(*agent).revert(patch_id);
+    if (!reverted) {
+      document = {{"ok", false}, {"error", reverted.error().message}};
       if (!options.json) {
-        std::cout << "Error: " << error_text(response.error()) << "\n";
+        std::cout << "Error: " << error_text(reverted.error()) << "\n";
       }
       return k_exit_failed;
     }
-    document = *response;
-    document["ok"] = true;
+    document = {{"ok", true}, {"reverted", reverted->reverted}, {"changes", to_json(reverted->changes)}};
     if (!options.json) {
-      std::cout << "Reverted patch " << response->value("reverted", 0) << ":";
-      for (const auto& change : (*response)["changes"]) {
-        std::cout << " " << change.value("qualname", "");
+      std::cout << "Reverted patch " << reverted->reverted << ":";
+      for (const auto& change : reverted->changes) {
+        std::cout << " " << change.qualname;
       }
       std::cout << "\n";
     }

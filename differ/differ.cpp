@@ -1,6 +1,7 @@
 #include "differ/differ.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <optional>
@@ -21,27 +22,43 @@ using parser::DefinitionKind;
 using parser::SourceFile;
 using parser::Statement;
 
-const char* to_string(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::swap:
-      return "swap";
-    case Verdict::relocate:
-      return "relocate";
-    case Verdict::define:
-      return "define";
-    case Verdict::remove:
-      return "delete";
-    case Verdict::rebind:
-      return "rebind";
-    case Verdict::reexec:
-      return "reexec";
-    case Verdict::restart:
-      return "restart";
+namespace {
+
+constexpr std::array k_verdicts{
+    VerdictEntry{Verdict::swap, "swap", "swapped", true},
+    VerdictEntry{Verdict::relocate, "relocate", "relocated", true},
+    VerdictEntry{Verdict::define, "define", "defined", true},
+    VerdictEntry{Verdict::remove, "delete", "deleted", true},
+    VerdictEntry{Verdict::rebind, "rebind", "rebound", true},
+    VerdictEntry{Verdict::reexec, "reexec", "re-ran", true},
+    VerdictEntry{Verdict::restart, "restart", "restart", false},
+};
+
+const VerdictEntry& verdict_entry(Verdict verdict) {
+  for (const auto& entry : k_verdicts) {
+    if (entry.verdict == verdict) {
+      return entry;
+    }
   }
-  return "?";
+  return k_verdicts.back();
 }
 
-bool applies_live(Verdict verdict) { return verdict != Verdict::restart; }
+}  // namespace
+
+std::span<const VerdictEntry> all_verdicts() { return k_verdicts; }
+
+const char* to_string(Verdict verdict) { return verdict_entry(verdict).word.data(); }
+
+std::string_view past_tense(Verdict verdict) { return verdict_entry(verdict).past_tense; }
+
+std::optional<Verdict> verdict_from_string(std::string_view word) {
+  for (const auto& entry : k_verdicts) {
+    if (entry.word == word) {
+      return entry.verdict;
+    }
+  }
+  return std::nullopt;
+}
 
 const char* to_string(ChangeKind kind) {
   switch (kind) {
@@ -434,17 +451,8 @@ std::uint64_t own_class_hash(const SourceFile& file, const Definition& def) {
 
 }  // namespace
 
-DefinitionHash hash_definition(const SourceFile& file, const Definition& def) {
-  DefinitionHash hash;
-  hash.whole = hash_dedented(file, def.range.start_byte, def.range.end_byte);
-  hash.header = hash_dedented(file, def.range.start_byte, def.body_byte);
-  hash.body = hash_dedented(file, def.body_byte, def.range.end_byte);
-  if (is_class(def)) {
-    hash.own = own_class_hash(file, def);
-  } else {
-    hash.own = hash.whole;
-  }
-  return hash;
+std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
+  return hash_dedented(file, def.range.start_byte, def.range.end_byte);
 }
 
 std::vector<std::string> definition_keys(const SourceFile& file) {
@@ -579,6 +587,20 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.line < b.line; });
   result.changes = std::move(changes);
   return result;
+}
+
+std::string subject_of(const Change& change, const SourceFile& before, const SourceFile& after, std::size_t limit) {
+  if (!change.is_statement) {
+    return change.qualname;
+  }
+  const Statement& statement = change.new_index >= 0 ? after.statements[static_cast<std::size_t>(change.new_index)]
+                                                     : before.statements[static_cast<std::size_t>(change.old_index)];
+  std::string_view text = statement.text;
+  std::string line(util::trim(text.substr(0, text.find('\n'))));
+  if (line.size() > limit) {
+    line = line.substr(0, limit - 3) + "...";
+  }
+  return (change.qualname.empty() ? "<module>" : change.qualname) + ": " + line;
 }
 
 }  // namespace pyhot::differ

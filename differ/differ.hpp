@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "parser/source_file.hpp"
@@ -20,8 +23,18 @@ enum class Verdict {
   restart,   // cannot be applied live
 };
 
+struct VerdictEntry {
+  Verdict verdict;
+  std::string_view word;        // on the wire, in `check` and --json
+  std::string_view past_tense;  // how reload and autoreload say what it did
+  bool crosses_to_agent;        // the agent's VERDICTS tuple has it
+};
+
+// The one table of the verdicts' words.
+std::span<const VerdictEntry> all_verdicts();
 const char* to_string(Verdict verdict);
-bool applies_live(Verdict verdict);
+std::string_view past_tense(Verdict verdict);
+std::optional<Verdict> verdict_from_string(std::string_view word);
 
 enum class ChangeKind {
   added,
@@ -35,16 +48,7 @@ enum class ChangeKind {
 const char* to_string(ChangeKind kind);
 
 // XXH3 of the dedented text: a moved definition hashes the same.
-struct DefinitionHash {
-  std::uint64_t whole = 0;
-  std::uint64_t header = 0;  // decorators and signature
-  std::uint64_t body = 0;    // everything after the ':'
-  // Class only: header plus class-level statements, without the methods, so
-  // a class does not count as changed because one of its methods did.
-  std::uint64_t own = 0;
-};
-
-DefinitionHash hash_definition(const parser::SourceFile& file, const parser::Definition& def);
+std::uint64_t hash_definition(const parser::SourceFile& file, const parser::Definition& def);
 
 // "C.x" for the first definition of that qualname, "C.x#2" for the second
 // (a property's setter, a conditional redefinition).
@@ -74,5 +78,11 @@ struct ChangeSet {
 };
 
 ChangeSet diff(const parser::SourceFile& before, const parser::SourceFile& after);
+
+// What the user calls the subject of a change: a qualname, or for a
+// statement its scope and first line ("<module>: import json"), that line cut
+// to `limit` characters.
+std::string subject_of(const Change& change, const parser::SourceFile& before, const parser::SourceFile& after,
+                       std::size_t limit = std::string::npos);
 
 }  // namespace pyhot::differ

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "loader/agent_api.hpp"
 #include "loader/agent_source.hpp"
 #include "loader/attach/injector.hpp"
 #include "loader/frame.hpp"
@@ -204,7 +205,7 @@ bool agent_is_listening(const ProcessInfo& process) {
     return false;
   }
   (*client)->set_timeout(std::chrono::milliseconds(1000));
-  return (*client)->request("ping", json::object()).ok();
+  return Agent(**client).ping().ok();
 }
 
 namespace {
@@ -305,39 +306,6 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
 
 namespace {
 
-// Starts the agent in any Python started with PYHOT_AGENT_AUTOSTART=1 and this
-// directory on PYTHONPATH (`pyhot run`), then runs the sitecustomize it shadows.
-constexpr std::string_view k_sitecustomize = R"PY(# Written by pyhot (`pyhot run`): starts the pyhot agent when
-# PYHOT_AGENT_AUTOSTART is set, then runs the sitecustomize this one shadows.
-def _pyhot_sitecustomize():
-    import os
-    import sys
-    if os.environ.get("PYHOT_AGENT_AUTOSTART"):
-        try:
-            import pyhot_agent
-            pyhot_agent.start()
-        except Exception:
-            pass
-    here = os.path.dirname(os.path.abspath(__file__))
-    for entry in sys.path:
-        if not entry or os.path.abspath(entry) == here:
-            continue
-        candidate = os.path.join(entry, "sitecustomize.py")
-        if os.path.isfile(candidate):
-            import importlib.util
-            spec = importlib.util.spec_from_file_location("_pyhot_shadowed_sitecustomize", candidate)
-            module = importlib.util.module_from_spec(spec)
-            try:
-                spec.loader.exec_module(module)
-            except Exception:
-                pass
-            break
-
-
-_pyhot_sitecustomize()
-del _pyhot_sitecustomize
-)PY";
-
 Result<Done> write_once(const std::string& file, std::string_view contents) {
   std::error_code ec;
   if (std::filesystem::exists(file, ec)) {
@@ -362,7 +330,7 @@ Result<std::string> agent_import_directory() {
   std::string base = cache != nullptr && *cache != '\0' ? cache
                      : home != nullptr                  ? std::string(home) + "/.cache"
                                                         : "/tmp/pyhot-cache-" + std::to_string(getuid());
-  std::string version = util::hash_hex(std::string(agent_source()) + std::string(k_sitecustomize)).substr(0, 12);
+  std::string version = util::hash_hex(std::string(agent_source()) + std::string(sitecustomize_source())).substr(0, 12);
   std::string dir = base + "/pyhot/agent-" + version;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -372,7 +340,7 @@ Result<std::string> agent_import_directory() {
   if (auto written = write_once(dir + "/pyhot_agent.py", agent_source()); !written) {
     return written.error();
   }
-  if (auto written = write_once(dir + "/sitecustomize.py", k_sitecustomize); !written) {
+  if (auto written = write_once(dir + "/sitecustomize.py", sitecustomize_source()); !written) {
     return written.error();
   }
   return dir;

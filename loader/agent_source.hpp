@@ -1,10 +1,18 @@
-// The agent's Python source, embedded at build time.
+// The Python that pyhot puts into targets, embedded at build time from
+// loader/agent/, and the version number the build gives the project.
 #pragma once
 
 #include <string_view>
 
 namespace pyhot::loader {
 
+// loader/agent/pyhot_agent.py, its AGENT_VERSION set to pyhot_version().
 std::string_view agent_source();
+
+// loader/agent/sitecustomize.py: starts the agent in processes `pyhot run` starts.
+std::string_view sitecustomize_source();
+
+// The project version from CMake (`project(pyhot VERSION ...)`).
+std::string_view pyhot_version();
 
 }  // namespace pyhot::loader

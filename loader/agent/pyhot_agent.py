@@ -34,6 +34,8 @@ import threading
 import time
 import types
 
+# Rewritten from CMake's project version when the agent is embedded in the
+# binary (loader/CMakeLists.txt); this value is used when run from the tree.
 AGENT_VERSION = '0.1.0'
 PROTOCOL_VERSION = 1
 THREAD_NAME = 'pyhot-agent'
@@ -43,8 +45,16 @@ _REGISTRY_KEY = '_pyhot_agent'
 # Marks this module so that `modules` does not list the agent itself.
 __pyhot_agent__ = True
 
+# The words shared with the C++ side (loader/PROTOCOL.md); a test checks
+# that both sides list the same ones.
+# The verdicts a unit may carry.
+VERDICTS = ('swap', 'relocate', 'define', 'delete', 'rebind', 'reexec')
+# Every status a unit's result can report.
+STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply')
+# Every kind an error reply can carry.
+ERROR_KINDS = ('protocol', 'not_found', 'compile', 'refused', 'internal')
+
 _MISSING = object()
-_VERDICTS = ('swap', 'relocate', 'define', 'delete', 'rebind', 'reexec')
 _CELL_TYPE = type((lambda x: lambda: x)(0).__closure__[0])
 _CODE_FIELDS = ('co_argcount', 'co_posonlyargcount', 'co_kwonlyargcount',
                 'co_nlocals', 'co_stacksize', 'co_flags', 'co_code',
@@ -75,6 +85,7 @@ class _Failure(Exception):
 
     def __init__(self, kind, message):
         Exception.__init__(self, message)
+        assert kind in ERROR_KINDS, kind
         self.kind = kind
         self.message = _one_line(message)
 
@@ -354,7 +365,7 @@ class _Unit(object):
         self.name = _field(raw, 'name', str)
         self.kind = _field(raw, 'kind', str, 'function')
         self.verdict = _field(raw, 'verdict', str)
-        if self.verdict not in _VERDICTS:
+        if self.verdict not in VERDICTS:
             raise _Failure('protocol', "unit %s: unknown verdict '%s'"
                            % (self.qualname, self.verdict))
         self.scopes = []
@@ -400,6 +411,9 @@ class _Unit(object):
         return self.scopes[:end]
 
     def result(self):
+        if self.status not in STATUSES:
+            raise _Failure('internal', 'unit %s ended with no known status (%r)'
+                           % (self.qualname, self.status))
         out = {'qualname': self.qualname, 'verdict': self.verdict,
                'status': self.status, 'objects': self.objects}
         if self.message:
@@ -423,11 +437,10 @@ def _where(exc, filename):
     return '%s:%s: ' % (filename, line) if line else '%s: ' % filename
 
 
-class _Apply(object):
-    """One apply request, worked out completely before anything changes."""
+class _ApplyRequest(object):
+    """The fields of one apply request, checked."""
 
-    def __init__(self, agent, request):
-        self.agent = agent
+    def __init__(self, request):
         self.module_name = _field(request, 'module', str)
         self.module = sys.modules.get(self.module_name)
         if self.module is None:
@@ -451,84 +464,64 @@ class _Apply(object):
                 raise _Failure('protocol', "unknown future feature '%s'" % feature)
             self.flags |= value.compiler_flag
         self.units = [_Unit(raw) for raw in _field(request, 'units', list)]
-        self.code_map = {}      # id(old code) -> (old, new): closures to swap
-        self.derived = {}       # id(outer fn) -> (fn, {id(old code): new code})
-        self.kept_codes = []    # old nested code of rebind units: closures keep it
 
-    # -- preparation: nothing changes here --------------------------------
 
-    def prepare(self):
-        for unit in self.units:
-            self._compile(unit)
-        for unit in self.units:
-            try:
-                self._resolve(unit)
-            except _Failure as failure:
-                # First touch: the client asks which candidates exist live.
-                if not (self.verify and failure.kind == 'not_found'):
-                    raise
-                unit.status = 'missing'
-        overlay, class_overlays = self._run_reexec()
-        for unit in self.units:
-            if unit.status == 'missing':
-                continue
-            try:
-                self._build(unit, overlay, class_overlays)
-            except _Failure as failure:
-                # A first-touch probe runs no statements, so defaults may name
-                # constants the real apply binds first: compare code only.
-                if not (self.verify and self.dry_run and failure.kind == 'compile'):
-                    raise
-                unit.status = 'would_apply'
-                unit.message = 'defaults could not be compared: ' + failure.message
-        for unit in self.units:
-            if unit.status not in ('missing', 'would_apply'):
-                self._check(unit)
-        self._plan_nested()
-        if not self.dry_run:
-            for unit in self.units:
-                if unit.status in ('missing', 'freevars_changed'):
-                    raise _Failure('refused', '%s: %s in the live module; nothing was changed'
-                                   % (unit.qualname, unit.status.replace('_', ' ')))
+# -- compiling: the unit's text into the code objects it defines ------------
 
-    def _compile(self, unit):
-        if unit.verdict in ('relocate', 'delete'):
-            return
-        offset = unit.first_line - 1
-        # A swap only needs the code: compile the short text and move its
-        # line numbers (the line table is relative to co_firstlineno, so the
-        # result is what compiling at the real lines gives). Anything that
-        # runs its body (a class's __firstlineno__, tracebacks of decorators)
-        # is compiled at the real lines.
-        shift = offset if unit.verdict == 'swap' else 0
-        source = unit.source if shift or not offset else '\n' * offset + unit.source
-        try:
-            unit.code = compile(source, self.file, 'exec', self.flags, True)
-        except SyntaxError as exc:
-            raise _Failure('compile', '%s:%s:%s: %s' % (
-                exc.filename or self.file, (exc.lineno or 0) + shift, exc.offset, exc.msg))
-        except (ValueError, TypeError) as exc:
-            raise _Failure('compile', '%s: %s' % (self.file, _exception_text(exc)))
-        if shift:
-            unit.code = _shift_code(unit.code, shift)
-        code = unit.code
-        body = code
-        for index, scope in enumerate(unit.scopes):
-            code = _child_code(code, scope['name'], _scope_qualname(unit.scopes, index))
-            if code is None:
-                raise _Failure('compile', "%s: the unit for %s has no scope '%s'"
-                               % (self.file, unit.qualname, scope['name']))
-            if unit.fn_index is None or index < unit.fn_index:
-                body = code
-        unit.body_code = body
-        if unit.verdict == 'reexec':
-            return
-        unit.new_code = _child_code(code, unit.name, unit.qualname)
-        if unit.new_code is None:
-            raise _Failure('compile', "%s: the unit for %s does not define '%s'"
-                           % (self.file, unit.qualname, unit.name))
+def _compile_unit(unit, file, flags):
+    if unit.verdict in ('relocate', 'delete'):
+        return
+    offset = unit.first_line - 1
+    # A swap only needs the code: compile the short text and move its
+    # line numbers (the line table is relative to co_firstlineno, so the
+    # result is what compiling at the real lines gives). Anything that
+    # runs its body (a class's __firstlineno__, tracebacks of decorators)
+    # is compiled at the real lines.
+    shift = offset if unit.verdict == 'swap' else 0
+    source = unit.source if shift or not offset else '\n' * offset + unit.source
+    try:
+        unit.code = compile(source, file, 'exec', flags, True)
+    except SyntaxError as exc:
+        raise _Failure('compile', '%s:%s:%s: %s' % (
+            exc.filename or file, (exc.lineno or 0) + shift, exc.offset, exc.msg))
+    except (ValueError, TypeError) as exc:
+        raise _Failure('compile', '%s: %s' % (file, _exception_text(exc)))
+    if shift:
+        unit.code = _shift_code(unit.code, shift)
+    _find_unit_code(unit, file)
 
-    def _resolve(self, unit):
+
+def _find_unit_code(unit, file):
+    """Walks the compiled unit down its scopes to the body it runs and the
+    code object it defines."""
+    code = unit.code
+    body = code
+    for index, scope in enumerate(unit.scopes):
+        code = _child_code(code, scope['name'], _scope_qualname(unit.scopes, index))
+        if code is None:
+            raise _Failure('compile', "%s: the unit for %s has no scope '%s'"
+                           % (file, unit.qualname, scope['name']))
+        if unit.fn_index is None or index < unit.fn_index:
+            body = code
+    unit.body_code = body
+    if unit.verdict == 'reexec':
+        return
+    unit.new_code = _child_code(code, unit.name, unit.qualname)
+    if unit.new_code is None:
+        raise _Failure('compile', "%s: the unit for %s does not define '%s'"
+                       % (file, unit.qualname, unit.name))
+
+
+# -- resolving: the live objects a unit changes -------------------------------
+
+class _LiveResolver(object):
+    """Finds, for each unit, the live namespace, binding and function."""
+
+    def __init__(self, module_name, module):
+        self.module_name = module_name
+        self.module = module
+
+    def resolve(self, unit):
         owner = self.module
         class_name = None
         for scope in unit.class_scopes():
@@ -604,117 +597,143 @@ class _Apply(object):
             raise _Failure('not_found', 'Cannot locate %s in the live code of %s'
                            % (unit.qualname, unit.outer_qualname))
 
-    def _run_reexec(self):
-        """Runs reexec units into scratch namespaces (nothing live changes);
-        their values are visible to the other units' defaults."""
-        overlay = {}
-        class_overlays = {}
-        for unit in self.units:
+
+# -- executing: the only place user code runs while a patch is worked out ---
+
+class _Execution(object):
+    """Runs unit code into scratch namespaces: nothing live changes."""
+
+    def __init__(self, request):
+        self.request = request
+        self.overlay = {}           # module-level names bound by reexec units
+        self.class_overlays = {}    # id(class) -> names bound in it by reexec units
+
+    def run_reexec(self, units):
+        """Runs reexec units; their values are visible to the other units'
+        defaults."""
+        request = self.request
+        for unit in units:
             if unit.verdict != 'reexec':
                 continue
             if unit.nested():
                 raise _Failure('refused', 'reexec inside a function (%s) is not possible'
                                % unit.qualname)
-            if self.dry_run:
+            if request.dry_run:
                 continue
             if unit.only_if_missing and unit.targets and all(
                     _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets):
                 unit.status = 'unchanged'
                 continue
-            if unit.owner is self.module:
-                scratch = dict(overlay)
-                code = unit.code
-            else:
-                scratch = dict(unit.owner.__dict__)
-                scratch.update(class_overlays.get(id(unit.owner), {}))
-                code = unit.body_code
+            scratch, code = self._scratch(unit, {})
             before = dict(scratch)
-            try:
-                exec(code, self.module.__dict__, scratch)
-            except Exception as exc:
-                raise _Failure('compile', _where(exc, self.file) + _exception_text(exc))
+            self._exec(code, scratch)
             if unit.targets is not None:
                 names = [t for t in unit.targets if t in scratch]
             else:
                 names = [k for k in scratch if k not in ('__module__', '__qualname__')
                          and before.get(k, _MISSING) is not scratch[k]]
             unit.bound_values = tuple((k, scratch[k]) for k in names)
-            target = overlay if unit.owner is self.module \
-                else class_overlays.setdefault(id(unit.owner), {})
+            target = self.overlay if unit.owner is request.module \
+                else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
-        return overlay, class_overlays
 
-    def _build(self, unit, overlay, class_overlays):
+    def build(self, unit):
         """Executes the unit's innermost scope to get the new object."""
         if unit.verdict not in ('swap', 'define', 'rebind') or unit.nested():
             return
-        if self.dry_run and unit.verdict != 'swap':
+        if self.request.dry_run and unit.verdict != 'swap':
             return  # decorators of define/rebind run only for real
-        scratch = dict(overlay)
-        code = unit.code
-        if unit.owner is not self.module:
-            scratch.update(unit.owner.__dict__)
-            scratch.update(class_overlays.get(id(unit.owner), {}))
-            code = unit.body_code
+        scratch, code = self._scratch(unit, self.overlay)
         scratch['__pyhot_keep__'] = _keep
-        try:
-            exec(code, self.module.__dict__, scratch)
-        except Exception as exc:
-            raise _Failure('compile', _where(exc, self.file) + _exception_text(exc))
+        self._exec(code, scratch)
         cell = scratch.get('__classcell__')
         if isinstance(cell, _CELL_TYPE):
             cell.cell_contents = unit.owner
         unit.new_binding = scratch.get(unit.key, _MISSING)
+        file = self.request.file
         if unit.new_binding is _MISSING:
             raise _Failure('compile', "%s: the unit for %s does not bind '%s'"
-                           % (self.file, unit.qualname, unit.key))
+                           % (file, unit.qualname, unit.key))
         for fn in _unwrap(unit.new_binding, unit.qualname, unit.name):
             if fn.__code__ is unit.new_code:
                 unit.new_fn = fn
         if unit.new_fn is None and unit.verdict == 'swap':
             raise _Failure('compile', '%s: the unit for %s did not make a function'
-                           % (self.file, unit.qualname))
+                           % (file, unit.qualname))
 
-    def _check(self, unit):
-        """Rules, and verify: which units are unchanged."""
-        if unit.verdict == 'swap' and not unit.nested():
-            old, new = unit.live_fn.__code__, unit.new_code
-            if old.co_freevars != new.co_freevars:
-                if self.verify:
-                    unit.status = 'freevars_changed'
-                    return
-                raise _Failure('refused', '%s: free variables changed (%s -> %s): needs rebind'
-                               % (unit.qualname, ', '.join(old.co_freevars) or 'none',
-                                  ', '.join(new.co_freevars) or 'none'))
-            if self.verify and _code_equal(old, new) and all(
-                    _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
-                    for a in ('__defaults__', '__kwdefaults__', '__doc__')):
+    def _scratch(self, unit, base):
+        """The namespace a unit runs in, and the code to run there: the
+        module-level text, or the class body (over base) for a unit inside
+        a class."""
+        if unit.owner is self.request.module:
+            return dict(self.overlay), unit.code
+        scratch = dict(base)
+        scratch.update(unit.owner.__dict__)
+        scratch.update(self.class_overlays.get(id(unit.owner), {}))
+        return scratch, unit.body_code
+
+    def _exec(self, code, scratch):
+        try:
+            exec(code, self.request.module.__dict__, scratch)
+        except Exception as exc:
+            raise _Failure('compile', _where(exc, self.request.file) + _exception_text(exc))
+
+
+# -- checking: the rules, and which units a verify finds unchanged ------------
+
+def _check_unit(unit, verify):
+    if unit.verdict == 'swap' and not unit.nested():
+        old, new = unit.live_fn.__code__, unit.new_code
+        if old.co_freevars != new.co_freevars:
+            if verify:
+                unit.status = 'freevars_changed'
+                return
+            raise _Failure('refused', '%s: free variables changed (%s -> %s): needs rebind'
+                           % (unit.qualname, ', '.join(old.co_freevars) or 'none',
+                              ', '.join(new.co_freevars) or 'none'))
+        if verify and _code_equal(old, new) and all(
+                _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
+                for a in ('__defaults__', '__kwdefaults__', '__doc__')):
+            unit.status = 'unchanged'
+    elif unit.verdict == 'swap':
+        old = unit.old_chain[-1]
+        if old.co_freevars != unit.new_code.co_freevars:
+            if verify:
+                unit.status = 'freevars_changed'
+                return
+            raise _Failure('refused', '%s: free variables changed: needs rebind'
+                           % unit.qualname)
+        if verify and _code_equal(old, unit.new_code):
+            unit.status = 'unchanged'
+    elif unit.verdict == 'define' and verify and isinstance(unit.old_binding, type):
+        unit.status = 'unchanged'  # first touch: a class that exists is left as it is
+    elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING:
+        unit.status = 'missing'
+    elif unit.verdict in ('define', 'rebind') and verify and not unit.nested():
+        if unit.old_binding is not _MISSING and not isinstance(unit.old_binding, type):
+            live = _unwrap(unit.old_binding, unit.qualname, unit.name)
+            if live and _code_equal(live[-1].__code__, unit.new_code):
                 unit.status = 'unchanged'
-        elif unit.verdict == 'swap':
-            old = unit.old_chain[-1]
-            if old.co_freevars != unit.new_code.co_freevars:
-                if self.verify:
-                    unit.status = 'freevars_changed'
-                    return
-                raise _Failure('refused', '%s: free variables changed: needs rebind'
-                               % unit.qualname)
-            if self.verify and _code_equal(old, unit.new_code):
-                unit.status = 'unchanged'
-        elif unit.verdict == 'define' and self.verify and isinstance(unit.old_binding, type):
-            unit.status = 'unchanged'  # first touch: a class that exists is left as it is
-        elif unit.verdict == 'define' and self.verify and unit.old_binding is _MISSING:
-            unit.status = 'missing'
-        elif unit.verdict in ('define', 'rebind') and self.verify and not unit.nested():
-            if unit.old_binding is not _MISSING and not isinstance(unit.old_binding, type):
-                live = _unwrap(unit.old_binding, unit.qualname, unit.name)
-                if live and _code_equal(live[-1].__code__, unit.new_code):
-                    unit.status = 'unchanged'
-        elif unit.verdict == 'relocate' and unit.live_fn is not None:
-            unit.new_code = _shift_code(unit.live_fn.__code__, unit.line_delta)
-        elif unit.verdict == 'delete' and not unit.nested():
-            if unit.old_binding is _MISSING:
-                unit.status = 'unchanged'
-                unit.message = 'already absent'
+    elif unit.verdict == 'relocate' and unit.live_fn is not None:
+        unit.new_code = _shift_code(unit.live_fn.__code__, unit.line_delta)
+    elif unit.verdict == 'delete' and not unit.nested():
+        if unit.old_binding is _MISSING:
+            unit.status = 'unchanged'
+            unit.message = 'already absent'
+
+
+# -- nested code: which old code objects become which new ones ----------------
+
+class _NestedPlan(object):
+    """Nested functions are changed through their enclosing function's code
+    and through the live closures made from it."""
+
+    def __init__(self, units, lineage):
+        self.units = units
+        self.lineage = lineage
+        self.code_map = {}      # id(old code) -> (old, new): closures to swap
+        self.derived = {}       # id(outer fn) -> (fn, {id(old code): new code})
+        self.kept_codes = []    # old nested code of rebind units: closures keep it
 
     def _outer_unit(self, unit):
         for other in self.units:
@@ -723,7 +742,7 @@ class _Apply(object):
                 return other
         return None
 
-    def _plan_nested(self):
+    def plan(self):
         for unit in self.units:
             if not unit.nested() or unit.status is not None:
                 continue
@@ -737,29 +756,10 @@ class _Apply(object):
                 if unit.verdict == 'rebind' and unit.old_chain is not None:
                     self.kept_codes.append(unit.old_chain[-1])
                 continue
-            old_chain = unit.old_chain
-            if unit.verdict == 'relocate':
-                new_target = _shift_code(old_chain[-1], unit.line_delta)
-            else:
-                new_target = unit.new_code
             if outer is not None and outer.new_code is not None:
-                new_chain = [outer.new_code]
-                for j in range(unit.fn_index + 1, len(unit.scopes)):
-                    new_chain.append(_child_code(new_chain[-1], unit.scopes[j]['name'],
-                                                 _scope_qualname(unit.scopes, j)))
-                    if new_chain[-1] is None:
-                        break
-                else:
-                    new_chain.append(_child_code(new_chain[-1], unit.name, unit.qualname))
-                if new_chain[-1] is None:
-                    raise _Failure('compile', 'the new code of %s has no %s'
-                                   % (unit.outer_qualname, unit.qualname))
-                for old, new in zip(old_chain[1:], new_chain[1:]):
-                    self._map_code(old, new)
+                self._map_through_outer(unit, outer)
             else:
-                entry = self.derived.setdefault(id(unit.outer_fn), (unit.outer_fn, {}))
-                entry[1][id(old_chain[-1])] = new_target
-                self._map_code(old_chain[-1], new_target)
+                self._derive_outer(unit)
         for fn, replacements in self.derived.values():
             rebuilt = _rebuild_code(fn.__code__, replacements)
             pairs = []
@@ -769,16 +769,45 @@ class _Apply(object):
                     self._map_code(old, new)
             replacements['new'] = rebuilt
 
+    def _map_through_outer(self, unit, outer):
+        """The enclosing function is swapped too: pair the old chain of
+        nested code with the one in its new code."""
+        new_chain = [outer.new_code]
+        for j in range(unit.fn_index + 1, len(unit.scopes)):
+            new_chain.append(_child_code(new_chain[-1], unit.scopes[j]['name'],
+                                         _scope_qualname(unit.scopes, j)))
+            if new_chain[-1] is None:
+                break
+        else:
+            new_chain.append(_child_code(new_chain[-1], unit.name, unit.qualname))
+        if new_chain[-1] is None:
+            raise _Failure('compile', 'the new code of %s has no %s'
+                           % (unit.outer_qualname, unit.qualname))
+        for old, new in zip(unit.old_chain[1:], new_chain[1:]):
+            self._map_code(old, new)
+
+    def _derive_outer(self, unit):
+        """Only the nested function changes: the enclosing function gets a
+        copy of its code with the nested code replaced."""
+        old_chain = unit.old_chain
+        if unit.verdict == 'relocate':
+            new_target = _shift_code(old_chain[-1], unit.line_delta)
+        else:
+            new_target = unit.new_code
+        entry = self.derived.setdefault(id(unit.outer_fn), (unit.outer_fn, {}))
+        entry[1][id(old_chain[-1])] = new_target
+        self._map_code(old_chain[-1], new_target)
+
     def _map_code(self, old, new):
         self.code_map[id(old)] = (old, new)
-        for ancestor in self.agent.ancestors(old):
+        for ancestor in self.lineage.ancestors(old):
             self.code_map.setdefault(id(ancestor), (ancestor, new))
 
     def scan_closures(self):
         """Live functions running an old nested code object (one heap scan)."""
         kept_codes = {}
         for code in self.kept_codes:
-            for c in [code] + self.agent.ancestors(code):
+            for c in [code] + self.lineage.ancestors(code):
                 kept_codes[id(c)] = c
         if not self.code_map and not kept_codes:
             return [], []
@@ -799,22 +828,67 @@ class _Apply(object):
                 kept.append(obj)
         return swaps, kept
 
-    # -- the change ---------------------------------------------------------
+    def count_closures(self, swaps, kept):
+        for unit in self.units:
+            if not unit.nested() or unit.status is not None or unit.old_chain is None:
+                continue
+            target = unit.old_chain[-1]
+            olds = set([id(target)] + [id(a) for a in self.lineage.ancestors(target)])
+            if unit.verdict == 'rebind':
+                held = sum(1 for fn in kept if id(fn.__code__) in olds)
+                unit.message = '%d existing closure(s) of %s keep the old code; ' \
+                    'new calls of %s make new ones' % (held, unit.qualname, unit.outer_qualname)
+            elif unit.verdict in ('swap', 'relocate'):
+                unit.objects = sum(1 for fn, _ in swaps if id(fn.__code__) in olds)
+                held = sum(1 for fn in kept if id(fn.__code__) in olds)
+                if held:
+                    unit.message = '%d closure(s) of %s keep the old code (free variables differ)' \
+                        % (held, unit.qualname)
+                elif unit.objects == 0:
+                    unit.message = 'no live closure; new calls of %s use the new code' \
+                        % unit.outer_qualname
+                else:
+                    unit.message = 'swapped %d live closure(s)' % unit.objects
 
-    def commit(self, actions):
-        """Changes the live objects; every change is recorded in actions
-        first so that the caller can undo it."""
+
+# -- committing: the writes, queued and then made at once ---------------------
+
+class _Commit(object):
+    """Queues every change of a worked-out apply into actions, then makes
+    the writes together."""
+
+    def __init__(self, units, nested, lineage):
+        self.units = units
+        self.nested = nested
+        self.lineage = lineage
+
+    def run(self, actions):
         for unit in self.units:
             if unit.verdict == 'reexec' and unit.status is None:
                 for key, value in unit.bound_values:
                     _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
+        rebinds = self._queue_top_level(actions)
+        for fn, replacements in self.nested.derived.values():
+            _set_code(actions, fn, replacements['new'])
+        swaps, kept = self.nested.scan_closures()
+        self.nested.count_closures(swaps, kept)
+        for fn, new in swaps:
+            _set_code(actions, fn, new)
+        if rebinds:
+            _RebindSweep(rebinds).run(actions)
+        actions.writes.apply()
+        for owner, key, value in actions.after_writes:
+            _set_name(owner, key, value)
+        self._record_lineage()
+
+    def _queue_top_level(self, actions):
+        """Queues the units that change a module or class binding; returns
+        the rebind units, whose old objects are swept for afterwards."""
         targeted = set(id(u.live_fn) for u in self.units if u.live_fn is not None)
         rebinds = []
         for unit in self.units:
-            if unit.status is not None or unit.verdict == 'reexec':
-                continue
-            if unit.nested():
+            if unit.status is not None or unit.verdict == 'reexec' or unit.nested():
                 continue
             if unit.verdict == 'swap':
                 _swap_function(actions, unit.live_fn, unit.new_fn)
@@ -831,21 +905,10 @@ class _Apply(object):
             elif unit.verdict == 'rebind':
                 _bind(actions, unit.owner, unit.key, unit.new_binding)
                 rebinds.append(unit)
-        for fn, replacements in self.derived.values():
-            _set_code(actions, fn, replacements['new'])
-        swaps, kept = self.scan_closures()
-        self._count_closures(swaps, kept)
-        for fn, new in swaps:
-            _set_code(actions, fn, new)
-        if rebinds:
-            self._sweep(actions, rebinds)
-        actions.writes.apply()
-        for owner, key, value in actions.after_writes:
-            _set_name(owner, key, value)
-        self._record_lineage()
+        return rebinds
 
     def _record_lineage(self):
-        pairs = [entry for entry in self.code_map.values()
+        pairs = [entry for entry in self.nested.code_map.values()
                  if entry[0].co_freevars == entry[1].co_freevars]
         for unit in self.units:
             if unit.status is None and unit.verdict in ('swap', 'relocate') \
@@ -853,29 +916,7 @@ class _Apply(object):
                 nested = []
                 _pair_nested(unit.old_code, unit.new_code, nested)
                 pairs.extend((o, n) for o, n in nested if o.co_freevars == n.co_freevars)
-        self.agent.record_lineage(pairs)
-
-    def _count_closures(self, swaps, kept):
-        for unit in self.units:
-            if not unit.nested() or unit.status is not None or unit.old_chain is None:
-                continue
-            target = unit.old_chain[-1]
-            olds = set([id(target)] + [id(a) for a in self.agent.ancestors(target)])
-            if unit.verdict == 'rebind':
-                held = sum(1 for fn in kept if id(fn.__code__) in olds)
-                unit.message = '%d existing closure(s) of %s keep the old code; ' \
-                    'new calls of %s make new ones' % (held, unit.qualname, unit.outer_qualname)
-            elif unit.verdict in ('swap', 'relocate'):
-                unit.objects = sum(1 for fn, _ in swaps if id(fn.__code__) in olds)
-                held = sum(1 for fn in kept if id(fn.__code__) in olds)
-                if held:
-                    unit.message = '%d closure(s) of %s keep the old code (free variables differ)' \
-                        % (held, unit.qualname)
-                elif unit.objects == 0:
-                    unit.message = 'no live closure; new calls of %s use the new code' \
-                        % unit.outer_qualname
-                else:
-                    unit.message = 'swapped %d live closure(s)' % unit.objects
+        self.lineage.record(pairs)
 
     def _relocate(self, actions, unit, targeted):
         delta = unit.line_delta
@@ -897,44 +938,65 @@ class _Apply(object):
             pairs = []
             moved = _shift_code(fn.__code__, delta, pairs)
             _set_code(actions, fn, moved)
-            self.agent.record_lineage(pairs)
+            self.lineage.record(pairs)
             count += 1
         return count
 
-    def _sweep(self, actions, units):
-        """Replaces the old objects of rebind units wherever a dict, a list or
-        an instance holds them; reports what still holds them."""
-        replace = {}
+
+class _RebindSweep(object):
+    """Replaces the old objects of rebind units wherever a dict, a list or
+    an instance holds them; reports what still holds them."""
+
+    def __init__(self, units):
+        self.units = units
+        self.replace = {}       # id(old) -> (old, new)
+        self.holders = {}       # id(old) -> {what: count}
         for unit in units:
-            replace[id(unit.old_binding)] = (unit.old_binding, unit.new_binding)
+            self.replace[id(unit.old_binding)] = (unit.old_binding, unit.new_binding)
             if unit.live_fn is not None and unit.new_fn is not None \
                     and unit.live_fn is not unit.old_binding:
-                replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn))
-        olds = tuple(old for old, _ in replace.values())
-        referrers = gc.get_referrers(*olds)
-        holders = {}
+                self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn))
+
+    def run(self, actions):
+        olds = tuple(old for old, _ in self.replace.values())
+        dicts = self._scan_referrers(actions, gc.get_referrers(*olds))
+        self._replace_in_dicts(actions, dicts)
+        self._report()
+
+    def _held(self, value):
+        entry = self.replace.get(id(value))
+        return entry if entry is not None and entry[0] is value else None
+
+    def _scan_referrers(self, actions, referrers):
+        """Replaces the old objects in lists, credits what else holds them;
+        returns the dicts (namespaces, instance dicts) to look into."""
         dicts = []
         for ref in referrers:
             if type(ref) is dict:
                 dicts.append(ref)
             elif type(ref) is list:
                 for index, value in enumerate(ref):
-                    if id(value) in replace and replace[id(value)][0] is value:
-                        actions.append(('slot', ref, index, value, replace[id(value)][1]))
-                        actions.writes.item(ref, index, replace[id(value)][1])
-                        _credit(holders, value, 'replaced')
+                    entry = self._held(value)
+                    if entry is not None:
+                        actions.append(('slot', ref, index, value, entry[1]))
+                        actions.writes.item(ref, index, entry[1])
+                        _credit(self.holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
-                _credit(holders, ref.cell_contents, 'closure cell')
+                _credit(self.holders, ref.cell_contents, 'closure cell')
             elif isinstance(ref, types.MethodType):
-                _credit(holders, ref.__func__, 'bound method')
+                _credit(self.holders, ref.__func__, 'bound method')
             elif isinstance(ref, functools.partial):
-                _credit(holders, ref.func, 'partial')
+                _credit(self.holders, ref.func, 'partial')
             elif not isinstance(ref, (types.FrameType, types.FunctionType, type,
                                       types.ModuleType, staticmethod, classmethod,
                                       property)):
                 attrs = _instance_dict(ref)
                 if attrs is not None:
                     dicts.append(attrs)
+        return dicts
+
+    def _replace_in_dicts(self, actions, dicts):
+        units = self.units
         class_dicts = {}
         if dicts:
             for owner in gc.get_referrers(*tuple(dicts)):
@@ -942,7 +1004,7 @@ class _Apply(object):
                     real = gc.get_referents(owner.__dict__)
                     if real:
                         class_dicts[id(real[0])] = owner
-        # The rebound names themselves are already queued by commit().
+        # The rebound names themselves are already queued by the commit.
         own_bindings = set((id(unit.owner), unit.key) for unit in units)
         seen = set()
         for d in dicts:
@@ -950,8 +1012,8 @@ class _Apply(object):
                 continue
             seen.add(id(d))
             for key, value in list(d.items()):
-                entry = replace.get(id(value))
-                if entry is None or entry[0] is not value:
+                entry = self._held(value)
+                if entry is None:
                     continue
                 owner = class_dicts.get(id(d))
                 holder = owner if owner is not None else next(
@@ -964,22 +1026,76 @@ class _Apply(object):
                 else:
                     actions.append(('slot', d, key, value, entry[1]))
                     actions.writes.item(d, key, entry[1])
-                _credit(holders, value, 'replaced')
-        for unit in units:
-            counts = holders.get(id(unit.old_binding), {})
+                _credit(self.holders, value, 'replaced')
+
+    def _report(self):
+        for unit in self.units:
+            counts = self.holders.get(id(unit.old_binding), {})
             if unit.live_fn is not None and unit.live_fn is not unit.old_binding:
-                for k, v in holders.get(id(unit.live_fn), {}).items():
+                for k, v in self.holders.get(id(unit.live_fn), {}).items():
                     counts[k] = counts.get(k, 0) + v
             unit.objects = 1 + counts.pop('replaced', 0)
             if counts:
                 unit.message = 'still running the old code: ' + ', '.join(
                     '%d %s(s)' % (n, what) for what, n in sorted(counts.items()))
 
-    # -- reporting ------------------------------------------------------------
+
+# -- the whole apply ------------------------------------------------------------
+
+class _Apply(object):
+    """One apply request, worked out completely before anything changes."""
+
+    def __init__(self, lineage, request):
+        self.request = _ApplyRequest(request)
+        self.units = self.request.units
+        self.nested = _NestedPlan(self.units, lineage)
+        self.lineage = lineage
+
+    def prepare(self):
+        request = self.request
+        for unit in self.units:
+            _compile_unit(unit, request.file, request.flags)
+        resolver = _LiveResolver(request.module_name, request.module)
+        for unit in self.units:
+            try:
+                resolver.resolve(unit)
+            except _Failure as failure:
+                # First touch: the client asks which candidates exist live.
+                if not (request.verify and failure.kind == 'not_found'):
+                    raise
+                unit.status = 'missing'
+        execution = _Execution(request)
+        execution.run_reexec(self.units)
+        for unit in self.units:
+            if unit.status == 'missing':
+                continue
+            try:
+                execution.build(unit)
+            except _Failure as failure:
+                # A first-touch probe runs no statements, so defaults may name
+                # constants the real apply binds first: compare code only.
+                if not (request.verify and request.dry_run and failure.kind == 'compile'):
+                    raise
+                unit.status = 'would_apply'
+                unit.message = 'defaults could not be compared: ' + failure.message
+        for unit in self.units:
+            if unit.status not in ('missing', 'would_apply'):
+                _check_unit(unit, request.verify)
+        self.nested.plan()
+        if not request.dry_run:
+            for unit in self.units:
+                if unit.status in ('missing', 'freevars_changed'):
+                    raise _Failure('refused', '%s: %s in the live module; nothing was changed'
+                                   % (unit.qualname, unit.status.replace('_', ' ')))
+
+    def commit(self, actions):
+        """Changes the live objects; every change is recorded in actions
+        first so that the caller can undo it."""
+        _Commit(self.units, self.nested, self.lineage).run(actions)
 
     def finish_dry_run(self):
-        swaps, kept = self.scan_closures()
-        self._count_closures(swaps, kept)
+        swaps, kept = self.nested.scan_closures()
+        self.nested.count_closures(swaps, kept)
         for unit in self.units:
             if unit.status is None:
                 unit.status = 'would_apply'
@@ -1201,7 +1317,287 @@ def _is_agent(module):
         return False
 
 
+class _Lineage(object):
+    """Code lineage: closures made before a relocation still run the code
+    they were made with; later patches must find them too."""
+
+    def __init__(self):
+        self.parents = {}       # id(new code) -> (new, old)
+
+    def record(self, pairs):
+        for old, new in pairs:
+            if old is not new:
+                self.parents[id(new)] = (new, old)
+
+    def ancestors(self, code):
+        out = []
+        entry = self.parents.get(id(code))
+        while entry is not None and entry[0] is code and len(out) < 1000:
+            code = entry[1]
+            out.append(code)
+            entry = self.parents.get(id(code))
+        return out
+
+
+def _install_lines(request):
+    """Puts the applied source into linecache (tracebacks show the new
+    lines); returns the entries it replaced, for revert."""
+    if request.source is None:
+        return None
+    lines = request.source.splitlines(True)
+    if lines and not lines[-1].endswith('\n'):
+        lines[-1] += '\n'
+    names = [request.file]
+    module_file = _module_file(request.module)
+    if module_file and module_file not in names:
+        names.append(module_file)
+    previous = tuple((n, linecache.cache.get(n)) for n in names)
+    for name in names:
+        # mtime None: linecache.checkcache() keeps the entry.
+        linecache.cache[name] = (len(request.source), None, lines, name)
+    return previous
+
+
+def _restore_lines(previous):
+    for name, entry in previous or ():
+        if entry is None:
+            linecache.cache.pop(name, None)
+        else:
+            linecache.cache[name] = entry
+
+
+class _History(object):
+    """The applied patches (for history and revert) and, per module, the
+    source that is live."""
+
+    def __init__(self):
+        self.patches = []
+        self.next_id = 1
+        self.snapshots = {}     # module name -> (source, hashes)
+
+    def record(self, request, units, actions, previous_lines, previous_snapshot):
+        """Adds a patch for the actions just made; returns its id (None
+        when nothing changed)."""
+        if not actions:
+            return None
+        patch = _Patch()
+        patch.id = self.next_id
+        self.next_id += 1
+        patch.time = time.time()
+        patch.module = request.module_name
+        patch.file = request.file
+        patch.reverted = False
+        patch.changes = tuple((u.qualname, u.verdict) for u in units if u.status == 'applied')
+        patch.actions = tuple(actions)
+        patch.previous_snapshot = previous_snapshot
+        patch.previous_lines = previous_lines
+        self.patches.append(patch)
+        return patch.id
+
+    def find_revertible(self, wanted):
+        """The patch a revert request names (the last applied one for None)."""
+        applied = [p for p in self.patches if not p.reverted]
+        if wanted is None:
+            if not applied:
+                raise _Failure('not_found', 'no applied patch to revert')
+            return applied[-1]
+        patch = next((p for p in self.patches if p.id == wanted), None)
+        if patch is None:
+            raise _Failure('not_found', 'no patch %d' % wanted)
+        if patch.reverted:
+            raise _Failure('refused', 'patch %d is already reverted' % wanted)
+        later = [p.id for p in applied if p.module == patch.module and p.id > patch.id]
+        if later:
+            raise _Failure('refused', 'revert patch(es) %s of %s first'
+                           % (', '.join(str(i) for i in later), patch.module))
+        return patch
+
+    def mark_reverted(self, patch):
+        patch.reverted = True
+        if patch.previous_snapshot is None:
+            self.snapshots.pop(patch.module, None)
+        else:
+            self.snapshots[patch.module] = patch.previous_snapshot
+
+
+class _Operations(object):
+    """The agent's operations (loader/PROTOCOL.md): one method per op."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.history = _History()
+        self.lineage = _Lineage()
+        self.table = {
+            'ping': self.op_ping, 'modules': self.op_modules, 'locate': self.op_locate,
+            'module_for_file': self.op_module_for_file, 'snapshot': self.op_snapshot,
+            'apply': self.op_apply, 'history': self.op_history, 'revert': self.op_revert,
+            'stop': self.op_stop,
+        }
+
+    def dispatch(self, body):
+        request_id = None
+        try:
+            try:
+                request = json.loads(body.decode('utf-8'))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise _Failure('protocol', 'malformed JSON: %s' % exc)
+            if not isinstance(request, dict):
+                raise _Failure('protocol', 'a request must be a JSON object')
+            candidate = request.get('id')
+            if isinstance(candidate, int) and not isinstance(candidate, bool):
+                request_id = candidate
+            else:
+                raise _Failure('protocol', "missing or non-integer field 'id'")
+            if request.get('v') != PROTOCOL_VERSION:
+                raise _Failure('protocol', 'unsupported protocol version %r (the agent speaks %d)'
+                               % (request.get('v'), PROTOCOL_VERSION))
+            op = self.table.get(request.get('op'))
+            if op is None:
+                raise _Failure('protocol', 'unknown op %r' % (request.get('op'),))
+            reply = {'v': PROTOCOL_VERSION, 'id': request_id, 'ok': True}
+            reply.update(op(request))
+            return reply
+        except _Failure as failure:
+            return _error_reply(request_id, failure.kind, failure.message)
+        except Exception as exc:
+            return _error_reply(request_id, 'internal', _exception_text(exc))
+
+    def op_ping(self, request):
+        return {'pid': os.getpid(), 'python': '%d.%d.%d' % sys.version_info[:3],
+                'hexversion': sys.hexversion, 'executable': sys.executable,
+                'agent': AGENT_VERSION, 'thread': THREAD_NAME, 'socket': self.agent.path}
+
+    def op_modules(self, request):
+        out = []
+        for name, module in list(sys.modules.items()):
+            path = _module_file(module) if module is not None else None
+            if not path or _is_agent(module):
+                continue
+            # Judged on the path as imported too: Debian's stdlib
+            # sitecustomize.py is a link into /etc.
+            if _is_user_file(path) and _is_user_file(_real(path)):
+                out.append({'name': name, 'file': _real(path)})
+        out.sort(key=lambda m: m['name'])
+        return {'modules': out}
+
+    def op_locate(self, request):
+        name = _field(request, 'module', str)
+        module = sys.modules.get(name)
+        if module is None:
+            raise _Failure('not_found', "No module named '%s'" % name)
+        path = _module_file(module)
+        if not path:
+            raise _Failure('not_found', "Module '%s' has no source file" % name)
+        return {'module': name, 'file': _real(path)}
+
+    def op_module_for_file(self, request):
+        wanted = _real(_field(request, 'file', str))
+        matches = []
+        for name, module in list(sys.modules.items()):
+            path = _module_file(module) if module is not None else None
+            if path and _real(path) == wanted:
+                matches.append(name)
+        if not matches:
+            raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
+                           'process imported it from, or a module name' % wanted)
+        matches.sort(key=lambda n: (n == '__main__', n))
+        return {'module': matches[0], 'modules': matches}
+
+    def op_snapshot(self, request):
+        name = _field(request, 'module', str)
+        source, hashes = self.history.snapshots.get(name, (None, None))
+        return {'source': source, 'hashes': hashes}
+
+    def op_history(self, request):
+        return {'patches': [p.to_json() for p in self.history.patches]}
+
+    def op_stop(self, request):
+        self.agent.stop_requested = True
+        return {}
+
+    def op_apply(self, request):
+        plan = _Apply(self.lineage, request)
+        plan.prepare()
+        request = plan.request
+        if request.dry_run:
+            return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
+        actions = _Changes()
+        try:
+            plan.commit(actions)
+        except Exception as exc:
+            errors = _undo(actions)
+            message = 'nothing was changed: %s' % _exception_text(exc)
+            if errors:
+                message = 'rollback incomplete (%s) after: %s' % (
+                    '; '.join(errors), _exception_text(exc))
+            raise _Failure('internal', message)
+        for unit in plan.units:
+            if unit.status is None:
+                unit.status = 'applied'
+        history = self.history
+        previous_snapshot = history.snapshots.get(request.module_name)
+        previous_lines = _install_lines(request)
+        if request.snapshot is not None:
+            history.snapshots[request.module_name] = (request.snapshot, request.hashes)
+        patch_id = history.record(request, plan.units, actions, previous_lines,
+                                  previous_snapshot)
+        del actions[:]
+        return {'patch': patch_id, 'dry_run': False,
+                'results': [u.result() for u in plan.units]}
+
+    def op_revert(self, request):
+        patch = self.history.find_revertible(_field(request, 'patch', int, None))
+        errors = _undo(patch.actions)
+        if errors:
+            raise _Failure('internal', 'revert of patch %d incomplete: %s'
+                           % (patch.id, '; '.join(errors)))
+        self.history.mark_reverted(patch)
+        _restore_lines(patch.previous_lines)
+        return {'reverted': patch.id, 'changes': patch.to_json()['changes']}
+
+
+def _error_reply(request_id, kind, message):
+    assert kind in ERROR_KINDS, kind
+    return {'v': PROTOCOL_VERSION, 'id': request_id, 'ok': False,
+            'error': {'kind': kind, 'message': _one_line(message)}}
+
+
+def _open_listener(directory):
+    """A listening socket at <directory>/<pid>.sock, mode 0600; returns
+    (socket, path)."""
+    path = os.path.join(directory, '%d.sock' % os.getpid())
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # Bound and listening under a temporary name first: a client
+    # that sees the socket file can connect at once.
+    pending = os.path.join(directory, '.%d.sock.pending' % os.getpid())
+    try:
+        listener.settimeout(None)
+        try:
+            os.unlink(pending)
+        except FileNotFoundError:
+            pass
+        listener.bind(pending)
+        os.chmod(pending, 0o600)
+        listener.listen(16)
+        os.rename(pending, path)
+    except Exception:
+        listener.close()
+        try:
+            os.unlink(pending)
+        except OSError:
+            pass
+        raise
+    return listener, path
+
+
 class _Agent(object):
+    """The socket's life cycle (start, stop, exit, fork) and the thread
+    that serves it."""
+
     def __init__(self):
         self.lock = threading.Lock()
         self.listener = None
@@ -1210,16 +1606,7 @@ class _Agent(object):
         self.thread = None
         self.stop_requested = False
         self.error = None
-        self.patches = []
-        self.next_id = 1
-        self.snapshots = {}
-        self.lineage = {}
-        self.ops = {
-            'ping': self.op_ping, 'modules': self.op_modules, 'locate': self.op_locate,
-            'module_for_file': self.op_module_for_file, 'snapshot': self.op_snapshot,
-            'apply': self.op_apply, 'history': self.op_history, 'revert': self.op_revert,
-            'stop': self.op_stop,
-        }
+        self.operations = _Operations(self)
         atexit.register(self.at_exit)
         if hasattr(os, 'register_at_fork'):
             os.register_at_fork(after_in_child=self.after_fork_in_child)
@@ -1234,32 +1621,7 @@ class _Agent(object):
                 directory = _socket_dir()
                 _prepare_dir(directory)
                 _remove_stale_sockets(directory)
-                path = os.path.join(directory, '%d.sock' % os.getpid())
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                # Bound and listening under a temporary name first: a client
-                # that sees the socket file can connect at once.
-                pending = os.path.join(directory, '.%d.sock.pending' % os.getpid())
-                try:
-                    listener.settimeout(None)
-                    try:
-                        os.unlink(pending)
-                    except FileNotFoundError:
-                        pass
-                    listener.bind(pending)
-                    os.chmod(pending, 0o600)
-                    listener.listen(16)
-                    os.rename(pending, path)
-                except Exception:
-                    listener.close()
-                    try:
-                        os.unlink(pending)
-                    except OSError:
-                        pass
-                    raise
+                listener, path = _open_listener(directory)
                 self.listener = listener
                 self.path = path
                 self.pid = os.getpid()
@@ -1373,7 +1735,7 @@ class _Agent(object):
             body = _recv_exact(conn, size)
             if body is None:
                 return
-            reply = self.dispatch(body)
+            reply = self.operations.dispatch(body)
             try:
                 _send_frame(conn, reply)
             except (TypeError, ValueError) as exc:
@@ -1381,201 +1743,6 @@ class _Agent(object):
                                                _exception_text(exc)))
             if self.stop_requested:
                 return
-
-    def dispatch(self, body):
-        request_id = None
-        try:
-            try:
-                request = json.loads(body.decode('utf-8'))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise _Failure('protocol', 'malformed JSON: %s' % exc)
-            if not isinstance(request, dict):
-                raise _Failure('protocol', 'a request must be a JSON object')
-            candidate = request.get('id')
-            if isinstance(candidate, int) and not isinstance(candidate, bool):
-                request_id = candidate
-            else:
-                raise _Failure('protocol', "missing or non-integer field 'id'")
-            if request.get('v') != PROTOCOL_VERSION:
-                raise _Failure('protocol', 'unsupported protocol version %r (the agent speaks %d)'
-                               % (request.get('v'), PROTOCOL_VERSION))
-            op = self.ops.get(request.get('op'))
-            if op is None:
-                raise _Failure('protocol', 'unknown op %r' % (request.get('op'),))
-            reply = {'v': PROTOCOL_VERSION, 'id': request_id, 'ok': True}
-            reply.update(op(request))
-            return reply
-        except _Failure as failure:
-            return _error_reply(request_id, failure.kind, failure.message)
-        except Exception as exc:
-            return _error_reply(request_id, 'internal', _exception_text(exc))
-
-    # -- operations ---------------------------------------------------------------
-
-    def op_ping(self, request):
-        return {'pid': os.getpid(), 'python': '%d.%d.%d' % sys.version_info[:3],
-                'hexversion': sys.hexversion, 'executable': sys.executable,
-                'agent': AGENT_VERSION, 'thread': THREAD_NAME, 'socket': self.path}
-
-    def op_modules(self, request):
-        out = []
-        for name, module in list(sys.modules.items()):
-            path = _module_file(module) if module is not None else None
-            if not path or _is_agent(module):
-                continue
-            # Judged on the path as imported too: Debian's stdlib
-            # sitecustomize.py is a link into /etc.
-            if _is_user_file(path) and _is_user_file(_real(path)):
-                out.append({'name': name, 'file': _real(path)})
-        out.sort(key=lambda m: m['name'])
-        return {'modules': out}
-
-    def op_locate(self, request):
-        name = _field(request, 'module', str)
-        module = sys.modules.get(name)
-        if module is None:
-            raise _Failure('not_found', "No module named '%s'" % name)
-        path = _module_file(module)
-        if not path:
-            raise _Failure('not_found', "Module '%s' has no source file" % name)
-        return {'module': name, 'file': _real(path)}
-
-    def op_module_for_file(self, request):
-        wanted = _real(_field(request, 'file', str))
-        matches = []
-        for name, module in list(sys.modules.items()):
-            path = _module_file(module) if module is not None else None
-            if path and _real(path) == wanted:
-                matches.append(name)
-        if not matches:
-            raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
-                           'process imported it from, or a module name' % wanted)
-        matches.sort(key=lambda n: (n == '__main__', n))
-        return {'module': matches[0], 'modules': matches}
-
-    def op_snapshot(self, request):
-        name = _field(request, 'module', str)
-        source, hashes = self.snapshots.get(name, (None, None))
-        return {'source': source, 'hashes': hashes}
-
-    def op_history(self, request):
-        return {'patches': [p.to_json() for p in self.patches]}
-
-    def op_stop(self, request):
-        self.stop_requested = True
-        return {}
-
-    def op_apply(self, request):
-        plan = _Apply(self, request)
-        plan.prepare()
-        if plan.dry_run:
-            return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
-        actions = _Changes()
-        try:
-            plan.commit(actions)
-        except Exception as exc:
-            errors = _undo(actions)
-            message = 'nothing was changed: %s' % _exception_text(exc)
-            if errors:
-                message = 'rollback incomplete (%s) after: %s' % (
-                    '; '.join(errors), _exception_text(exc))
-            raise _Failure('internal', message)
-        for unit in plan.units:
-            if unit.status is None:
-                unit.status = 'applied'
-        patch_id = None
-        previous_snapshot = self.snapshots.get(plan.module_name)
-        previous_lines = self.update_linecache(plan)
-        if plan.snapshot is not None:
-            self.snapshots[plan.module_name] = (plan.snapshot, plan.hashes)
-        if actions:
-            patch = _Patch()
-            patch.id = patch_id = self.next_id
-            self.next_id += 1
-            patch.time = time.time()
-            patch.module = plan.module_name
-            patch.file = plan.file
-            patch.reverted = False
-            patch.changes = tuple((u.qualname, u.verdict) for u in plan.units
-                                  if u.status == 'applied')
-            patch.actions = tuple(actions)
-            patch.previous_snapshot = previous_snapshot
-            patch.previous_lines = previous_lines
-            self.patches.append(patch)
-        del actions[:]
-        return {'patch': patch_id, 'dry_run': False,
-                'results': [u.result() for u in plan.units]}
-
-    def update_linecache(self, plan):
-        if plan.source is None:
-            return None
-        lines = plan.source.splitlines(True)
-        if lines and not lines[-1].endswith('\n'):
-            lines[-1] += '\n'
-        names = [plan.file]
-        module_file = _module_file(plan.module)
-        if module_file and module_file not in names:
-            names.append(module_file)
-        previous = tuple((n, linecache.cache.get(n)) for n in names)
-        for name in names:
-            # mtime None: linecache.checkcache() keeps the entry.
-            linecache.cache[name] = (len(plan.source), None, lines, name)
-        return previous
-
-    def op_revert(self, request):
-        wanted = _field(request, 'patch', int, None)
-        applied = [p for p in self.patches if not p.reverted]
-        if wanted is None:
-            if not applied:
-                raise _Failure('not_found', 'no applied patch to revert')
-            patch = applied[-1]
-        else:
-            patch = next((p for p in self.patches if p.id == wanted), None)
-            if patch is None:
-                raise _Failure('not_found', 'no patch %d' % wanted)
-            if patch.reverted:
-                raise _Failure('refused', 'patch %d is already reverted' % wanted)
-            later = [p.id for p in applied if p.module == patch.module and p.id > patch.id]
-            if later:
-                raise _Failure('refused', 'revert patch(es) %s of %s first'
-                               % (', '.join(str(i) for i in later), patch.module))
-        errors = _undo(patch.actions)
-        if errors:
-            raise _Failure('internal', 'revert of patch %d incomplete: %s'
-                           % (patch.id, '; '.join(errors)))
-        patch.reverted = True
-        if patch.previous_snapshot is None:
-            self.snapshots.pop(patch.module, None)
-        else:
-            self.snapshots[patch.module] = patch.previous_snapshot
-        for name, entry in patch.previous_lines or ():
-            if entry is None:
-                linecache.cache.pop(name, None)
-            else:
-                linecache.cache[name] = entry
-        return {'reverted': patch.id, 'changes': patch.to_json()['changes']}
-
-    # -- code lineage: closures made before a relocation still run the code
-    # -- they were made with; later patches must find them too.
-
-    def record_lineage(self, pairs):
-        for old, new in pairs:
-            if old is not new:
-                self.lineage[id(new)] = (new, old)
-
-    def ancestors(self, code):
-        out = []
-        entry = self.lineage.get(id(code))
-        while entry is not None and entry[0] is code and len(out) < 1000:
-            code = entry[1]
-            out.append(code)
-            entry = self.lineage.get(id(code))
-        return out
-
-
-def _error_reply(request_id, kind, message):
-    return {'v': PROTOCOL_VERSION, 'id': request_id, 'ok': False,
-            'error': {'kind': kind, 'message': _one_line(message)}}
 
 
 # ---------------------------------------------------------------------------

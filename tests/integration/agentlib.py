@@ -25,6 +25,8 @@ import threading
 import time
 import urllib.parse
 
+from harness import kill_group, spawn
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT_DIR = os.path.join(REPO, 'loader', 'agent')
 AGENT_FILE = os.path.join(AGENT_DIR, 'pyhot_agent.py')
@@ -347,20 +349,24 @@ class Target(object):
         environment.update(env or {})
         self.stderr = open(os.path.join(self.dir, 'stderr.txt'), 'w+b')
         command = [python] + list(argv_prefix) + [os.path.join(self.dir, 'main.py')] + list(args)
-        self.process = subprocess.Popen(command, cwd=self.dir, env=environment,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=self.stderr)
+        self.process = spawn(command, cwd=self.dir, env=environment, stdout=subprocess.PIPE,
+                             stderr=self.stderr)
         self.lines = queue.Queue()
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        line = self.next_line(timeout=20)
-        if not line.startswith('ready '):
-            raise TargetError('target did not start: %r\n%s' % (line, self.stderr_text()))
-        _, pid, port = line.split()
-        self.pid = int(pid)
-        self.port = int(port)
-        self.socket = os.path.join(self.socket_dir, '%d.sock' % self.pid)
-        if start != 'none':
-            wait_until(lambda: os.path.exists(self.socket), message='agent socket')
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        try:
+            line = self.next_line(timeout=20)
+            if not line.startswith('ready '):
+                raise TargetError('target did not start: %r\n%s' % (line, self.stderr_text()))
+            _, pid, port = line.split()
+            self.pid = int(pid)
+            self.port = int(port)
+            self.socket = os.path.join(self.socket_dir, '%d.sock' % self.pid)
+            if start != 'none':
+                wait_until(lambda: os.path.exists(self.socket), message='agent socket')
+        except BaseException:
+            self.close()
+            raise
 
     def write(self, name, text):
         path = os.path.join(self.dir, name)
@@ -437,9 +443,8 @@ class Target(object):
         return self.call('apply', **apply_request(module, path, text, units, **options))
 
     def close(self):
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
+        kill_group(self.process)   # forks of the target too
+        self._reader.join(5)
         self.process.stdout.close()
         self.stderr.close()
         shutil.rmtree(self.dir, ignore_errors=True)

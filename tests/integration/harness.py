@@ -1,5 +1,12 @@
 """Shared pieces of the integration tests: find interpreters, start real
-target processes, run the real pyhot binary, poll with deadlines."""
+target processes, run the real pyhot binary, poll with deadlines.
+
+Every process a test starts goes through spawn(): it gets its own process
+group (session), which kill_group() kills whole - forked workers and `pyhot
+run` children included - in the test's cleanup, pass or fail, and which an
+atexit/SIGTERM sweep kills if a cleanup never ran. Started processes never
+write to the test runner's stdout/stderr (CTest waits for that pipe to close)."""
+import atexit
 import glob
 import json
 import os
@@ -47,6 +54,59 @@ def for_each_interpreter(base, module_globals):
         module_globals[name] = type(name, (base,), {"python": path, "python_label": label})
 
 
+# Process groups started by this test process, by leader pid; the sweep
+# below kills what is left of them when the tests end, however they end.
+_GROUPS = set()
+
+
+def spawn(command, **options):
+    """subprocess.Popen in a new session (so in its own process group), with
+    stdin, stdout and stderr on /dev/null unless given. Pair it with
+    addCleanup(kill_group, process) at once."""
+    for stream in ("stdin", "stdout", "stderr"):
+        options.setdefault(stream, subprocess.DEVNULL)
+    process = subprocess.Popen(command, start_new_session=True, **options)
+    _GROUPS.add(process.pid)
+    return process
+
+
+def kill_group(process):
+    """Kills process's whole group (its forks too, even after the leader
+    exited) and reaps the leader."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    _GROUPS.discard(process.pid)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _sweep():
+    for group in list(_GROUPS):
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _GROUPS.clear()
+
+
+def _sweep_and_die(signum, frame):
+    _sweep()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+atexit.register(_sweep)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _sweep_and_die)
+
+
 def wait_for(predicate, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,7 +120,7 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 def pyhot(*args, check=None, timeout=60, cwd=None):
     """Runs the real pyhot binary; returns CompletedProcess (text)."""
     done = subprocess.run([PYHOT] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd)
+                          cwd=cwd, stdin=subprocess.DEVNULL)
     if check is not None and done.returncode != check:
         raise AssertionError("pyhot %s exited %d, expected %d\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(map(str, args)), done.returncode, check, done.stdout, done.stderr))
@@ -125,8 +185,15 @@ class Target:
             command = [PYHOT, "run", "--"] + command
         self.log_path = os.path.join(self.dir, "target.log")
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = spawn(command, cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.pid = self.process.pid
+        try:
+            self._wait_ready(prepared)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, prepared):
         self.port = wait_for(self._port, 20, "the target to listen")
         if prepared:
             wait_for(lambda: pyhot("history", self.pid).returncode == 0, 10, "the agent")
@@ -172,13 +239,7 @@ class Target:
             return json.loads(response.read())
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        kill_group(self.process)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -188,6 +249,12 @@ class TargetTestCase(unittest.TestCase):
     python_label = None
 
     def start(self, files, modules, setup="", prepared=True):
-        target = Target(self.python, files, modules, setup, prepared)
+        target = Target(self.python, files, modules, setup, prepared)  # stops itself if it never gets ready
         self.addCleanup(target.stop)
         return target
+
+    def spawn(self, command, **options):
+        """spawn() whose process group is killed when the test ends."""
+        process = spawn(command, **options)
+        self.addCleanup(kill_group, process)
+        return process

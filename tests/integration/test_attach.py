@@ -10,6 +10,7 @@ output, timing and exit code did not change, no thread was left stopped.
 
 import glob
 import os
+import select
 import shutil
 import signal
 import socket
@@ -26,6 +27,8 @@ BUILD = os.environ.get("PYHOT_BUILD_DIR", "build")
 if not os.path.isabs(BUILD):
     BUILD = os.path.join(ROOT, BUILD)
 PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import kill_group, spawn, wait_for  # noqa: E402
 REPEAT = int(os.environ.get("PYHOT_ATTACH_REPEAT", "20"))
 
 
@@ -163,22 +166,42 @@ class AttachTest(unittest.TestCase):
 
     # --- helpers -----------------------------------------------------------
 
-    def start(self, python, source, *args, stdin=None):
+    def start(self, python, source, *args, stdin=subprocess.DEVNULL, blocks=True):
+        """Starts a target and waits until it printed "ready" and, when it
+        blocks, until its main thread sleeps in that blocking call."""
         script = os.path.join(self.tmp, "target.py")
         with open(script, "w") as f:
             f.write(source)
-        proc = subprocess.Popen([python, script] + list(args), stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = spawn([python, script] + list(args), stdin=stdin, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
         self.addCleanup(self.reap, proc)
+        # The target prints one whole line and flushes it: readable means the line is there.
+        readable, _, _ = select.select([proc.stdout], [], [], 20)
+        self.assertTrue(readable, "no ready line from the target within 20 s")
         ready = proc.stdout.readline().split()
         self.assertEqual(ready[:1], ["ready"], proc.stderr.read() if not ready else ready)
-        time.sleep(0.2)  # let it reach the blocking call
+        if blocks:
+            wait_for(lambda: self.main_thread_sleeps(proc.pid), 10, "the target to block")
         return proc, ready[1:]
 
     @staticmethod
+    def main_thread_sleeps(pid):
+        # After "ready" the main thread's next sleep is the call under test;
+        # seen twice 20 ms apart, so a moment's wait for the GIL does not count.
+        for attempt in range(2):
+            try:
+                with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "S":
+                        return False
+            except OSError:
+                return False
+            if attempt == 0:
+                time.sleep(0.02)
+        return True
+
+    @staticmethod
     def reap(proc):
-        if proc.poll() is None:
-            proc.kill()
+        kill_group(proc)
         proc.communicate()
 
     def marker(self, name="marker"):
@@ -281,7 +304,7 @@ class AttachTest(unittest.TestCase):
         for name, python in interpreters():
             with self.subTest(python=name):
                 marker, bootstrap = self.marker()
-                proc, _ = self.start(python, BUSY, marker)
+                proc, _ = self.start(python, BUSY, marker, blocks=False)
                 out_probe, elapsed = self.inject(proc.pid, bootstrap, marker)
                 self.assertIn("method=pending-call", out_probe)
                 self.assertLess(elapsed, 1.0)
@@ -293,7 +316,7 @@ class AttachTest(unittest.TestCase):
             with self.subTest(python=name):
                 for round_ in range(REPEAT):
                     marker, bootstrap = self.marker("marker%d" % round_)
-                    proc, _ = self.start(python, CONTENDED, marker)
+                    proc, _ = self.start(python, CONTENDED, marker, blocks=False)
                     self.inject(proc.pid, bootstrap, marker)
                     self.assertEqual(self.finish(proc, marker), "contended done\n", "round %d" % round_)
                     os.remove(marker)
@@ -331,10 +354,14 @@ class AttachTest(unittest.TestCase):
                 clients = [threading.Thread(target=load) for _ in range(4)]
                 for c in clients:
                     c.start()
-                time.sleep(0.3)
-                self.inject(proc.pid, bootstrap, marker)
-                time.sleep(0.3)
-                stop.set()
+                try:
+                    # Injected while requests are being served, and served on after it.
+                    wait_for(lambda: served[0] >= 10 or failures, 10, "requests before the injection")
+                    self.inject(proc.pid, bootstrap, marker)
+                    after = served[0]
+                    wait_for(lambda: served[0] >= after + 10 or failures, 10, "requests after the injection")
+                finally:
+                    stop.set()
                 for c in clients:
                     c.join()
                 urllib.request.urlopen(url + "quit", timeout=5).read()
@@ -352,9 +379,11 @@ class AttachTest(unittest.TestCase):
                 bootstrap = ("(lambda t: __import__('sys').__dict__.setdefault('_pyhot_test_once', t) is t"
                              " and open(%r, 'a').write('ran\\n'))(object())" % marker)
                 proc, _ = self.start(python, SLEEP)
-                probes = [subprocess.Popen([PROBE, "--wait-file", marker, str(proc.pid), bootstrap],
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                probes = [spawn([PROBE, "--wait-file", marker, str(proc.pid), bootstrap],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                           for _ in range(2)]
+                for p in probes:
+                    self.addCleanup(kill_group, p)
                 for p in probes:
                     out, err = p.communicate(timeout=30)
                     self.assertEqual(p.returncode, 0, err)
@@ -368,8 +397,9 @@ class AttachTest(unittest.TestCase):
         marker, bootstrap = self.marker()
         proc, _ = self.start(python, SLEEP)
         for round_ in range(30):
-            probe = subprocess.Popen([PROBE, str(proc.pid), bootstrap],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            probe = spawn([PROBE, str(proc.pid), bootstrap])
+            self.addCleanup(kill_group, probe)
+            # Not a synchronisation: each round signals at a later moment of the injection.
             time.sleep(round_ * 0.0002)
             probe.send_signal(signal.SIGINT if round_ % 2 else signal.SIGTERM)
             probe.wait(timeout=10)
@@ -384,24 +414,22 @@ class AttachTest(unittest.TestCase):
     # --- refusals ----------------------------------------------------------
 
     def test_refuses_a_process_that_is_not_python(self):
-        sleeper = subprocess.Popen(["sleep", "30"])
-        try:
-            def loaded():
-                with open("/proc/%d/maps" % sleeper.pid) as f:
-                    return "libc" in f.read()
-            self.assertTrue(deadline_poll(loaded, 5))
-            result = subprocess.run([PROBE, str(sleeper.pid), "pass"], capture_output=True, text=True)
-            self.assertEqual(result.returncode, 1)
-            self.assertIn("not a Python process", result.stderr)
-            self.assertEqual(result.stderr.count("\n"), 1)
-        finally:
-            sleeper.kill()
-            sleeper.wait()
+        sleeper = spawn(["sleep", "30"])
+        self.addCleanup(kill_group, sleeper)
+
+        def loaded():
+            with open("/proc/%d/maps" % sleeper.pid) as f:
+                return "libc" in f.read()
+        self.assertTrue(deadline_poll(loaded, 5))
+        result = subprocess.run([PROBE, str(sleeper.pid), "pass"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("not a Python process", result.stderr)
+        self.assertEqual(result.stderr.count("\n"), 1)
 
     def test_refuses_a_dead_pid(self):
         p = subprocess.Popen(["true"])
         p.wait()
-        result = subprocess.run([PROBE, str(p.pid), "pass"], capture_output=True, text=True)
+        result = subprocess.run([PROBE, str(p.pid), "pass"], capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 1)
         self.assertIn("no process", result.stderr)
 

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import PYHOT, TargetTestCase, interpreters, pyhot, wait_for
+from harness import PYHOT, TargetTestCase, interpreters, kill_group, pyhot, spawn, wait_for
 
 VIEWS = {
     "views.py": '''
@@ -43,15 +43,19 @@ class Autoreload:
         command = [PYHOT, "autoreload", "--json", str(target.pid)] + [str(a) for a in arguments]
         if debounce is not None:
             command += ["--debounce", str(debounce)]
-        self.process = subprocess.Popen(command, cwd=target.dir, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = spawn(command, cwd=target.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.events = []
         self.stderr = ""
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        self.wait_event(lambda e: e["event"] == "watching", what="autoreload to start")
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
+        try:
+            self.wait_event(lambda e: e["event"] == "watching", what="autoreload to start")
+        except BaseException:
+            self.stop()
+            raise
 
     def _read(self):
         for line in self.process.stdout:
@@ -88,15 +92,19 @@ class Autoreload:
         return wait_for(found, timeout, what)
 
     def stop(self):
+        """Interrupts it as a user would (Ctrl-C) and returns its exit status;
+        whatever is left of its process group is killed after."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+        status = self.process.returncode
+        kill_group(self.process)
         self._reader.join(2)
-        return self.process.returncode
+        self._stderr_reader.join(2)
+        return status
 
 
 def write_in_place(path, text):
@@ -222,8 +230,8 @@ class AutoreloadTest(AutoreloadTestCase):
 
     def test_human_output_names_time_file_qualname_and_verdict(self):
         target = self.start(VIEWS, ["views"])
-        process = subprocess.Popen([PYHOT, "autoreload", str(target.pid)], cwd=target.dir,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = self.spawn([PYHOT, "autoreload", str(target.pid)], cwd=target.dir,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
         reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
         reader.start()
@@ -374,20 +382,20 @@ class RunAutoreloadTest(AutoreloadTestCase):
         with open(os.path.join(directory, "app.py"), "w") as handle:
             handle.write(APP)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        process = subprocess.Popen([PYHOT, "run", "--autoreload", "--", self.python, "app.py"], cwd=directory,
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = self.spawn([PYHOT, "run", "--autoreload", "--", self.python, "app.py"], cwd=directory,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
         threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
 
         def stop():
-            # SIGTERM reaches the program through pyhot; SIGKILL would orphan it.
+            # SIGTERM reaches the program through pyhot, as it would from a
+            # user; then the group is killed (self.spawn's cleanup).
             if process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                    pass
         self.addCleanup(stop)
         return directory, process, lines
 

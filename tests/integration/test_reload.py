@@ -9,7 +9,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import PYHOT, ROOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+from harness import PYHOT, ROOT, TargetTestCase, for_each_interpreter, kill_group, pyhot, spawn, wait_for
 
 SHOP = {
     "shop.py": '''
@@ -409,9 +409,8 @@ class IsolationTest(unittest.TestCase):
             shutil.copy(os.path.join(ROOT, "examples", "shop", name), directory)
         log = open(os.path.join(directory, "log"), "w")
         self.addCleanup(log.close)
-        process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
-        self.addCleanup(process.wait)
-        self.addCleanup(process.kill)
+        process = spawn(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(kill_group, process)
 
         def url():
             with open(os.path.join(directory, "log")) as handle:
@@ -502,8 +501,8 @@ class ErrorsTest(unittest.TestCase):
         self.assertIn("no process with pid 999999", done.stderr)
 
     def test_not_a_python_process(self):
-        sleeper = subprocess.Popen(["sleep", "30"])
-        self.addCleanup(sleeper.kill)
+        sleeper = spawn(["sleep", "30"])
+        self.addCleanup(kill_group, sleeper)
         done = pyhot("reload", sleeper.pid, "shop", "price")
         self.assertEqual(done.returncode, 1)
         self.assertIn("is not a Python process", done.stderr)

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import PYHOT, for_each_interpreter, pyhot, wait_for
+from harness import PYHOT, for_each_interpreter, kill_group, pyhot, spawn, wait_for
 
 APP = '''
 import sys, time
@@ -35,11 +35,19 @@ class StartTest(unittest.TestCase):
             handle.write("def answer():\n    return 1\n")
 
     def launch(self, command, env=None):
-        process = subprocess.Popen(command, cwd=self.dir, env=env, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(process.stdout.close)
-        self.addCleanup(process.wait)
-        self.addCleanup(process.kill)
-        self.assertIn("args", process.stdout.readline())
+        log_path = os.path.join(self.dir, "program.log")
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        process = spawn(command, cwd=self.dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(kill_group, process)
+
+        def first_line():
+            with open(log_path) as handle:
+                line = handle.readline()
+            if not line.endswith("\n") and process.poll() is not None:
+                raise AssertionError("the program exited %d: %s" % (process.returncode, line))
+            return line if line.endswith("\n") else None
+        self.assertIn("args", wait_for(first_line, 20, "the program's first line"))
         return process
 
     def answer(self):

@@ -7,16 +7,21 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import interpreters, pyhot, wait_for
+from harness import interpreters, kill_group, pyhot, spawn, wait_for
 
 PREFORK = r'''
 import os, signal, sys, time
 import work
 
+def publish(name, text):
+    # Written whole and renamed: a reader never sees the file empty or half written.
+    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
+        handle.write(text)
+    os.replace(name + ".tmp%d" % os.getpid(), name)
+
 def worker_loop():
     while True:
-        with open("out-%d.txt" % os.getpid(), "w") as handle:
-            handle.write(str(work.answer()))
+        publish("out-%d.txt" % os.getpid(), str(work.answer()))
         time.sleep(0.02)
 
 def spawn():
@@ -30,11 +35,8 @@ def spawn():
 
 children = [spawn(), spawn()]
 signal.signal(signal.SIGUSR1, lambda *a: children.append(spawn()))
-with open("children.txt", "w") as handle:
-    handle.write(" ".join(map(str, children)))
 while True:
-    with open("children.txt", "w") as handle:
-        handle.write(" ".join(map(str, children)))
+    publish("children.txt", " ".join(map(str, children)))
     time.sleep(0.02)
 '''
 
@@ -50,17 +52,12 @@ class TreeTest(unittest.TestCase):
         with open(os.path.join(self.dir, "server.py"), "w") as handle:
             handle.write(PREFORK)
         # Started without pyhot: every process of the tree is attached to.
-        self.parent = subprocess.Popen([self.python, "server.py"], cwd=self.dir)
-        self.addCleanup(self.stop)
-
-    def stop(self):
-        for pid in self.children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.parent.kill()
-        self.parent.wait()
+        # The workers are forks in the parent's process group: killing the
+        # group ends them all, even those children.txt does not list yet.
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.addCleanup(self.log.close)
+        self.parent = spawn([self.python, "server.py"], cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.addCleanup(kill_group, self.parent)
 
     def children(self):
         try:
@@ -69,9 +66,9 @@ class TreeTest(unittest.TestCase):
         except (OSError, ValueError):
             return []
 
-    def answers(self):
+    def answers(self, children=None):
         values = {}
-        for pid in self.children():
+        for pid in self.children() if children is None else children:
             try:
                 with open(os.path.join(self.dir, "out-%d.txt" % pid)) as handle:
                     values[pid] = handle.read()
@@ -80,8 +77,10 @@ class TreeTest(unittest.TestCase):
         return values
 
     def test_reload_tree_patches_parent_and_workers(self):
-        wait_for(lambda: len(self.children()) == 2 and all(v == "1" for v in self.answers().values()), 10,
-                 "two workers answering")
+        def two_workers_answer_one():
+            children = self.children()
+            return len(children) == 2 and all(v == "1" for v in self.answers(children).values())
+        wait_for(two_workers_answer_one, 10, "two workers answering")
         with open(os.path.join(self.dir, "work.py"), "w") as handle:
             handle.write("def answer():\n    return 2\n")
         done = pyhot("reload", self.parent.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=60)
@@ -93,14 +92,14 @@ class TreeTest(unittest.TestCase):
 
         # A worker forked after the patch inherits it from its parent.
         self.parent.send_signal(signal.SIGUSR1)
-        wait_for(lambda: len(self.children()) == 3, 10, "a third worker")
-        wait_for(lambda: self.answers().get(self.children()[-1]) == "2", 10, "the new worker's answer")
+        third = wait_for(lambda: self.children()[2:3], 10, "a third worker")[0]
+        wait_for(lambda: self.answers([third]).get(third) == "2", 10, "the new worker's answer")
 
         history = pyhot("history", self.parent.pid, "--tree")
         self.assertEqual(history.returncode, 0, history.stdout + history.stderr)
         reverted = pyhot("revert", self.parent.pid, "--tree")
         self.assertEqual(reverted.returncode, 0, reverted.stdout + reverted.stderr)
-        wait_for(lambda: all(v == "1" for pid, v in self.answers().items() if pid != self.children()[-1]), 10,
+        wait_for(lambda: all(v == "1" for pid, v in self.answers().items() if pid != third), 10,
                  "workers back on the old code")
 
 

@@ -4,7 +4,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "differ/compilation_unit.hpp"
 #include "differ/differ.hpp"
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
@@ -20,22 +19,12 @@ parser::SourceFile parse(const std::string& text) {
   return file.ok() ? *file : parser::SourceFile{};
 }
 
-std::string subject(const Change& change, const parser::SourceFile& before, const parser::SourceFile& after) {
-  if (!change.is_statement) {
-    return change.qualname;
-  }
-  const auto& statement = change.new_index >= 0 ? after.statements[static_cast<std::size_t>(change.new_index)]
-                                                : before.statements[static_cast<std::size_t>(change.old_index)];
-  std::string text(util::trim(std::string_view(statement.text).substr(0, statement.text.find('\n'))));
-  return (change.qualname.empty() ? "<module>" : change.qualname) + ": " + text;
-}
-
 std::vector<std::string> describe(const ChangeSet& changes, const parser::SourceFile& before,
                                   const parser::SourceFile& after) {
   std::vector<std::string> lines;
   for (const auto& change : changes.changes) {
     lines.push_back(std::string(rule_entry(change.rule).id) + " " + to_string(change.verdict) + " " +
-                    subject(change, before, after));
+                    subject_of(change, before, after));
   }
   return lines;
 }
@@ -88,7 +77,7 @@ TEST(Differ, SyntaxErrorInNewFileIsReportedAndNothingElse) {
 TEST(Differ, MovedDefinitionHashesTheSameAtAnotherIndentation) {
   auto top = parse("def f(x):\n    return x + 1\n");
   auto nested = parse("class C:\n    def f(x):\n        return x + 1\n");
-  EXPECT_EQ(hash_definition(top, top.definitions[0]).whole, hash_definition(nested, nested.definitions[1]).whole);
+  EXPECT_EQ(hash_definition(top, top.definitions[0]), hash_definition(nested, nested.definitions[1]));
 }
 
 TEST(Differ, PropertySetterIsMatchedByOccurrence) {
@@ -104,54 +93,6 @@ TEST(Differ, PropertySetterIsMatchedByOccurrence) {
   ASSERT_EQ(changes.changes.size(), 1U);
   EXPECT_EQ(changes.changes[0].verdict, Verdict::swap);
   EXPECT_EQ(changes.changes[0].new_index, 2);
-}
-
-TEST(CompilationUnit, MethodLandsOnItsRealLineInsideAClassStub) {
-  std::string text =
-      "import os\n\n\nclass Outer:\n    class Inner:\n        X = 1\n\n        @staticmethod\n"
-      "        def m(a, b=X):\n            return a + b\n";
-  auto file = parse(text);
-  const auto* def = file.find("Outer.Inner.m");
-  ASSERT_NE(def, nullptr);
-  auto unit = build_definition_unit(file, *def, Verdict::swap);
-  auto lines = util::split_lines(unit.source);
-  // The stubs take the lines just above the definition; the agent places
-  // the source at first_line, so the def keeps its real line numbers.
-  EXPECT_EQ(unit.first_line, 6U);
-  ASSERT_GE(lines.size(), 6U);
-  EXPECT_EQ(lines[0], "class Outer:");
-  EXPECT_EQ(lines[1], "    class Inner:");
-  EXPECT_EQ(lines[2], "        @__pyhot_keep__");  // line 8, where the decorator is
-  EXPECT_EQ(lines[3], "        def m(a, b=X):");
-  EXPECT_EQ(lines[4], "            return a + b");
-  EXPECT_EQ(lines[5], "if 0: import os");  // same symbol table as the module, never run
-  ASSERT_EQ(unit.scopes.size(), 2U);
-  EXPECT_TRUE(unit.scopes[0].is_class);
-  EXPECT_EQ(unit.scopes[1].name, "Inner");
-}
-
-TEST(CompilationUnit, NestedFunctionStubTakesItsFreeVariablesAsParameters) {
-  std::string text =
-      "def make(step, scale):\n    def count(value):\n        return value + step * scale\n    return count\n";
-  auto file = parse(text);
-  const auto* def = file.find("make.<locals>.count");
-  ASSERT_NE(def, nullptr);
-  auto unit = build_definition_unit(file, *def, Verdict::swap);
-  EXPECT_EQ(util::split_lines(unit.source)[0], "def make(scale, step):");
-  ASSERT_EQ(unit.scopes.size(), 1U);
-  EXPECT_FALSE(unit.scopes[0].is_class);
-}
-
-TEST(CompilationUnit, RebindKeepsTheRealDecorators) {
-  auto file = parse("import functools\n\n@functools.lru_cache()\ndef f():\n    return 1\n");
-  auto unit = build_definition_unit(file, file.definitions[0], Verdict::rebind);
-  EXPECT_EQ(unit.first_line, 3U);
-  EXPECT_EQ(util::split_lines(unit.source)[0], "@functools.lru_cache()");
-}
-
-TEST(CompilationUnit, FutureFeaturesAreCollected) {
-  auto file = parse("from __future__ import annotations, division\n\ndef f() -> X:\n    pass\n");
-  EXPECT_EQ(future_features(file), (std::vector<std::string>{"annotations", "division"}));
 }
 
 }  // namespace

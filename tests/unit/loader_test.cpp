@@ -7,8 +7,12 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
+#include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/agent_source.hpp"
 #include "loader/frame.hpp"
@@ -166,6 +170,122 @@ TEST(AgentClient, NothingListeningIsNotFound) {
   auto client = AgentClient::connect("/tmp/pyhot-no-such-socket.sock", std::chrono::milliseconds(200));
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().kind, ErrorKind::not_found);
+}
+
+// Answers every request with one scripted reply and keeps what was asked.
+class FakeChannel final : public AgentChannel {
+ public:
+  explicit FakeChannel(json reply) : m_reply(std::move(reply)) {}
+  Result<json> request(const std::string& op, json arguments) override {
+    m_op = op;
+    m_arguments = std::move(arguments);
+    return m_reply;
+  }
+  const std::string& op() const { return m_op; }
+  const json& arguments() const { return m_arguments; }
+
+ private:
+  json m_reply;
+  std::string m_op;
+  json m_arguments;
+};
+
+TEST(Agent, LocateAsksForTheModuleAndReturnsItsFile) {
+  FakeChannel channel(json{{"module", "app.views"}, {"file", "/srv/app/views.py"}});
+  auto file = Agent(channel).locate("app.views");
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(*file, "/srv/app/views.py");
+  EXPECT_EQ(channel.op(), "locate");
+  EXPECT_EQ(channel.arguments(), json({{"module", "app.views"}}));
+}
+
+TEST(Agent, AReplyWithoutItsFieldsIsAProtocolError) {
+  FakeChannel channel(json::object());
+  auto file = Agent(channel).locate("app.views");
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().kind, ErrorKind::protocol);
+}
+
+TEST(Agent, SnapshotOfAnUntouchedModuleIsNone) {
+  FakeChannel channel(json{{"source", nullptr}, {"hashes", nullptr}});
+  auto snapshot = Agent(channel).snapshot("app");
+  ASSERT_TRUE(snapshot.ok());
+  EXPECT_FALSE(snapshot->has_value());
+}
+
+TEST(Agent, ApplySaysWhatToRecordOnlyWhenItIsNotTheSentText) {
+  FakeChannel channel(json{{"patch", 3}, {"results", json::array()}});
+  Agent agent(channel);
+  ApplyRequest request;
+  request.source = "x = 1\n";
+  ASSERT_TRUE(agent.apply(request).ok());
+  EXPECT_FALSE(channel.arguments().contains("snapshot"));
+  request.snapshot = SnapshotRecord::of("x = 2\n");
+  ASSERT_TRUE(agent.apply(request).ok());
+  EXPECT_EQ(channel.arguments()["snapshot"], "x = 2\n");
+  request.snapshot = SnapshotRecord::none();
+  auto reply = agent.apply(request);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_TRUE(channel.arguments()["snapshot"].is_null());
+  EXPECT_EQ(reply->patch, 3);
+}
+
+TEST(Agent, ApplyResultsAreTypedStatuses) {
+  FakeChannel channel(json{
+      {"patch", nullptr},
+      {"results",
+       {{{"status", "unchanged"}}, {{"status", "freevars_changed"}, {"message", "2 closures keep the old code"}}}}});
+  auto reply = Agent(channel).apply(ApplyRequest{});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  ASSERT_EQ(reply->results.size(), 2U);
+  EXPECT_EQ(reply->results[0].status, Status::unchanged);
+  EXPECT_EQ(reply->results[1].status, Status::freevars_changed);
+  EXPECT_EQ(reply->results[1].message, "2 closures keep the old code");
+  EXPECT_FALSE(reply->patch.has_value());
+}
+
+TEST(Agent, AStatusTheAgentCannotSendIsAProtocolError) {
+  FakeChannel channel(json{{"results", {{{"status", "kept"}}}}});
+  auto reply = Agent(channel).apply(ApplyRequest{});
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.error().kind, ErrorKind::protocol);
+}
+
+// PROTOCOL.md has one `### op` heading per operation under "## Operations".
+std::set<std::string> documented_ops() {
+  std::ifstream file("loader/PROTOCOL.md");
+  EXPECT_TRUE(file.good()) << "run from the source root";
+  std::set<std::string> ops;
+  bool in_operations = false;
+  std::string line;
+  while (std::getline(file, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      in_operations = line == "## Operations";
+    } else if (in_operations && line.rfind("### ", 0) == 0) {
+      ops.insert(line.substr(4));
+    }
+  }
+  return ops;
+}
+
+TEST(Protocol, EveryOperationIsDocumentedAndEveryDocumentedOneExists) {
+  std::set<std::string> table;
+  for (const auto& entry : all_ops()) {
+    table.insert(std::string(entry.name));
+  }
+  EXPECT_EQ(documented_ops(), table);
+}
+
+TEST(Protocol, OpsAndStatusesHaveOneWordEach) {
+  std::set<std::string_view> words;
+  for (const auto& entry : all_ops()) {
+    EXPECT_EQ(to_string(entry.op), entry.name);
+    EXPECT_TRUE(words.insert(entry.name).second) << entry.name;
+  }
+  for (const auto& entry : all_statuses()) {
+    EXPECT_EQ(to_string(entry.status), entry.word);
+    EXPECT_EQ(status_from_string(entry.word).has_value(), entry.from_agent) << entry.word;
+  }
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "cli/parsed_cache.hpp"
+#include "patch/parsed_cache.hpp"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include "util/file.hpp"
 #include "util/text.hpp"
 
-namespace pyhot::cli {
+namespace pyhot::patch {
 
 namespace {
 
@@ -85,4 +85,4 @@ void ParsedCache::store(const parser::SourceFile& file) const {
   evict_oldest(m_directory);
 }
 
-}  // namespace pyhot::cli
+}  // namespace pyhot::patch

@@ -9,7 +9,7 @@
 #include "differ/differ.hpp"
 #include "parser/source_file.hpp"
 
-namespace pyhot::differ {
+namespace pyhot::patch {
 
 struct Scope {
   std::string name;
@@ -20,7 +20,7 @@ struct CompilationUnit {
   std::string qualname;
   std::string name;
   parser::DefinitionKind kind = parser::DefinitionKind::function;
-  Verdict verdict = Verdict::swap;
+  differ::Verdict verdict = differ::Verdict::swap;
   std::vector<Scope> scopes;         // enclosing classes/functions, outermost first
   std::string source;                // see loader/PROTOCOL.md: stubbed module text
   std::uint32_t first_line = 1;      // the real line of the source's first line
@@ -36,7 +36,7 @@ class UnitBuilder {
  public:
   explicit UnitBuilder(const parser::SourceFile& file);
 
-  CompilationUnit definition(const parser::Definition& def, Verdict verdict) const;
+  CompilationUnit definition(const parser::Definition& def, differ::Verdict verdict) const;
   CompilationUnit statement(const parser::Statement& statement) const;
 
  private:
@@ -50,11 +50,9 @@ class UnitBuilder {
 // The unit for one change, or none when nothing needs to cross to the target
 // (a removed statement, a restart).
 std::vector<CompilationUnit> build_units(const parser::SourceFile& before, const parser::SourceFile& after,
-                                         const ChangeSet& changes);
-
-CompilationUnit build_definition_unit(const parser::SourceFile& file, const parser::Definition& def, Verdict verdict);
+                                         const differ::ChangeSet& changes);
 
 // "annotations", "generator_stop", ...: the __future__ features the file imports.
 std::vector<std::string> future_features(const parser::SourceFile& file);
 
-}  // namespace pyhot::differ
+}  // namespace pyhot::patch

@@ -1,4 +1,4 @@
-#include "differ/compilation_unit.hpp"
+#include "patch/compilation_unit.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -6,7 +6,10 @@
 
 #include "util/text.hpp"
 
-namespace pyhot::differ {
+namespace pyhot::patch {
+
+using differ::ChangeSet;
+using differ::Verdict;
 
 using parser::Definition;
 using parser::SourceFile;
@@ -210,10 +213,6 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   return unit;
 }
 
-CompilationUnit build_definition_unit(const SourceFile& file, const Definition& def, Verdict verdict) {
-  return UnitBuilder(file).definition(def, verdict);
-}
-
 std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceFile& after, const ChangeSet& changes) {
   std::vector<CompilationUnit> units;
   UnitBuilder old_units(before);
@@ -253,4 +252,4 @@ std::vector<std::string> future_features(const SourceFile& file) {
   return features;
 }
 
-}  // namespace pyhot::differ
+}  // namespace pyhot::patch

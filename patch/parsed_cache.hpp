@@ -8,7 +8,7 @@
 
 #include "parser/source_file.hpp"
 
-namespace pyhot::cli {
+namespace pyhot::patch {
 
 class ParsedCache {
  public:
@@ -28,4 +28,4 @@ class ParsedCache {
   std::string m_directory;
 };
 
-}  // namespace pyhot::cli
+}  // namespace pyhot::patch

@@ -1,0 +1,226 @@
+#include "loader/agent_api.hpp"
+
+#include <array>
+
+#include <nlohmann/json.hpp>
+
+namespace pyhot::loader {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array k_ops{
+    OpEntry{Op::ping, "ping"},         OpEntry{Op::modules, "modules"},
+    OpEntry{Op::locate, "locate"},     OpEntry{Op::module_for_file, "module_for_file"},
+    OpEntry{Op::snapshot, "snapshot"}, OpEntry{Op::apply, "apply"},
+    OpEntry{Op::history, "history"},   OpEntry{Op::revert, "revert"},
+    OpEntry{Op::stop, "stop"},
+};
+
+constexpr std::array k_statuses{
+    StatusEntry{Status::applied, "applied", true},
+    StatusEntry{Status::unchanged, "unchanged", true},
+    StatusEntry{Status::missing, "missing", true},
+    StatusEntry{Status::freevars_changed, "freevars_changed", true},
+    StatusEntry{Status::would_apply, "would_apply", true},
+    StatusEntry{Status::kept, "kept", false},
+};
+
+// Sends one operation and decodes its reply; a reply without the fields
+// the protocol promises is a protocol error, never an exception.
+template <typename Reply, typename Decode>
+Result<Reply> call(AgentChannel& channel, Op op, json arguments, Decode decode) {
+  auto response = channel.request(std::string(to_string(op)), std::move(arguments));
+  if (!response) {
+    return response.error();
+  }
+  try {
+    return Reply(decode(*response));
+  } catch (const json::exception& error) {
+    return make_error(ErrorKind::protocol,
+                      "the agent's reply to " + std::string(to_string(op)) + " is malformed: " + error.what());
+  } catch (const Error& error) {
+    return error;
+  }
+}
+
+json to_json(const UnitRequest& unit) {
+  json scopes = json::array();
+  for (const auto& scope : unit.scopes) {
+    scopes.push_back({{"name", scope.name}, {"kind", scope.is_class ? "class" : "function"}});
+  }
+  json document = {{"qualname", unit.qualname},
+                   {"name", unit.name},
+                   {"kind", unit.kind},
+                   {"verdict", unit.verdict},
+                   {"scopes", scopes},
+                   {"source", unit.source},
+                   {"first_line", unit.first_line},
+                   {"line_delta", unit.line_delta},
+                   {"targets", unit.targets}};
+  if (!unit.accessor.empty()) {
+    document["accessor"] = unit.accessor;
+  }
+  if (unit.only_if_missing) {
+    document["only_if_missing"] = true;
+  }
+  return document;
+}
+
+std::vector<PatchChange> patch_changes(const json& changes) {
+  std::vector<PatchChange> out;
+  for (const auto& change : changes) {
+    out.push_back({change.at("qualname").get<std::string>(), change.at("verdict").get<std::string>()});
+  }
+  return out;
+}
+
+UnitResult unit_result(const json& result) {
+  UnitResult out;
+  if (result.contains("status") && result["status"].is_string()) {
+    auto word = result["status"].get<std::string>();
+    auto status = status_from_string(word);
+    if (!status) {
+      throw make_error(ErrorKind::protocol, "the agent reported an unknown status '" + word + "'");
+    }
+    out.status = *status;
+  }
+  if (result.contains("message") && result["message"].is_string()) {
+    out.message = result["message"].get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::span<const OpEntry> all_ops() { return k_ops; }
+
+std::string_view to_string(Op op) {
+  for (const auto& entry : k_ops) {
+    if (entry.op == op) {
+      return entry.name;
+    }
+  }
+  return "?";
+}
+
+std::span<const StatusEntry> all_statuses() { return k_statuses; }
+
+std::string_view to_string(Status status) {
+  for (const auto& entry : k_statuses) {
+    if (entry.status == status) {
+      return entry.word;
+    }
+  }
+  return "?";
+}
+
+std::optional<Status> status_from_string(std::string_view word) {
+  for (const auto& entry : k_statuses) {
+    if (entry.word == word && entry.from_agent) {
+      return entry.status;
+    }
+  }
+  return std::nullopt;
+}
+
+Result<PingReply> Agent::ping() {
+  return call<PingReply>(m_channel, Op::ping, json::object(), [](const json& reply) {
+    return PingReply{reply.at("pid").get<int>(), reply.value("python", ""), reply.value("agent", "")};
+  });
+}
+
+Result<std::vector<LoadedModule>> Agent::modules() {
+  return call<std::vector<LoadedModule>>(m_channel, Op::modules, json::object(), [](const json& reply) {
+    std::vector<LoadedModule> out;
+    for (const auto& module : reply.at("modules")) {
+      out.push_back({module.value("name", ""), module.value("file", "")});
+    }
+    return out;
+  });
+}
+
+Result<std::string> Agent::locate(const std::string& module) {
+  return call<std::string>(m_channel, Op::locate, {{"module", module}},
+                           [](const json& reply) { return reply.at("file").get<std::string>(); });
+}
+
+Result<ModuleForFile> Agent::module_for_file(const std::string& file) {
+  return call<ModuleForFile>(m_channel, Op::module_for_file, {{"file", file}}, [](const json& reply) {
+    ModuleForFile out{reply.at("module").get<std::string>(), {}};
+    if (reply.contains("modules") && reply["modules"].is_array()) {
+      out.modules = reply["modules"].get<std::vector<std::string>>();
+    }
+    return out;
+  });
+}
+
+Result<std::optional<std::string>> Agent::snapshot(const std::string& module) {
+  return call<std::optional<std::string>>(m_channel, Op::snapshot, {{"module", module}}, [](const json& reply) {
+    if (reply.contains("source") && reply["source"].is_string()) {
+      return std::optional<std::string>(reply["source"].get<std::string>());
+    }
+    return std::optional<std::string>();
+  });
+}
+
+Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
+  json units = json::array();
+  for (const auto& unit : request.units) {
+    units.push_back(to_json(unit));
+  }
+  json arguments = {{"module", request.module},
+                    {"file", request.file},
+                    {"source", request.source},
+                    {"future_flags", request.future_flags},
+                    {"dry_run", request.dry_run},
+                    {"verify", request.verify},
+                    {"units", units}};
+  // Not sending the text twice keeps the request (parsed while the target's
+  // GIL is held) small: without the field the agent records `source`.
+  if (request.snapshot.kind == SnapshotRecord::Kind::this_text) {
+    arguments["snapshot"] = request.snapshot.text;
+  } else if (request.snapshot.kind == SnapshotRecord::Kind::nothing) {
+    arguments["snapshot"] = nullptr;
+  }
+  return call<ApplyReply>(m_channel, Op::apply, std::move(arguments), [](const json& reply) {
+    ApplyReply out;
+    if (reply.contains("patch") && reply["patch"].is_number_integer()) {
+      out.patch = reply["patch"].get<int>();
+    }
+    if (reply.contains("results") && reply["results"].is_array()) {
+      for (const auto& result : reply["results"]) {
+        out.results.push_back(unit_result(result));
+      }
+    }
+    return out;
+  });
+}
+
+Result<std::vector<PatchRecord>> Agent::history() {
+  return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [](const json& reply) {
+    std::vector<PatchRecord> out;
+    for (const auto& patch : reply.at("patches")) {
+      out.push_back({patch.value("id", 0), patch.value("time", 0.0), patch.value("module", ""), patch.value("file", ""),
+                     patch.value("reverted", false), patch_changes(patch.at("changes"))});
+    }
+    return out;
+  });
+}
+
+Result<RevertReply> Agent::revert(std::optional<int> patch) {
+  json arguments = json::object();
+  if (patch) {
+    arguments["patch"] = *patch;
+  }
+  return call<RevertReply>(m_channel, Op::revert, std::move(arguments), [](const json& reply) {
+    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes"))};
+  });
+}
+
+Result<Done> Agent::stop() {
+  return call<Done>(m_channel, Op::stop, json::object(), [](const json&) { return k_done; });
+}
+
+}  // namespace pyhot::loader

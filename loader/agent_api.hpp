@@ -1,0 +1,162 @@
+// One typed call per agent operation, over any AgentChannel: the only code
+// that knows the operations' names and their JSON fields (loader/PROTOCOL.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "loader/agent_client.hpp"
+#include "util/result.hpp"
+
+namespace pyhot::loader {
+
+enum class Op { ping, modules, locate, module_for_file, snapshot, apply, history, revert, stop };
+
+struct OpEntry {
+  Op op;
+  std::string_view name;  // as on the wire and as PROTOCOL.md's headings
+};
+
+std::span<const OpEntry> all_ops();
+std::string_view to_string(Op op);
+
+// What became of one unit of an apply.
+enum class Status {
+  applied,           // the change is live
+  unchanged,         // the live code already equals it (first touch)
+  missing,           // probe: the live object does not exist
+  freevars_changed,  // probe: the live code closes over other names
+  would_apply,       // dry run
+  kept,              // the CLI's own: a removed statement whose effect stays in the live module
+};
+
+struct StatusEntry {
+  Status status;
+  std::string_view word;  // on the wire and in --json
+  bool from_agent;        // the agent returns it (its STATUSES tuple)
+};
+
+std::span<const StatusEntry> all_statuses();
+std::string_view to_string(Status status);
+std::optional<Status> status_from_string(std::string_view word);
+
+struct PingReply {
+  int pid = 0;
+  std::string python;  // "3.11.7"
+  std::string agent;   // the agent's version
+};
+
+struct LoadedModule {
+  std::string name;
+  std::string file;
+  bool operator==(const LoadedModule&) const = default;
+};
+
+struct ModuleForFile {
+  std::string module;                // the preferred match
+  std::vector<std::string> modules;  // every match
+};
+
+struct UnitScope {
+  std::string name;
+  bool is_class = false;
+};
+
+// One unit as the agent compiles it (PROTOCOL.md, "apply"). Verdict and kind
+// are words because the loader does not know Python's definitions.
+struct UnitRequest {
+  std::string qualname;
+  std::string name;
+  std::string kind;
+  std::string verdict;
+  std::vector<UnitScope> scopes;
+  std::string source;
+  std::uint32_t first_line = 1;
+  int line_delta = 0;
+  std::vector<std::string> targets;
+  std::string accessor;
+  bool only_if_missing = false;
+};
+
+// What the agent records as the module's live text after an apply.
+struct SnapshotRecord {
+  enum class Kind {
+    sent_text,  // the `source` of the request (nothing extra crosses the socket)
+    this_text,  // `text`: only part of the file became live
+    nothing,    // keep what was recorded before
+  };
+  Kind kind = Kind::sent_text;
+  std::string text;
+
+  static SnapshotRecord sent() { return {}; }
+  static SnapshotRecord none() { return {Kind::nothing, {}}; }
+  static SnapshotRecord of(std::string text) { return {Kind::this_text, std::move(text)}; }
+  bool operator==(const SnapshotRecord&) const = default;
+};
+
+struct ApplyRequest {
+  std::string module;
+  std::string file;
+  std::string source;  // the whole new file text
+  std::vector<std::string> future_flags;
+  bool dry_run = false;
+  bool verify = false;  // first touch: compare with the live code, report `unchanged`
+  std::vector<UnitRequest> units;
+  SnapshotRecord snapshot;
+};
+
+struct UnitResult {
+  Status status = Status::applied;
+  std::string message;  // e.g. closures that keep the old code
+};
+
+struct ApplyReply {
+  std::optional<int> patch;         // null when nothing changed or on a dry run
+  std::vector<UnitResult> results;  // one per unit, in the request's order
+};
+
+struct PatchChange {
+  std::string qualname;
+  std::string verdict;
+};
+
+struct PatchRecord {
+  int id = 0;
+  double time = 0;  // unix seconds
+  std::string module;
+  std::string file;
+  bool reverted = false;
+  std::vector<PatchChange> changes;
+};
+
+struct RevertReply {
+  int reverted = 0;  // the patch id
+  std::vector<PatchChange> changes;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentChannel& channel) : m_channel(channel) {}
+
+  Result<PingReply> ping();
+  Result<std::vector<LoadedModule>> modules();
+  // The module's file (absolute, real path); not_found when it is not loaded.
+  Result<std::string> locate(const std::string& module);
+  Result<ModuleForFile> module_for_file(const std::string& file);
+  // The text the agent knows to be live, or none when pyhot never patched the module.
+  Result<std::optional<std::string>> snapshot(const std::string& module);
+  Result<ApplyReply> apply(const ApplyRequest& request);
+  Result<std::vector<PatchRecord>> history();
+  // nullopt: the newest patch still applied.
+  Result<RevertReply> revert(std::optional<int> patch);
+  Result<Done> stop();
+
+ private:
+  AgentChannel& m_channel;
+};
+
+}  // namespace pyhot::loader

@@ -1,0 +1,311 @@
+#include "patch/live_patch.hpp"
+
+#include <algorithm>
+
+#include "differ/rules.hpp"
+#include "parser/parser.hpp"
+#include "patch/parsed_cache.hpp"
+#include "util/file.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::patch {
+
+using loader::SnapshotRecord;
+using loader::Status;
+
+namespace {
+
+PatchOutcome unchanged_outcome(const ModuleLocation& where) {
+  PatchOutcome outcome;
+  outcome.module = where.module;
+  outcome.file = where.file;
+  return outcome;
+}
+
+Error syntax_error(const ModuleLocation& where, const parser::SyntaxError& error) {
+  return make_error(ErrorKind::syntax_error, "syntax error in " + where.file + ":" + std::to_string(error.line) + ":" +
+                                                 std::to_string(error.column) + ": " + error.message);
+}
+
+loader::UnitRequest unit_request(const CompilationUnit& unit) {
+  loader::UnitRequest request{unit.qualname,
+                              unit.name,
+                              parser::to_string(unit.kind),
+                              differ::to_string(unit.verdict),
+                              {},
+                              unit.source,
+                              unit.first_line,
+                              unit.line_delta,
+                              unit.targets,
+                              unit.accessor,
+                              unit.only_if_missing};
+  for (const auto& scope : unit.scopes) {
+    request.scopes.push_back({scope.name, scope.is_class});
+  }
+  return request;
+}
+
+Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
+                                const std::vector<PlannedUnit>& units, bool dry_run, bool verify,
+                                const SnapshotRecord& snapshot) {
+  loader::ApplyRequest request;
+  request.module = where.module;
+  request.file = where.file;
+  request.source = after.text;
+  request.future_flags = future_features(after);
+  request.dry_run = dry_run;
+  request.verify = verify;
+  request.snapshot = snapshot;
+  for (const auto& planned : units) {
+    request.units.push_back(unit_request(planned.unit));
+  }
+  return agent.apply(request);
+}
+
+// What is live (when the agent has a snapshot) and the file on disk, parsed.
+struct ParsedVersions {
+  std::optional<parser::SourceFile> live;
+  parser::SourceFile file;
+};
+
+Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
+  auto snapshot = agent.snapshot(where.module);
+  if (!snapshot) {
+    return snapshot.error();
+  }
+  ParsedVersions versions;
+  if (snapshot->has_value()) {
+    // What pyhot made of this text when it applied it: then only the
+    // top-level statements the edit touches are parsed.
+    if (auto cached = ParsedCache().load(**snapshot, where.file)) {
+      auto file = parser::reparse_from(*cached, new_text, where.file);
+      if (!file) {
+        return file.error();
+      }
+      versions.live = std::move(*cached);
+      versions.file = std::move(*file);
+      return versions;
+    }
+  }
+  // The file is parsed as an edit of the snapshot, so tree-sitter re-parses
+  // only what changed: one fresh parse per reload, not two.
+  parser::PythonParser parser;
+  if (snapshot->has_value()) {
+    auto live = parser.parse(**snapshot, where.file);
+    if (!live) {
+      return live.error();
+    }
+    versions.live = std::move(*live);
+  }
+  auto file = parser.parse(new_text, where.file);
+  if (!file) {
+    return file.error();
+  }
+  versions.file = std::move(*file);
+  return versions;
+}
+
+// Without a snapshot: probe with every wanted definition, then apply what
+// the agent said differs.
+Result<PatchOutcome> patch_first_touch(loader::Agent& agent, const ModuleLocation& where,
+                                       const parser::SourceFile& after, const DefinitionFilter& wanted, bool dry_run,
+                                       SnapshotRecord snapshot) {
+  Plan probe = first_touch_probe(after, wanted);
+  auto probed = send(agent, where, after, probe.units, true, true, SnapshotRecord::sent());
+  if (!probed) {
+    return probed.error();
+  }
+  return execute(agent, where, after, plan_first_touch(after, probe, probed->results, std::move(snapshot)), dry_run);
+}
+
+auto take_every_change = [](const differ::Change&) { return true; };
+auto take_every_definition = [](const parser::Definition&) { return true; };
+
+// A definition's text as the user wrote it, without its indentation.
+std::string definition_text(const parser::SourceFile& file, const parser::Definition& def) {
+  std::string text(def.indent, ' ');
+  text += file.text.substr(def.range.start_byte, def.range.end_byte - def.range.start_byte);
+  text = util::dedent(text);
+  while (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+  }
+  return text;
+}
+
+Result<PatchOutcome> patch_one_definition(loader::Agent& agent, const ModuleLocation& where,
+                                          const ParsedVersions& versions, const std::string& qualname, bool dry_run) {
+  const parser::SourceFile& after = versions.file;
+  if (!after.errors.empty()) {
+    return syntax_error(where, after.errors.front());
+  }
+  if (after.find(qualname) == nullptr) {
+    return make_error(ErrorKind::not_found, qualname);
+  }
+  if (!versions.live) {
+    // Only part of the file becomes live: no snapshot can be recorded yet.
+    return patch_first_touch(
+        agent, where, after, [&](const parser::Definition& def) { return belongs_to(def.qualname, qualname); }, dry_run,
+        SnapshotRecord::none());
+  }
+  const parser::SourceFile& before = *versions.live;
+  auto changes = differ::diff(before, after);
+  bool touched = std::any_of(changes.changes.begin(), changes.changes.end(), [&](const differ::Change& change) {
+    return !change.is_statement && belongs_to(change.qualname, qualname);
+  });
+  if (!touched) {
+    return unchanged_outcome(where);
+  }
+  auto wanted = [&](const differ::Change& change) {
+    if (change.is_statement) {
+      // Imports the new code may need come along; nothing else at module level.
+      return change.rule == differ::Rule::import_changed && change.qualname.empty();
+    }
+    return belongs_to(change.qualname, qualname);
+  };
+  std::string live_text = splice_definition(before, after, qualname);
+  auto outcome = execute(agent, where, after,
+                         plan_from_snapshot(before, after, changes, wanted, SnapshotRecord::of(live_text)), dry_run);
+  if (outcome && !dry_run && outcome->refused.empty()) {
+    // The agent now records the spliced text as live: keep what it parses to
+    // (cheap: only the spliced definition's statement is parsed).
+    if (auto spliced = parser::reparse_from(before, live_text, where.file); spliced && spliced->errors.empty()) {
+      ParsedCache().store(*spliced);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace
+
+bool PatchOutcome::changed_anything() const {
+  return std::any_of(changes.begin(), changes.end(),
+                     [](const AppliedChange& change) { return change.status != Status::unchanged; });
+}
+
+bool PatchOutcome::applied_anything() const {
+  return std::any_of(changes.begin(), changes.end(),
+                     [](const AppliedChange& change) { return change.status == Status::applied; });
+}
+
+Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& module_or_file) {
+  bool is_path =
+      module_or_file.find('/') != std::string::npos || (module_or_file.size() > 3 && module_or_file.ends_with(".py"));
+  if (is_path) {
+    std::string file = util::absolute_path(module_or_file);
+    auto found = agent.module_for_file(file);
+    if (!found) {
+      return found.error();
+    }
+    return ModuleLocation{found->module, file};
+  }
+  auto file = agent.locate(module_or_file);
+  if (!file) {
+    return file.error();
+  }
+  return ModuleLocation{module_or_file, *file};
+}
+
+Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
+                             const Plan& plan, bool dry_run) {
+  PatchOutcome outcome = unchanged_outcome(where);
+  if (!plan.refused.empty()) {
+    outcome.refused = plan.refused;
+    return outcome;
+  }
+  outcome.first_touch = plan.first_touch;
+  outcome.dry_run = dry_run && plan.first_touch;
+  if (plan.units.empty()) {
+    outcome.changes = plan.kept;
+    if (plan.record_when_empty && !dry_run) {
+      // Nothing differs: record the file as what is live, so the next reload
+      // diffs against it exactly.
+      if (auto recorded = send(agent, where, after, {}, false, false, plan.snapshot); !recorded) {
+        return recorded.error();
+      }
+    }
+    return outcome;
+  }
+  auto reply = send(agent, where, after, plan.units, dry_run, false, plan.snapshot);
+  if (!reply) {
+    return reply.error();
+  }
+  outcome.dry_run = dry_run;
+  outcome.patch_id = reply->patch;
+  for (std::size_t i = 0; i < plan.units.size(); ++i) {
+    if (!plan.units[i].reported) {
+      continue;
+    }
+    AppliedChange change = plan.units[i].change;
+    if (i < reply->results.size()) {
+      change.status = reply->results[i].status;
+      change.message = reply->results[i].message;
+    }
+    outcome.changes.push_back(std::move(change));
+  }
+  outcome.changes.insert(outcome.changes.end(), plan.kept.begin(), plan.kept.end());
+  return outcome;
+}
+
+Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+                                bool dry_run) {
+  auto versions = parse_versions(agent, where, new_text);
+  if (!versions) {
+    return versions.error();
+  }
+  if (!versions->file.errors.empty()) {
+    return syntax_error(where, versions->file.errors.front());
+  }
+  auto outcome = versions->live ? patch_parsed(agent, where, versions->file, &*versions->live, dry_run)
+                                : patch_first_touch(agent, where, versions->file, take_every_definition, dry_run,
+                                                    SnapshotRecord::sent());
+  if (outcome && !dry_run && outcome->refused.empty()) {
+    // The agent now records this text as live: keep what it parses to.
+    ParsedCache().store(versions->file);
+  }
+  return outcome;
+}
+
+Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
+                                  const parser::SourceFile* live, bool dry_run) {
+  if (!after.errors.empty()) {
+    return syntax_error(where, after.errors.front());
+  }
+  if (live != nullptr) {
+    return execute(
+        agent, where, after,
+        plan_from_snapshot(*live, after, differ::diff(*live, after), take_every_change, SnapshotRecord::sent()),
+        dry_run);
+  }
+  auto snapshot = agent.snapshot(where.module);
+  if (!snapshot) {
+    return snapshot.error();
+  }
+  if (!snapshot->has_value()) {
+    return patch_first_touch(agent, where, after, take_every_definition, dry_run, SnapshotRecord::sent());
+  }
+  auto before = parser::parse_source(**snapshot, where.file);
+  if (!before) {
+    return before.error();
+  }
+  return execute(
+      agent, where, after,
+      plan_from_snapshot(*before, after, differ::diff(*before, after), take_every_change, SnapshotRecord::sent()),
+      dry_run);
+}
+
+Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+                                      const std::string& qualname, bool dry_run) {
+  auto versions = parse_versions(agent, where, new_text);
+  if (!versions) {
+    return versions.error();
+  }
+  auto outcome = patch_one_definition(agent, where, *versions, qualname, dry_run);
+  if (outcome) {
+    if (const auto* def = versions->file.find(qualname); def != nullptr) {
+      outcome->definition_source = definition_text(versions->file, *def);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace pyhot::patch

@@ -1,0 +1,185 @@
+#include "patch/plan.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "differ/rules.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::patch {
+
+using differ::Rule;
+using differ::Verdict;
+using loader::Status;
+using parser::DefinitionKind;
+
+namespace {
+
+AppliedChange describe(const differ::Change& change, const parser::SourceFile& before,
+                       const parser::SourceFile& after) {
+  AppliedChange applied;
+  applied.qualname = differ::subject_of(change, before, after);
+  applied.verdict = change.verdict;
+  applied.reason = change.reason;
+  applied.line = change.line;
+  applied.line_delta = change.line_delta;
+  if (!change.is_statement && change.verdict == Verdict::swap && change.old_index >= 0 && change.new_index >= 0) {
+    const auto& was = before.definitions[static_cast<std::size_t>(change.old_index)];
+    const auto& now = after.definitions[static_cast<std::size_t>(change.new_index)];
+    applied.line_delta = static_cast<int>(now.range.end_line - now.range.start_line) -
+                         static_cast<int>(was.range.end_line - was.range.start_line);
+  }
+  return applied;
+}
+
+// A rule's reason where the subject is the live code rather than a name.
+std::string reason_against_live_code(Rule rule) {
+  std::string reason(differ::rule_entry(rule).reason);
+  auto at = reason.find("{name}");
+  if (at != std::string::npos) {
+    reason.replace(at, 6, "compared with the live code");
+  }
+  return reason;
+}
+
+// Imports and constants the new code may need. Without a snapshot a changed
+// value cannot be told from state the program built up, so only names the
+// live module lacks are bound.
+std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units) {
+  std::vector<PlannedUnit> statements;
+  for (const auto& statement : after.statements) {
+    bool binds_names =
+        statement.kind == parser::Statement::Kind::import || statement.kind == parser::Statement::Kind::assignment;
+    if (!binds_names || !statement.scope_qualname.empty() || statement.conditional || statement.targets.empty()) {
+      continue;
+    }
+    PlannedUnit plan{units.statement(statement), {}, -1, false};
+    plan.unit.only_if_missing = true;
+    plan.change.qualname = "<module>: " + std::string(util::trim(statement.text.substr(0, statement.text.find('\n'))));
+    plan.change.verdict = Verdict::reexec;
+    plan.change.reason = std::string(differ::rule_entry(Rule::import_changed).reason);
+    plan.change.line = statement.range.start_line;
+    statements.push_back(std::move(plan));
+  }
+  return statements;
+}
+
+}  // namespace
+
+Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFile& after,
+                        const differ::ChangeSet& changes, const ChangeFilter& wanted, loader::SnapshotRecord snapshot) {
+  Plan plan;
+  plan.snapshot = std::move(snapshot);
+  differ::ChangeSet selected;
+  for (const auto& change : changes.changes) {
+    if (!wanted(change)) {
+      continue;
+    }
+    if (change.verdict == Verdict::restart) {
+      plan.refused.push_back(describe(change, before, after));
+      continue;
+    }
+    selected.changes.push_back(change);
+  }
+  if (!plan.refused.empty()) {
+    return plan;
+  }
+  auto units = build_units(before, after, selected);
+  std::size_t next_unit = 0;
+  for (const auto& change : selected.changes) {
+    AppliedChange applied = describe(change, before, after);
+    if (change.is_statement && change.new_index < 0) {
+      applied.status = Status::kept;
+      plan.kept.push_back(std::move(applied));
+      continue;
+    }
+    plan.units.push_back({units[next_unit++], std::move(applied)});
+  }
+  return plan;
+}
+
+Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& wanted) {
+  Plan probe;
+  probe.first_touch = true;
+  UnitBuilder units(after);
+  for (std::size_t i = 0; i < after.definitions.size(); ++i) {
+    const auto& def = after.definitions[i];
+    if (def.in_main_guard || !wanted(def)) {
+      continue;
+    }
+    bool is_class = def.kind == DefinitionKind::klass;
+    AppliedChange change;
+    change.qualname = def.qualname;
+    change.line = def.def_line;
+    change.verdict = is_class ? Verdict::define : Verdict::swap;
+    change.reason = differ::rule_entry(is_class ? Rule::class_added : Rule::body_changed).reason;
+    probe.units.push_back({units.definition(def, change.verdict), change, static_cast<int>(i)});
+  }
+  return probe;
+}
+
+Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
+                      loader::SnapshotRecord snapshot) {
+  Plan plan;
+  plan.first_touch = true;
+  plan.snapshot = std::move(snapshot);
+  plan.record_when_empty = plan.snapshot.kind != loader::SnapshotRecord::Kind::nothing;
+  UnitBuilder units(after);
+  std::set<std::string> defined_classes;
+  for (std::size_t i = 0; i < probe.units.size(); ++i) {
+    Status status = i < probed.size() ? probed[i].status : Status::would_apply;
+    const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
+    bool inside_new_class = std::any_of(defined_classes.begin(), defined_classes.end(), [&](const std::string& klass) {
+      return util::starts_with(def.qualname, klass + ".");
+    });
+    if (status == Status::unchanged || inside_new_class) {
+      continue;
+    }
+    Verdict verdict = Verdict::swap;
+    Rule rule = Rule::body_changed;
+    if (status == Status::missing) {
+      verdict = Verdict::define;
+      rule = def.kind == DefinitionKind::klass ? Rule::class_added : Rule::definition_added;
+      if (def.kind == DefinitionKind::klass) {
+        defined_classes.insert(def.qualname);
+      }
+      if (def.parent >= 0 && after.definitions[static_cast<std::size_t>(def.parent)].kind != DefinitionKind::klass) {
+        continue;  // a new nested function comes with its enclosing function
+      }
+    } else if (status == Status::freevars_changed) {
+      verdict = Verdict::rebind;
+      rule = Rule::free_variables_changed;
+    } else if (def.kind == DefinitionKind::klass) {
+      continue;
+    }
+    PlannedUnit planned{units.definition(def, verdict), probe.units[i].change};
+    planned.change.verdict = verdict;
+    planned.change.reason = reason_against_live_code(rule);
+    plan.units.push_back(std::move(planned));
+  }
+  if (plan.units.empty()) {
+    return plan;
+  }
+  auto statements = carried_statements(after, units);
+  plan.units.insert(plan.units.begin(), statements.begin(), statements.end());
+  return plan;
+}
+
+bool belongs_to(const std::string& qualname, const std::string& target) {
+  return qualname == target || util::starts_with(qualname, target + ".<locals>.");
+}
+
+std::string splice_definition(const parser::SourceFile& before, const parser::SourceFile& after,
+                              const std::string& qualname) {
+  const auto* was = before.find(qualname);
+  const auto* now = after.find(qualname);
+  if (was == nullptr || now == nullptr) {
+    return before.text;
+  }
+  std::string text = before.text.substr(0, was->range.start_byte);
+  text += after.text.substr(now->range.start_byte, now->range.end_byte - now->range.start_byte);
+  text += before.text.substr(was->range.end_byte);
+  return text;
+}
+
+}  // namespace pyhot::patch

@@ -1,0 +1,72 @@
+// The planner: from what is known to be live (a snapshot, or what the agent
+// said when probed on first contact) and the new text, which units to send
+// with which verdicts. Pure: no socket, no file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "differ/differ.hpp"
+#include "loader/agent_api.hpp"
+#include "parser/source_file.hpp"
+#include "patch/compilation_unit.hpp"
+
+namespace pyhot::patch {
+
+struct AppliedChange {
+  std::string qualname;  // or "<module>: import json" for statements
+  differ::Verdict verdict = differ::Verdict::swap;
+  std::optional<loader::Status> status;  // none: refused, or nothing was sent
+  std::string reason;
+  std::string message;  // from the agent: closures that keep old code, ...
+  std::uint32_t line = 0;
+  int line_delta = 0;  // relocate; for swap: lines added (+) or removed (-)
+  bool operator==(const AppliedChange&) const = default;
+};
+
+struct PlannedUnit {
+  CompilationUnit unit;
+  AppliedChange change;
+  int definition = -1;   // first touch: index into the new file's definitions
+  bool reported = true;  // false: carried along (first touch's imports), not a change the user made
+};
+
+struct Plan {
+  std::vector<PlannedUnit> units;      // sent to the agent, in this order
+  std::vector<AppliedChange> kept;     // removed statements: reported, nothing sent
+  std::vector<AppliedChange> refused;  // restart verdicts: nothing may be sent
+  loader::SnapshotRecord snapshot;     // what the agent records as live
+  bool first_touch = false;
+  bool record_when_empty = false;  // no units: an apply is still sent so the agent records `snapshot`
+};
+
+using ChangeFilter = std::function<bool(const differ::Change&)>;
+using DefinitionFilter = std::function<bool(const parser::Definition&)>;
+
+// With a snapshot: the differ knows exactly what changed and how. Any
+// wanted change with a restart verdict refuses the whole plan.
+Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFile& after,
+                        const differ::ChangeSet& changes, const ChangeFilter& wanted, loader::SnapshotRecord snapshot);
+
+// First contact, step one: every wanted definition is a candidate, to be sent
+// as a verifying dry run (the probe) so the agent says which differ from the
+// live code.
+Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& wanted);
+
+// Step two: exact verdicts from the probe's statuses (index-aligned with
+// probe.units), plus the imports and constants the new code may need.
+Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
+                      loader::SnapshotRecord snapshot);
+
+// Whether `qualname` is `target` or defined inside it (a nested function).
+bool belongs_to(const std::string& qualname, const std::string& target);
+
+// The live source after only `qualname` took its new text: the old snapshot
+// with that definition's text replaced.
+std::string splice_definition(const parser::SourceFile& before, const parser::SourceFile& after,
+                              const std::string& qualname);
+
+}  // namespace pyhot::patch

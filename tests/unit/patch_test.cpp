@@ -1,0 +1,314 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <regex>
+#include <set>
+
+#include "differ/differ.hpp"
+#include "loader/agent_api.hpp"
+#include "loader/agent_source.hpp"
+#include "parser/parser.hpp"
+#include "patch/compilation_unit.hpp"
+#include "patch/live_patch.hpp"
+#include "patch/plan.hpp"
+#include "util/text.hpp"
+
+namespace pyhot::patch {
+namespace {
+
+using differ::Verdict;
+using loader::Status;
+using nlohmann::json;
+
+parser::SourceFile parse(const std::string& text) {
+  auto file = parser::parse_source(text, "test.py");
+  EXPECT_TRUE(file.ok());
+  return file.ok() ? *file : parser::SourceFile{};
+}
+
+// The agent, as far as the planner can tell: answers `snapshot` with a fixed
+// text (or none) and every `apply` with the statuses `statuses` gives its
+// units; keeps every request for the test to read.
+class FakeAgent final : public loader::AgentChannel {
+ public:
+  std::optional<std::string> snapshot;
+  std::function<std::string(const json& unit, bool probe)> statuses = [](const json&, bool probe) {
+    return probe ? "would_apply" : "applied";
+  };
+  std::vector<std::pair<std::string, json>> requests;
+
+  Result<json> request(const std::string& op, json arguments) override {
+    requests.emplace_back(op, arguments);
+    if (op == "snapshot") {
+      return json{{"source", snapshot ? json(*snapshot) : json(nullptr)}, {"hashes", nullptr}};
+    }
+    if (op != "apply") {
+      return make_error(ErrorKind::protocol, "unexpected op " + op);
+    }
+    bool probe = arguments["verify"].get<bool>() && arguments["dry_run"].get<bool>();
+    json results = json::array();
+    for (const auto& unit : arguments["units"]) {
+      results.push_back({{"qualname", unit["qualname"]}, {"status", statuses(unit, probe)}});
+    }
+    bool patched = !arguments["dry_run"].get<bool>() && !results.empty();
+    return json{{"patch", patched ? json(1) : json(nullptr)}, {"results", results}};
+  }
+
+  std::vector<json> applies() const {
+    std::vector<json> out;
+    for (const auto& [op, arguments] : requests) {
+      if (op == "apply") {
+        out.push_back(arguments);
+      }
+    }
+    return out;
+  }
+};
+
+std::vector<std::string> unit_names(const json& apply) {
+  std::vector<std::string> names;
+  for (const auto& unit : apply["units"]) {
+    names.push_back(unit["qualname"].get<std::string>() + " " + unit["verdict"].get<std::string>());
+  }
+  return names;
+}
+
+// The parsed cache goes to a directory of this test's own.
+class PatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m_cache = std::filesystem::temp_directory_path() / ("pyhot-patch-test-" + std::to_string(getpid()));
+    setenv("PYHOT_CACHE_DIR", m_cache.c_str(), 1);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(m_cache);
+    unsetenv("PYHOT_CACHE_DIR");
+  }
+
+  FakeAgent fake;
+  loader::Agent agent{fake};
+  ModuleLocation where{"app", "/srv/app.py"};
+
+ private:
+  std::filesystem::path m_cache;
+};
+
+const std::string k_before = "import os\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 2\n";
+
+TEST_F(PatchTest, WithASnapshotOnlyTheChangedDefinitionIsSent) {
+  fake.snapshot = k_before;
+  auto outcome = patch_file(agent, where, "import os\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 3\n", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 1U);
+  EXPECT_EQ(unit_names(applies[0]), (std::vector<std::string>{"g swap"}));
+  EXPECT_FALSE(applies[0].contains("snapshot")) << "the sent text is what becomes live";
+  ASSERT_EQ(outcome->changes.size(), 1U);
+  EXPECT_EQ(outcome->changes[0].status, Status::applied);
+  EXPECT_EQ(outcome->patch_id, 1);
+  EXPECT_FALSE(outcome->first_touch);
+}
+
+TEST_F(PatchTest, FirstTouchProbesEveryDefinitionThenSendsExactVerdicts) {
+  fake.statuses = [](const json& unit, bool probe) -> std::string {
+    std::string name = unit["qualname"];
+    if (!probe) {
+      return "applied";
+    }
+    return name == "f" ? "unchanged" : name == "g" ? "missing" : "freevars_changed";
+  };
+  auto outcome = patch_file(agent, where, k_before + "\n\ndef h():\n    return os\n", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 2U);
+  EXPECT_TRUE(applies[0]["dry_run"].get<bool>() && applies[0]["verify"].get<bool>());
+  EXPECT_EQ(unit_names(applies[0]), (std::vector<std::string>{"f swap", "g swap", "h swap"}));
+  // The import comes along, bound only where the live module lacks it.
+  EXPECT_EQ(unit_names(applies[1]), (std::vector<std::string>{" reexec", "g define", "h rebind"}));
+  EXPECT_TRUE(applies[1]["units"][0]["only_if_missing"].get<bool>());
+  EXPECT_FALSE(applies[1].contains("snapshot"));
+  EXPECT_TRUE(outcome->first_touch);
+  ASSERT_EQ(outcome->changes.size(), 2U) << "carried imports are not the user's changes";
+  EXPECT_EQ(outcome->changes[0].verdict, Verdict::define);
+  EXPECT_EQ(outcome->changes[1].verdict, Verdict::rebind);
+}
+
+TEST_F(PatchTest, FirstTouchWithNothingChangedStillRecordsTheFileAsLive) {
+  fake.statuses = [](const json&, bool) { return "unchanged"; };
+  auto outcome = patch_file(agent, where, k_before, false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 2U);
+  EXPECT_TRUE(applies[1]["units"].empty());
+  EXPECT_FALSE(applies[1]["dry_run"].get<bool>());
+  EXPECT_TRUE(outcome->changes.empty());
+  EXPECT_FALSE(outcome->changed_anything());
+}
+
+TEST_F(PatchTest, FirstTouchDryRunRecordsNothing) {
+  fake.statuses = [](const json&, bool) { return "unchanged"; };
+  auto outcome = patch_file(agent, where, k_before, true);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(fake.applies().size(), 1U) << "only the probe";
+  EXPECT_TRUE(outcome->dry_run);
+}
+
+TEST_F(PatchTest, OneDefinitionIsSentAloneAndTheSplicedTextIsRecorded) {
+  fake.snapshot = k_before;
+  std::string edited = "import os\n\n\ndef f():\n    return 10\n\n\ndef g():\n    return 20\n";
+  auto outcome = patch_definition(agent, where, edited, "g", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 1U);
+  EXPECT_EQ(unit_names(applies[0]), (std::vector<std::string>{"g swap"}));
+  EXPECT_EQ(applies[0]["snapshot"], "import os\n\n\ndef f():\n    return 1\n\n\ndef g():\n    return 20\n");
+  EXPECT_EQ(outcome->definition_source, "def g():\n    return 20");
+}
+
+TEST_F(PatchTest, OneDefinitionOnFirstTouchRecordsNoSnapshot) {
+  auto outcome = patch_definition(agent, where, k_before, "g", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 2U);
+  EXPECT_EQ(unit_names(applies[0]), (std::vector<std::string>{"g swap"}));
+  EXPECT_TRUE(applies[1]["snapshot"].is_null());
+}
+
+TEST_F(PatchTest, AnUnknownDefinitionIsNotFound) {
+  fake.snapshot = k_before;
+  auto outcome = patch_definition(agent, where, k_before, "nope", false);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().kind, ErrorKind::not_found);
+  EXPECT_TRUE(fake.applies().empty());
+}
+
+TEST_F(PatchTest, ARestartVerdictRefusesEverythingAndSendsNothing) {
+  fake.snapshot = "class A:\n    pass\n\n\ndef f():\n    return 1\n";
+  auto outcome = patch_file(agent, where, "class A(dict):\n    pass\n\n\ndef f():\n    return 2\n", false);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  EXPECT_TRUE(fake.applies().empty());
+  ASSERT_EQ(outcome->refused.size(), 1U);
+  EXPECT_EQ(outcome->refused[0].qualname, "A");
+  EXPECT_EQ(outcome->refused[0].verdict, Verdict::restart);
+  EXPECT_TRUE(outcome->changes.empty());
+}
+
+TEST_F(PatchTest, ASyntaxErrorSendsNothing) {
+  fake.snapshot = k_before;
+  auto outcome = patch_file(agent, where, "def f(:\n", false);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().kind, ErrorKind::syntax_error);
+  EXPECT_TRUE(fake.applies().empty());
+}
+
+TEST(Planner, ARemovedStatementIsKeptAndNothingIsSentForIt) {
+  auto before = parse("import os\nX = 1\n\n\ndef f():\n    return X\n");
+  auto after = parse("import os\n\n\n\ndef f():\n    return X\n");
+  auto plan = plan_from_snapshot(
+      before, after, differ::diff(before, after), [](const differ::Change&) { return true; },
+      loader::SnapshotRecord::sent());
+  EXPECT_TRUE(plan.units.empty());
+  ASSERT_EQ(plan.kept.size(), 1U);
+  EXPECT_EQ(plan.kept[0].qualname, "<module>: X = 1");
+  EXPECT_EQ(plan.kept[0].status, Status::kept);
+}
+
+// The words in one of the agent's module-level tuples, e.g. VERDICTS = (...).
+std::optional<std::set<std::string>> agent_tuple(const std::string& name) {
+  std::string source(loader::agent_source());
+  std::smatch match;
+  // `_VERDICTS` is the name before the agent exported the tuple.
+  if (!std::regex_search(source, match, std::regex("\n_?" + name + " = \\(([^)]*)\\)"))) {
+    return std::nullopt;
+  }
+  std::set<std::string> words;
+  std::string body = match[1];
+  std::regex word("'([^']*)'|\"([^\"]*)\"");
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), word); it != std::sregex_iterator(); ++it) {
+    words.insert((*it)[1].matched ? (*it)[1].str() : (*it)[2].str());
+  }
+  return words;
+}
+
+TEST(Vocabulary, TheAgentKnowsExactlyTheVerdictsThatCrossToIt) {
+  auto agent = agent_tuple("VERDICTS");
+  ASSERT_TRUE(agent.has_value()) << "pyhot_agent.py has no VERDICTS tuple";
+  std::set<std::string> sent;
+  for (const auto& entry : differ::all_verdicts()) {
+    EXPECT_EQ(differ::verdict_from_string(entry.word), entry.verdict);
+    if (entry.crosses_to_agent) {
+      sent.insert(std::string(entry.word));
+    }
+  }
+  agent->erase("restart");  // the agent may list it to refuse it by name
+  EXPECT_EQ(*agent, sent);
+}
+
+TEST(Vocabulary, TheAgentReturnsExactlyTheStatusesTheClientReads) {
+  auto agent = agent_tuple("STATUSES");
+  if (!agent) {
+    GTEST_SKIP() << "pyhot_agent.py has no STATUSES tuple yet (the agent split adds it)";
+  }
+  std::set<std::string> read;
+  for (const auto& entry : loader::all_statuses()) {
+    if (entry.from_agent) {
+      read.insert(std::string(entry.word));
+    }
+  }
+  EXPECT_EQ(*agent, read);
+}
+
+TEST(CompilationUnit, MethodLandsOnItsRealLineInsideAClassStub) {
+  std::string text =
+      "import os\n\n\nclass Outer:\n    class Inner:\n        X = 1\n\n        @staticmethod\n"
+      "        def m(a, b=X):\n            return a + b\n";
+  auto file = parse(text);
+  const auto* def = file.find("Outer.Inner.m");
+  ASSERT_NE(def, nullptr);
+  auto unit = UnitBuilder(file).definition(*def, Verdict::swap);
+  auto lines = util::split_lines(unit.source);
+  // The stubs take the lines just above the definition; the agent places
+  // the source at first_line, so the def keeps its real line numbers.
+  EXPECT_EQ(unit.first_line, 6U);
+  ASSERT_GE(lines.size(), 6U);
+  EXPECT_EQ(lines[0], "class Outer:");
+  EXPECT_EQ(lines[1], "    class Inner:");
+  EXPECT_EQ(lines[2], "        @__pyhot_keep__");  // line 8, where the decorator is
+  EXPECT_EQ(lines[3], "        def m(a, b=X):");
+  EXPECT_EQ(lines[4], "            return a + b");
+  EXPECT_EQ(lines[5], "if 0: import os");  // same symbol table as the module, never run
+  ASSERT_EQ(unit.scopes.size(), 2U);
+  EXPECT_TRUE(unit.scopes[0].is_class);
+  EXPECT_EQ(unit.scopes[1].name, "Inner");
+}
+
+TEST(CompilationUnit, NestedFunctionStubTakesItsFreeVariablesAsParameters) {
+  std::string text =
+      "def make(step, scale):\n    def count(value):\n        return value + step * scale\n    return count\n";
+  auto file = parse(text);
+  const auto* def = file.find("make.<locals>.count");
+  ASSERT_NE(def, nullptr);
+  auto unit = UnitBuilder(file).definition(*def, Verdict::swap);
+  EXPECT_EQ(util::split_lines(unit.source)[0], "def make(scale, step):");
+  ASSERT_EQ(unit.scopes.size(), 1U);
+  EXPECT_FALSE(unit.scopes[0].is_class);
+}
+
+TEST(CompilationUnit, RebindKeepsTheRealDecorators) {
+  auto file = parse("import functools\n\n@functools.lru_cache()\ndef f():\n    return 1\n");
+  auto unit = UnitBuilder(file).definition(file.definitions[0], Verdict::rebind);
+  EXPECT_EQ(unit.first_line, 3U);
+  EXPECT_EQ(util::split_lines(unit.source)[0], "@functools.lru_cache()");
+}
+
+TEST(CompilationUnit, FutureFeaturesAreCollected) {
+  auto file = parse("from __future__ import annotations, division\n\ndef f() -> X:\n    pass\n");
+  EXPECT_EQ(future_features(file), (std::vector<std::string>{"annotations", "division"}));
+}
+
+}  // namespace
+}  // namespace pyhot::patch
