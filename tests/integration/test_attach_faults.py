@@ -165,26 +165,36 @@ class AttachFaultTest(unittest.TestCase):
                     self.kill_rounds(python, "%s/%d" % (label, round_),
                                      lambda pid, _: [PYHOT, "history", str(pid)], 1)
 
+    def lateness_across_an_attach(self, python, label, name, call):
+        proc = self.start(python, WAITER % (WAIT, call))
+        time.sleep(0.3)  # into the wait
+        marker = os.path.join(self.tmp, "marker_%s_%s_%d" % (label, name, random.getrandbits(32)))
+        # An attach that holds the thread 50 ms, as the agent's own start can.
+        bootstrap = BUSY_BOOTSTRAP % (0.05, marker)
+        done = subprocess.run([PROBE, "--wait-file", marker, str(proc.pid), bootstrap],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(err, "")
+        waited = float(out.split()[1])
+        self.assertGreaterEqual(waited, WAIT - 0.001, out)
+        return waited - WAIT
+
     def test_blocking_calls_keep_their_deadlines_across_an_attach(self):
+        # A wait that restarts with its old timeout is late by the time the
+        # thread was held (50 ms or more) every time; a loaded machine adds
+        # scheduling noise only now and then. So: the best of three attempts.
         for label, python in interpreters():
             for name, call in WAITS.items():
                 with self.subTest(python=label, wait=name):
-                    proc = self.start(python, WAITER % (WAIT, call))
-                    time.sleep(0.3)  # into the wait
-                    marker = os.path.join(self.tmp, "marker_%s_%s" % (label, name))
-                    # An attach that holds the thread 50 ms, as the agent's own start can.
-                    bootstrap = BUSY_BOOTSTRAP % (0.05, marker)
-                    done = subprocess.run([PROBE, "--wait-file", marker, str(proc.pid), bootstrap],
-                                          capture_output=True, text=True, timeout=30)
-                    self.assertEqual(done.returncode, 0, done.stderr)
-                    out, err = proc.communicate(timeout=30)
-                    self.assertEqual(proc.returncode, 0, err)
-                    self.assertEqual(err, "")
-                    waited = float(out.split()[1])
-                    self.assertGreaterEqual(waited, WAIT - 0.001, out)
-                    # A few ms of scheduling on a loaded machine, never the attach's duration.
-                    self.assertLess(waited - WAIT, 0.015, "%s ended %.1f ms late" % (name, (waited - WAIT) * 1000))
-
+                    late = []
+                    for _ in range(3):
+                        late.append(self.lateness_across_an_attach(python, label, name, call))
+                        if late[-1] < 0.015:
+                            break
+                    self.assertLess(min(late), 0.015, "%s ended late by %s ms" % (
+                        name, ", ".join("%.1f" % (x * 1000) for x in late)))
 
 if __name__ == "__main__":
     unittest.main()
