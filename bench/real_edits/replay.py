@@ -26,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,8 @@ class Live:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True, env=env, start_new_session=True)
-        line = self.process.stdout.readline()
+        ready, _, _ = select.select([self.process.stdout], [], [], 60)
+        line = self.process.stdout.readline() if ready else ""
         if not line.startswith("{"):
             self.close()
             raise RuntimeError("the old text does not import")
@@ -77,7 +79,13 @@ class Live:
     def ask(self, op, **arguments):
         self.process.stdin.write(json.dumps(dict(arguments, op=op)) + "\n")
         self.process.stdin.flush()
-        reply = json.loads(self.process.stdout.readline())
+        ready, _, _ = select.select([self.process.stdout], [], [], 60)
+        if not ready:
+            raise RuntimeError("the target did not answer %s within 60 s" % op)
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the target exited during %s" % op)
+        reply = json.loads(line)
         if not reply["ok"]:
             raise RuntimeError(reply["error"])
         return reply["value"]
@@ -229,9 +237,16 @@ def main():
             with open(os.path.join(new_lib, name + ".py"), encoding="utf-8") as handle:
                 new_text = handle.read()
             row = {"pair": pair, "module": name}
-            row["unchanged"] = unchanged(args.pyhot, python, name, old_text, args.attach)
-            row["first"] = replay(args.pyhot, python, name, old_text, new_text, args.attach, warm=False)
-            row["second"] = replay(args.pyhot, python, name, old_text, new_text, args.attach, warm=True)
+            for column, run in (("unchanged", lambda: unchanged(args.pyhot, python, name, old_text, args.attach)),
+                                ("first", lambda: replay(args.pyhot, python, name, old_text, new_text, args.attach,
+                                                         warm=False)),
+                                ("second", lambda: replay(args.pyhot, python, name, old_text, new_text, args.attach,
+                                                          warm=True))):
+                try:
+                    row[column] = run()
+                except (RuntimeError, subprocess.TimeoutExpired) as error:
+                    # The oracle could not judge (the target hung or died): counted apart.
+                    row[column] = ("skipped", "oracle: %s" % error)
             results.append(row)
             if args.verbose:
                 print("%-10s %-16s unchanged=%-8s first=%-8s second=%-8s %s" % (

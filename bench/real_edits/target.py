@@ -153,7 +153,9 @@ def main():
                 reply = {"ok": True, "value": answer(line)}
             except BaseException as error:  # the replay reports it; the target stays up
                 reply = {"ok": False, "error": "%s: %s" % (type(error).__name__, error)}
-            sys.stdout.write(json.dumps(reply) + "\n")
+            # default=repr: a __doc__ or default that is not JSON must not
+            # end this thread (the replay would wait for ever).
+            sys.stdout.write(json.dumps(reply, default=repr) + "\n")
             sys.stdout.flush()
 
     threading.Thread(target=serve, daemon=True).start()

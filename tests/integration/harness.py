@@ -5,17 +5,36 @@ Every process a test starts goes through spawn(): it gets its own process
 group (session), which kill_group() kills whole - forked workers and `pyhot
 run` children included - in the test's cleanup, pass or fail, and which an
 atexit/SIGTERM sweep kills if a cleanup never ran. Started processes never
-write to the test runner's stdout/stderr (CTest waits for that pipe to close)."""
+write to the test runner's stdout/stderr (CTest waits for that pipe to close).
+
+Interpreters: Debian's /usr/bin/python3 is labelled `debian-python3`, pyenv
+builds `python3.8` ... `python3.14`; a version not installed is noted on
+stderr and skipped. Choose some with a comma-separated list of labels:
+
+    cd tests/integration
+    PYHOT_BUILD_DIR=$PWD/../../build PYHOT_TEST_PYTHONS=debian-python3,python3.8 \
+        python3 -m unittest -v test_reload
+
+Targets: Target runs a program under `pyhot run` (or bare, prepared=False)
+and is observed over HTTP; AgentTarget starts the agent itself, in a socket
+directory of its own, for the agent's tests; both are driven through the real
+binary (AgentTarget.reload records what the binary sends the agent)."""
+import ast
 import atexit
 import glob
+import http.client
 import json
 import os
+import queue
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import unittest
 import urllib.parse
@@ -24,6 +43,8 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("PYHOT_BUILD_DIR", os.path.join(ROOT, "build"))
 PYHOT = os.path.join(BUILD, "pyhot")
+AGENT_DIR = os.path.join(ROOT, "loader", "agent")
+AGENT_FILE = os.path.join(AGENT_DIR, "pyhot_agent.py")
 SUPPORTED = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"]
 
 
@@ -51,7 +72,8 @@ def for_each_interpreter(base, module_globals):
     """Makes one TestCase subclass of `base` per interpreter."""
     for label, path in interpreters():
         name = "%s_%s" % (base.__name__, label.replace(".", "_").replace("-", "_"))
-        module_globals[name] = type(name, (base,), {"python": path, "python_label": label})
+        module_globals[name] = type(name, (base,), {"python": path, "python_label": label,
+                                                    "__module__": module_globals.get("__name__", base.__module__)})
 
 
 # Process groups started by this test process, by leader pid; the sweep
@@ -72,7 +94,10 @@ def spawn(command, **options):
 
 def kill_group(process):
     """Kills process's whole group (its forks too, even after the leader
-    exited) and reaps the leader."""
+    exited), reaps the leader and closes its pipes (every writer is dead,
+    so a reader still in a read gets end of file)."""
+    if process.pid not in _GROUPS:
+        return  # killed already: its pid may belong to someone else by now
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -117,10 +142,10 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
 
 
-def pyhot(*args, check=None, timeout=60, cwd=None):
+def pyhot(*args, check=None, timeout=60, cwd=None, env=None):
     """Runs the real pyhot binary; returns CompletedProcess (text)."""
     done = subprocess.run([PYHOT] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, stdin=subprocess.DEVNULL)
+                          cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     if check is not None and done.returncode != check:
         raise AssertionError("pyhot %s exited %d, expected %d\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(map(str, args)), done.returncode, check, done.stdout, done.stderr))
@@ -258,3 +283,370 @@ class TargetTestCase(unittest.TestCase):
         process = spawn(command, **options)
         self.addCleanup(kill_group, process)
         return process
+
+
+# ---------------------------------------------------------------------------
+# Talking to the agent over its socket (loader/PROTOCOL.md), for the tests of
+# the agent's own robustness; everything else goes through the pyhot binary.
+
+class AgentError(Exception):
+    def __init__(self, kind, message):
+        Exception.__init__(self, "%s: %s" % (kind, message))
+        self.kind = kind
+        self.message = message
+
+
+def encode_frame(message):
+    body = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+    return struct.pack(">I", len(body)) + body
+
+
+def _recv_exact(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _recv_body(sock):
+    """The next frame's body, or None when the peer closed."""
+    header = _recv_exact(sock, 4)
+    if header is None:
+        return None
+    return _recv_exact(sock, struct.unpack(">I", header)[0])
+
+
+class AgentClient:
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.next_id = 1
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv_frame(self):
+        """The next reply as a dict, or None when the agent closed."""
+        body = _recv_body(self.sock)
+        return None if body is None else json.loads(body.decode("utf-8"))
+
+    def request(self, op, **fields):
+        request_id = self.next_id
+        self.next_id += 1
+        message = {"v": 1, "id": request_id, "op": op}
+        message.update(fields)
+        self.send_raw(encode_frame(message))
+        reply = self.recv_frame()
+        if reply is None:
+            raise ConnectionError("agent closed the connection")
+        if reply.get("id") != request_id or reply.get("v") != 1:
+            raise AssertionError("reply does not match request %d: %r" % (request_id, reply))
+        return reply
+
+    def call(self, op, **fields):
+        reply = self.request(op, **fields)
+        if not reply["ok"]:
+            raise AgentError(reply["error"]["kind"], reply["error"]["message"])
+        return reply
+
+
+class Recorder:
+    """Stands where pyhot looks for the agent and passes every frame on to the
+    real one, keeping each (request, reply): what the real binary sends, so a
+    test never builds a unit by a copy of the compiler."""
+
+    def __init__(self, directory, pid, agent_socket):
+        self.dir = directory
+        self.agent_socket = agent_socket
+        self.exchanges = []
+        os.makedirs(self.dir, 0o700, exist_ok=True)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(os.path.join(self.dir, "%d.sock" % pid))
+        self.listener.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            agent.connect(self.agent_socket)
+            while True:
+                request = _recv_body(client)
+                if request is None:
+                    return
+                agent.sendall(encode_frame(request))
+                reply = _recv_body(agent)
+                if reply is None:
+                    return
+                self.exchanges.append((json.loads(request.decode("utf-8")), json.loads(reply.decode("utf-8"))))
+                client.sendall(encode_frame(reply))
+        except OSError:
+            pass
+        finally:
+            agent.close()
+            client.close()
+
+    def applies(self):
+        """(request, reply) of every apply the binary sent, in order."""
+        return [(request, reply) for request, reply in self.exchanges if request.get("op") == "apply"]
+
+    def close(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of _serve
+        except OSError:
+            pass
+        self.listener.close()
+
+
+class Reload:
+    """One run of `pyhot reload`: the CompletedProcess, its --json document
+    (None without --json) and the apply exchanges it had with the agent."""
+
+    def __init__(self, done, document, applies):
+        self.done = done
+        self.document = document
+        self.applies = applies
+
+    def statuses(self):
+        return [change["status"] for change in self.document["changes"]]
+
+    def changes(self):
+        return [(change["qualname"], change["verdict"]) for change in self.document["changes"]]
+
+    def last_request(self):
+        """The last apply request the binary sent (the real one after any verifying dry run)."""
+        return self.applies[-1][0]
+
+    def last_reply(self):
+        return self.applies[-1][1]
+
+    def result(self, qualname):
+        """The agent's result for qualname in the last apply (it counts the objects changed)."""
+        return [result for result in self.last_reply()["results"] if result["qualname"] == qualname][-1]
+
+    def unit(self, qualname):
+        """The unit the binary sent for qualname in the last apply."""
+        return [unit for unit in self.last_request()["units"] if unit["qualname"] == qualname][-1]
+
+
+# A target for the agent's tests: starts the agent the way given (import,
+# inject, none), evaluates /eval?e= and runs /exec?c= in a namespace holding
+# the modules, and calls state's `tick` in its main loop.
+AGENT_MAIN = r"""
+
+import http.server, os, sys, threading, time, traceback, urllib.parse
+START = os.environ.get('PYHOT_TEST_START', 'import')
+if START == 'import':
+    import pyhot_agent
+    pyhot_agent.start()
+elif START == 'inject':
+    import runpy
+    runpy.run_path(os.environ['PYHOT_TEST_AGENT_FILE'], run_name='__agent__')
+import importlib
+ns = {'os': os, 'sys': sys, 'threading': threading, 'state': {}}
+for name in filter(None, os.environ.get('PYHOT_TEST_MODULES', '').split(',')):
+    ns[name] = importlib.import_module(name)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        status, text = 200, ''
+        try:
+            if url.path == '/eval':
+                text = repr(eval(query['e'][0], ns))
+            elif url.path == '/exec':
+                exec(query['c'][0], ns)
+        except BaseException:
+            status, text = 500, traceback.format_exc()
+        data = text.encode('utf-8')
+        self.send_response(status)
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print('ready %d %d' % (os.getpid(), server.server_address[1]), flush=True)
+ticks = 0
+while not ns['state'].get('exit'):
+    tick = ns.get('tick')
+    if tick is not None:
+        try:
+            ns['state']['tick'] = tick()
+        except Exception as exc:
+            ns['state']['tick'] = 'error: %r' % exc
+    ticks += 1
+    ns['state']['ticks'] = ticks
+    time.sleep(0.02)
+sys.exit(ns['state'].get('exit_code', 0))
+"""
+
+
+class AgentTarget:
+    """A real Python process (any interpreter) running AGENT_MAIN with the
+    agent started as `start` says, listening in a socket directory of its own."""
+
+    def __init__(self, python, files, modules=(), start="import", argv_prefix=(), env=None, args=()):
+        self.dir = os.path.realpath(tempfile.mkdtemp(prefix="pyhot-test-"))
+        self.socket_dir = (env or {}).get("PYHOT_AGENT_SOCKET_DIR", os.path.join(self.dir, "sock"))
+        self.files = {}
+        all_files = {"main.py": AGENT_MAIN}
+        all_files.update(files)
+        for name, text in all_files.items():
+            self.write(name, text)
+        environment = dict(os.environ)
+        environment.update({
+            "PYTHONPATH": os.pathsep.join([AGENT_DIR, self.dir]),
+            "PYHOT_AGENT_SOCKET_DIR": self.socket_dir,
+            "PYHOT_TEST_START": start,
+            "PYHOT_TEST_AGENT_FILE": AGENT_FILE,
+            "PYHOT_TEST_MODULES": ",".join(modules),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        })
+        environment.pop("PYHOT_AGENT_DEBUG", None)
+        environment.update(env or {})
+        self.stderr = open(os.path.join(self.dir, "stderr.txt"), "w+b")
+        command = [python] + list(argv_prefix) + [os.path.join(self.dir, "main.py")] + list(args)
+        self.process = spawn(command, cwd=self.dir, env=environment, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.lines = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        self._recorders = []
+        try:
+            line = self.next_line(timeout=20)
+            if not line.startswith("ready "):
+                raise AssertionError("target did not start: %r\n%s" % (line, self.stderr_text()))
+            _, pid, port = line.split()
+            self.pid = int(pid)
+            self.port = int(port)
+            self.socket = os.path.join(self.socket_dir, "%d.sock" % self.pid)
+            if start != "none":
+                wait_for(lambda: os.path.exists(self.socket), 10, "the agent socket")
+        except BaseException:
+            self.close()
+            raise
+
+    def write(self, name, text):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        self.files[name] = path
+        return path
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _read_stdout(self):
+        for raw in self.process.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def next_line(self, timeout=10):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no output from target\n" + self.stderr_text())
+        if line is None:
+            raise AssertionError("target exited (%s)\n%s" % (self.process.poll(), self.stderr_text()))
+        return line
+
+    def stderr_text(self):
+        self.stderr.flush()
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")
+
+    def _get(self, path, params):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", path + "?" + urllib.parse.urlencode(params))
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8")
+        finally:
+            conn.close()
+
+    def eval(self, expression):
+        """The repr of expression evaluated in the target (via its HTTP endpoint)."""
+        status, text = self._get("/eval", {"e": expression})
+        if status != 200:
+            raise AssertionError("eval %r failed in target:\n%s" % (expression, text))
+        return text
+
+    def value(self, expression):
+        return ast.literal_eval(self.eval(expression))
+
+    def eval_error(self, expression):
+        """The traceback text of an expression that raises in the target."""
+        status, text = self._get("/eval", {"e": expression})
+        if status != 500:
+            raise AssertionError("expected %r to raise, got %s" % (expression, text))
+        return text
+
+    def exec(self, statements):
+        status, text = self._get("/exec", {"c": textwrap.dedent(statements)})
+        if status != 200:
+            raise AssertionError("exec failed in target:\n%s" % text)
+
+    def client(self, timeout=10.0):
+        return AgentClient(self.socket, timeout)
+
+    def call(self, op, **fields):
+        """One raw agent operation (ping, history, revert, ...)."""
+        with self.client() as client:
+            return client.call(op, **fields)
+
+    def pyhot(self, *args, **options):
+        """The real binary, pointed at this target's socket directory."""
+        env = dict(os.environ, PYHOT_AGENT_SOCKET_DIR=self.socket_dir)
+        return pyhot(*args, env=env, **options)
+
+    def reload(self, name, text, *flags, check=0):
+        """Saves text as the file `name` (the user's edit) and runs `pyhot
+        reload PID FILE --json` through a Recorder: a Reload."""
+        path = self.write(name, text)
+        recorder = Recorder(os.path.join(self.dir, "recorder%d" % len(self._recorders)), self.pid, self.socket)
+        self._recorders.append(recorder)
+        env = dict(os.environ, PYHOT_AGENT_SOCKET_DIR=recorder.dir)
+        done = pyhot("reload", self.pid, path, "--json", *flags, env=env, check=check)
+        recorder.close()
+        return Reload(done, json.loads(done.stdout), recorder.applies())
+
+    def apply(self, request, **changes):
+        """Sends an apply request (one the binary sent, see Reload) again,
+        with fields changed, straight to the agent."""
+        fields = {key: value for key, value in request.items() if key not in ("v", "id", "op")}
+        fields.update(changes)
+        return self.call("apply", **fields)
+
+    def close(self):
+        kill_group(self.process)   # forks of the target too
+        self._reader.join(5)
+        self.process.stdout.close()
+        self.stderr.close()
+        for recorder in self._recorders:
+            recorder.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

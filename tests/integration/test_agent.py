@@ -1,12 +1,12 @@
 """Integration tests of the pyhot agent against real Python processes.
 
-Every test starts a real target (see agentlib.Target), talks to the agent over
-its real Unix socket and checks from outside what a user would notice. Each
-test runs once per interpreter found (3.8 to 3.13 and /usr/bin/python3);
-a missing interpreter is skipped with a message.
+Every test starts a real target (see harness.AgentTarget), makes its edits
+through the real pyhot binary (AgentTarget.reload) and checks from outside
+what a user would notice; the tests of the agent's own robustness send raw
+frames, with units taken from what the binary sent. Each test runs once per
+interpreter found (see harness.py for PYHOT_TEST_PYTHONS):
 
-    /usr/bin/python3 -m unittest tests/integration/test_agent.py
-    PYHOT_TEST_PYTHONS=py38,py313 /usr/bin/python3 -m unittest tests/integration/test_agent.py
+    cd tests/integration && PYHOT_TEST_PYTHONS=debian-python3,python3.8 python3 -m unittest -v test_agent
 """
 
 import os
@@ -22,8 +22,8 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agentlib import (AGENT_FILE, AgentClient, AgentError, Target, encode_frame,  # noqa: E402
-                      interpreters, make_unit, wait_until)
+from harness import (AGENT_FILE, AgentClient, AgentError, AgentTarget, encode_frame,  # noqa: E402
+                     for_each_interpreter, wait_for)
 
 
 def src(text):
@@ -42,15 +42,16 @@ class AgentTests(object):
     python = None
 
     def target(self, files, modules=('app',), **options):
-        target = Target(self.python, files, modules, **options)
+        target = AgentTarget(self.python, files, modules, **options)  # closes itself if it never gets ready
         self.addCleanup(target.close)
         return target
 
-    def assertApplied(self, reply, count=None):
-        statuses = [r['status'] for r in reply['results']]
-        self.assertTrue(all(s == 'applied' for s in statuses), reply)
+    def assertApplied(self, reload, count=None):
+        """Every change the binary reported was applied (and count of them)."""
+        statuses = reload.statuses()
+        self.assertTrue(statuses and all(s == 'applied' for s in statuses), reload.document)
         if count is not None:
-            self.assertEqual(len(statuses), count)
+            self.assertEqual(len(statuses), count, reload.document)
 
     # -- basics -----------------------------------------------------------------
 
@@ -95,22 +96,18 @@ class AgentTests(object):
             ''')
         t = self.target({'app.py': app, 'other.py': other}, modules=('app', 'other'))
         t.exec('tick = app.tick')
-        wait_until(lambda: t.value('state.get("tick")') == 'hello tick')
+        wait_for(lambda: t.value('state.get("tick")') == 'hello tick')
         t.exec("saved = tuple(getattr(app.greet, a) for a in "
                "('__code__', '__defaults__', '__kwdefaults__', '__annotations__', '__doc__'))")
         new = app.replace("'hello ' + name", "'HELLO ' + name")
-        # Hand-written, as the C++ side writes it: padding puts the def on line 4.
-        unit = {'qualname': 'greet', 'name': 'greet', 'kind': 'function', 'verdict': 'swap',
-                'scopes': [], 'line_delta': 0,
-                'source': '\n\n\ndef greet(name):\n    return \'HELLO \' + name\n'}
-        reply = t.apply('app', new, [unit])
-        self.assertApplied(reply, 1)
-        self.assertEqual(reply['results'][0]['objects'], 1)
-        patch = reply['patch']
+        reload = t.reload('app.py', new)
+        self.assertApplied(reload, 1)
+        self.assertEqual(reload.result('greet')['objects'], 1)
+        patch = reload.document['patch']
         self.assertEqual(t.value('app.greet("x")'), 'HELLO x')
         self.assertEqual(t.value('other.use()'), 'HELLO other')
         self.assertEqual(t.value('other.REGISTRY[0]("r")'), 'HELLO r')
-        wait_until(lambda: t.value('state.get("tick")') == 'HELLO tick', message='loop sees new code')
+        wait_for(lambda: t.value('state.get("tick")') == 'HELLO tick', what='loop sees new code')
         self.assertEqual(t.value('__import__("linecache").getline(app.__file__, 5).strip()'),
                          "return 'HELLO ' + name")
         self.assertEqual(t.call('snapshot', module='app')['source'], new)
@@ -173,14 +170,10 @@ class AgentTests(object):
         t.exec('obj = app.C(); obj.p = 1')
         self.assertEqual(t.value('(obj.m(), obj.s(1), obj.c(), obj.p, obj.reveal(), obj.who())'),
                          ('m1', 2, 'C1', 1, 's1', 'c1+base'))
-        for accessor in (True, False):   # with and without the optional 'accessor' field
-            units = [make_unit(new, q, accessor=accessor) for q in
-                     ('C.m', 'C.s', 'C.c', 'C.__secret', 'C.who')]
-            units += [make_unit(new, 'C.p', index=0, accessor=accessor),
-                      make_unit(new, 'C.p', index=1, accessor=accessor)]
-            self.assertEqual([u['kind'] for u in units[1:3]], ['static_method', 'class_method'])
-            reply = t.apply('app', new, units)
-            self.assertApplied(reply, 7)
+        for _ in range(2):   # and once more after the revert
+            reload = t.reload('app.py', new)
+            self.assertEqual([reload.unit(q)['kind'] for q in ('C.s', 'C.c')], ['static_method', 'class_method'])
+            self.assertApplied(reload, 7)
             t.exec('obj.p = 1')
             self.assertEqual(
                 t.value('(obj.m(), app.C.s(1), obj.c(), obj.p, obj.reveal(), obj.who())'),
@@ -235,10 +228,12 @@ class AgentTests(object):
         self.assertEqual(t.value('(app.wrapped(2), app.nowraps(2), app.stacked(2), app.cached(2),'
                                  ' app.padd(2))'), (2, ('plain', 2), ('plain', 2), 2, 3))
         before = t.value('len(app.DECORATED)')
-        units = [make_unit(new, q) for q in ('wrapped', 'nowraps', 'stacked', 'cached', 'padd')]
-        self.assertIn('@__pyhot_keep__\n@__pyhot_keep__\n@__pyhot_keep__\ndef stacked',
-                      units[2]['source'])
-        self.assertApplied(t.apply('app', new, units), 5)
+        reload = t.reload('app.py', new)
+        stacked = reload.unit('stacked')['source']   # the decorators are kept, not run again
+        self.assertIn('@__pyhot_keep__', stacked)
+        self.assertNotIn('@count', stacked)
+        self.assertNotIn('@plain', stacked)
+        self.assertApplied(reload, 5)
         self.assertEqual(t.value('(app.wrapped(2), app.nowraps(2), app.stacked(2), app.cached(3),'
                                  ' app.padd(2))'), (4, ('plain', 4), ('plain', 4), 6, 12))
         self.assertEqual(t.value('len(app.DECORATED)'), before)
@@ -262,28 +257,38 @@ class AgentTests(object):
                     return a
                 return inner
             ''')
-        new = app.replace('return x + k', 'return x + k * 100').replace('return a\n', 'return a + b\n')
+        first = app.replace('return x + k', 'return x + k * 100', 1)        # make's inner
+        second = first.replace('return x + k\n', 'return x + k * 100\n')    # and make2's
+        third = second.replace('return a\n', 'return a + b\n')              # outer's inner uses b
         t = self.target({'app.py': app})
         t.exec('c1 = app.make(1); c2 = app.make2(1); c3 = app.outer()')
         # Enclosing function and nested function in one patch.
-        reply = t.apply('app', new, [make_unit(new, 'make'), make_unit(new, 'make.<locals>.inner')])
-        self.assertApplied(reply, 2)
-        self.assertEqual(reply['results'][1]['objects'], 1)
+        reload = t.reload('app.py', first)
+        self.assertApplied(reload, 2)
+        self.assertEqual(reload.changes(), [('make', 'swap'), ('make.<locals>.inner', 'swap')])
+        self.assertEqual(reload.result('make.<locals>.inner')['objects'], 1)
         self.assertEqual(t.value('(c1(1), app.make(2)(1))'), (101, 201))
-        # Only the nested unit: old closures and closures made later both change.
-        reply = t.apply('app', new, [make_unit(new, 'make2.<locals>.inner')])
-        self.assertApplied(reply, 1)
+        # A nested function: old closures and closures made later both change.
+        reload = t.reload('app.py', second)
+        self.assertApplied(reload)
+        self.assertIn(('make2.<locals>.inner', 'swap'), reload.changes())
         self.assertEqual(t.value('(c2(1), app.make2(2)(1))'), (101, 201))
         t.call('revert')
         self.assertEqual(t.value('(c2(1), app.make2(2)(1))'), (2, 3))
-        # Free variables changed: swap refused, rebind reports the closure that keeps old code.
+        # Free variables changed: the binary's units with a swap for the nested
+        # function are refused; the rebind it sends reports the closure that keeps old code.
+        dry = t.reload('app.py', third, '--dry-run')
+        request = dry.last_request()
+        units = [dict(unit, verdict='swap') if unit['qualname'] == 'outer.<locals>.inner' else unit
+                 for unit in request['units']]
+        self.assertEqual(dry.unit('outer.<locals>.inner')['verdict'], 'rebind')
         with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [make_unit(new, 'outer'), make_unit(new, 'outer.<locals>.inner')])
+            t.apply(request, units=units, dry_run=False, verify=False)
         self.assertEqual(caught.exception.kind, 'refused')
-        reply = t.apply('app', new, [make_unit(new, 'outer'),
-                                     make_unit(new, 'outer.<locals>.inner', 'rebind')])
-        self.assertApplied(reply, 2)
-        self.assertIn('1 existing closure', reply['results'][1]['message'])
+        reload = t.reload('app.py', third)
+        self.assertApplied(reload)
+        self.assertIn(('outer.<locals>.inner', 'rebind'), reload.changes())
+        self.assertIn('1 existing closure', reload.result('outer.<locals>.inner')['message'])
         self.assertEqual(t.value('(c3(), app.outer()())'), (1, 3))
 
     def test_defaults_use_class_level_and_reexecuted_names(self):
@@ -303,8 +308,11 @@ class AgentTests(object):
                .replace('w=LIMIT)', 'w=LIMIT + 1)').replace('a=LIMIT, *, b=2', 'a=LIMIT * 2, *, b=3'))
         t = self.target({'app.py': app})
         t.exec('obj = app.C()')
-        units = [make_unit(new, 'LIMIT', 'reexec'), make_unit(new, 'C.m'), make_unit(new, 'f')]
-        self.assertApplied(t.apply('app', new, units), 3)
+        t.reload('app.py', app)   # the first reload records what is live; the next re-runs changed statements
+        reload = t.reload('app.py', new)
+        self.assertApplied(reload, 3)
+        self.assertEqual(reload.changes()[1:], [('C.m', 'swap'), ('f', 'swap')])
+        self.assertEqual(reload.changes()[0][1], 'reexec')
         self.assertEqual(t.value('(app.LIMIT, obj.m(), app.f())'), (7, (6, 8), (14, 3)))
         t.call('revert')
         self.assertEqual(t.value('(app.LIMIT, obj.m(), app.f())'), (5, (3, 5), (5, 2)))
@@ -318,12 +326,13 @@ class AgentTests(object):
             ''')
         new = app.replace('return 1', 'return 2')
         t = self.target({'app.py': app})
-        with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [make_unit(new, 'f')])   # without the flag: NameError
+        dry = t.reload('app.py', new, '--dry-run')
+        self.assertEqual(dry.last_request()['future_flags'], ['annotations'])
+        with self.assertRaises(AgentError) as caught:   # the binary's units without the flag: NameError
+            t.apply(dry.last_request(), future_flags=[], dry_run=False, verify=False)
         self.assertIn('NameError', caught.exception.message)
         self.assertEqual(t.value('app.f(0)'), 1)
-        self.assertApplied(t.apply('app', new, [make_unit(new, 'f')],
-                                   future_flags=['annotations']))
+        self.assertApplied(t.reload('app.py', new))
         self.assertEqual(t.value('(app.f(0), app.f.__annotations__)'),
                          (2, {'x': 'Undefined', 'return': 'AlsoUndefined'}))
 
@@ -337,21 +346,32 @@ class AgentTests(object):
                 def hello(self):
                     return 'c'
 
+            def traced(fn):
+                return fn
+
             def helper():
                 return 'h1'
 
             HANDLERS = {'h': helper}
             ''')
         other = 'from app import helper\nLIST = [helper]\n'
-        new = app.replace("return 'c'", "return 'c+' + super().hello()").replace("'h1'", "'h2'")
+        # C.hello starts to use super() (a free variable more); helper gets a
+        # decorator: both are rebound, the new objects replace the old ones.
+        new = (app.replace("return 'c'", "return 'c+' + super().hello()").replace("'h1'", "'h2'")
+               .replace('def helper', '@traced\ndef helper'))
         t = self.target({'app.py': app, 'other.py': other}, modules=('app', 'other'))
         t.exec('obj = app.C(); saved = app.helper')
+        t.reload('app.py', app)   # the first reload records what is live
+        dry = t.reload('app.py', new, '--dry-run')
+        self.assertEqual(dry.unit('C.hello')['verdict'], 'rebind')
+        hello_as_swap = dict(dry.unit('C.hello'), verdict='swap')
         with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [make_unit(new, 'C.hello')])
+            t.apply(dry.last_request(), units=[hello_as_swap], dry_run=False, verify=False)
         self.assertEqual(caught.exception.kind, 'refused')
         self.assertIn('free variables', caught.exception.message)
-        units = [make_unit(new, 'C.hello', 'rebind'), make_unit(new, 'helper', 'rebind')]
-        self.assertApplied(t.apply('app', new, units), 2)
+        reload = t.reload('app.py', new)
+        self.assertApplied(reload, 2)
+        self.assertEqual(reload.changes(), [('C.hello', 'rebind'), ('helper', 'rebind')])
         self.assertEqual(t.value('(obj.hello(), app.helper(), app.HANDLERS["h"](), other.helper(),'
                                  ' other.LIST[0]())'), ('c+base', 'h2', 'h2', 'h2', 'h2'))
         t.call('revert')
@@ -390,13 +410,11 @@ class AgentTests(object):
             ''')
         t = self.target({'app.py': app})
         t.exec('obj = app.C(); saved = app.old_fn')
-        delta = line_of(new, 'class C') - line_of(app, 'class C')
-        units = [make_unit(new, 'json', 'reexec'), make_unit(new, 'LIMIT', 'reexec'),
-                 make_unit(new, 'C.extra', 'define'), make_unit(new, 'new_fn', 'define'),
-                 {'qualname': 'old_fn', 'name': 'old_fn', 'kind': 'function',
-                  'verdict': 'delete', 'scopes': [], 'source': '', 'line_delta': 0},
-                 make_unit(new, 'C', 'relocate', line_delta=delta)]
-        self.assertApplied(t.apply('app', new, units), 6)
+        t.reload('app.py', app)   # the first reload records what is live
+        reload = t.reload('app.py', new)
+        self.assertApplied(reload, 6)
+        self.assertEqual(sorted(verdict for _, verdict in reload.changes()),
+                         ['define', 'define', 'delete', 'reexec', 'reexec', 'relocate'])
         self.assertEqual(t.value('(obj.extra(), app.new_fn(), hasattr(app, "old_fn"), app.LIMIT)'),
                          ('extra 6', 'new6', False, 6))
         self.assertEqual(t.value('app.C.m.__code__.co_firstlineno'), line_of(new, 'def m'))
@@ -428,10 +446,10 @@ class AgentTests(object):
                 raise KeyError('later')
             ''')
         t = self.target({'app.py': app})
-        units = [make_unit(new, 'boom'),
-                 make_unit(new, 'later', 'relocate',
-                           line_delta=line_of(new, 'def later') - line_of(app, 'def later'))]
-        self.assertApplied(t.apply('app', new, units), 2)
+        t.reload('app.py', app)   # the first reload records what is live
+        reload = t.reload('app.py', new)
+        self.assertApplied(reload, 2)
+        self.assertEqual(reload.changes(), [('boom', 'swap'), ('later', 'relocate')])
         text = t.eval_error('app.boom(1)')
         self.assertIn('File "%s", line %d, in boom' % (t.path('app.py'),
                                                         line_of(new, 'raise ValueError')), text)
@@ -444,11 +462,11 @@ class AgentTests(object):
         app = 'def f():\n    return 1\n'
         new = 'def f():\n    return 2\n\ndef g():\n    return 3\n'
         t = self.target({'app.py': app})
-        reply = t.apply('app', new, [make_unit(new, 'f'), make_unit(new, 'g', 'define')],
-                        dry_run=True)
-        self.assertEqual(reply['patch'], None)
-        self.assertTrue(reply['dry_run'])
-        self.assertEqual([r['status'] for r in reply['results']], ['would_apply', 'would_apply'])
+        reload = t.reload('app.py', new, '--dry-run')
+        self.assertEqual(reload.document['patch'], None)
+        self.assertTrue(reload.document['dry_run'])
+        self.assertEqual(reload.changes(), [('f', 'swap'), ('g', 'define')])
+        self.assertEqual(reload.statuses(), ['would_apply', 'would_apply'])
         self.assertEqual(t.value('(app.f(), hasattr(app, "g"))'), (1, False))
         self.assertEqual(t.call('history')['patches'], [])
         self.assertEqual(t.call('snapshot', module='app')['source'], None)
@@ -470,25 +488,22 @@ class AgentTests(object):
             ''')
         new = app.replace('return 1', 'return 2')
         t = self.target({'app.py': app})
-        good = make_unit(new, 'f')
-        bad_syntax = dict(make_unit(new, 'C.m'), source='\n' * 11 + 'class C:\n    def m(self:\n')
+        # One definition that only CPython's compiler refuses: named by file and line, nothing is applied.
+        bad_compile = new.replace("return 'm'", "nonlocal nowhere\n        return 'm'")
+        reload = t.reload('app.py', bad_compile, check=1)
+        self.assertEqual(reload.last_reply()['error']['kind'], 'compile')
+        self.assertIn('%s:%d:' % (t.path('app.py'), line_of(bad_compile, 'nonlocal')), reload.document['error'])
+        self.assertEqual(t.value('app.f()'), 1)
+        # A unit for a definition the module does not have (the binary's unit for f, renamed).
+        good = t.reload('app.py', new, '--dry-run').last_request()
+        missing = dict(good['units'][0], qualname='nope', name='nope', source='def nope():\n    pass\n')
         with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [good, bad_syntax])
-        self.assertEqual(caught.exception.kind, 'compile')
-        self.assertIn('%s:13:' % t.path('app.py'), caught.exception.message)
-        missing = dict(make_unit(new, 'f'), qualname='nope', name='nope',
-                       source='def nope():\n    pass\n')
-        with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [good, missing])
+            t.apply(good, units=good['units'] + [missing], dry_run=False, verify=False)
         self.assertEqual(caught.exception.kind, 'not_found')
         # Fails while changing (after f was swapped): everything is undone.
-        failing = {'qualname': 'C.extra', 'name': 'extra', 'kind': 'method', 'verdict': 'define',
-                   'scopes': [{'name': 'C', 'kind': 'class'}], 'line_delta': 0,
-                   'source': '\n' * 10 + 'class C:\n    @Descriptor\n    def extra(self):\n'
-                             '        return 1\n'}
-        with self.assertRaises(AgentError) as caught:
-            t.apply('app', new, [good, failing])
-        self.assertIn('no extra', caught.exception.message)
+        failing = new + "\n    @Descriptor\n    def extra(self):\n        return 1\n"
+        reload = t.reload('app.py', failing, check=1)
+        self.assertIn('no extra', reload.document['error'])
         self.assertEqual(t.value('(app.f(), hasattr(app.C, "extra"))'), (1, False))
         self.assertEqual(t.call('history')['patches'], [])
 
@@ -503,9 +518,14 @@ class AgentTests(object):
         new = '\n\n' + app.replace('def changed(x):\n    return x + 1',
                                    'def changed(x):\n    return x + 2')
         t = self.target({'app.py': app})
-        reply = t.apply('app', new, [make_unit(new, 'same'), make_unit(new, 'changed')],
-                        verify=True)
-        self.assertEqual([r['status'] for r in reply['results']], ['unchanged', 'applied'])
+        reload = t.reload('app.py', new)
+        # On first contact the binary asks the agent to verify every definition it sent.
+        verify_request, verify_reply = reload.applies[0]
+        self.assertTrue(verify_request['verify'])
+        self.assertEqual([(r['qualname'], r['status']) for r in verify_reply['results']],
+                         [('same', 'unchanged'), ('changed', 'would_apply')])
+        self.assertEqual(reload.changes(), [('changed', 'swap')])
+        self.assertEqual(reload.statuses(), ['applied'])
         self.assertEqual(t.value('(app.same(1), app.changed(1))'), (2, 3))
         self.assertEqual(t.call('history')['patches'][0]['changes'],
                          [{'qualname': 'changed', 'verdict': 'swap'}])
@@ -523,9 +543,9 @@ class AgentTests(object):
         new = app.replace('yield 1', 'yield 2').replace('return 1', 'return 2')
         t = self.target({'app.py': app})
         t.exec('g = app.numbers(); first = next(g)')
-        units = [make_unit(new, 'numbers'), make_unit(new, 'compute')]
-        self.assertEqual(units[1]['kind'], 'async_function')
-        self.assertApplied(t.apply('app', new, units), 2)
+        reload = t.reload('app.py', new)
+        self.assertEqual(reload.unit('compute')['kind'], 'async_function')
+        self.assertApplied(reload, 2)
         self.assertEqual(t.value('(first, next(g), list(app.numbers()))'), (1, 1, [2, 2]))
         self.assertEqual(t.value('__import__("asyncio").run(app.compute())'), 2)
         self.assertEqual(t.stderr_text(), '')   # the agent never prints
@@ -541,13 +561,15 @@ class AgentTests(object):
         new = moved.replace('return x + k', 'return x - k')
         t = self.target({'app.py': app})
         t.exec('c1 = app.make(1)')
-        reply = t.apply('app', moved, [make_unit(moved, 'make', 'relocate', line_delta=2)])
-        self.assertApplied(reply, 1)
+        t.reload('app.py', app)   # the first reload records what is live
+        reload = t.reload('app.py', moved)
+        self.assertApplied(reload, 1)
+        self.assertEqual(reload.changes(), [('make', 'relocate')])
         t.exec('c2 = app.make(1)')
         self.assertEqual(t.value('(c1.__code__.co_firstlineno, c2.__code__.co_firstlineno)'),
                          (2, 4))
-        reply = t.apply('app', new, [make_unit(new, 'make'), make_unit(new, 'make.<locals>.inner')])
-        self.assertEqual(reply['results'][1]['objects'], 2)
+        reload = t.reload('app.py', new)
+        self.assertEqual(reload.result('make.<locals>.inner')['objects'], 2)
         self.assertEqual(t.value('(c1(5), c2(5), app.make(1)(5))'), (4, 4, 4))
         text = t.eval_error('c1(None)')
         self.assertIn('line %d, in inner' % line_of(new, 'return x - k'), text)
@@ -644,7 +666,7 @@ class AgentTests(object):
         app = 'def f():\n    return 1\n'
         new = 'def f():\n    return 2\n'
         t = self.target({'app.py': app})
-        patch = t.apply('app', new, [make_unit(new, 'f')])['patch']
+        patch = t.reload('app.py', new).document['patch']
         t.exec('''
             import os, time
             pid = os.fork()
@@ -658,7 +680,7 @@ class AgentTests(object):
         child = t.value('state["child"]')
         child_socket = os.path.join(t.socket_dir, '%d.sock' % child)
         try:
-            wait_until(lambda: os.path.exists(child_socket), message='child socket')
+            wait_for(lambda: os.path.exists(child_socket), what='child socket')
             with AgentClient(child_socket) as c:
                 self.assertEqual(c.call('ping')['pid'], child)
                 self.assertEqual([p['id'] for p in c.call('history')['patches']], [patch])
@@ -679,7 +701,7 @@ class AgentTests(object):
     def test_python_dash_m_runs_the_script_and_keeps_its_exit_status(self):
         t = self.target({'app.py': 'X = 1\n'}, start='none',
                         argv_prefix=('-m', 'pyhot_agent'), args=('one', 'two'))
-        wait_until(lambda: os.path.exists(t.socket), message='agent socket')
+        wait_for(lambda: os.path.exists(t.socket), what='agent socket')
         self.assertEqual(t.value('sys.argv'), [t.path('main.py'), 'one', 'two'])
         self.assertEqual(t.value('sys.modules["__main__"].__file__'), t.path('main.py'))
         modules = {m['name']: m['file'] for m in t.call('modules')['modules']}
@@ -696,9 +718,9 @@ class AgentTests(object):
         self.assertEqual(t.call('ping')['pid'], t.pid)
         with t.client() as c:
             self.assertEqual(c.call('stop'), {'v': 1, 'id': 1, 'ok': True})
-        wait_until(lambda: not os.path.exists(t.socket), message='socket removed')
-        wait_until(lambda: t.value('[x.name for x in threading.enumerate()]'
-                                   '.count("pyhot-agent")') == 0, message='thread ends')
+        wait_for(lambda: not os.path.exists(t.socket), what='socket removed')
+        wait_for(lambda: t.value('[x.name for x in threading.enumerate()]'
+                                   '.count("pyhot-agent")') == 0, what='thread ends')
         self.assertEqual(t.value('__import__("pyhot_agent").start()'), t.socket)
         self.assertEqual(t.call('ping')['pid'], t.pid)
 
@@ -723,15 +745,12 @@ class AgentTests(object):
         self.assertEqual(t.call('ping')['thread'], 'pyhot-agent')
 
 
-for _label, _path in interpreters():
-    _name = 'AgentOn_' + _label
-    if _path is None:
-        _class = unittest.skip('%s is not installed here' % _label)(
-            type(_name, (AgentTests, unittest.TestCase), {}))
-    else:
-        _class = type(_name, (AgentTests, unittest.TestCase), {'python': _path})
-    globals()[_name] = _class
-del _label, _path, _name, _class
+class AgentTest(AgentTests, unittest.TestCase):
+    pass
+
+
+for_each_interpreter(AgentTest, globals())
+del AgentTest
 
 if __name__ == '__main__':
     unittest.main()

@@ -2,7 +2,8 @@
 
 Run from the repository root:  /usr/bin/python3 -m unittest tests/integration/test_attach.py
 Needs pyhot_inject_probe, found under $PYHOT_BUILD_DIR (default: build).
-Every interpreter found is tried (/usr/bin/python3, pyenv 3.8-3.13); each
+Every interpreter found is tried (harness.interpreters: PYHOT_TEST_PYTHONS
+chooses among them); each
 target is a small program in a state that matters for injection, and we check
 what its user would notice: the bootstrap ran exactly once, the program's
 output, timing and exit code did not change, no thread was left stopped.
@@ -28,21 +29,8 @@ if not os.path.isabs(BUILD):
     BUILD = os.path.join(ROOT, BUILD)
 PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import kill_group, spawn, wait_for  # noqa: E402
+from harness import interpreters, kill_group, spawn, wait_for  # noqa: E402
 REPEAT = int(os.environ.get("PYHOT_ATTACH_REPEAT", "20"))
-
-
-def interpreters():
-    found = []
-    if os.path.exists("/usr/bin/python3"):
-        found.append(("system", "/usr/bin/python3"))
-    for minor in range(8, 14):
-        paths = sorted(glob.glob("/root/.pyenv/versions/3.%d*/bin/python3.%d" % (minor, minor)))
-        if paths:
-            found.append(("3.%d" % minor, paths[-1]))
-        else:
-            print("test_attach: no pyenv Python 3.%d, skipped" % minor, file=sys.stderr)
-    return found
 
 
 def deadline_poll(predicate, timeout, interval=0.01):
@@ -206,6 +194,8 @@ class AttachTest(unittest.TestCase):
 
     def marker(self, name="marker"):
         path = os.path.join(self.tmp, name)
+        if os.path.exists(path):
+            os.remove(path)  # left by a failed subtest: each subtest counts its own runs
         bootstrap = ("with open(%r, 'a') as _pyhot_test_f: _pyhot_test_f.write('ran\\n')" % path)
         return path, bootstrap
 
@@ -428,7 +418,7 @@ class AttachTest(unittest.TestCase):
 
     def test_refuses_a_dead_pid(self):
         p = subprocess.Popen(["true"])
-        p.wait()
+        p.wait(10)
         result = subprocess.run([PROBE, str(p.pid), "pass"], capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 1)
         self.assertIn("no process", result.stderr)

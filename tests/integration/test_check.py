@@ -19,7 +19,7 @@ GOLDEN = os.path.join(ROOT, "tests", "golden", "check")
 
 def git(directory, *args):
     subprocess.run(["git", "-C", directory, "-c", "user.email=t@example.com", "-c", "user.name=t"] + list(args),
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, timeout=60)
 
 
 class CheckGoldenTest(unittest.TestCase):
@@ -96,7 +96,7 @@ class CheckGitTest(unittest.TestCase):
         self.edit("class Basket:", "class Basket(dict):")
         git(self.repo, "add", "pricing.py")
         refused = subprocess.run(["git", "-C", self.repo, "-c", "user.email=t@e", "-c", "user.name=t",
-                                  "commit", "-qm", "bases"], capture_output=True, text=True)
+                                  "commit", "-qm", "bases"], capture_output=True, text=True, timeout=60)
         self.assertNotEqual(refused.returncode, 0)
         self.assertIn("restart", refused.stdout + refused.stderr)
 

@@ -421,7 +421,7 @@ class IsolationTest(unittest.TestCase):
     def test_target_in_another_mount_namespace(self):
         # The target's /tmp is private: its agent socket is only reachable
         # through /proc/PID/root.
-        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
         if probe.returncode != 0:
             self.skipTest("cannot create a mount namespace here: " + probe.stderr.decode().strip())
         process, directory, url = self.start_shop(
@@ -444,7 +444,7 @@ class IsolationTest(unittest.TestCase):
         process, directory, url = self.start_shop(["/usr/bin/python3", "app.py"])
         done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                PYHOT, "reload", str(process.pid), "pricing", "price_of"],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 1)
         self.assertEqual(done.stderr.strip(),
                          "pyhot: process %d belongs to uid 0: run pyhot as that user or as root" % process.pid)
