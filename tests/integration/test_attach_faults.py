@@ -11,6 +11,7 @@ python3, 20 on each other interpreter).
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def tracer_of(pid):
 class AttachFaultTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="pyhot_faults_")
-        self.addCleanup(subprocess.run, ["rm", "-rf", self.tmp])
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
     def start(self, python, source, *args):
         script = os.path.join(self.tmp, "target_%d.py" % random.getrandbits(32))
@@ -120,7 +121,7 @@ class AttachFaultTest(unittest.TestCase):
     def reap(proc):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc.communicate(timeout=30)
 
     def assert_target_unharmed(self, proc, what):
         self.assertIsNone(proc.poll(), "%s: the target died (%s)" % (what, proc.returncode))

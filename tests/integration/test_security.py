@@ -70,8 +70,8 @@ class SquattingTest(unittest.TestCase):
         for role in ("victim", "attacker"):
             name = "pyhot%s%s" % (role[0], tag)
             subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True,
-                           capture_output=True)
-            cls.addClassCleanup(subprocess.run, ["userdel", "-r", name], capture_output=True)
+                           capture_output=True, timeout=60)
+            cls.addClassCleanup(subprocess.run, ["userdel", "-r", name], capture_output=True, timeout=60)
             entry = pwd.getpwnam(name)
             cls.users[role] = (entry.pw_uid, entry.pw_gid)
         cls.python = interpreters()[0][1]
@@ -104,7 +104,7 @@ class SquattingTest(unittest.TestCase):
     def reap(proc):
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+        proc.communicate(timeout=30)
 
     def victim_target(self):
         script = os.path.join(self.tmp, "target_%d.py" % random.getrandbits(32))
@@ -122,12 +122,12 @@ class SquattingTest(unittest.TestCase):
         names = [os.path.basename(p) for p in glob.glob(os.path.join(self.socket_dir, "pyhot_agent-*.py"))]
         self.assertEqual(len(names), 1, names)
         target.kill()
-        target.communicate()
+        target.communicate(timeout=30)
         self.remove_socket_dir()
         return names[0]
 
     def as_attacker(self, *argv):
-        subprocess.run(list(argv), check=True, preexec_fn=as_user(self.attacker_uid, self.attacker_gid))
+        subprocess.run(list(argv), check=True, preexec_fn=as_user(self.attacker_uid, self.attacker_gid), timeout=30)
 
     def planted_agent(self, directory, name, pwned):
         source = os.path.join(self.tmp, "planted.py")
