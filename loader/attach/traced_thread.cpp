@@ -89,6 +89,7 @@ std::string call_stub_save_area(const user_regs_struct& regs) {
 Result<TracedThread> TracedThread::seize(int pid, int tid, std::chrono::milliseconds patience) {
   auto deadline = Clock::now() + patience;
   TracedThread thread(pid, tid);
+  int untraced_refusals = 0;
   for (int round = 0;; ++round) {
     // No PTRACE_O_EXITKILL: if pyhot dies, the target must live on.
     if (ptrace(PTRACE_SEIZE, tid, nullptr, as_pointer(PTRACE_O_TRACESYSGOOD)) == 0) {
@@ -106,6 +107,11 @@ Result<TracedThread> TracedThread::seize(int pid, int tid, std::chrono::millisec
       return status.error();
     }
     if (status->tracer_pid == 0) {
+      // Another tracer may have let go between our SEIZE and this read:
+      // only a refusal that repeats while nobody traces it is a real one.
+      if (++untraced_refusals < 3) {
+        continue;
+      }
       return make_error(ErrorKind::permission_denied, "ptrace(PTRACE_SEIZE): Operation not permitted");
     }
     if (Clock::now() >= deadline) {
