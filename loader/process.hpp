@@ -33,5 +33,8 @@ std::vector<int> descendant_pids(int pid);
 std::string socket_directory(int uid);
 // The path pyhot connects to: through /proc/PID/root so other mount namespaces work.
 std::string agent_socket_path(const ProcessInfo& process);
+// Its two parts: the directory as pyhot reaches it, and the socket's name in it.
+std::string agent_socket_directory(const ProcessInfo& process);
+std::string agent_socket_name(const ProcessInfo& process);
 
 }  // namespace pyhot::loader
