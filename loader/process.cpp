@@ -104,6 +104,13 @@ std::vector<int> descendant_pids(int root) {
   return order;
 }
 
+bool process_has_ended(int pid) {
+  auto status = attach::read_any_status(pid);
+  return !status || status->state == 'Z' || status->state == 'X';
+}
+
+std::uint64_t process_start_time(int pid) { return attach::read_start_time(pid); }
+
 std::string socket_directory(int uid) {
   if (const char* dir = std::getenv("PYHOT_AGENT_SOCKET_DIR"); dir != nullptr && *dir != '\0') {
     return dir;

@@ -2,6 +2,7 @@
 // is it, and where its agent's socket would be.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ Result<ProcessInfo> require_python_process(int pid);
 
 std::vector<ProcessInfo> list_python_processes();
 std::vector<int> descendant_pids(int pid);
+
+// True when the process is gone or a zombie: it will run nothing more.
+bool process_has_ended(int pid);
+// When the process started (clock ticks after boot): a recycled pid is told
+// from the process that had it. 0 when it is gone.
+std::uint64_t process_start_time(int pid);
 
 // Directory the agent of a process with this uid listens in (inside the target's root).
 std::string socket_directory(int uid);
