@@ -9,20 +9,10 @@
 
 #include "parser/parser.hpp"
 #include "parser/serialize.hpp"
+#include "parser_printers.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::parser {
-
-// gtest's printer for the records, found by ADL: their fields, in order.
-template <typename T>
-void print_fields(const T& record, std::ostream* out) {
-  *out << ::testing::PrintToString(T::fields(record));
-}
-void PrintTo(const Range& range, std::ostream* out) { print_fields(range, out); }
-void PrintTo(const Parameter& parameter, std::ostream* out) { print_fields(parameter, out); }
-void PrintTo(const Definition& definition, std::ostream* out) { print_fields(definition, out); }
-void PrintTo(const Statement& statement, std::ostream* out) { print_fields(statement, out); }
-void PrintTo(const SyntaxError& error, std::ostream* out) { print_fields(error, out); }
 
 namespace {
 
