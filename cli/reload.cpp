@@ -11,6 +11,7 @@
 #include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
+#include "patch/baseline.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
 
@@ -95,6 +96,16 @@ void print_extracted_source(const std::string& source, bool verbose) {
   for (int i = count - k_truncated_keep_lines; i < count; ++i) {
     std::cout << lines[static_cast<std::size_t>(i)] << "\n";
   }
+}
+
+// Without the imported text only definitions were compared with the live
+// code: say, per kind, what was not.
+void print_not_compared(const PatchOutcome& outcome) {
+  std::cout << "Not compared (no record of the imported text of " << outcome.module
+            << "): module constants and statements, class-level assignments, deletions, decorator lists"
+               " and moved definitions; none was changed.\n"
+               "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
+               " started with `pyhot run` has it recorded.\n";
 }
 
 void print_refused(const PatchOutcome& outcome) {
@@ -198,6 +209,18 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, json& docume
     }
     return k_exit_failed;
   }
+  if (!options.assume_imported.empty()) {
+    auto imported = patch::text_at_revision(where->file, options.assume_imported);
+    auto recorded = imported ? patch::assume_imported(agent, *where, *imported) : Result<bool>(imported.error());
+    if (!recorded) {
+      document["error"] = recorded.error().message;
+      if (!options.json) {
+        std::cout << "Error: --assume-imported " << options.assume_imported << ": " << error_text(recorded.error())
+                  << "\n";
+      }
+      return k_exit_failed;
+    }
+  }
   auto outcome = patch::patch_file(agent, *where, *text, options.dry_run);
   if (!outcome) {
     document["error"] = outcome.error().message;
@@ -220,7 +243,13 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, json& docume
     return k_exit_done;
   }
   if (!outcome->changed_anything()) {
-    std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file << ".\n";
+    if (outcome->first_touch) {
+      std::cout << "No definition of " << where->module << " differs from the live code.\n";
+      print_not_compared(*outcome);
+    } else {
+      std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file
+                << ".\n";
+    }
     return k_exit_done;
   }
   std::cout << (options.dry_run ? "Dry run: the reload would succeed; nothing was changed.\n"
@@ -239,6 +268,9 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, json& docume
   if (outcome->patch_id) {
     std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << options.pid << " " << *outcome->patch_id
               << "` undoes it.\n";
+  }
+  if (outcome->first_touch) {
+    print_not_compared(*outcome);
   }
   return k_exit_done;
 }

@@ -4,6 +4,7 @@
 
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
+#include "patch/baseline.hpp"
 #include "patch/parsed_cache.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
@@ -68,8 +69,18 @@ struct ParsedVersions {
   parser::SourceFile file;
 };
 
-Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
+// The agent's snapshot; when it has none, the imported text proven among
+// the candidates pyhot can see (then recorded by the agent as the snapshot).
+Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const ModuleLocation& where) {
   auto snapshot = agent.snapshot(where.module);
+  if (!snapshot || snapshot->has_value()) {
+    return snapshot;
+  }
+  return recover_baseline(agent, where);
+}
+
+Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
+  auto snapshot = live_snapshot(agent, where);
   if (!snapshot) {
     return snapshot.error();
   }
@@ -276,7 +287,7 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
         plan_from_snapshot(*live, after, differ::diff(*live, after), take_every_change, SnapshotRecord::sent()),
         dry_run);
   }
-  auto snapshot = agent.snapshot(where.module);
+  auto snapshot = live_snapshot(agent, where);
   if (!snapshot) {
     return snapshot.error();
   }

@@ -42,15 +42,16 @@ std::string reason_against_live_code(Rule rule) {
   return reason;
 }
 
-// Imports and constants the new code may need. Without a snapshot a changed
-// value cannot be told from state the program built up, so only names the
-// live module lacks are bound.
+// Imports the new code may need. Without a snapshot a changed value cannot
+// be told from state the program built up, and a name the live module lacks
+// may be one the module deleted after running its statement (`_tmp =
+// os.system(...); del _tmp`): no assignment is run, and an import only binds a
+// name the live module lacks.
 std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units) {
   std::vector<PlannedUnit> statements;
   for (const auto& statement : after.statements) {
-    bool binds_names =
-        statement.kind == parser::Statement::Kind::import || statement.kind == parser::Statement::Kind::assignment;
-    if (!binds_names || !statement.scope_qualname.empty() || statement.conditional || statement.targets.empty()) {
+    if (statement.kind != parser::Statement::Kind::import || !statement.scope_qualname.empty() ||
+        statement.conditional || statement.targets.empty()) {
       continue;
     }
     PlannedUnit plan{units.statement(statement), {}, -1, false};
