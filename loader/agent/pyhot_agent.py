@@ -1868,12 +1868,59 @@ def _literal_constants_match(module, text):
     return True
 
 
+_TOP_LEVEL_START = ('def ', 'class ', 'async def ', '@', 'import ', 'from ', 'if ', 'try:', 'for ', 'while ',
+                    'with ')
+
+
+def _future_flags(text):
+    flags = 0
+    for line in text.splitlines():
+        if line.startswith('from __future__ import '):
+            for name in line[len('from __future__ import '):].replace('(', ' ').replace(')', ' ').split(','):
+                feature = getattr(__future__, name.strip(), None)
+                if isinstance(feature, __future__._Feature):
+                    flags |= feature.compiler_flag
+    return flags
+
+
+class _PiecewiseModule(object):
+    """The module code of a text compiled one top-level statement at a time:
+    one compile() of a large module holds the GIL for hundreds of
+    milliseconds, a statement's for well under one. Only co_consts is used
+    (the code of what the text defines, at its real lines)."""
+
+    def __init__(self, text, file):
+        flags = _future_flags(text)
+        lines = text.splitlines(True)
+        # Since 3.11 a call on a name the module binds by `import` compiles
+        # differently: each piece is compiled with the module's imports after
+        # it (compiled, never run; after it, so its own lines do not move).
+        imports = ''.join('\n' + line.rstrip('\n') for line in lines
+                          if line.startswith(('import ', 'from ')) and not line.startswith('from __future__'))
+        consts = []
+        start = 0
+        for index in range(1, len(lines) + 1):
+            at_boundary = index == len(lines) or lines[index].startswith(_TOP_LEVEL_START)
+            if not at_boundary:
+                continue
+            chunk = ''.join(lines[start:index])
+            try:
+                code = compile(chunk + imports, file, 'exec', flags, True)
+            except SyntaxError:
+                if index == len(lines):
+                    raise
+                continue   # not a statement's end (a decorator, text in a string): take more lines
+            consts.extend(_shift_code(c, start) for c in code.co_consts if isinstance(c, types.CodeType))
+            start = index
+        self.co_consts = tuple(consts)
+
+
 def _proves(module, file, text):
     """Whether `text` is what `module` was imported from: compiling it (no
     execution) gives exactly the live code objects, lines included, and its
     literal constants still hold their values."""
     try:
-        compiled = compile(text, file, 'exec', dont_inherit=True)
+        compiled = _PiecewiseModule(text, file)
     except (SyntaxError, ValueError, OverflowError, RecursionError):
         return False
     defined = _defined_codes(compiled, [])
