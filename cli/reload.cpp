@@ -103,7 +103,7 @@ void print_extracted_source(const std::string& source, bool verbose) {
 void print_not_compared(const PatchOutcome& outcome) {
   std::cout << "Not compared (no record of the imported text of " << outcome.module
             << "): module constants and statements, class-level assignments, deletions, decorator lists"
-               " and moved definitions; none was changed.\n"
+               " and moved definitions; none was changed (new imports and new literal constants were bound).\n"
                "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
                " started with `pyhot run` has it recorded.\n";
 }

@@ -152,9 +152,11 @@ class WithoutBaseline(TargetTestCase):
 
     def test_no_module_statement_runs_and_the_reason_is_said(self):
         self.target.edit("app.py", "return 1", "return 2")
-        self.target.edit("app.py", "RATE = 2", "RATE = 3")
+        self.target.edit("app.py", "RATE = 2", "RATE = 3\nNEW = ('a', 1, None)\nCALLED = os.getpid()")
         done = pyhot("reload", self.target.pid, self.target.path("app.py"), check=0)
         self.assertEqual(self.target.call("app.f()"), "2")
+        self.assertEqual(self.target.call("app.NEW"), "('a', 1, None)")   # a literal runs no code: bound
+        self.assertFalse(self.target.call_error("app.CALLED")["ok"])      # a call is not run
         with open(self.target.path("ran.log")) as handle:
             self.assertEqual(handle.read().split(), ["import", "late"])
         self.assertIn("no record of the imported text", done.stdout + done.stderr)
