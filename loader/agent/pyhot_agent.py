@@ -1845,22 +1845,38 @@ def _live_codes(module, file):
     return out
 
 
+def _module_assignments(text):
+    """The text of each `NAME = ...` statement at module level, with its
+    continuation lines (a cheap cut: what does not parse alone is skipped)."""
+    lines = text.splitlines(True)
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        head = line.split('=', 1)[0].strip() if ' = ' in line else ''
+        index += 1
+        if not (head.isidentifier() and line[:1] not in (' ', '\t')):
+            continue
+        statement = [line]
+        while index < len(lines) and lines[index][:1] in (' ', '\t', ')', ']', '}'):
+            statement.append(lines[index])
+            index += 1
+        yield ''.join(statement)
+
+
 def _literal_constants_match(module, text):
     """Whether every `NAME = literal` at module level still has its literal
-    value in the live module (code objects say nothing about constants)."""
+    value in the live module (code objects say nothing about constants).
+    Each statement is parsed alone: parsing a large module at once would
+    hold the GIL as long as compiling it."""
     import ast
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return False
     namespace = module.__dict__
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)):
-            continue
+    for statement in _module_assignments(text):
         try:
+            node = ast.parse(statement).body[0]
             value = ast.literal_eval(node.value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, IndexError, AttributeError):
+            continue
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             continue
         name = node.targets[0].id
         if name in namespace and not _const_equal(namespace[name], value):
@@ -2019,7 +2035,7 @@ class _Baselines(object):
                 return code
             # Unchanged while it was imported: these bytes are what ran.
             if (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(data)):
-                exact[fullname] = (_real(path), data)
+                exact[fullname] = (path, data)   # the real path is taken when it is used
             return code
 
         get_code.__pyhot_records__ = True
@@ -2038,9 +2054,9 @@ class _Baselines(object):
             return None
         file = _real(path)
         entry = self.exact.get(name) or self.exact.get(file)
-        if entry is None or entry[0] != file:
+        if entry is None or _real(entry[0]) != file:
             entry = self.unproven.pop(name, None)
-            if entry is None or entry[0] != file:
+            if entry is None or _real(entry[0]) != file:
                 return None
             text = _decode(entry[1])
             if not _proves(module, file, text):
