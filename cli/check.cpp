@@ -181,7 +181,9 @@ int run_defs(const DefsOptions& options) {
   auto file = parser::parse_file(options.file);
   if (!file) {
     print_error(file.error().message, options.json);
-    return k_exit_failed;
+    // No such file, or a directory: the command line is wrong.
+    bool usage = file.error().kind == ErrorKind::usage || file.error().kind == ErrorKind::not_found;
+    return usage ? k_exit_usage : k_exit_failed;
   }
   auto keys = differ::definition_keys(*file);
   if (options.json) {

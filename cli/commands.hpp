@@ -33,6 +33,7 @@ struct ReloadOptions {
   bool tree = false;
   bool force = false;
   std::string assume_imported;  // a git revision whose text is taken as the imported one
+  bool allow_empty = false;     // reload a file that deletes every definition
 };
 int run_reload(const ReloadOptions& options);
 

@@ -1,15 +1,40 @@
 // pyhot: change the code of a running Python process without restarting it.
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "loader/agent_source.hpp"
 
+namespace {
+
+// A pid pyhot could attach to: a positive number.
+const CLI::Validator k_process_id(
+    [](std::string& value) {
+      char* end = nullptr;
+      long pid = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || pid <= 0 || pid > 4194304) {
+        return "'" + value + "' is not a process id: give the pid of a running Python process";
+      }
+      return std::string();
+    },
+    "PID");
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace pyhot::cli;
   CLI::App app{"pyhot: change the code of a running Python process without restarting it"};
   app.require_subcommand(1);
+  // Usage errors are one line that says what to do.
+  app.failure_message([](const CLI::App* failed, const CLI::Error& error) {
+    std::string command = "pyhot";
+    for (const auto* sub : failed->get_subcommands()) {
+      command += " " + sub->get_name();
+    }
+    return "pyhot: " + std::string(error.what()) + " (see `" + command + " --help`)\n";
+  });
   app.set_version_flag("--version", "pyhot " + std::string(pyhot::loader::pyhot_version()));
   int code = k_exit_done;
 
@@ -30,10 +55,12 @@ int main(int argc, char** argv) {
   ReloadOptions reload;
   auto* reload_command = app.add_subcommand(
       "reload", "Make a live process run the current source: PID FILE.py | PID MODULE | PID MODULE [CLASS] METHOD");
-  reload_command->add_option("PID", reload.pid, "Target process id")->required();
+  reload_command->add_option("PID", reload.pid, "Target process id")->required()->check(k_process_id);
   reload_command->add_option("TARGET", reload.target, "FILE.py, MODULE, or MODULE [CLASS] METHOD")->required();
   reload_command->add_flag("-v,--verbose", reload.verbose, "Show the whole extracted method source");
   reload_command->add_flag("--dry-run", reload.dry_run, "Compile and check in the target, apply nothing");
+  reload_command->add_flag("--allow-empty", reload.allow_empty,
+                           "Reload even a file that would delete every definition of its module");
   reload_command->add_flag("--tree", reload.tree, "Also every Python process below PID (pre-fork servers)");
   reload_command->add_flag("--force", reload.force, "Attach even where remote debugging was disabled (3.14+)");
   reload_command->add_flag("--json", reload.json, "Machine-readable output");
@@ -43,21 +70,21 @@ int main(int argc, char** argv) {
 
   ProcessOptions module;
   auto* module_command = app.add_subcommand("module", "The module name a live process knows a file by");
-  module_command->add_option("PID", module.pid, "Target process id")->required();
+  module_command->add_option("PID", module.pid, "Target process id")->required()->check(k_process_id);
   module_command->add_option("FILE", module.arguments, "Python source file")->required();
   module_command->add_flag("--json", module.json, "Machine-readable output");
   module_command->callback([&] { code = run_module(module); });
 
   ProcessOptions history;
   auto* history_command = app.add_subcommand("history", "Patches applied to a live process");
-  history_command->add_option("PID", history.pid, "Target process id")->required();
+  history_command->add_option("PID", history.pid, "Target process id")->required()->check(k_process_id);
   history_command->add_flag("--tree", history.tree, "Also every Python process below PID");
   history_command->add_flag("--json", history.json, "Machine-readable output");
   history_command->callback([&] { code = run_history(history); });
 
   ProcessOptions revert;
   auto* revert_command = app.add_subcommand("revert", "Undo a patch (default: the newest still applied)");
-  revert_command->add_option("PID", revert.pid, "Target process id")->required();
+  revert_command->add_option("PID", revert.pid, "Target process id")->required()->check(k_process_id);
   revert_command->add_option("ID", revert.arguments, "Patch id from `pyhot history`");
   revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
   revert_command->add_flag("--json", revert.json, "Machine-readable output");
@@ -74,7 +101,7 @@ int main(int argc, char** argv) {
   AutoreloadOptions autoreload;
   auto* autoreload_command = app.add_subcommand(
       "autoreload", "Apply every save to a live process: PID [PATH...] (default: the files of its own modules)");
-  autoreload_command->add_option("PID", autoreload.pid, "Target process id")->required();
+  autoreload_command->add_option("PID", autoreload.pid, "Target process id")->required()->check(k_process_id);
   autoreload_command->add_option("PATH", autoreload.paths, "Files or directories to watch (directories recursively)");
   autoreload_command->add_option("--debounce", autoreload.debounce_ms,
                                  "Milliseconds a file must be quiet before it is applied (default 20)");

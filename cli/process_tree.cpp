@@ -1,5 +1,6 @@
 #include "cli/process_tree.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <set>
@@ -119,7 +120,16 @@ std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
   for (int pass = 0; pass < k_max_passes; ++pass) {
     auto pids = new_python_descendants(root, seen);
     if (pids.empty()) {
-      break;
+      // Every worker listed so far may have been recycled meanwhile: their
+      // replacements are still to be found, after a moment.
+      bool only_exits = std::none_of(members.begin() + 1, members.end(), [](const TreeMember& member) {
+        return member.outcome == MemberOutcome::done || member.outcome == MemberOutcome::confirmed;
+      });
+      if (!only_exits || members.size() == 1 || pass + 1 == k_max_passes) {
+        break;
+      }
+      std::this_thread::sleep_for(k_retry_pause);
+      continue;
     }
     for (int pid : pids) {
       members.push_back(run_one(pid, command));

@@ -1,4 +1,5 @@
 // Commands that talk to a live process: reload, module, history, revert, ps.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iomanip>
@@ -171,6 +172,19 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
   return k_exit_done;
 }
 
+// A text with no `def` or `class` left whose reload would delete what the
+// live module defines: a file truncated by a tool that writes it next, or
+// emptied by mistake. Only such texts pay for the dry run that tells.
+bool would_delete_everything(loader::Agent& agent, const patch::ModuleLocation& where, const std::string& text) {
+  if (text.find("def") != std::string::npos || text.find("class") != std::string::npos) {
+    return false;
+  }
+  auto probe = patch::patch_file(agent, where, text, /*dry_run=*/true);
+  return probe && std::any_of(probe->changes.begin(), probe->changes.end(), [](const patch::AppliedChange& change) {
+           return change.verdict == differ::Verdict::remove;
+         });
+}
+
 int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, json& document) {
   document = {{"ok", false}, {"target", options.target[0]}};
   auto where = patch::locate_module(agent, options.target[0]);
@@ -187,6 +201,16 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     document["error"] = text.error().message;
     if (!options.json) {
       std::cout << "Error: Unexpected error during reload: " << error_text(text.error()) << "\n";
+    }
+    return k_exit_failed;
+  }
+  if (!options.allow_empty && would_delete_everything(agent, *where, *text)) {
+    std::string message = where->file + " has no definitions left: reloading it would delete every definition of " +
+                          where->module + "; nothing was changed (a file caught half written looks like this; " +
+                          "--allow-empty reloads it)";
+    document["error"] = message;
+    if (!options.json) {
+      std::cout << "Error: " << message << "\n";
     }
     return k_exit_failed;
   }

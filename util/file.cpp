@@ -9,6 +9,11 @@
 namespace pyhot::util {
 
 Result<std::string> read_file(const std::string& path) {
+  std::error_code ignored;
+  // An ifstream opens a directory and reads nothing: an empty "file".
+  if (std::filesystem::is_directory(path, ignored)) {
+    return make_error(ErrorKind::usage, "cannot read '" + path + "': it is a directory, not a Python file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int saved = errno;

@@ -183,6 +183,8 @@ class LazyImportTreeTest(RecyclingTreeTest):
         wait_for(lambda: self.load.ask()[1] == "1", 10, "the server to answer")
         self.write_work(7)
         done = pyhot("reload", self.master.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=120)
+        if done.returncode != 0:
+            self.skip_if_known_fork_hang(done)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("== process %d: does not have the module loaded; skipped" % self.master.pid, done.stdout)
 
