@@ -25,6 +25,7 @@ class UnitText {
  public:
   void set(std::uint32_t line, std::string text) { m_lines[line] = std::move(text); }
   std::uint32_t first_line() const { return m_lines.empty() ? 1 : m_lines.begin()->first; }
+  std::string_view first_text() const { return m_lines.empty() ? std::string_view{} : m_lines.begin()->second; }
   std::string str() const {
     std::string out;
     std::uint32_t next = first_line();
@@ -149,6 +150,17 @@ std::vector<Scope> write_scope_stubs(const std::vector<const Definition*>& chain
   return scopes;
 }
 
+// A definition (or the class holding it) inside a module-level `if`, `try`,
+// `with` or `for` block starts at a column above 0. Those blocks are not
+// scopes: the code compiled in them is the code a fresh import makes, so one
+// `if 1:` header above the unit's first line lets it compile at the real
+// column. There is room: the real block's header takes a line above.
+void write_block_stub(std::uint32_t first_line, std::string_view first_text, UnitText& unit) {
+  if (first_line > 1 && !first_text.empty() && (first_text.front() == ' ' || first_text.front() == '\t')) {
+    unit.set(first_line - 1, "if 1:");
+  }
+}
+
 }  // namespace
 
 CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) const {
@@ -158,6 +170,9 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
+  unit.duplicate = verdict == Verdict::swap &&
+                   std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
+                                 [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
   auto line_of = [this](std::uint32_t number) { return line(number); };
   UnitText text;
   auto chain = ancestors(m_file, def);
@@ -177,6 +192,7 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   for (std::uint32_t number = first_copied; number <= def.range.end_line; ++number) {
     text.set(number, std::string(line(number)));
   }
+  write_block_stub(text.first_line(), text.first_text(), text);
   if (!m_imports_line.empty()) {
     text.set(def.range.end_line + 1, m_imports_line);
   }
@@ -208,6 +224,7 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
       text.set(number, std::string(line(number)));
     }
   }
+  write_block_stub(text.first_line(), text.first_text(), text);
   unit.source = text.str();
   unit.first_line = text.first_line();
   return unit;
@@ -232,9 +249,22 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
           old_units.definition(before.definitions[static_cast<std::size_t>(change.old_index)], change.verdict));
       continue;
     }
-    CompilationUnit unit =
-        new_units.definition(after.definitions[static_cast<std::size_t>(change.new_index)], change.verdict);
+    const auto& now = after.definitions[static_cast<std::size_t>(change.new_index)];
+    CompilationUnit unit = new_units.definition(now, change.verdict);
     unit.line_delta = change.line_delta;
+    if (change.verdict == Verdict::swap && change.old_index >= 0) {
+      // The agent tells which of several same-named definitions is live by
+      // the line the old one started at.
+      const auto& was = before.definitions[static_cast<std::size_t>(change.old_index)];
+      unit.duplicate = unit.duplicate || before.definitions.end() !=
+                                             std::find_if(before.definitions.begin(), before.definitions.end(),
+                                                          [&](const Definition& other) {
+                                                            return &other != &was && other.qualname == was.qualname;
+                                                          });
+      if (unit.duplicate) {
+        unit.line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+      }
+    }
     units.push_back(std::move(unit));
   }
   return units;

@@ -162,6 +162,10 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   }
   auto statements = carried_statements(after, units);
   plan.units.insert(plan.units.begin(), statements.begin(), statements.end());
+  // In the order a fresh import runs the file: a statement may use a class
+  // or function defined above it.
+  std::stable_sort(plan.units.begin(), plan.units.end(),
+                   [](const PlannedUnit& a, const PlannedUnit& b) { return a.change.line < b.change.line; });
   return plan;
 }
 

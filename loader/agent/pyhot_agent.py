@@ -80,6 +80,16 @@ def _exception_text(exc):
     return '%s: %s' % (type(exc).__name__, text) if text else type(exc).__name__
 
 
+def _is_writable_class(cls):
+    """Whether a patch can set attributes of cls: classes made by class
+    statements can; built-in and extension types (and 3.10+ immutable
+    types) cannot."""
+    flags = getattr(cls, '__flags__', 0)
+    heap = flags & (1 << 9)
+    immutable = sys.version_info >= (3, 10) and flags & (1 << 8)
+    return bool(heap) and not immutable
+
+
 class _Failure(Exception):
     """An expected failure: becomes {"ok": false, "error": {kind, message}}."""
 
@@ -356,7 +366,8 @@ class _Unit(object):
                  'code', 'new_code', 'body_code', 'owner', 'class_name', 'key',
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
-                 'status', 'objects', 'message', 'only_if_missing', 'first_line')
+                 'status', 'objects', 'message', 'only_if_missing', 'first_line',
+                 'duplicate')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -386,6 +397,10 @@ class _Unit(object):
         # First touch: bind the statement's names only where the live
         # namespace lacks them, so state the program built up is kept.
         self.only_if_missing = bool(raw.get('only_if_missing'))
+        # The file defines this qualname more than once: only the definition
+        # the live function came from may change it (line_delta: its new
+        # start line minus its old one).
+        self.duplicate = bool(raw.get('duplicate'))
         self.fn_index = None
         for index, scope in enumerate(self.scopes):
             if scope['kind'] != 'class':
@@ -462,8 +477,25 @@ class _ApplyRequest(object):
             value = getattr(__future__, str(feature), None)
             if not isinstance(value, __future__._Feature):
                 raise _Failure('protocol', "unknown future feature '%s'" % feature)
+            mandatory = value.getMandatoryRelease()
+            if mandatory is not None and tuple(mandatory[:3]) <= tuple(sys.version_info[:3]):
+                # `division`, `print_function`, ...: the compiler accepts the
+                # import and records nothing, so neither may the unit.
+                continue
             self.flags |= value.compiler_flag
         self.units = [_Unit(raw) for raw in _field(request, 'units', list)]
+
+
+class _Foreign(_Failure):
+    """The live name is held by something this text did not make (a
+    built-in the module imported instead of its fallback definition)."""
+
+    def __init__(self, message):
+        _Failure.__init__(self, 'refused', message + '; nothing was changed')
+
+
+def _type_name(obj):
+    return getattr(obj, '__qualname__', None) or type(obj).__name__
 
 
 # -- compiling: the unit's text into the code objects it defines ------------
@@ -529,6 +561,11 @@ class _LiveResolver(object):
             if not isinstance(value, type):
                 raise _Failure('not_found', "Cannot locate class %s in module %s"
                                % (scope['name'], self.module_name))
+            if not _is_writable_class(value):
+                # An optional-import fallback: the live name is a built-in
+                # type, not the class this text defines.
+                raise _Foreign('the live %s is the built-in type %s, not this class'
+                               % (scope['name'], _type_name(value)))
             owner = value
             class_name = scope['name']
         unit.owner = owner
@@ -543,6 +580,10 @@ class _LiveResolver(object):
                 raise _Failure('not_found', 'Cannot locate %s in module %s'
                                % (unit.qualname, self.module_name))
             if isinstance(unit.old_binding, type):
+                if not _is_writable_class(unit.old_binding):
+                    # `def f` above `from _speedups import f`: the import won.
+                    raise _Foreign('the live %s is the built-in type %s, not this definition'
+                                   % (unit.qualname, _type_name(unit.old_binding)))
                 if unit.verdict != 'relocate':
                     raise _Failure('refused', '%s is a class: it can only be defined, '
                                    'deleted or relocated' % unit.qualname)
@@ -555,6 +596,13 @@ class _LiveResolver(object):
         if isinstance(binding, property) and unit.accessor in ('fget', 'fset', 'fdel'):
             start = [getattr(binding, unit.accessor)]
         found = _unwrap(binding, unit.qualname, unit.name, start)
+        if not found and not isinstance(binding, (types.FunctionType, staticmethod, classmethod,
+                                                  property, functools.partial, types.MethodType)) \
+                and type(binding).__module__ == 'builtins' and _instance_dict(binding) is None:
+            # A built-in (a C function or descriptor) holds the name: the
+            # text's definition is a fallback that did not run.
+            raise _Foreign('the live %s is a built-in %s, not this definition'
+                           % (unit.qualname, _type_name(binding)))
         if not found:
             raise _Failure('not_found', 'Cannot locate %s in module %s: the live %s '
                            'is not and does not wrap a function of that name'
@@ -660,6 +708,14 @@ class _Execution(object):
         if unit.new_fn is None and unit.verdict == 'swap':
             raise _Failure('compile', '%s: the unit for %s did not make a function'
                            % (file, unit.qualname))
+
+    def publish(self, unit):
+        """Makes a new or rebound object visible to the units after it."""
+        if unit.verdict not in ('define', 'rebind') or unit.nested() or unit.new_binding is _MISSING:
+            return
+        target = self.overlay if unit.owner is self.request.module \
+            else self.class_overlays.setdefault(id(unit.owner), {})
+        target[unit.key] = unit.new_binding
 
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
@@ -1059,15 +1115,26 @@ class _Apply(object):
         for unit in self.units:
             try:
                 resolver.resolve(unit)
+            except _Foreign as failure:
+                # A fresh import binds the built-in too: leave it.
+                unit.status = 'unchanged'
+                unit.message = failure.message
             except _Failure as failure:
                 # First touch: the client asks which candidates exist live.
                 if not (request.verify and failure.kind == 'not_found'):
                     raise
                 unit.status = 'missing'
+        _settle_duplicates(self.units, request.verify)
         execution = _Execution(request)
-        execution.run_reexec(self.units)
+        # In the order a fresh import runs the file: a statement sees the
+        # classes and functions defined above it, a definition the values
+        # bound above it.
         for unit in self.units:
-            if unit.status == 'missing':
+            if unit.verdict == 'reexec':
+                if unit.status is None:
+                    execution.run_reexec([unit])
+                continue
+            if unit.status in ('missing', 'unchanged'):
                 continue
             try:
                 execution.build(unit)
@@ -1078,8 +1145,9 @@ class _Apply(object):
                     raise
                 unit.status = 'would_apply'
                 unit.message = 'defaults could not be compared: ' + failure.message
+            execution.publish(unit)
         for unit in self.units:
-            if unit.status not in ('missing', 'would_apply'):
+            if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
         self.nested.plan()
         if not request.dry_run:
@@ -1106,6 +1174,34 @@ class _Apply(object):
                 elif unit.verdict == 'reexec':
                     unit.objects = len(unit.targets or ())
         return [unit.result() for unit in self.units]
+
+
+def _settle_duplicates(units, verify):
+    """Of several definitions with one qualname (overload stubs and the
+    function, if/else branches), only the one the live function was made
+    from is swapped: the one whose old start line is the live code's first
+    line (on first touch, with no old lines, the one with the live code,
+    else the nearest)."""
+    groups = {}
+    for unit in units:
+        if unit.duplicate and unit.verdict == 'swap' and unit.status is None \
+                and unit.live_fn is not None and unit.new_code is not None:
+            groups.setdefault(id(unit.live_fn), []).append(unit)
+    for group in groups.values():
+        live_line = group[0].live_fn.__code__.co_firstlineno
+
+        def distance(unit):
+            return abs(unit.new_code.co_firstlineno - unit.line_delta - live_line)
+        chosen = None
+        if verify:
+            # The definition whose code is the live code, else the nearest.
+            same = [u for u in group if _code_equal(u.live_fn.__code__, u.new_code)]
+            chosen = same[0] if same else min(group, key=distance)
+        for unit in group:
+            if unit is chosen or (not verify and distance(unit) == 0):
+                continue
+            unit.status = 'unchanged'
+            unit.message = 'another definition of %s is the live one' % unit.qualname
 
 
 def _credit(holders, obj, what):
@@ -1209,6 +1305,10 @@ class _Changes(list):
 
 def _bind(actions, owner, key, value):
     """Sets (or with _MISSING removes) a binding in a module or class."""
+    if isinstance(owner, type) and not _is_writable_class(owner):
+        # Checked before anything is written: the patch stays all or nothing.
+        raise _Failure('refused', 'cannot set %s of the built-in type %s; nothing was changed'
+                       % (key, _type_name(owner)))
     old = owner.__dict__.get(key, _MISSING)
     actions.append(('bind', owner, key, old, value))
     actions.writes.binding(owner, key, value)
