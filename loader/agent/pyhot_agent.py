@@ -558,6 +558,11 @@ class _LiveResolver(object):
         class_name = None
         for scope in unit.class_scopes():
             value = _namespace_get(owner, _mangle(scope['name'], class_name))
+            if value is not _MISSING and not isinstance(value, type):
+                # `class _Null: ...` then `_Null = _Null()`: the module
+                # replaced the class, as a fresh import does.
+                raise _Foreign('the live %s is a %s, not this class'
+                               % (scope['name'], _type_name(type(value))))
             if not isinstance(value, type):
                 raise _Failure('not_found', "Cannot locate class %s in module %s"
                                % (scope['name'], self.module_name))
@@ -749,7 +754,11 @@ def _check_unit(unit, verify):
                               ', '.join(new.co_freevars) or 'none'))
         if verify and _code_equal(old, new) and all(
                 _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
-                for a in ('__defaults__', '__kwdefaults__', '__doc__')):
+                for a in ('__defaults__', '__kwdefaults__')):
+            # Not __doc__: the docstring is a constant of the code compared
+            # above, so a different __doc__ was set by module code below the
+            # definition (`f.__doc__ = TEMPLATE.format(...)`), as it is in a
+            # fresh import.
             unit.status = 'unchanged'
     elif unit.verdict == 'swap':
         old = unit.old_chain[-1]
@@ -1317,10 +1326,21 @@ def _bind(actions, owner, key, value):
 _FUNCTION_STATE = ('__code__', '__defaults__', '__kwdefaults__', '__annotations__', '__doc__')
 
 
+def _code_docstring(code):
+    consts = code.co_consts
+    return consts[0] if consts and isinstance(consts[0], str) else None
+
+
 def _swap_function(actions, live, new):
     actions.append(('function', live) + tuple(getattr(live, a) for a in _FUNCTION_STATE))
     for attr in _FUNCTION_STATE:
-        actions.writes.attribute(live, attr, getattr(new, attr))
+        value = getattr(new, attr)
+        if attr == '__doc__' and new.__doc__ == _code_docstring(live.__code__) \
+                and live.__doc__ != new.__doc__:
+            # The docstring did not change and module code below the
+            # definition set another __doc__: a fresh import keeps that one.
+            value = live.__doc__
+        actions.writes.attribute(live, attr, value)
 
 
 def _set_code(actions, fn, code):
