@@ -1,6 +1,7 @@
 #include "patch/compilation_unit.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -76,20 +77,83 @@ std::string property_accessor(const Definition& def) {
   return "fget";
 }
 
+// The names one import line binds: `import a.b as c, d` -> c, d;
+// `from x import (a, b as c)` -> a, c. Only what fits on the line counts.
+void names_of_import_line(std::string_view line, std::vector<std::string>& names) {
+  line = util::trim(line);
+  std::string_view list;
+  bool from = util::starts_with(line, "from ");
+  if (from) {
+    auto at = line.find(" import ");
+    if (at == std::string_view::npos) {
+      return;
+    }
+    list = line.substr(at + 8);
+  } else if (util::starts_with(line, "import ")) {
+    list = line.substr(7);
+  } else {
+    return;
+  }
+  list = list.substr(0, list.find('#'));
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    auto end = list.find(',', begin);
+    std::string_view item = util::trim(list.substr(begin, end == std::string_view::npos ? end : end - begin));
+    while (!item.empty() && (item.front() == '(' || item.back() == ')' || item.back() == '\\')) {
+      item = util::trim(item.front() == '(' ? item.substr(1) : item.substr(0, item.size() - 1));
+    }
+    if (auto as = item.find(" as "); as != std::string_view::npos) {
+      item = util::trim(item.substr(as + 4));
+    } else if (!from) {
+      item = item.substr(0, item.find('.'));
+    }
+    std::string name(item);
+    bool identifier = !name.empty() && name != "*" && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return c == '_' || std::isalnum(c) != 0 || c >= 0x80;
+    });
+    if (identifier && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    begin = end + 1;
+  }
+}
+
 // CPython (3.11+) compiles `module.attr(...)` differently when `module` is
 // imported at module level. A dead `if 0:` import of the same names, after
 // the definition, gives the unit the same symbol table without running
-// anything, so its bytecode equals a fresh import's.
+// anything, so its bytecode equals a fresh import's. Imports inside
+// module-level blocks (`try: import ssl`) count too; those inside functions
+// do not.
 std::string imported_names_line(const SourceFile& file) {
   std::vector<std::string> names;
+  auto in_definition = [&](std::uint32_t line) {
+    return std::any_of(file.definitions.begin(), file.definitions.end(), [&](const Definition& def) {
+      return def.parent < 0 && def.range.start_line <= line && line <= def.range.end_line;
+    });
+  };
   for (const auto& statement : file.statements) {
-    if (statement.kind != Statement::Kind::import || !statement.scope_qualname.empty()) {
+    if (!statement.scope_qualname.empty()) {
       continue;
     }
-    for (const auto& target : statement.targets) {
-      std::string name = target.substr(0, target.find('.'));
-      if (!name.empty() && name != "*" && std::find(names.begin(), names.end(), name) == names.end()) {
-        names.push_back(name);
+    if (statement.kind == Statement::Kind::import) {
+      for (const auto& target : statement.targets) {
+        std::string name = target.substr(0, target.find('.'));
+        if (!name.empty() && name != "*" && std::find(names.begin(), names.end(), name) == names.end()) {
+          names.push_back(name);
+        }
+      }
+      continue;
+    }
+    if (statement.kind != Statement::Kind::other || statement.text.find("import ") == std::string::npos) {
+      continue;
+    }
+    auto lines = util::split_lines(statement.text);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!in_definition(statement.range.start_line + static_cast<std::uint32_t>(i))) {
+        names_of_import_line(lines[i], names);
       }
     }
   }
