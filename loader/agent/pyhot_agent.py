@@ -18,6 +18,7 @@ copy of this file (preloaded and then injected) finds the first one.
 import __future__
 import atexit
 import collections
+import dis
 import errno
 import functools
 import gc
@@ -246,12 +247,38 @@ def _values_equal(a, b):
         return False
 
 
+def _shift_class_firstlineno(code, consts, delta):
+    """3.13+: a class body stores its first line as a constant (the class's
+    __firstlineno__); the moved body loads a new constant with the moved
+    line (a new slot: the old one may be shared with an equal literal).
+    Returns (co_code, consts)."""
+    raw = code.co_code
+    if '__firstlineno__' not in code.co_names or len(consts) >= 256:
+        return raw, consts
+    instructions = list(dis.get_instructions(code))
+    for previous, instruction in zip(instructions, instructions[1:]):
+        if instruction.opname == 'STORE_NAME' and instruction.argval == '__firstlineno__' \
+                and previous.opname == 'LOAD_CONST' and type(previous.argval) is int \
+                and previous.arg < 256 and raw[previous.offset + 1] == previous.arg:
+            line = max(1, previous.argval + delta)
+            users = sum(1 for i in instructions if i.opcode in dis.hasconst and i.arg == previous.arg)
+            if users == 1:
+                # As a fresh import has it: the same slot, the new line.
+                return raw, consts[:previous.arg] + (line,) + consts[previous.arg + 1:]
+            at = previous.offset + 1
+            return raw[:at] + bytes([len(consts)]) + raw[at + 1:], consts + (line,)
+    return raw, consts
+
+
 def _shift_code(code, delta, pairs=None):
     """A copy of code (and its nested code) moved by delta lines."""
     consts = tuple(_shift_code(c, delta, pairs) if isinstance(c, types.CodeType)
                    else c for c in code.co_consts)
+    raw = code.co_code
+    if sys.version_info >= (3, 13):
+        raw, consts = _shift_class_firstlineno(code, consts, delta)
     moved = code.replace(co_firstlineno=max(1, code.co_firstlineno + delta),
-                         co_consts=consts)
+                         co_consts=consts, co_code=raw)
     if pairs is not None:
         pairs.append((code, moved))
     return moved
@@ -509,7 +536,10 @@ def _compile_unit(unit, file, flags):
     # result is what compiling at the real lines gives). Anything that
     # runs its body (a class's __firstlineno__, tracebacks of decorators)
     # is compiled at the real lines.
-    shift = offset if unit.verdict == 'swap' else 0
+    # On 3.13+ a class body keeps its first line as a constant (its
+    # __firstlineno__), which moving line numbers cannot reach: a unit
+    # there is compiled at its real lines.
+    shift = offset if unit.verdict == 'swap' and sys.version_info < (3, 13) else 0
     source = unit.source if shift or not offset else '\n' * offset + unit.source
     try:
         unit.code = compile(source, file, 'exec', flags, True)
@@ -677,7 +707,9 @@ class _Execution(object):
                     _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets):
                 unit.status = 'unchanged'
                 continue
-            scratch, code = self._scratch(unit, {})
+            # A class-level statement sees the module-level names bound
+            # above it in the same patch (a new import), as in a fresh import.
+            scratch, code = self._scratch(unit, self.overlay)
             before = dict(scratch)
             self._exec(code, scratch)
             if unit.targets is not None:
@@ -918,14 +950,63 @@ class _NestedPlan(object):
 
 # -- committing: the writes, queued and then made at once ---------------------
 
+def _class_body_facts(source, file, flags):
+    """3.13+: {class qualname: {'__firstlineno__': n, '__static_attributes__':
+    (...)}} as a fresh import of source sets them (compiled, never run)."""
+    try:
+        code = compile(source, file, 'exec', flags, True)
+    except (SyntaxError, ValueError, TypeError):
+        return {}
+    facts = {}
+    queue = [code]
+    while queue:
+        code = queue.pop()
+        queue.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        if '__static_attributes__' not in code.co_names:
+            continue
+        found = {}
+        previous = None
+        for instruction in dis.get_instructions(code):
+            if instruction.opname == 'STORE_NAME' and previous is not None \
+                    and previous.opname == 'LOAD_CONST' \
+                    and instruction.argval in ('__firstlineno__', '__static_attributes__'):
+                found[instruction.argval] = previous.argval
+            previous = instruction
+        facts[getattr(code, 'co_qualname', code.co_name)] = found
+    return facts
+
+
 class _Commit(object):
     """Queues every change of a worked-out apply into actions, then makes
     the writes together."""
 
-    def __init__(self, units, nested, lineage):
+    def __init__(self, units, nested, lineage, request=None):
         self.units = units
         self.nested = nested
         self.lineage = lineage
+        self.request = request
+
+    def _queue_class_facts(self, actions):
+        """3.13+: a class whose methods changed or moved gets the
+        __firstlineno__ and __static_attributes__ a fresh import gives it."""
+        request = self.request
+        if sys.version_info < (3, 13) or request is None or not request.source:
+            return
+        classes = {}
+        for unit in self.units:
+            if unit.status is not None:
+                continue
+            if isinstance(unit.owner, type):
+                classes[id(unit.owner)] = unit.owner
+            if isinstance(unit.old_binding, type) and unit.verdict == 'relocate':
+                classes[id(unit.old_binding)] = unit.old_binding
+        if not classes:
+            return
+        facts = _class_body_facts(request.source, request.file, request.flags)
+        for cls in classes.values():
+            for name, value in facts.get(cls.__qualname__, {}).items():
+                if _is_writable_class(cls) and cls.__dict__.get(name, _MISSING) != value:
+                    _bind(actions, cls, name, value)
 
     def run(self, actions):
         for unit in self.units:
@@ -942,6 +1023,7 @@ class _Commit(object):
             _set_code(actions, fn, new)
         if rebinds:
             _RebindSweep(rebinds).run(actions)
+        self._queue_class_facts(actions)
         actions.writes.apply()
         for owner, key, value in actions.after_writes:
             _set_name(owner, key, value)
@@ -1168,7 +1250,7 @@ class _Apply(object):
     def commit(self, actions):
         """Changes the live objects; every change is recorded in actions
         first so that the caller can undo it."""
-        _Commit(self.units, self.nested, self.lineage).run(actions)
+        _Commit(self.units, self.nested, self.lineage, self.request).run(actions)
 
     def finish_dry_run(self):
         swaps, kept = self.nested.scan_closures()
