@@ -1,35 +1,32 @@
 // `pyhot autoreload PID [PATH...]` and `pyhot run --autoreload`: watch the
 // target's source files and apply every settled save, one patch per save.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// The process is autoreload_target's, what the user sees autoreload_output's.
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 
+#include "cli/autoreload_output.hpp"
+#include "cli/autoreload_target.hpp"
 #include "cli/commands.hpp"
-#include "cli/output.hpp"
 #include "loader/agent_api.hpp"
+#include "patch/live_patch.hpp"
+#include "cli/output.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
 #include "parser/parser.hpp"
 #include "util/file.hpp"
-#include "util/file_watcher.hpp"
 #include "util/text.hpp"
+#include "watcher/file_watcher.hpp"
 
 namespace pyhot::cli {
 
 using nlohmann::json;
-using patch::PatchOutcome;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -38,47 +35,6 @@ namespace {
 // it is still importing, then backing off to once a second.
 constexpr std::chrono::milliseconds k_first_module_poll{100};
 constexpr std::chrono::milliseconds k_module_poll{1000};
-constexpr std::chrono::milliseconds k_agent_wait_note{5000};
-
-// Set from signal handlers.
-volatile sig_atomic_t g_stop = 0;
-volatile sig_atomic_t g_child_pid = 0;
-const util::FileWatcher* g_watcher = nullptr;
-
-void on_stop_signal(int signal_number, siginfo_t* info, void* /*context*/) {
-  if (g_child_pid > 0) {
-    // A Ctrl-C from the terminal (SI_KERNEL) reached the child already: it
-    // is in our process group. Pass on only what was sent to pyhot alone.
-    if (info == nullptr || info->si_code != SI_KERNEL) {
-      ::kill(static_cast<pid_t>(g_child_pid), signal_number);
-    }
-  } else {
-    g_stop = 1;
-  }
-  if (g_watcher != nullptr) {
-    g_watcher->interrupt();
-  }
-}
-
-void on_child_signal(int /*signal_number*/) {
-  if (g_watcher != nullptr) {
-    g_watcher->interrupt();
-  }
-}
-
-void install_signal_handlers() {
-  struct sigaction action {};
-  action.sa_sigaction = on_stop_signal;
-  action.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  struct sigaction child {};
-  child.sa_handler = on_child_signal;
-  child.sa_flags = SA_NOCLDSTOP | SA_RESTART;
-  sigemptyset(&child.sa_mask);
-  sigaction(SIGCHLD, &child, nullptr);
-}
 
 std::string real_path(const std::string& path) {
   std::error_code error;
@@ -86,91 +42,62 @@ std::string real_path(const std::string& path) {
   return error ? util::absolute_path(path) : canonical.string();
 }
 
-std::string clock_time() {
-  std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  char text[16];
-  std::strftime(text, sizeof text, "%H:%M:%S", &local);
-  return text;
+// The files autoreload watches: Python sources, not editors' scratch files,
+// never in caches, virtual environments' tooling or version control.
+watcher::WatchFilter python_sources() {
+  static const std::set<std::string> k_skipped{"__pycache__", ".git",          ".hg",  ".svn",
+                                               ".mypy_cache", ".pytest_cache", ".tox", ".nox"};
+  watcher::WatchFilter filter;
+  filter.wanted_file = [](const std::string& name) {
+    return name.size() > 3 && name.ends_with(".py") && !watcher::is_editor_scratch_name(name);
+  };
+  filter.skipped_directory = [](const std::string& name) { return k_skipped.count(name) > 0; };
+  return filter;
 }
 
-// Field 22 of /proc/PID/stat (start time in clock ticks), so a recycled pid
-// is not mistaken for the target; 0 when the process is gone or a zombie.
-unsigned long long process_start_time(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!in || !std::getline(in, stat)) {
-    return 0;
-  }
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  fields >> field;  // state (field 3)
-  if (field == "Z" || field == "X") {
-    return 0;
-  }
-  for (int i = 4; i < 22 && fields >> field; ++i) {
-  }
-  unsigned long long start = 0;
-  fields >> start;
-  return start;
-}
-
-// Everything the user sees: one line per event, or one JSON object per line.
-class Reporter {
- public:
-  explicit Reporter(bool json) : m_json(json), m_colour(!json && ::isatty(STDOUT_FILENO) != 0) {
-    std::error_code error;
-    m_cwd = std::filesystem::current_path(error).string();
-    if (const char* no_colour = std::getenv("NO_COLOR"); no_colour != nullptr && *no_colour != '\0') {
-      m_colour = false;
-    }
-  }
-
-  bool json_output() const { return m_json; }
-
-  std::string display(const std::string& file) const {
-    if (!m_cwd.empty() && util::starts_with(file, m_cwd + "/")) {
-      return file.substr(m_cwd.size() + 1);
-    }
-    return file;
-  }
-
-  void event(json document) const {
-    document["time"] = clock_time();
-    std::cout << document.dump() << std::endl;
-  }
-
-  // "12:01:02 views.py swapped views.results (+3 lines)"
-  void line(const std::string& where, const std::string& text, const char* colour) const {
-    if (m_colour) {
-      std::cout << "\033[2m" << clock_time() << "\033[0m " << where << (where.empty() ? "" : " ") << colour << text
-                << "\033[0m" << std::endl;
-    } else {
-      std::cout << clock_time() << " " << where << (where.empty() ? "" : " ") << text << std::endl;
-    }
-  }
-
-  const char* green() const { return m_colour ? "\033[32m" : ""; }
-  const char* yellow() const { return m_colour ? "\033[33m" : ""; }
-  const char* red() const { return m_colour ? "\033[31m" : ""; }
-  const char* dim() const { return m_colour ? "\033[2m" : ""; }
-  const char* plain() const { return ""; }
-
- private:
-  bool m_json = false;
-  bool m_colour = false;
-  std::string m_cwd;
+// What says a file was written to while it was read: its size, its
+// modification time, and its inode (a rename put another file in place).
+struct FileState {
+  bool exists = false;
+  off_t size = 0;
+  std::int64_t modified_ns = 0;
+  ino_t inode = 0;
+  bool operator==(const FileState&) const = default;
 };
 
+FileState file_state(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return {};
+  }
+  return {true, info.st_size, static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
+          info.st_ino};
+}
+
+// Whether a line of `text` starts a def or a class: a cheap look, taken
+// when a file is first watched, at whether its module has definitions.
+bool has_definition_lines(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view line = text.substr(at, end - at);
+    std::size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos) {
+      line.remove_prefix(first);
+      if (line.starts_with("def ") || line.starts_with("class ") || line.starts_with("async def ")) {
+        return true;
+      }
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
 struct WatchedFile {
-  std::string module;  // empty: the target has not imported it (as far as we know)
-  std::unique_ptr<parser::PythonParser> parser = std::make_unique<parser::PythonParser>();
+  std::string module;                      // empty: the target has not imported it (as far as we know)
   std::optional<parser::SourceFile> live;  // what we last applied: the code that is live
+  // Whether the file had definitions when it was first watched; unknown
+  // for files first seen when they were saved.
+  std::optional<bool> had_definitions;
   bool reported_unmapped = false;
 };
 
@@ -178,33 +105,37 @@ enum class FileResult { applied, unchanged, skipped, failed };
 
 class Autoreload {
  public:
-  Autoreload(const AutoreloadOptions& options, Reporter& reporter) : m_options(options), m_reporter(reporter) {}
+  Autoreload(const AutoreloadOptions& options, AutoreloadOutput& output)
+      : m_options(options), m_output(output), m_target(options.pid, options.child) {}
 
   int run();
 
  private:
-  bool target_alive();
-  std::optional<int> child_exit_code();
+  std::optional<int> start();
   Result<std::unique_ptr<loader::AgentClient>> connect(bool attach);
-  int wait_for_agent();
   Result<Done> watch_paths();
   void refresh_modules(loader::AgentChannel& agent, bool announce);
-  void handle(const std::vector<util::FileEvent>& events);
+  void remember_baseline(const std::string& path);
+  void announce_more(const std::vector<std::string>& added) const;
+  void announce_watching() const;
+  int watch_loop();
+  int report_exit();
+  void handle(const std::vector<watcher::FileEvent>& events);
+  FileResult locate(loader::AgentChannel& agent, const std::string& path, WatchedFile& file);
   FileResult apply(loader::AgentChannel& agent, const std::string& path);
+  bool deletes_everything(loader::AgentChannel& agent, const std::string& path, const WatchedFile& file,
+                          const parser::SourceFile& after);
+  void report_deletes_everything(const std::string& path, const std::string& module) const;
+  void report_error(const std::string& where, const std::string& kind, const std::string& path,
+                    const std::string& module, const std::string& message) const;
+  std::vector<std::string> files_to_compare(loader::AgentChannel& agent);
   int apply_once();
-  // timing: where the time of this save went (parse, diff + apply), for --json.
-  void report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome,
-                      const json& timing);
-  std::string dotted(const WatchedFile& file, const std::string& qualname) const;
-  std::string some_names(const std::vector<std::string>& files) const;
-  int finish(int code);
 
   const AutoreloadOptions& m_options;
-  Reporter& m_reporter;
-  std::unique_ptr<util::FileWatcher> m_watcher;
+  AutoreloadOutput& m_output;
+  WatchedTarget m_target;
+  std::unique_ptr<watcher::FileWatcher> m_watcher;
   loader::ProcessInfo m_process;
-  unsigned long long m_start_time = 0;
-  std::optional<int> m_child_status;
   std::map<std::string, WatchedFile> m_files;  // by real path
   std::set<std::string> m_flat_directories;    // directories of the target's modules
   std::chrono::milliseconds m_poll_interval = k_first_module_poll;
@@ -212,40 +143,11 @@ class Autoreload {
   std::string m_agent_directory;   // "<dir>/": where `pyhot run` puts the agent and its sitecustomize
 };
 
-bool Autoreload::target_alive() {
-  if (m_options.child) {
-    return !child_exit_code().has_value();
-  }
-  auto now = process_start_time(m_options.pid);
-  return now != 0 && (m_start_time == 0 || now == m_start_time);
-}
-
-std::optional<int> Autoreload::child_exit_code() {
-  if (m_child_status) {
-    return m_child_status;
-  }
-  int status = 0;
-  pid_t done = ::waitpid(m_options.pid, &status, WNOHANG);
-  if (done == m_options.pid) {
-    m_child_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  } else if (done < 0 && errno == ECHILD) {
-    m_child_status = k_exit_failed;
-  }
-  return m_child_status;
-}
-
 Result<std::unique_ptr<loader::AgentClient>> Autoreload::connect(bool attach) {
   loader::ConnectOptions options;
   options.attach = attach;
   options.force = m_options.force;
   return loader::connect_to_agent(m_process, options);
-}
-
-std::string Autoreload::dotted(const WatchedFile& file, const std::string& qualname) const {
-  if (file.module.empty() || file.module == "__main__") {
-    return qualname;
-  }
-  return file.module + "." + qualname;
 }
 
 // The directories of every module the target loaded from outside the
@@ -266,180 +168,151 @@ void Autoreload::refresh_modules(loader::AgentChannel& agent, bool announce) {
     if (watched.module.empty()) {
       watched.module = name;
       added.push_back(file);
+      remember_baseline(file);
     }
     if (!m_options.paths.empty()) {
       continue;  // only what the user named is watched
     }
     std::string directory = std::filesystem::path(file).parent_path().string();
     if (m_flat_directories.insert(directory).second) {
-      if (auto watching = m_watcher->watch(directory, util::FileWatcher::Depth::flat); !watching) {
-        m_reporter.line("", "cannot watch " + directory + ": " + watching.error().message, m_reporter.red());
+      if (auto watching = m_watcher->watch(directory, watcher::FileWatcher::Depth::flat); !watching) {
+        m_output.line("", "cannot watch " + directory + ": " + watching.error().message, m_output.red());
       }
     }
   }
   m_poll_interval = added.empty() ? std::min(m_poll_interval * 2, k_module_poll) : k_first_module_poll;
-  if (!announce || added.empty() || !m_options.paths.empty()) {
-    return;
+  if (announce && !added.empty() && m_options.paths.empty()) {
+    announce_more(added);
   }
-  if (m_reporter.json_output()) {
-    json files = json::array();
-    for (const auto& file : added) {
-      files.push_back({{"file", file}, {"module", m_files[file].module}});
-    }
-    m_reporter.event({{"event", "watching"}, {"pid", m_options.pid}, {"files", files}});
-    return;
-  }
-  m_reporter.line("",
-                  "watching " + std::to_string(added.size()) + (added.size() == 1 ? " more file" : " more files") +
-                      " of process " + std::to_string(m_options.pid) + " (" + some_names(added) + ")",
-                  m_reporter.dim());
 }
 
-// "app.py, views.py, models.py and 12 more"
-std::string Autoreload::some_names(const std::vector<std::string>& files) const {
-  constexpr std::size_t k_shown = 4;
-  std::string names;
-  for (std::size_t i = 0; i < files.size() && i < k_shown; ++i) {
-    names += (i == 0 ? "" : ", ") + m_reporter.display(files[i]);
+void Autoreload::announce_more(const std::vector<std::string>& added) const {
+  if (m_output.json_output()) {
+    json files = json::array();
+    for (const auto& file : added) {
+      files.push_back({{"file", file}, {"module", m_files.at(file).module}});
+    }
+    m_output.event({{"event", "watching"}, {"pid", m_options.pid}, {"files", files}});
+    return;
   }
-  if (files.size() > k_shown) {
-    names += " and " + std::to_string(files.size() - k_shown) + " more";
+  m_output.line("",
+                "watching " + std::to_string(added.size()) + (added.size() == 1 ? " more file" : " more files") +
+                    " of process " + std::to_string(m_options.pid) + " (" + m_output.some_names(added) + ")",
+                m_output.dim());
+}
+
+void Autoreload::remember_baseline(const std::string& path) {
+  if (m_options.once) {
+    return;  // --once sees each file once: what is on disk now is no baseline
   }
-  return names;
+  auto& file = m_files[path];
+  if (!file.had_definitions && !file.live) {
+    if (auto text = util::read_file(path)) {
+      file.had_definitions = has_definition_lines(*text);
+    }
+  }
 }
 
 Result<Done> Autoreload::watch_paths() {
   for (const auto& path : m_options.paths) {
-    auto watching = m_watcher->watch(real_path(path));
+    std::string real = real_path(path);
+    auto watching = m_watcher->watch(real);
     if (!watching) {
       return watching.error();
+    }
+    std::error_code error;
+    if (!std::filesystem::is_directory(real, error)) {
+      remember_baseline(real);
+      continue;
+    }
+    for (const auto& found : watcher::find_files(real, python_sources())) {
+      remember_baseline(real_path(found));
     }
   }
   return k_done;
 }
 
-void Autoreload::report_outcome(const WatchedFile& file, const std::string& path, const PatchOutcome& outcome,
-                                const json& timing) {
-  std::string shown = m_reporter.display(path);
-  if (m_reporter.json_output()) {
-    json document = to_json(outcome);
-    bool applied = outcome.applied_anything();
-    document["event"] = !outcome.refused.empty() ? "refused" : applied ? "applied" : "unchanged";
-    document["pid"] = m_options.pid;
-    document["timing"] = timing;
-    m_reporter.event(document);
-    return;
-  }
-  if (!outcome.refused.empty()) {
-    for (const auto& change : outcome.refused) {
-      m_reporter.line(shown + ":" + std::to_string(change.line),
-                      "restart needed: " + dotted(file, change.qualname) + ": " + change.reason + " (nothing applied)",
-                      m_reporter.red());
-    }
-    return;
-  }
-  int relocated = 0;
-  bool any = false;
-  for (const auto& change : outcome.changes) {
-    if (change.status == loader::Status::unchanged) {
-      continue;
-    }
-    any = true;
-    if (change.verdict == differ::Verdict::relocate) {
-      ++relocated;
-      continue;
-    }
-    bool kept = change.status == loader::Status::kept;
-    std::string text = past_tense(change) + " ";
-    if (util::starts_with(change.qualname, "<module>: ")) {
-      text += (file.module.empty() ? std::string("<module>") : file.module) + ": " + change.qualname.substr(10);
-    } else {
-      text += dotted(file, change.qualname);
-    }
-    if (!kept && change.verdict == differ::Verdict::swap && change.line_delta != 0) {
-      int lines = change.line_delta < 0 ? -change.line_delta : change.line_delta;
-      text += std::string(" (") + (change.line_delta > 0 ? "+" : "-") + std::to_string(lines) +
-              (lines == 1 ? " line)" : " lines)");
-    }
-    if (kept) {
-      text += " (removed from the file; stays in the live module)";
-    }
-    if (!change.message.empty()) {
-      text += " — " + change.message;
-    }
-    const char* colour = kept || change.verdict == differ::Verdict::remove ? m_reporter.yellow() : m_reporter.green();
-    m_reporter.line(shown, text, colour);
-  }
-  if (relocated > 0) {
-    m_reporter.line(shown, "relocated " + std::to_string(relocated) + (relocated == 1 ? " definition" : " definitions"),
-                    m_reporter.dim());
-  }
-  if (!any && !m_options.once) {
-    m_reporter.line(shown, "no change to the live code", m_reporter.dim());
+void Autoreload::report_error(const std::string& where, const std::string& kind, const std::string& path,
+                              const std::string& module, const std::string& message) const {
+  if (m_output.json_output()) {
+    m_output.event({{"event", kind}, {"file", path}, {"module", module}, {"message", message}});
+  } else {
+    m_output.line(where, message + " (nothing applied)", m_output.red());
   }
 }
 
-// One settled file: read, re-parse incrementally, apply against what we last
-// applied. On a syntax error or a restart verdict nothing is applied and the
-// live state stays what it was, so the next good save carries everything.
+// Which module the target knows `path` by, asked once per file.
+FileResult Autoreload::locate(loader::AgentChannel& agent, const std::string& path, WatchedFile& file) {
+  if (!file.module.empty()) {
+    return FileResult::applied;
+  }
+  std::string shown = m_output.display(path);
+  auto found = loader::Agent(agent).module_for_file(path);
+  if (found) {
+    file.module = found->module;
+    return FileResult::applied;
+  }
+  if (found.error().kind != ErrorKind::not_found) {
+    report_error(shown, "error", path, file.module, found.error().message);
+    return FileResult::failed;
+  }
+  if (!file.reported_unmapped) {
+    file.reported_unmapped = true;
+    if (m_output.json_output()) {
+      m_output.event({{"event", "not_imported"}, {"file", path}, {"pid", m_options.pid}});
+    } else {
+      m_output.line(shown, "is not imported by process " + std::to_string(m_options.pid) + "; skipped", m_output.dim());
+    }
+  }
+  return FileResult::skipped;
+}
+
+// One settled file: read, re-parse from what we last applied, apply
+// against it. On a syntax error or a restart verdict nothing is applied and
+// the live state stays what it was, so the next good save carries everything.
 FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& path) {
   auto& file = m_files[path];
-  std::string shown = m_reporter.display(path);
-  auto report_error = [&](const std::string& where, const std::string& kind, const std::string& message) {
-    if (m_reporter.json_output()) {
-      m_reporter.event({{"event", kind}, {"file", path}, {"module", file.module}, {"message", message}});
-    } else {
-      m_reporter.line(where, message + " (nothing applied)", m_reporter.red());
-    }
-  };
-  if (file.module.empty()) {
-    auto found = loader::Agent(agent).module_for_file(path);
-    if (!found) {
-      if (found.error().kind != ErrorKind::not_found) {
-        report_error(shown, "error", found.error().message);
-        return FileResult::failed;
-      }
-      if (!file.reported_unmapped) {
-        file.reported_unmapped = true;
-        if (m_reporter.json_output()) {
-          m_reporter.event({{"event", "not_imported"}, {"file", path}, {"pid", m_options.pid}});
-        } else {
-          m_reporter.line(shown, "is not imported by process " + std::to_string(m_options.pid) + "; skipped",
-                          m_reporter.dim());
-        }
-      }
-      return FileResult::skipped;
-    }
-    file.module = found->module;
+  std::string shown = m_output.display(path);
+  if (auto located = locate(agent, path, file); located != FileResult::applied) {
+    return located;
   }
+  FileState before_reading = file_state(path);
   auto text = util::read_file(path);
   if (!text) {
-    report_error(shown, "error", text.error().message);
+    report_error(shown, "error", path, file.module, text.error().message);
     return FileResult::failed;
+  }
+  if (file_state(path) != before_reading) {
+    return FileResult::skipped;  // written to while we read it: its writer's next event brings it back
   }
   if (file.live && file.live->text == *text) {
     return FileResult::unchanged;
   }
   auto parse_started = Clock::now();
-  auto parsed = file.parser->parse(*text, path);
+  // Only the top-level statements the save touched are parsed again.
+  auto parsed = file.live ? parser::reparse_from(*file.live, *text, path) : parser::parse_source(*text, path);
   auto parsed_at = Clock::now();
   if (!parsed) {
-    report_error(shown, "error", parsed.error().message);
+    report_error(shown, "error", path, file.module, parsed.error().message);
     return FileResult::failed;
   }
   if (!parsed->errors.empty()) {
     const auto& error = parsed->errors.front();
-    if (m_reporter.json_output()) {
-      m_reporter.event({{"event", "syntax_error"},
-                        {"file", path},
-                        {"module", file.module},
-                        {"line", error.line},
-                        {"column", error.column},
-                        {"message", error.message}});
+    if (m_output.json_output()) {
+      m_output.event({{"event", "syntax_error"},
+                      {"file", path},
+                      {"module", file.module},
+                      {"line", error.line},
+                      {"column", error.column},
+                      {"message", error.message}});
     } else {
-      m_reporter.line(shown + ":" + std::to_string(error.line) + ":" + std::to_string(error.column),
-                      "syntax error: " + error.message + " (nothing applied)", m_reporter.red());
+      m_output.line(shown + ":" + std::to_string(error.line) + ":" + std::to_string(error.column),
+                    "syntax error: " + error.message + " (nothing applied)", m_output.red());
     }
+    return FileResult::failed;
+  }
+  if (!m_options.allow_empty && deletes_everything(agent, path, file, *parsed)) {
+    report_deletes_everything(path, file.module);
     return FileResult::failed;
   }
   patch::ModuleLocation where{file.module, path};
@@ -447,21 +320,22 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   auto outcome = patch::patch_parsed(typed, where, *parsed, file.live ? &*file.live : nullptr, false);
   auto patched_at = Clock::now();
   if (!outcome) {
-    if (!target_alive()) {
+    if (!m_target.alive()) {
       return FileResult::failed;  // the exit is reported by the loop
     }
     if (outcome.error().kind == ErrorKind::not_found && outcome.error().message.find("No module named") == 0) {
       file.module.clear();  // unloaded from sys.modules: ask again next time
     }
-    report_error(shown, "error", outcome.error().message);
+    report_error(shown, "error", path, file.module, outcome.error().message);
     return FileResult::failed;
   }
   auto milliseconds = [](Clock::duration duration) {
     return std::chrono::duration_cast<std::chrono::microseconds>(duration).count() / 1000.0;
   };
-  report_outcome(
-      file, path, *outcome,
-      {{"parse_ms", milliseconds(parsed_at - parse_started)}, {"patch_ms", milliseconds(patched_at - parsed_at)}});
+  report_patch(
+      m_output, m_options.pid, file.module, path, *outcome,
+      {{"parse_ms", milliseconds(parsed_at - parse_started)}, {"patch_ms", milliseconds(patched_at - parsed_at)}},
+      m_options.once);
   if (!outcome->refused.empty()) {
     return FileResult::failed;
   }
@@ -470,10 +344,48 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   return FileResult::applied;
 }
 
-void Autoreload::handle(const std::vector<util::FileEvent>& events) {
+// A file with no definition left where the module has some is what a save
+// caught half written looks like (a tool that truncates, then writes).
+bool Autoreload::deletes_everything(loader::AgentChannel& agent, const std::string& path, const WatchedFile& file,
+                                    const parser::SourceFile& after) {
+  if (!after.definitions.empty()) {
+    return false;
+  }
+  if (file.live) {
+    return parser::deletes_every_definition(*file.live, after);
+  }
+  // The first save of this file: what is live is the agent's to say, when
+  // it holds the text that is live; else the file as it was when watched.
+  loader::Agent typed(agent);
+  auto dry_run = patch::patch_parsed(typed, patch::ModuleLocation{file.module, path}, after, nullptr, true);
+  if (!dry_run) {
+    return false;  // the apply reports the error
+  }
+  if (dry_run->first_touch) {
+    return file.had_definitions.value_or(true);
+  }
+  return std::any_of(dry_run->changes.begin(), dry_run->changes.end(),
+                     [](const patch::AppliedChange& change) { return change.verdict == differ::Verdict::remove; });
+}
+
+void Autoreload::report_deletes_everything(const std::string& path, const std::string& module) const {
+  std::string message = "has no definitions left: applying it would delete every definition of " + module +
+                        " (nothing applied; --allow-empty applies it)";
+  if (m_output.json_output()) {
+    m_output.event({{"event", "would_delete_all"},
+                    {"file", path},
+                    {"module", module},
+                    {"pid", m_options.pid},
+                    {"message", message}});
+  } else {
+    m_output.line(m_output.display(path), message, m_output.yellow());
+  }
+}
+
+void Autoreload::handle(const std::vector<watcher::FileEvent>& events) {
   std::vector<std::string> changed;
   for (const auto& event : events) {
-    if (event.kind == util::FileEvent::Kind::overflow) {
+    if (event.kind == watcher::FileEvent::Kind::overflow) {
       // Events were lost: look at every file we know the target uses.
       for (const auto& [path, file] : m_files) {
         if (!file.module.empty()) {
@@ -483,15 +395,15 @@ void Autoreload::handle(const std::vector<util::FileEvent>& events) {
       continue;
     }
     std::string path = real_path(event.path);
-    if (event.kind == util::FileEvent::Kind::deleted) {
+    if (event.kind == watcher::FileEvent::Kind::deleted) {
       auto it = m_files.find(path);
       if (it == m_files.end() || it->second.module.empty()) {
         continue;
       }
-      if (m_reporter.json_output()) {
-        m_reporter.event({{"event", "deleted"}, {"file", path}, {"module", it->second.module}});
+      if (m_output.json_output()) {
+        m_output.event({{"event", "deleted"}, {"file", path}, {"module", it->second.module}});
       } else {
-        m_reporter.line(m_reporter.display(path), "was deleted; the live module keeps its code", m_reporter.yellow());
+        m_output.line(m_output.display(path), "was deleted; the live module keeps its code", m_output.yellow());
       }
       continue;
     }
@@ -502,13 +414,13 @@ void Autoreload::handle(const std::vector<util::FileEvent>& events) {
   }
   auto agent = connect(false);
   if (!agent) {
-    if (!target_alive()) {
+    if (!m_target.alive()) {
       return;  // the loop reports the exit
     }
-    if (m_reporter.json_output()) {
-      m_reporter.event({{"event", "error"}, {"pid", m_options.pid}, {"message", agent.error().message}});
+    if (m_output.json_output()) {
+      m_output.event({{"event", "error"}, {"pid", m_options.pid}, {"message", agent.error().message}});
     } else {
-      m_reporter.line("", "cannot reach the agent: " + agent.error().message + " (nothing applied)", m_reporter.red());
+      m_output.line("", "cannot reach the agent: " + agent.error().message + " (nothing applied)", m_output.red());
     }
     return;
   }
@@ -520,16 +432,12 @@ void Autoreload::handle(const std::vector<util::FileEvent>& events) {
   }
 }
 
-// --once: every file whose text differs from what is live, then exit.
-int Autoreload::apply_once() {
-  auto agent = connect(true);
-  if (!agent) {
-    print_error(agent.error().message, m_options.json);
-    return k_exit_failed;
-  }
+// --once: the target's module files, or the files below the paths given,
+// as the watch would cover them.
+std::vector<std::string> Autoreload::files_to_compare(loader::AgentChannel& agent) {
   std::vector<std::string> files;
   if (m_options.paths.empty()) {
-    refresh_modules(**agent, false);
+    refresh_modules(agent, false);
     for (const auto& [path, file] : m_files) {
       files.push_back(path);
     }
@@ -541,23 +449,30 @@ int Autoreload::apply_once() {
       files.push_back(real);
       continue;
     }
-    util::FileWatcherOptions filter;
-    for (auto it = std::filesystem::recursive_directory_iterator(real, error);
-         !error && it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
-      std::string name = it->path().filename().string();
-      if (it->is_directory(error)) {
-        if (filter.ignored_directories.count(name) > 0) {
-          it.disable_recursion_pending();
-        }
-      } else if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 &&
-                 !util::is_editor_scratch_name(name)) {
-        files.push_back(real_path(it->path().string()));
-      }
+    for (const auto& found : watcher::find_files(real, python_sources())) {
+      files.push_back(real_path(found));
     }
+  }
+  return files;
+}
+
+// --once: every file whose text differs from what is live, then exit.
+int Autoreload::apply_once() {
+  for (const auto& path : m_options.paths) {
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) {
+      print_error("cannot read '" + path + "': no such file or directory", m_options.json);
+      return k_exit_usage;
+    }
+  }
+  auto agent = connect(true);
+  if (!agent) {
+    print_error(agent.error().message, m_options.json);
+    return k_exit_failed;
   }
   int code = k_exit_done;
   int applied = 0;
-  for (const auto& path : files) {
+  for (const auto& path : files_to_compare(**agent)) {
     std::error_code error;
     if (!std::filesystem::exists(path, error)) {
       continue;
@@ -568,99 +483,16 @@ int Autoreload::apply_once() {
       code = k_exit_failed;
     }
   }
-  if (!m_reporter.json_output() && applied == 0 && code == k_exit_done) {
-    m_reporter.line(
-        "", "nothing to apply: the live code of process " + std::to_string(m_options.pid) + " matches its files",
-        m_reporter.dim());
+  if (!m_output.json_output() && applied == 0 && code == k_exit_done) {
+    m_output.line("",
+                  "nothing to apply: the live code of process " + std::to_string(m_options.pid) + " matches its files",
+                  m_output.dim());
   }
   return code;
 }
 
-int Autoreload::wait_for_agent() {
-  // `pyhot run --autoreload`: the agent starts with the interpreter; wait for
-  // it rather than inject, and give up only when the child is gone.
-  auto started = Clock::now();
-  bool noted = false;
-  for (;;) {
-    if (auto code = child_exit_code()) {
-      return *code;
-    }
-    if (auto info = loader::inspect_process(m_options.pid)) {
-      m_process = *info;
-      if (loader::agent_is_listening(m_process)) {
-        return -1;
-      }
-    }
-    if (!noted && Clock::now() - started > k_agent_wait_note) {
-      noted = true;
-      m_reporter.line("",
-                      "still waiting for the pyhot agent in process " + std::to_string(m_options.pid) +
-                          " (is it a Python process started directly?)",
-                      m_reporter.yellow());
-    }
-    m_watcher->wait(std::chrono::milliseconds(10));
-  }
-}
-
-int Autoreload::finish(int code) {
-  g_watcher = nullptr;
-  return code;
-}
-
-int Autoreload::run() {
-  util::FileWatcherOptions watch_options;
-  watch_options.debounce = std::chrono::milliseconds(std::max(0, m_options.debounce_ms));
-  auto watcher = util::FileWatcher::create(watch_options);
-  if (!watcher) {
-    print_error(watcher.error().message, m_options.json);
-    return k_exit_failed;
-  }
-  m_watcher = std::move(*watcher);
-  g_watcher = m_watcher.get();
-  if (m_options.child) {
-    g_child_pid = m_options.pid;
-  }
-  install_signal_handlers();
-
-  if (m_options.child) {
-    if (int code = wait_for_agent(); code >= 0) {
-      return finish(code);
-    }
-  } else {
-    auto process = loader::require_python_process(m_options.pid);
-    if (!process) {
-      print_error(process.error().message, m_options.json);
-      return finish(k_exit_failed);
-    }
-    m_process = *process;
-  }
-  m_start_time = process_start_time(m_options.pid);
-  if (auto directory = loader::agent_import_directory()) {
-    m_agent_directory = real_path(*directory) + "/";
-  }
-  if (m_options.once) {
-    return finish(apply_once());
-  }
-  // Directories first, so no save made after the banner is missed.
-  if (auto watching = watch_paths(); !watching) {
-    print_error(watching.error().message, m_options.json);
-    return finish(k_exit_failed);
-  }
-  {
-    auto agent = connect(!m_options.child);
-    if (!agent) {
-      print_error(agent.error().message, m_options.json);
-      return finish(k_exit_failed);
-    }
-    refresh_modules(**agent, false);
-  }
-  std::vector<std::string> modules;
-  for (const auto& [path, file] : m_files) {
-    if (!file.module.empty()) {
-      modules.push_back(path);
-    }
-  }
-  if (m_reporter.json_output()) {
+void Autoreload::announce_watching() const {
+  if (m_output.json_output()) {
     json files = json::array();
     for (const auto& [path, file] : m_files) {
       files.push_back({{"file", path}, {"module", file.module}});
@@ -669,43 +501,55 @@ int Autoreload::run() {
     for (const auto& path : m_options.paths) {
       paths.push_back(real_path(path));
     }
-    m_reporter.event({{"event", "watching"},
-                      {"pid", m_options.pid},
-                      {"files", m_options.paths.empty() ? files : json::array()},
-                      {"paths", paths},
-                      {"debounce_ms", m_options.debounce_ms}});
-  } else {
-    std::string what = m_options.paths.empty()
-                           ? std::to_string(modules.size()) + " module files (" + some_names(modules) + ") in " +
-                                 std::to_string(m_flat_directories.size()) +
-                                 (m_flat_directories.size() == 1 ? " directory" : " directories")
-                           : std::to_string(m_watcher->watched_directories()) + " directories";
-    m_reporter.line("",
-                    "watching " + what + " for process " + std::to_string(m_options.pid) +
-                        (m_options.child ? "" : " (Ctrl-C stops; the process keeps what was applied)"),
-                    m_reporter.dim());
+    m_output.event({{"event", "watching"},
+                    {"pid", m_options.pid},
+                    {"files", m_options.paths.empty() ? files : json::array()},
+                    {"paths", paths},
+                    {"debounce_ms", m_options.debounce_ms}});
+    return;
   }
+  std::vector<std::string> modules;
+  for (const auto& [path, file] : m_files) {
+    if (!file.module.empty()) {
+      modules.push_back(path);
+    }
+  }
+  std::string what = m_options.paths.empty()
+                         ? std::to_string(modules.size()) + " module files (" + m_output.some_names(modules) + ") in " +
+                               std::to_string(m_flat_directories.size()) +
+                               (m_flat_directories.size() == 1 ? " directory" : " directories")
+                         : std::to_string(m_watcher->watched_directories()) + " directories";
+  m_output.line("",
+                "watching " + what + " for process " + std::to_string(m_options.pid) +
+                    (m_options.child ? "" : " (Ctrl-C stops; the process keeps what was applied)"),
+                m_output.dim());
+}
 
+int Autoreload::report_exit() {
+  int code = m_options.child ? *m_target.child_exit_code() : k_exit_done;
+  if (m_output.json_output()) {
+    m_output.event({{"event", "target_exited"}, {"pid", m_options.pid}, {"status", code}});
+  } else {
+    m_output.line("",
+                  "process " + std::to_string(m_options.pid) + " exited" +
+                      (m_options.child ? " with status " + std::to_string(code) : "") + "; stopped watching",
+                  m_output.dim());
+  }
+  return code;
+}
+
+int Autoreload::watch_loop() {
   auto next_poll = Clock::now() + m_poll_interval;
-  while (g_stop == 0) {
+  while (!WatchedTarget::stop_requested()) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_poll - Clock::now());
     auto events = m_watcher->wait(std::max(wait, std::chrono::milliseconds(0)));
     if (!events.empty()) {
       handle(events);
     }
-    if (!target_alive()) {
-      int code = m_options.child ? *child_exit_code() : k_exit_done;
-      if (m_reporter.json_output()) {
-        m_reporter.event({{"event", "target_exited"}, {"pid", m_options.pid}, {"status", code}});
-      } else {
-        m_reporter.line("",
-                        "process " + std::to_string(m_options.pid) + " exited" +
-                            (m_options.child ? " with status " + std::to_string(code) : "") + "; stopped watching",
-                        m_reporter.dim());
-      }
-      return finish(code);
+    if (!m_target.alive()) {
+      return report_exit();
     }
-    if (Clock::now() >= next_poll && g_stop == 0) {
+    if (Clock::now() >= next_poll && !WatchedTarget::stop_requested()) {
       if (m_options.paths.empty()) {
         if (auto agent = connect(false)) {
           refresh_modules(**agent, true);
@@ -714,13 +558,67 @@ int Autoreload::run() {
       next_poll = Clock::now() + m_poll_interval;
     }
   }
-  if (m_reporter.json_output()) {
-    m_reporter.event({{"event", "stopped"}, {"pid", m_options.pid}});
+  if (m_output.json_output()) {
+    m_output.event({{"event", "stopped"}, {"pid", m_options.pid}});
   } else {
-    m_reporter.line("", "stopped; process " + std::to_string(m_options.pid) + " keeps what was applied",
-                    m_reporter.dim());
+    m_output.line("", "stopped; process " + std::to_string(m_options.pid) + " keeps what was applied", m_output.dim());
   }
-  return finish(k_exit_done);
+  return k_exit_done;
+}
+
+// The watcher and the target, ready to watch; an exit code when they cannot be.
+std::optional<int> Autoreload::start() {
+  watcher::FileWatcherOptions watch_options;
+  watch_options.debounce = std::chrono::milliseconds(std::max(0, m_options.debounce_ms));
+  watch_options.filter = python_sources();
+  auto created = watcher::FileWatcher::create(std::move(watch_options));
+  if (!created) {
+    print_error(created.error().message, m_options.json);
+    return k_exit_failed;
+  }
+  m_watcher = std::move(*created);
+  m_target.handle_signals(*m_watcher);
+  if (m_options.child) {
+    if (auto code = m_target.wait_for_agent(*m_watcher, m_output, m_process)) {
+      return code;
+    }
+  } else {
+    auto process = loader::require_python_process(m_options.pid);
+    if (!process) {
+      print_error(process.error().message, m_options.json);
+      return k_exit_failed;
+    }
+    m_process = *process;
+  }
+  m_target.remember_start();
+  if (auto directory = loader::agent_import_directory()) {
+    m_agent_directory = real_path(*directory) + "/";
+  }
+  return std::nullopt;
+}
+
+int Autoreload::run() {
+  if (auto code = start()) {
+    return *code;
+  }
+  if (m_options.once) {
+    return apply_once();
+  }
+  // Directories first, so no save made after the banner is missed.
+  if (auto watching = watch_paths(); !watching) {
+    print_error(watching.error().message, m_options.json);
+    return k_exit_failed;
+  }
+  {
+    auto agent = connect(!m_options.child);
+    if (!agent) {
+      print_error(agent.error().message, m_options.json);
+      return k_exit_failed;
+    }
+    refresh_modules(**agent, false);
+  }
+  announce_watching();
+  return watch_loop();
 }
 
 }  // namespace
@@ -730,9 +628,11 @@ int run_autoreload(const AutoreloadOptions& options) {
     print_error("--debounce takes a number of milliseconds >= 0", options.json);
     return k_exit_usage;
   }
-  Reporter reporter(options.json);
-  Autoreload autoreload(options, reporter);
-  return autoreload.run();
+  AutoreloadOutput output(options.json);
+  Autoreload autoreload(options, output);
+  int code = autoreload.run();
+  WatchedTarget::stop_handling_signals();
+  return code;
 }
 
 }  // namespace pyhot::cli

@@ -54,6 +54,9 @@ struct AutoreloadOptions {
   int debounce_ms = 20;
   bool once = false;  // apply what differs from the live code, then exit
   bool json = false;
+  // Apply a save that deletes every definition of its module; by default
+  // it is taken for a file caught half written and refused.
+  bool allow_empty = false;
   bool force = false;
   // Set by `pyhot run --autoreload`: pid is pyhot's child; signals sent to
   // pyhot go to it, and the exit code is the child's.
@@ -65,6 +68,7 @@ struct RunOptions {
   std::vector<std::string> command;  // python app.py args...
   bool autoreload = false;
   int debounce_ms = 20;
+  bool allow_empty = false;
 };
 int run_program(const RunOptions& options);
 

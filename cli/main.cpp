@@ -79,12 +79,16 @@ int main(int argc, char** argv) {
   autoreload_command->add_flag("--once", autoreload.once, "Apply what differs from the live code, then exit");
   autoreload_command->add_flag("--force", autoreload.force, "Attach even where remote debugging was disabled (3.14+)");
   autoreload_command->add_flag("--json", autoreload.json, "One JSON object per line, per event");
+  autoreload_command->add_flag("--allow-empty", autoreload.allow_empty,
+                               "Apply a save even when it deletes every definition of its module");
   autoreload_command->callback([&] { code = run_autoreload(autoreload); });
 
   RunOptions run;
   auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
   run_command->add_flag("--autoreload", run.autoreload, "Also watch its files and apply every save");
   run_command->add_option("--debounce", run.debounce_ms, "Milliseconds to wait for a burst of events (autoreload)");
+  run_command->add_flag("--allow-empty", run.allow_empty,
+                        "Apply a save even when it deletes every definition of its module (autoreload)");
   run_command->add_option("COMMAND", run.command, "The program and its arguments, after --")->required();
   run_command->callback([&] { code = run_program(run); });
 

@@ -57,6 +57,7 @@ int run_program(const RunOptions& options) {
   AutoreloadOptions autoreload;
   autoreload.pid = child;
   autoreload.debounce_ms = options.debounce_ms;
+  autoreload.allow_empty = options.allow_empty;
   autoreload.child = true;
   return run_autoreload(autoreload);
 }

@@ -71,6 +71,10 @@ json to_json(const UnitRequest& unit) {
   return document;
 }
 
+json edit_json(const SourceEdit& edit) {
+  return {{"base", edit.base}, {"start", edit.start}, {"end", edit.end}, {"text", edit.text}, {"length", edit.length}};
+}
+
 std::vector<PatchChange> patch_changes(const json& changes) {
   std::vector<PatchChange> out;
   for (const auto& change : changes) {
@@ -168,21 +172,39 @@ Result<std::optional<std::string>> Agent::snapshot(const std::string& module) {
   });
 }
 
+Result<LiveSnapshot> Agent::snapshot_hash(const std::string& module) {
+  return call<LiveSnapshot>(m_channel, Op::snapshot, {{"module", module}, {"source", false}}, [](const json& reply) {
+    LiveSnapshot out;
+    if (reply.contains("hash") && reply["hash"].is_string()) {
+      out.hash = reply["hash"].get<std::string>();
+    }
+    if (reply.contains("source") && reply["source"].is_string()) {
+      out.text = reply["source"].get<std::string>();
+    }
+    return out;
+  });
+}
+
 Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   json units = json::array();
   for (const auto& unit : request.units) {
     units.push_back(to_json(unit));
   }
-  json arguments = {{"module", request.module},
-                    {"file", request.file},
-                    {"source", request.source},
-                    {"future_flags", request.future_flags},
-                    {"dry_run", request.dry_run},
-                    {"verify", request.verify},
-                    {"units", units}};
+  json arguments = {{"module", request.module},   {"file", request.file},     {"future_flags", request.future_flags},
+                    {"dry_run", request.dry_run}, {"verify", request.verify}, {"units", units}};
+  if (request.source_edit) {
+    arguments["source_edit"] = edit_json(*request.source_edit);
+  } else {
+    arguments["source"] = request.source;
+  }
+  if (!request.snapshot_hash.empty()) {
+    arguments["snapshot_hash"] = request.snapshot_hash;
+  }
   // Not sending the text twice keeps the request (parsed while the target's
   // GIL is held) small: without the field the agent records `source`.
-  if (request.snapshot.kind == SnapshotRecord::Kind::this_text) {
+  if (request.snapshot_edit) {
+    arguments["snapshot_edit"] = edit_json(*request.snapshot_edit);
+  } else if (request.snapshot.kind == SnapshotRecord::Kind::this_text) {
     arguments["snapshot"] = request.snapshot.text;
   } else if (request.snapshot.kind == SnapshotRecord::Kind::nothing) {
     arguments["snapshot"] = nullptr;

@@ -99,15 +99,38 @@ struct SnapshotRecord {
   bool operator==(const SnapshotRecord&) const = default;
 };
 
+// The new text as one edit of the recorded snapshot: its lines [start, end)
+// (0-based, split as Python's str.splitlines) replaced by `text`.
+struct SourceEdit {
+  std::string base;  // the snapshot's hash, as the agent reported it
+  std::size_t start = 0;
+  std::size_t end = 0;
+  std::string text;
+  std::size_t length = 0;  // of the whole new text
+  bool operator==(const SourceEdit&) const = default;
+};
+
+// What the agent holds as live for a module: its hash (the client's XXH3 of
+// the text, given when it was recorded) and, when asked or when it has no
+// hash, the text.
+struct LiveSnapshot {
+  std::optional<std::string> hash;
+  std::optional<std::string> text;
+  bool exists() const { return hash.has_value() || text.has_value(); }
+};
+
 struct ApplyRequest {
   std::string module;
   std::string file;
-  std::string source;  // the whole new file text
+  std::string source;                     // the whole new file text, unless source_edit says it
+  std::optional<SourceEdit> source_edit;  // instead of `source`: what changed
+  std::string snapshot_hash;              // of the text recorded as live ("" none)
   std::vector<std::string> future_flags;
   bool dry_run = false;
   bool verify = false;  // first touch: compare with the live code, report `unchanged`
   std::vector<UnitRequest> units;
   SnapshotRecord snapshot;
+  std::optional<SourceEdit> snapshot_edit;  // instead of snapshot's this_text: what differs from the recorded text
 };
 
 struct UnitResult {
@@ -150,6 +173,8 @@ class Agent {
   Result<ModuleForFile> module_for_file(const std::string& file);
   // The text the agent knows to be live, or none when pyhot never patched the module.
   Result<std::optional<std::string>> snapshot(const std::string& module);
+  // Its hash only (the text too when the agent has no hash for it).
+  Result<LiveSnapshot> snapshot_hash(const std::string& module);
   Result<ApplyReply> apply(const ApplyRequest& request);
   Result<std::vector<PatchRecord>> history();
   // nullopt: the newest patch still applied.

@@ -1,5 +1,5 @@
-// Turns Python source text into a SourceFile with tree-sitter-python.
-// A PythonParser keeps the last tree so an edited text re-parses incrementally.
+// Turns Python source text into a SourceFile with tree-sitter-python; an
+// edited text is parsed from the SourceFile of the text before the edit.
 #pragma once
 
 #include <cstddef>
@@ -35,22 +35,5 @@ struct ReparseInfo {
 // the edited part, ...), this is a full parse_source, and `info` says why.
 Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text,
                                 const std::string& path = "<string>", ReparseInfo* info = nullptr);
-
-class PythonParser {
- public:
-  PythonParser();
-  ~PythonParser();
-  PythonParser(const PythonParser&) = delete;
-  PythonParser& operator=(const PythonParser&) = delete;
-
-  // Parses text; when a previous tree exists, the edit between the previous
-  // text and this one is computed (common prefix/suffix), applied with
-  // ts_tree_edit, and the old tree is reused.
-  Result<SourceFile> parse(std::string_view text, const std::string& path = "<string>");
-
- private:
-  struct State;
-  std::unique_ptr<State> m_state;
-};
 
 }  // namespace pyhot::parser

@@ -14,16 +14,22 @@
 //  - where the span ends, the text after its last statement is blank: a
 //    comment there would be followed by the end of the span in one parse
 //    and by the next statement in the other.
-// What the extraction makes of a top-level statement depends only on the
-// statement and on whether it is the first of the module (see
-// ExtractionCache), so the definitions and statements outside the span are
-// the previous ones, moved.
+// What the extraction makes of a top-level statement depends only on its
+// own subtree: its definitions' qualnames extend only definitions inside it
+// (a top-level def is its bare name whatever the module declares `global`);
+// free variables come from CPython's analyze_block, where the module passes
+// no bound names down and the `global` set is written but never decides a
+// name's scope. The context of every top-level statement is the same,
+// except whether it is the first (a docstring) and its column (`a = 1;
+// b = 2`, never at a boundary). So the definitions and statements outside
+// the span are the previous ones, moved to their new byte offset and line.
 #include <tree_sitter/api.h>
 
 #include <algorithm>
 #include <cctype>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "parser/extract.hpp"
@@ -211,10 +217,280 @@ std::uint32_t count_lines(std::string_view text) {
   return static_cast<std::uint32_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-}  // namespace
+// Where the new text's parse can differ from the previous one:
+// new_text[start, new_stop) takes the place of old_text[start, old_stop).
+struct Span {
+  std::size_t start = 0;
+  std::uint32_t start_row = 0;  // 0-based line of `start`
+  bool module_start = false;    // it holds the module's first statement, which may be its docstring
+  std::size_t old_stop = 0;
+  std::size_t new_stop = 0;
+  std::size_t old_end = 0;  // where the edit ends in the previous text
+  std::size_t new_end = 0;  // and in the new one
+};
 
-Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
-                                ReparseInfo* info) {
+// The one edit between the texts, widened to clean top-level boundaries.
+Span find_span(std::string_view old_text, std::string_view new_text, const std::vector<TopLevel>& items) {
+  Span span;
+  // The edit: old_text[prefix, old_end) became new_text[prefix, new_end).
+  const std::size_t limit = std::min(old_text.size(), new_text.size());
+  const std::size_t prefix = common_prefix(old_text, new_text, limit);
+  const std::size_t suffix = common_suffix(old_text, new_text, limit - prefix);
+  span.old_end = old_text.size() - suffix;
+  span.new_end = new_text.size() - suffix;
+
+  // The span starts at the last clean top-level boundary at or before the
+  // edit, or at the start of the text.
+  auto first_after = std::upper_bound(items.begin(), items.end(), prefix,
+                                      [](std::size_t offset, const TopLevel& item) { return offset < item.start; });
+  std::ptrdiff_t first = (first_after - items.begin()) - 1;
+  for (; first >= 0; --first) {
+    const TopLevel& item = items[static_cast<std::size_t>(first)];
+    std::size_t gap_start = first == 0 ? 0 : items[static_cast<std::size_t>(first) - 1].end;
+    if (is_boundary(old_text, item.start) && is_clean_gap(old_text, gap_start, item.start, false) &&
+        is_boundary(new_text, item.start)) {
+      break;
+    }
+  }
+  span.start = first >= 0 ? items[static_cast<std::size_t>(first)].start : 0;
+  span.start_row = first >= 0 ? items[static_cast<std::size_t>(first)].line - 1 : 0;
+  span.module_start = first <= 0;
+
+  // It ends at the first top-level boundary after the edit with only blank
+  // lines before it, or at the end of the text.
+  auto after = std::lower_bound(items.begin(), items.end(), span.old_end,
+                                [](const TopLevel& item, std::size_t offset) { return item.start < offset; });
+  if (span.module_start && after != items.end()) {
+    // The span then keeps a statement that is first in both texts: which
+    // one is first (a docstring) changes nothing outside the span.
+    ++after;
+  }
+  span.old_stop = old_text.size();
+  for (; after != items.end(); ++after) {
+    std::size_t gap_start = std::max<std::size_t>(after == items.begin() ? 0 : (after - 1)->end, span.old_end);
+    if (is_boundary(old_text, after->start) && is_clean_gap(old_text, gap_start, after->start, false) &&
+        last_line_is_plain(new_text, span.start, after->start - span.old_end + span.new_end)) {
+      span.old_stop = after->start;
+      break;
+    }
+  }
+  span.new_stop = span.old_stop - span.old_end + span.new_end;
+  return span;
+}
+
+// The span's text parsed alone, or nothing (and `why`) when it cannot be
+// shown to parse as it does in the whole text. `at_text_end`: the span
+// ends where the text does.
+std::optional<SourceFile> parse_span(std::string_view span, bool at_text_end, bool module_start,
+                                     const std::string& path, const char*& why) {
+  auto fail = [&](const char* reason) {
+    why = reason;
+    return std::nullopt;
+  };
+  if (span.find_first_of(std::string_view("\r\f\0", 3)) != std::string_view::npos) {
+    return fail("CR, form feed or NUL in the edited statements");
+  }
+  if (!at_text_end && !span.empty() && span.back() != '\n') {
+    return fail("the edited statements do not end with a line");
+  }
+  SourceFile parsed;
+  std::size_t span_statements = 0;
+  if (!span.empty()) {
+    ParserPtr parser(ts_parser_new());
+    if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
+      return fail("the tree-sitter-python grammar does not match the tree-sitter runtime");
+    }
+    TreePtr tree(ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
+    if (!tree) {
+      return fail("tree-sitter could not parse the edited statements");
+    }
+    TSNode root = ts_tree_root_node(tree.get());
+    if (ts_node_has_error(root)) {
+      return fail("the edited statements have syntax errors");
+    }
+    const Grammar& grammar = Grammar::get();
+    // Comments, `\` and `;` after the last statement are children of the
+    // module too: the gap check below sees them in the text.
+    std::uint32_t last_end = 0;
+    ChildWalker walker;
+    walker.each(root, [&](TSNode child, TSFieldId) {
+      if (ts_node_is_named(child) && grammar.kind(child) != NodeKind::comment) {
+        ++span_statements;
+        last_end = ts_node_end_byte(child);
+      }
+    });
+    if (!at_text_end && !is_clean_gap(span, last_end, span.size(), false)) {
+      return fail("the edited statements end in a comment or an unfinished line");
+    }
+    parsed = extract_source_file(tree.get(), span, path);
+    if (!parsed.errors.empty()) {
+      return fail("the edited statements have syntax errors");
+    }
+    if (has_empty_body(parsed.definitions) || has_line_ending_in_comma(parsed.statements)) {
+      return fail("the edited statements have constructs tree-sitter parses depending on context");
+    }
+  }
+  if (module_start && span_statements == 0 && !at_text_end) {
+    return fail("the edit removes the first statement");
+  }
+  return parsed;
+}
+
+// The new text's SourceFile: the previous definitions and statements
+// before and after the span, moved, and the span's own in between.
+std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed, const Span& span_at,
+                                   std::string_view new_text, const std::string& path, const char*& why) {
+  auto fail = [&](const char* reason) {
+    why = reason;
+    return std::nullopt;
+  };
+  const std::string_view old_text = previous.text;
+  const std::size_t start = span_at.start;
+  const std::size_t old_stop = span_at.old_stop;
+  const std::size_t old_end = span_at.old_end;
+  const std::size_t new_end = span_at.new_end;
+  const std::uint32_t start_row = span_at.start_row;
+  const bool module_start = span_at.module_start;
+  const std::string_view span = new_text.substr(start, span_at.new_stop - start);
+  SourceFile file;
+  file.path = path;
+  file.text = std::string(new_text);
+  const auto span_byte_delta = static_cast<std::uint32_t>(start);
+  const std::uint32_t span_line_delta = start_row;
+  const auto after_byte_delta = static_cast<std::uint32_t>(new_end - old_end);
+  const std::uint32_t after_line_delta = count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
+
+  // Before the span, the span, after it: previous definitions and
+  // statements come grouped by top-level statement, in source order.
+  enum class Part { before, span, after };
+  auto part_of = [&](std::uint32_t offset) {
+    return offset < start ? Part::before : offset < old_stop ? Part::span : Part::after;
+  };
+
+  file.definitions.reserve(previous.definitions.size() + parsed.definitions.size());
+  Part part = Part::before;
+  std::size_t first_after_index = previous.definitions.size();
+  for (std::size_t i = 0; i < previous.definitions.size(); ++i) {
+    const Definition& definition = previous.definitions[i];
+    Part at = part_of(definition.range.start_byte);
+    if (at < part) {
+      return fail("the previous SourceFile is inconsistent");
+    }
+    part = at;
+    if (at == Part::before) {
+      file.definitions.push_back(definition);
+    } else if (at == Part::after) {
+      first_after_index = i;
+      break;
+    }
+  }
+  const std::size_t span_base = file.definitions.size();
+  for (Definition& definition : parsed.definitions) {
+    shift(definition, span_byte_delta, span_line_delta);
+    if (definition.parent >= 0) {
+      definition.parent += static_cast<int>(span_base);
+    }
+    file.definitions.push_back(std::move(definition));
+  }
+  const int after_base = static_cast<int>(file.definitions.size());
+  const int after_start = static_cast<int>(first_after_index);
+  for (std::size_t i = first_after_index; i < previous.definitions.size(); ++i) {
+    const Definition& definition = previous.definitions[i];
+    if (part_of(definition.range.start_byte) != Part::after ||
+        (definition.parent >= 0 && definition.parent < after_start)) {
+      return fail("the previous SourceFile is inconsistent");
+    }
+    Definition& moved = file.definitions.emplace_back(definition);
+    shift(moved, after_byte_delta, after_line_delta);
+    if (moved.parent >= 0) {
+      moved.parent = moved.parent - after_start + after_base;
+    }
+  }
+
+  file.statements.reserve(previous.statements.size() + parsed.statements.size());
+  part = Part::before;
+  std::size_t statement = 0;
+  for (; statement < previous.statements.size(); ++statement) {
+    Part at = part_of(previous.statements[statement].range.start_byte);
+    if (at < part) {
+      return fail("the previous SourceFile is inconsistent");
+    }
+    part = at;
+    if (at == Part::after) {
+      break;
+    }
+    if (at == Part::before) {
+      file.statements.push_back(previous.statements[statement]);
+    }
+  }
+  for (Statement& parsed_statement : parsed.statements) {
+    shift(parsed_statement.range, span_byte_delta, span_line_delta);
+    // Only the module's first statement is its docstring.
+    if (!module_start && parsed_statement.kind == Statement::Kind::docstring &&
+        parsed_statement.scope_qualname.empty()) {
+      parsed_statement.kind = Statement::Kind::other;
+    }
+    file.statements.push_back(std::move(parsed_statement));
+  }
+  for (; statement < previous.statements.size(); ++statement) {
+    if (part_of(previous.statements[statement].range.start_byte) != Part::after) {
+      return fail("the previous SourceFile is inconsistent");
+    }
+    shift(file.statements.emplace_back(previous.statements[statement]).range, after_byte_delta, after_line_delta);
+  }
+  return file;
+  return file;
+}
+
+// Two edits far apart (a line added at the top and a body changed below)
+// are one edit from the common prefix to the common suffix, everything in
+// between parsed again. A text halfway is then the new text up to where
+// the first previous top-level statement after the edit's start reappears
+// unchanged, and the previous text from that statement on: going to it and
+// then on to the new text are two small edits. Nothing when there is no
+// such statement, or the edit is small anyway.
+std::optional<std::string> halfway_text(std::string_view old_text, std::string_view new_text,
+                                        const std::vector<TopLevel>& items) {
+  constexpr std::size_t k_worth_splitting = 4096;  // bytes: below this, parsing the span is cheap
+  constexpr std::size_t k_items_tried = 8;
+  constexpr std::size_t k_probe = 256;  // bytes of a statement searched for
+  const std::size_t limit = std::min(old_text.size(), new_text.size());
+  const std::size_t prefix = common_prefix(old_text, new_text, limit);
+  const std::size_t suffix = common_suffix(old_text, new_text, limit - prefix);
+  const std::size_t old_end = old_text.size() - suffix;
+  const std::size_t new_end = new_text.size() - suffix;
+  if (std::max(old_end, new_end) - prefix < k_worth_splitting) {
+    return std::nullopt;
+  }
+  auto item = std::upper_bound(items.begin(), items.end(), prefix,
+                               [](std::size_t offset, const TopLevel& each) { return offset < each.start; });
+  for (std::size_t tried = 0; item != items.end() && item->start < old_end && tried < k_items_tried; ++item, ++tried) {
+    if (!is_boundary(old_text, item->start)) {
+      continue;
+    }
+    std::string_view probe = old_text.substr(item->start, std::min<std::size_t>(item->end - item->start, k_probe));
+    std::size_t found = new_text.substr(0, new_end).find(probe, prefix);
+    if (found == std::string_view::npos || !is_boundary(new_text, found)) {
+      continue;
+    }
+    // Worth it only if the texts then agree for a good part of the edit.
+    std::size_t agree = common_prefix(old_text.substr(item->start), new_text.substr(found),
+                                      std::min(old_text.size() - item->start, new_text.size() - found));
+    if (agree < (std::max(old_end, new_end) - prefix) / 4) {
+      continue;
+    }
+    std::string halfway(new_text.substr(0, found));
+    halfway.append(old_text.substr(item->start));
+    return halfway;
+  }
+  return std::nullopt;
+}
+
+// Two edits far apart are split in two this many times at most.
+constexpr int k_max_splits = 4;
+
+Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text, const std::string& path,
+                           ReparseInfo* info, int depth) {
   ReparseInfo ignored;
   ReparseInfo& report = info != nullptr ? *info : ignored;
   report = ReparseInfo{};
@@ -244,193 +520,45 @@ Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new
   if (!top_level_statements(previous, items)) {
     return full_parse("the previous SourceFile is inconsistent");
   }
-
-  // The edit: old_text[prefix, old_end) became new_text[prefix, new_end).
-  const std::size_t limit = std::min(old_text.size(), new_text.size());
-  const std::size_t prefix = common_prefix(old_text, new_text, limit);
-  const std::size_t suffix = common_suffix(old_text, new_text, limit - prefix);
-  const std::size_t old_end = old_text.size() - suffix;
-  const std::size_t new_end = new_text.size() - suffix;
-
-  // The span starts at the last clean top-level boundary at or before the
-  // edit, or at the start of the text.
-  auto first_after = std::upper_bound(items.begin(), items.end(), prefix,
-                                      [](std::size_t offset, const TopLevel& item) { return offset < item.start; });
-  std::ptrdiff_t first = (first_after - items.begin()) - 1;
-  for (; first >= 0; --first) {
-    const TopLevel& item = items[static_cast<std::size_t>(first)];
-    std::size_t gap_start = first == 0 ? 0 : items[static_cast<std::size_t>(first) - 1].end;
-    if (is_boundary(old_text, item.start) && is_clean_gap(old_text, gap_start, item.start, false) &&
-        is_boundary(new_text, item.start)) {
-      break;
+  if (depth < k_max_splits) {
+    if (auto halfway = halfway_text(old_text, new_text, items)) {
+      // Each step is exact by itself, so the two together are too.
+      ReparseInfo first_info;
+      auto first = reparse(previous, *halfway, path, &first_info, depth + 1);
+      if (first) {
+        auto second = reparse(*first, new_text, path, &report, depth + 1);
+        report.parsed_bytes += first_info.parsed_bytes;
+        report.full_parse = report.full_parse || first_info.full_parse;
+        if (report.reason.empty()) {
+          report.reason = first_info.reason;
+        }
+        return second;
+      }
     }
   }
-  const std::size_t start = first >= 0 ? items[static_cast<std::size_t>(first)].start : 0;
-  const std::uint32_t start_row = first >= 0 ? items[static_cast<std::size_t>(first)].line - 1 : 0;
-  // Whether the span holds the module's first statement, which may be its docstring.
-  const bool module_start = first <= 0;
-
-  // It ends at the first top-level boundary after the edit with only blank
-  // lines before it, or at the end of the text.
-  auto after = std::lower_bound(items.begin(), items.end(), old_end,
-                                [](const TopLevel& item, std::size_t offset) { return item.start < offset; });
-  if (module_start && after != items.end()) {
-    // The span then keeps a statement that is first in both texts: which
-    // one is first (a docstring) changes nothing outside the span.
-    ++after;
-  }
-  std::size_t old_stop = old_text.size();
-  for (; after != items.end(); ++after) {
-    std::size_t gap_start = std::max<std::size_t>(after == items.begin() ? 0 : (after - 1)->end, old_end);
-    if (is_boundary(old_text, after->start) && is_clean_gap(old_text, gap_start, after->start, false) &&
-        last_line_is_plain(new_text, start, after->start - old_end + new_end)) {
-      old_stop = after->start;
-      break;
-    }
-  }
-  const std::size_t new_stop = old_stop - old_end + new_end;
-  const bool at_text_end = new_stop == new_text.size();
-  const std::string_view span = new_text.substr(start, new_stop - start);
-
-  if (span.find_first_of(std::string_view("\r\f\0", 3)) != std::string_view::npos) {
-    return full_parse("CR, form feed or NUL in the edited statements");
-  }
-  if (start > 0 && !span.empty() && !starts_statement(span.front())) {
+  const Span span = find_span(old_text, new_text, items);
+  const std::string_view text = new_text.substr(span.start, span.new_stop - span.start);
+  if (span.start > 0 && !text.empty() && !starts_statement(text.front())) {
     return full_parse("the edited statements do not start at column 0");
   }
-  if (!at_text_end && !span.empty() && span.back() != '\n') {
-    return full_parse("the edited statements do not end with a line");
+  const char* why = nullptr;
+  report.parsed_bytes = text.size();
+  auto parsed = parse_span(text, span.new_stop == new_text.size(), span.module_start, path, why);
+  if (!parsed) {
+    return full_parse(why);
   }
+  auto file = assemble(previous, std::move(*parsed), span, new_text, path, why);
+  if (!file) {
+    return full_parse(why);
+  }
+  return std::move(*file);
+}
 
-  SourceFile parsed;
-  std::size_t span_statements = 0;
-  report.parsed_bytes = span.size();
-  if (!span.empty()) {
-    ParserPtr parser(ts_parser_new());
-    if (!parser || !ts_parser_set_language(parser.get(), Grammar::get().language())) {
-      return make_error(ErrorKind::internal, "tree-sitter-python grammar does not match the tree-sitter runtime");
-    }
-    TreePtr tree(ts_parser_parse_string(parser.get(), nullptr, span.data(), static_cast<std::uint32_t>(span.size())));
-    if (!tree) {
-      return full_parse("tree-sitter could not parse the edited statements");
-    }
-    TSNode root = ts_tree_root_node(tree.get());
-    if (ts_node_has_error(root)) {
-      return full_parse("the edited statements have syntax errors");
-    }
-    const Grammar& grammar = Grammar::get();
-    // Comments, `\` and `;` after the last statement are children of the
-    // module too: the gap check below sees them in the text.
-    std::uint32_t last_end = 0;
-    ChildWalker walker;
-    walker.each(root, [&](TSNode child, TSFieldId) {
-      if (ts_node_is_named(child) && grammar.kind(child) != NodeKind::comment) {
-        ++span_statements;
-        last_end = ts_node_end_byte(child);
-      }
-    });
-    if (!at_text_end && !is_clean_gap(span, last_end, span.size(), false)) {
-      return full_parse("the edited statements end in a comment or an unfinished line");
-    }
-    parsed = extract_source_file(tree.get(), span, path, nullptr);
-    if (!parsed.errors.empty()) {
-      return full_parse("the edited statements have syntax errors");
-    }
-    if (has_empty_body(parsed.definitions) || has_line_ending_in_comma(parsed.statements)) {
-      return full_parse("the edited statements have constructs tree-sitter parses depending on context");
-    }
-  }
-  if (module_start && span_statements == 0 && !at_text_end) {
-    return full_parse("the edit removes the first statement");
-  }
+}  // namespace
 
-  SourceFile file;
-  file.path = path;
-  file.text = std::string(new_text);
-  const auto span_byte_delta = static_cast<std::uint32_t>(start);
-  const std::uint32_t span_line_delta = start_row;
-  const auto after_byte_delta = static_cast<std::uint32_t>(new_end - old_end);
-  const std::uint32_t after_line_delta = count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
-
-  // Before the span, the span, after it: previous definitions and
-  // statements come grouped by top-level statement, in source order.
-  enum class Part { before, span, after };
-  auto part_of = [&](std::uint32_t offset) {
-    return offset < start ? Part::before : offset < old_stop ? Part::span : Part::after;
-  };
-
-  file.definitions.reserve(previous.definitions.size() + parsed.definitions.size());
-  Part part = Part::before;
-  std::size_t first_after_index = previous.definitions.size();
-  for (std::size_t i = 0; i < previous.definitions.size(); ++i) {
-    const Definition& definition = previous.definitions[i];
-    Part at = part_of(definition.range.start_byte);
-    if (at < part) {
-      return full_parse("the previous SourceFile is inconsistent");
-    }
-    part = at;
-    if (at == Part::before) {
-      file.definitions.push_back(definition);
-    } else if (at == Part::after) {
-      first_after_index = i;
-      break;
-    }
-  }
-  const std::size_t span_base = file.definitions.size();
-  for (Definition& definition : parsed.definitions) {
-    shift(definition, span_byte_delta, span_line_delta);
-    if (definition.parent >= 0) {
-      definition.parent += static_cast<int>(span_base);
-    }
-    file.definitions.push_back(std::move(definition));
-  }
-  const int after_base = static_cast<int>(file.definitions.size());
-  const int after_start = static_cast<int>(first_after_index);
-  for (std::size_t i = first_after_index; i < previous.definitions.size(); ++i) {
-    const Definition& definition = previous.definitions[i];
-    if (part_of(definition.range.start_byte) != Part::after ||
-        (definition.parent >= 0 && definition.parent < after_start)) {
-      return full_parse("the previous SourceFile is inconsistent");
-    }
-    Definition& moved = file.definitions.emplace_back(definition);
-    shift(moved, after_byte_delta, after_line_delta);
-    if (moved.parent >= 0) {
-      moved.parent = moved.parent - after_start + after_base;
-    }
-  }
-
-  file.statements.reserve(previous.statements.size() + parsed.statements.size());
-  part = Part::before;
-  std::size_t statement = 0;
-  for (; statement < previous.statements.size(); ++statement) {
-    Part at = part_of(previous.statements[statement].range.start_byte);
-    if (at < part) {
-      return full_parse("the previous SourceFile is inconsistent");
-    }
-    part = at;
-    if (at == Part::after) {
-      break;
-    }
-    if (at == Part::before) {
-      file.statements.push_back(previous.statements[statement]);
-    }
-  }
-  for (Statement& parsed_statement : parsed.statements) {
-    shift(parsed_statement.range, span_byte_delta, span_line_delta);
-    // Only the module's first statement is its docstring.
-    if (!module_start && parsed_statement.kind == Statement::Kind::docstring &&
-        parsed_statement.scope_qualname.empty()) {
-      parsed_statement.kind = Statement::Kind::other;
-    }
-    file.statements.push_back(std::move(parsed_statement));
-  }
-  for (; statement < previous.statements.size(); ++statement) {
-    if (part_of(previous.statements[statement].range.start_byte) != Part::after) {
-      return full_parse("the previous SourceFile is inconsistent");
-    }
-    shift(file.statements.emplace_back(previous.statements[statement]).range, after_byte_delta, after_line_delta);
-  }
-  return file;
+Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
+                                ReparseInfo* info) {
+  return reparse(previous, new_text, path, info, 0);
 }
 
 }  // namespace pyhot::parser

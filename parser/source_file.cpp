@@ -31,4 +31,8 @@ const Definition* SourceFile::find(const std::string& qualname) const {
   return nullptr;
 }
 
+bool deletes_every_definition(const SourceFile& live, const SourceFile& after) {
+  return !live.definitions.empty() && after.definitions.empty();
+}
+
 }  // namespace pyhot::parser

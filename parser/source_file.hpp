@@ -1,9 +1,15 @@
 // What pyhot knows about one Python file: every definition with its
 // qualified name, ranges and scope facts, plus the statements between them.
+//
+// Each record's `fields(record)` is the one list of its fields (const or
+// not), in serialized order: serialize() writes and reads through it, and
+// operator== compares every member. A field added to a record goes into
+// its fields() too, or the serialization round-trip test fails.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace pyhot::parser {
@@ -25,6 +31,12 @@ struct Range {
   std::uint32_t end_byte = 0;    // exclusive
   std::uint32_t start_line = 0;  // 1-based, inclusive
   std::uint32_t end_line = 0;    // 1-based, inclusive
+
+  bool operator==(const Range&) const = default;
+  template <typename Self>
+  static auto fields(Self& self) {
+    return std::tie(self.start_byte, self.end_byte, self.start_line, self.end_line);
+  }
 };
 
 struct Parameter {
@@ -33,6 +45,12 @@ struct Parameter {
   Kind kind = Kind::positional;
   std::string default_text;     // empty when there is none
   std::string annotation_text;  // empty when there is none
+
+  bool operator==(const Parameter&) const = default;
+  template <typename Self>
+  static auto fields(Self& self) {
+    return std::tie(self.name, self.kind, self.default_text, self.annotation_text);
+  }
 };
 
 struct Definition {
@@ -57,6 +75,15 @@ struct Definition {
   std::vector<std::string> free_variables;
   // Index into SourceFile::definitions of the enclosing definition, or -1.
   int parent = -1;
+
+  bool operator==(const Definition&) const = default;
+  template <typename Self>
+  static auto fields(Self& self) {
+    return std::tie(self.name, self.qualname, self.parent_qualname, self.kind, self.decorators, self.parameters,
+                    self.bases_text, self.range, self.def_line, self.def_byte, self.body_byte, self.indent,
+                    self.is_generator, self.is_coroutine, self.conditional, self.in_main_guard, self.free_variables,
+                    self.parent);
+  }
 };
 
 struct Statement {
@@ -73,12 +100,24 @@ struct Statement {
   std::string scope_qualname;        // "" for module level, "C" for a statement in class C's body
   std::vector<std::string> targets;  // assigned / imported names, for assignment and import
   bool conditional = false;          // under if/try/with at that level
+
+  bool operator==(const Statement&) const = default;
+  template <typename Self>
+  static auto fields(Self& self) {
+    return std::tie(self.kind, self.range, self.text, self.scope_qualname, self.targets, self.conditional);
+  }
 };
 
 struct SyntaxError {
   std::uint32_t line = 0;    // 1-based
   std::uint32_t column = 0;  // 1-based
   std::string message;       // "invalid syntax near 'foo'" / "missing ':'"
+
+  bool operator==(const SyntaxError&) const = default;
+  template <typename Self>
+  static auto fields(Self& self) {
+    return std::tie(self.line, self.column, self.message);
+  }
 };
 
 struct SourceFile {
@@ -89,6 +128,12 @@ struct SourceFile {
   std::vector<SyntaxError> errors;      // empty when the file parses
 
   const Definition* find(const std::string& qualname) const;
+  bool operator==(const SourceFile&) const = default;
 };
+
+// Whether putting `after` in place of `live` deletes every definition the
+// module has: what an emptied or half-written file does. autoreload (and
+// reload) refuse it unless asked explicitly (--allow-empty).
+bool deletes_every_definition(const SourceFile& live, const SourceFile& after);
 
 }  // namespace pyhot::parser

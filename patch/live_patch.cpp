@@ -48,11 +48,23 @@ loader::UnitRequest unit_request(const CompilationUnit& unit) {
 
 Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
                                 const std::vector<PlannedUnit>& units, bool dry_run, bool verify,
-                                const SnapshotRecord& snapshot) {
+                                const SnapshotRecord& snapshot, const Baseline& baseline = {}) {
   loader::ApplyRequest request;
   request.module = where.module;
   request.file = where.file;
-  request.source = after.text;
+  if (baseline.text != nullptr) {
+    request.source_edit = source_edit(*baseline.text, baseline.hash, after.text);
+    if (snapshot.kind == SnapshotRecord::Kind::this_text) {
+      request.snapshot_edit = source_edit(*baseline.text, baseline.hash, snapshot.text);
+    }
+  }
+  if (!request.source_edit) {
+    request.source = after.text;
+  }
+  if (!dry_run && snapshot.kind != SnapshotRecord::Kind::nothing) {
+    request.snapshot_hash =
+        util::hash_hex(snapshot.kind == SnapshotRecord::Kind::this_text ? snapshot.text : after.text);
+  }
   request.future_flags = future_features(after);
   request.dry_run = dry_run;
   request.verify = verify;
@@ -67,14 +79,48 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
 struct ParsedVersions {
   std::optional<parser::SourceFile> live;
   parser::SourceFile file;
+  std::string live_hash;  // the agent's hash of live->text ("" unknown)
+
+  Baseline baseline() const { return live && !live_hash.empty() ? Baseline{&live->text, live_hash} : Baseline{}; }
 };
 
+// The live text: by its hash from the parsed cache when pyhot parsed it
+// before (the text then never crosses the socket), else from the agent.
+Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleLocation& where,
+                                             ParsedVersions& versions) {
+  auto live = agent.snapshot_hash(where.module);
+  if (!live) {
+    return live.error();
+  }
+  if (!live->hash) {
+    return live->text;
+  }
+  if (auto cached = ParsedCache().load_by_hash(*live->hash, where.file)) {
+    versions.live = std::move(*cached);
+    versions.live_hash = *live->hash;
+    return std::optional<std::string>();
+  }
+  auto text = agent.snapshot(where.module);
+  if (text && text->has_value() && util::hash_hex(**text) == *live->hash) {
+    versions.live_hash = *live->hash;
+  }
+  return text;
+}
+
 Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
-  auto snapshot = agent.snapshot(where.module);
+  ParsedVersions versions;
+  auto snapshot = live_text(agent, where, versions);
   if (!snapshot) {
     return snapshot.error();
   }
-  ParsedVersions versions;
+  if (versions.live) {
+    auto file = parser::reparse_from(*versions.live, new_text, where.file);
+    if (!file) {
+      return file.error();
+    }
+    versions.file = std::move(*file);
+    return versions;
+  }
   if (snapshot->has_value()) {
     // What pyhot made of this text when it applied it: then only the
     // top-level statements the edit touches are parsed.
@@ -88,17 +134,17 @@ Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation
       return versions;
     }
   }
-  // The file is parsed as an edit of the snapshot, so tree-sitter re-parses
-  // only what changed: one fresh parse per reload, not two.
-  parser::PythonParser parser;
+  // The file is parsed as an edit of the snapshot, so only the statements
+  // the edit touches are parsed again: one fresh parse per reload, not two.
   if (snapshot->has_value()) {
-    auto live = parser.parse(**snapshot, where.file);
+    auto live = parser::parse_source(**snapshot, where.file);
     if (!live) {
       return live.error();
     }
     versions.live = std::move(*live);
   }
-  auto file = parser.parse(new_text, where.file);
+  auto file = versions.live ? parser::reparse_from(*versions.live, new_text, where.file)
+                            : parser::parse_source(new_text, where.file);
   if (!file) {
     return file.error();
   }
@@ -164,8 +210,9 @@ Result<PatchOutcome> patch_one_definition(loader::Agent& agent, const ModuleLoca
     return belongs_to(change.qualname, qualname);
   };
   std::string live_text = splice_definition(before, after, qualname);
-  auto outcome = execute(agent, where, after,
-                         plan_from_snapshot(before, after, changes, wanted, SnapshotRecord::of(live_text)), dry_run);
+  auto outcome =
+      execute(agent, where, after, plan_from_snapshot(before, after, changes, wanted, SnapshotRecord::of(live_text)),
+              dry_run, versions.baseline());
   if (outcome && !dry_run && outcome->refused.empty()) {
     // The agent now records the spliced text as live: keep what it parses to
     // (cheap: only the spliced definition's statement is parsed).
@@ -207,7 +254,7 @@ Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& mo
 }
 
 Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
-                             const Plan& plan, bool dry_run) {
+                             const Plan& plan, bool dry_run, const Baseline& baseline) {
   PatchOutcome outcome = unchanged_outcome(where);
   if (!plan.refused.empty()) {
     outcome.refused = plan.refused;
@@ -226,7 +273,7 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
     }
     return outcome;
   }
-  auto reply = send(agent, where, after, plan.units, dry_run, false, plan.snapshot);
+  auto reply = send(agent, where, after, plan.units, dry_run, false, plan.snapshot, baseline);
   if (!reply) {
     return reply.error();
   }
@@ -256,9 +303,13 @@ Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& wher
   if (!versions->file.errors.empty()) {
     return syntax_error(where, versions->file.errors.front());
   }
-  auto outcome = versions->live ? patch_parsed(agent, where, versions->file, &*versions->live, dry_run)
-                                : patch_first_touch(agent, where, versions->file, take_every_definition, dry_run,
-                                                    SnapshotRecord::sent());
+  const auto& after = versions->file;
+  auto outcome = versions->live
+                     ? execute(agent, where, after,
+                               plan_from_snapshot(*versions->live, after, differ::diff(*versions->live, after),
+                                                  take_every_change, SnapshotRecord::sent()),
+                               dry_run, versions->baseline())
+                     : patch_first_touch(agent, where, after, take_every_definition, dry_run, SnapshotRecord::sent());
   if (outcome && !dry_run && outcome->refused.empty()) {
     // The agent now records this text as live: keep what it parses to.
     ParsedCache().store(versions->file);

@@ -37,9 +37,16 @@ struct ModuleLocation {
 // FILE.py (or a path) → the module the target knows it by; MODULE → its file.
 Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& module_or_file);
 
+// The text the agent holds as live and the hash it reported for it: with
+// one, the new text crosses the socket as an edit of it, not whole.
+struct Baseline {
+  const std::string* text = nullptr;
+  std::string hash;
+};
+
 // Runs a plan: one apply request, the agent's statuses folded into the outcome.
 Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,
-                             const Plan& plan, bool dry_run);
+                             const Plan& plan, bool dry_run, const Baseline& baseline = {});
 
 // Applies every change between what is live and `new_text`. A syntax error
 // in the new text is an Error of kind syntax_error.

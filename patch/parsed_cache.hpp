@@ -19,11 +19,14 @@ class ParsedCache {
   // entry is ignored).
   std::optional<parser::SourceFile> load(const std::string& text, const std::string& path) const;
 
+  // The same by the text's hash (util::hash_hex) alone: the entry holds the text.
+  std::optional<parser::SourceFile> load_by_hash(const std::string& hash, const std::string& path) const;
+
   // Best effort: a cache that cannot be written only costs a parse later.
   void store(const parser::SourceFile& file) const;
 
  private:
-  std::string entry_path(const std::string& text) const;
+  std::string entry_path(const std::string& hash) const;
 
   std::string m_directory;
 };

@@ -232,4 +232,63 @@ std::string splice_definition(const parser::SourceFile& before, const parser::So
   return text;
 }
 
+namespace {
+
+bool only_newline_breaks(std::string_view text) {
+  // One pass (find_first_of would call memchr per byte): \r \v \f \x1c-\x1e,
+  // and U+0085, U+2028, U+2029 in UTF-8.
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\r' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1e)) {
+      return false;
+    }
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x85) {
+      return false;
+    }
+    if (c == 0xe2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+        (static_cast<unsigned char>(text[i + 2]) == 0xa8 || static_cast<unsigned char>(text[i + 2]) == 0xa9)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t count_lines(std::string_view text) {
+  auto breaks = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  return breaks + (!text.empty() && text.back() != '\n' ? 1 : 0);
+}
+
+}  // namespace
+
+std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash,
+                                              std::string_view now) {
+  if (!only_newline_breaks(base) || !only_newline_breaks(now)) {
+    return std::nullopt;
+  }
+  auto [base_at, now_at] = std::mismatch(base.begin(), base.end(), now.begin(), now.end());
+  std::size_t prefix = static_cast<std::size_t>(base_at - base.begin());
+  // Back to the start of the line the first difference is on.
+  std::size_t newline = prefix == 0 ? std::string_view::npos : base.rfind('\n', prefix - 1);
+  prefix = newline == std::string_view::npos ? 0 : newline + 1;
+  std::size_t limit = std::min(base.size(), now.size()) - prefix;
+  std::size_t suffix = 0;
+  while (suffix < limit && base[base.size() - 1 - suffix] == now[now.size() - 1 - suffix]) {
+    ++suffix;
+  }
+  // Forward to a line start in both texts.
+  auto at_line_start = [](std::string_view text, std::size_t tail) {
+    return tail == 0 || text[text.size() - tail - 1] == '\n';
+  };
+  while (suffix > 0 && !(at_line_start(base, suffix) && at_line_start(now, suffix))) {
+    --suffix;
+  }
+  loader::SourceEdit edit;
+  edit.base = base_hash;
+  edit.start = count_lines(base.substr(0, prefix));
+  edit.end = count_lines(base) - count_lines(base.substr(base.size() - suffix));
+  edit.text = std::string(now.substr(prefix, now.size() - suffix - prefix));
+  edit.length = now.size();
+  return edit;
+}
+
 }  // namespace pyhot::patch

@@ -69,4 +69,11 @@ bool belongs_to(const std::string& qualname, const std::string& target);
 std::string splice_definition(const parser::SourceFile& before, const parser::SourceFile& after,
                               const std::string& qualname);
 
+// `now` as one edit of `base` (whose hash the agent reported): the lines
+// between the longest common prefix and suffix of whole lines. None when a
+// text holds a line break other than "\n" that Python's str.splitlines
+// also splits at (\r, \f, \v, U+2028, ...): then line numbers would not agree.
+std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash,
+                                              std::string_view now);
+
 }  // namespace pyhot::patch

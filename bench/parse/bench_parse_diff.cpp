@@ -3,8 +3,8 @@
 //   bench_parse_diff [--runs N] BEFORE AFTER [BEFORE AFTER ...]
 // Prints one JSON line per pair; times are per run of parse(before) +
 // parse(after) + diff, with the median and the best of N runs. Also timed:
-// the same with `after` re-parsed incrementally by the PythonParser that
-// parsed `before` (what `pyhot autoreload` does), "incremental_median_ms".
+// the same with `after` re-parsed from the SourceFile of `before` with
+// reparse_from (what `pyhot autoreload` does), "incremental_median_ms".
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -85,9 +85,8 @@ int main(int argc, char** argv) {
       definitions = after->definitions.size();
 
       start = Clock::now();
-      pyhot::parser::PythonParser parser;
-      auto old_version = parser.parse(before_text, paths[p]);
-      auto new_version = parser.parse(after_text, paths[p + 1]);
+      auto old_version = pyhot::parser::parse_source(before_text, paths[p]);
+      auto new_version = pyhot::parser::reparse_from(*old_version, after_text, paths[p + 1]);
       pyhot::differ::ChangeSet again = pyhot::differ::diff(*old_version, *new_version);
       incrementals.push_back(ms_since(start));
       if (again.changes.size() != result.changes.size()) {

@@ -5,8 +5,8 @@
 // (alternately: `return x` becomes `return x or None`; a line `_edit_k = k`
 // is inserted above a `return`), and for each times
 //   fresh:       parse_source(new) + diff(previous, new)
-//   incremental: PythonParser::parse(new) on the parser that parsed the
-//                previous version + diff(previous, new).
+//   incremental: reparse_from(previous, new) + diff(previous, new), as
+//                autoreload re-parses from the version it applied last.
 // --verify checks that every incremental result equals the fresh one, field
 // by field; --chaos adds edits that break and repair the syntax (deleted,
 // duplicated, re-indented lines, a stray quote or bracket), for --verify.
@@ -184,8 +184,7 @@ int main(int argc, char** argv) {
   }
 
   Editor editor(*original, seed, chaos);
-  pyhot::parser::PythonParser incremental_parser;
-  auto first = incremental_parser.parse(editor.text(), path);
+  auto first = pyhot::parser::parse_source(editor.text(), path);
   if (!first) {
     std::cerr << "bench_reparse: " << first.error().message << '\n';
     return 1;
@@ -208,7 +207,7 @@ int main(int argc, char** argv) {
     fresh_ms.push_back(ms_since(start));
 
     start = Clock::now();
-    auto incremental = incremental_parser.parse(text, path);
+    auto incremental = pyhot::parser::reparse_from(previous, text, path);
     incremental_parse_ms.push_back(ms_since(start));
     Clock::time_point diff_start = Clock::now();
     pyhot::differ::ChangeSet incremental_changes = pyhot::differ::diff(previous, *incremental);

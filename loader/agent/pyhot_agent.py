@@ -490,13 +490,23 @@ class _ApplyRequest(object):
         self.file = request.get('file') or getattr(self.module, '__file__', None) \
             or '<pyhot %s>' % self.module_name
         self.source = _field(request, 'source', str, None)
-        self.hashes = _field(request, 'hashes', dict, None)
+        # Instead of `source`: the new text as one edit of the recorded
+        # snapshot, so what crosses the socket (and is decoded while the GIL
+        # is held) is what changed, not the module.
+        self.source_edit = _field(request, 'source_edit', dict, None)
+        # The client's hash of the text recorded as live (it finds its parsed
+        # copy by it); the agent only keeps it.
+        self.snapshot_hash = _field(request, 'snapshot_hash', str, None)
         self.dry_run = bool(request.get('dry_run'))
         self.verify = bool(request.get('verify'))
         # What to record as live afterwards: the whole source by default; a
         # client that applies only part of a file sends its own text, or
         # null to record nothing.
-        self.snapshot = request.get('snapshot', self.source)
+        # Instead of `snapshot`: the text to record as an edit of the recorded one.
+        self.snapshot_edit = _field(request, 'snapshot_edit', dict, None)
+        # (records_source: no `snapshot` field, the applied text is recorded.)
+        self.records_source = 'snapshot' not in request and self.snapshot_edit is None
+        self.snapshot = request.get('snapshot')
         if self.snapshot is not None and not isinstance(self.snapshot, str):
             raise _Failure('protocol', "field 'snapshot' must be a string or null")
         self.flags = 0
@@ -1541,14 +1551,56 @@ class _Lineage(object):
         return out
 
 
-def _install_lines(request):
+class _Snapshot(object):
+    """The text that is live for a module, as its lines (shared with
+    linecache, never changed in place), and the client's hash of it."""
+    __slots__ = ('lines', 'hash', 'length')
+
+    def __init__(self, lines, hash, length):
+        self.lines = lines
+        self.hash = hash
+        self.length = length
+
+    def text(self):
+        return ''.join(self.lines)
+
+
+def _new_source(request, recorded):
+    """The applied text as a _Snapshot (hash not yet set): from `source`, or
+    `source_edit` applied to the recorded snapshot; None when neither."""
+    if request.source is not None:
+        return _Snapshot(request.source.splitlines(True), None, len(request.source))
+    if request.source_edit is None:
+        return None
+    return _edited(request.source_edit, recorded, request.module_name)
+
+
+def _edited(edit, recorded, module_name):
+    """A source_edit/snapshot_edit applied to the recorded snapshot."""
+    base = _field(edit, 'base', str)
+    start = _field(edit, 'start', int)
+    end = _field(edit, 'end', int)
+    text = _field(edit, 'text', str)
+    if recorded is None or recorded.hash != base:
+        raise _Failure('refused', 'the live text of %s changed since it was read: run the command again'
+                       % module_name)
+    if not 0 <= start <= end <= len(recorded.lines):
+        raise _Failure('protocol', 'source_edit lines %d-%d are outside the snapshot' % (start, end))
+    # One copy of the list (pointers: no text is split or joined; the old
+    # list stays as it was, for revert), then the edit in place.
+    lines = list(recorded.lines)
+    lines[start:end] = text.splitlines(True)
+    return _Snapshot(lines, None, _field(edit, 'length', int))
+
+
+def _install_lines(request, source):
     """Puts the applied source into linecache (tracebacks show the new
     lines); returns the entries it replaced, for revert."""
-    if request.source is None:
+    if source is None:
         return None
-    lines = request.source.splitlines(True)
+    lines = source.lines
     if lines and not lines[-1].endswith('\n'):
-        lines[-1] += '\n'
+        lines = lines[:-1] + [lines[-1] + '\n']
     names = [request.file]
     module_file = _module_file(request.module)
     if module_file and module_file not in names:
@@ -1556,7 +1608,7 @@ def _install_lines(request):
     previous = tuple((n, linecache.cache.get(n)) for n in names)
     for name in names:
         # mtime None: linecache.checkcache() keeps the entry.
-        linecache.cache[name] = (len(request.source), None, lines, name)
+        linecache.cache[name] = (source.length, None, lines, name)
     return previous
 
 
@@ -1575,7 +1627,7 @@ class _History(object):
     def __init__(self):
         self.patches = []
         self.next_id = 1
-        self.snapshots = {}     # module name -> (source, hashes)
+        self.snapshots = {}     # module name -> _Snapshot
 
     def record(self, request, units, actions, previous_lines, previous_snapshot):
         """Adds a patch for the actions just made; returns its id (None
@@ -1707,8 +1759,13 @@ class _Operations(object):
 
     def op_snapshot(self, request):
         name = _field(request, 'module', str)
-        source, hashes = self.history.snapshots.get(name, (None, None))
-        return {'source': source, 'hashes': hashes}
+        recorded = self.history.snapshots.get(name)
+        if recorded is None:
+            return {'source': None, 'hash': None}
+        # A client that has the text parsed already asks for the hash alone.
+        # Without a hash (recorded by an older client) the text is all it has.
+        wanted = request.get('source', True) is not False or recorded.hash is None
+        return {'source': recorded.text() if wanted else None, 'hash': recorded.hash}
 
     def op_history(self, request):
         return {'patches': [p.to_json() for p in self.history.patches]}
@@ -1719,8 +1776,13 @@ class _Operations(object):
 
     def op_apply(self, request):
         plan = _Apply(self.lineage, request)
-        plan.prepare()
         request = plan.request
+        previous_snapshot = self.history.snapshots.get(request.module_name)
+        source = _new_source(request, previous_snapshot)
+        recorded = None
+        if request.snapshot_edit is not None:
+            recorded = _edited(request.snapshot_edit, previous_snapshot, request.module_name)
+        plan.prepare()
         if request.dry_run:
             return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
         actions = _Changes()
@@ -1737,10 +1799,16 @@ class _Operations(object):
             if unit.status is None:
                 unit.status = 'applied'
         history = self.history
-        previous_snapshot = history.snapshots.get(request.module_name)
-        previous_lines = _install_lines(request)
+        previous_lines = _install_lines(request, source)
         if request.snapshot is not None:
-            history.snapshots[request.module_name] = (request.snapshot, request.hashes)
+            history.snapshots[request.module_name] = _Snapshot(
+                request.snapshot.splitlines(True), request.snapshot_hash, len(request.snapshot))
+        elif recorded is not None:
+            recorded.hash = request.snapshot_hash
+            history.snapshots[request.module_name] = recorded
+        elif request.records_source and source is not None:
+            source.hash = request.snapshot_hash
+            history.snapshots[request.module_name] = source
         patch_id = history.record(request, plan.units, actions, previous_lines,
                                   previous_snapshot)
         del actions[:]

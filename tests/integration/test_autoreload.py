@@ -228,6 +228,72 @@ class AutoreloadTest(AutoreloadTestCase):
         self.assertLess(len(applied), 50)
         self.assertEqual(autoreload.of("error") + autoreload.of("syntax_error"), [])
 
+    def test_truncate_then_write_never_deletes_every_definition(self):
+        # A tool that empties the file (open + close) and writes it 50 ms
+        # later: the empty file settles first. Issue 9, item 9.
+        self.check_truncate_then_write(prepared=True)
+
+    def test_truncate_then_write_never_deletes_every_definition_attached(self):
+        # Attached: the agent holds no text of the module, only its live code.
+        self.check_truncate_then_write(prepared=False)
+
+    def check_truncate_then_write(self, prepared):
+        target = self.start(VIEWS, ["views"], prepared=prepared)
+        autoreload = self.watch(target)
+        original = self.text(target, "views.py")
+        samples = []
+        sampling = threading.Event()
+
+        def sample():
+            while not sampling.is_set():
+                samples.append(target.call("hasattr(views, 'results') and hasattr(views, 'Cart')"))
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        self.addCleanup(sampler.join, 10)
+        self.addCleanup(sampling.set)
+        for i in range(1, 11):
+            open(target.path("views.py"), "w").close()
+            time.sleep(0.05)  # the tool's own delay between its two steps: the fault being reproduced
+            write_in_place(target.path("views.py"), original.replace("return 1", "return %d" % (100 + i)))
+            self.results_become(target, str(100 + i))
+        sampling.set()
+        sampler.join(10)
+        changes = [c for e in autoreload.of("applied") for c in e["changes"] if c["status"] == "applied"]
+        self.assertEqual([c["qualname"] for c in changes if c["verdict"] == "delete"], [])
+        # Taking the empty file for what is live would make the next save
+        # define every function anew: new objects, old references stale.
+        self.assertEqual([c["qualname"] for c in changes if c["verdict"] == "define"], [])
+        self.assertNotIn("False", samples, "a definition went missing from the live module")
+        self.assertTrue(samples)
+        refusals = autoreload.of("would_delete_all")
+        self.assertTrue(refusals, "the empty file is reported")
+        self.assertEqual(refusals[0]["module"], "views")
+
+    def test_allow_empty_applies_a_file_without_definitions(self):
+        target = self.start(VIEWS, ["views"])
+        refused = pyhot("autoreload", "--once", target.pid, target.path("views.py"), timeout=30)
+        self.assertEqual(refused.returncode, 0, refused.stdout + refused.stderr)
+        write_in_place(target.path("views.py"), "import json\n")
+        refused = pyhot("autoreload", "--once", target.pid, target.path("views.py"), timeout=30)
+        self.assertEqual(refused.returncode, 1)
+        lines = refused.stdout.strip().splitlines()
+        self.assertEqual(len(lines), 1, refused.stdout)
+        self.assertIn("would delete every definition of views", lines[0])
+        self.assertIn("--allow-empty", lines[0])
+        self.assertEqual(target.call("views.results()"), "1", "nothing was applied")
+        allowed = pyhot("autoreload", "--once", "--allow-empty", "--json", target.pid, target.path("views.py"),
+                        timeout=30)
+        self.assertEqual(allowed.returncode, 0, allowed.stdout + allowed.stderr)
+        self.assertEqual(target.call("hasattr(views, 'results')"), "False")
+
+    def test_missing_path_with_once_is_a_usage_error(self):
+        target = self.start(VIEWS, ["views"])
+        done = pyhot("autoreload", target.pid, "/nonexistent", "--once", timeout=30)
+        self.assertEqual(done.returncode, 2, done.stdout + done.stderr)
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+        self.assertIn("/nonexistent", done.stderr)
+        self.assertEqual(done.stdout, "")
+
     def test_human_output_names_time_file_qualname_and_verdict(self):
         target = self.start(VIEWS, ["views"])
         process = self.spawn([PYHOT, "autoreload", str(target.pid)], cwd=target.dir,

@@ -11,6 +11,18 @@
 #include "util/text.hpp"
 
 namespace pyhot::parser {
+
+// gtest's printer for the records, found by ADL: their fields, in order.
+template <typename T>
+void print_fields(const T& record, std::ostream* out) {
+  *out << ::testing::PrintToString(T::fields(record));
+}
+void PrintTo(const Range& range, std::ostream* out) { print_fields(range, out); }
+void PrintTo(const Parameter& parameter, std::ostream* out) { print_fields(parameter, out); }
+void PrintTo(const Definition& definition, std::ostream* out) { print_fields(definition, out); }
+void PrintTo(const Statement& statement, std::ostream* out) { print_fields(statement, out); }
+void PrintTo(const SyntaxError& error, std::ostream* out) { print_fields(error, out); }
+
 namespace {
 
 using Names = std::vector<std::string>;
@@ -428,66 +440,87 @@ TEST(ParserErrors, ReportedWithLineAndColumn) {
   EXPECT_TRUE(parse("def f():\n    return 1\n").errors.empty());
 }
 
-void expect_same_range(const Range& a, const Range& b) {
-  EXPECT_EQ(a.start_byte, b.start_byte);
-  EXPECT_EQ(a.end_byte, b.end_byte);
-  EXPECT_EQ(a.start_line, b.start_line);
-  EXPECT_EQ(a.end_line, b.end_line);
+// autoreload's (and reload's) guard against applying an emptied file.
+TEST(ParserDefinitions, DeletesEveryDefinition) {
+  SourceFile live = parse("import os\ndef f():\n    return 1\n");
+  EXPECT_TRUE(deletes_every_definition(live, parse("")));
+  EXPECT_TRUE(deletes_every_definition(live, parse("import os\n")));
+  EXPECT_FALSE(deletes_every_definition(live, parse("def g():\n    return 2\n")));
+  EXPECT_FALSE(deletes_every_definition(parse("X = 1\n"), parse("")));
 }
 
-// Every field but the path.
+// What CPython's tokenizer refuses before its grammar: the parser reports it
+// as a syntax error too, so `check` and the pre-commit hook refuse it.
+TEST(ParserErrors, InconsistentTabsAreATabError) {
+  SourceFile mixed = parse("def f():\n\tif x:\n        return 1\n");
+  ASSERT_EQ(mixed.errors.size(), 1U);
+  EXPECT_EQ(mixed.errors[0].line, 3U);
+  EXPECT_EQ(mixed.errors[0].message, "inconsistent use of tabs and spaces in indentation");
+  // Same column one way, another the other way: 8 spaces after a tab.
+  EXPECT_FALSE(parse("if x:\n\ty = 1\n        z = 2\n").errors.empty());
+  // Consistent either way: tabs only, spaces only, and a tab deeper than spaces.
+  EXPECT_TRUE(parse("def f():\n\tif x:\n\t\treturn 1\n").errors.empty());
+  EXPECT_TRUE(parse("def f():\n    if x:\n        return 1\n").errors.empty());
+  EXPECT_TRUE(parse("def f():\n  \tif x:\n  \t  return 1\n").errors.empty());
+  // Continuation lines, brackets, strings and comments are not indentation.
+  EXPECT_TRUE(parse("def f():\n\tx = (1,\n        2)\n\ty = 1 + \\\n        2\n"
+                    "\ts = '''\n        '''\n        # a comment\n\treturn x\n")
+                  .errors.empty());
+}
+
+TEST(ParserErrors, CodingDeclarationsCPythonCannotHonour) {
+  SourceFile unknown = parse("# -*- coding: nonexistent -*-\ndef f():\n    return 1\n");
+  ASSERT_EQ(unknown.errors.size(), 1U);
+  EXPECT_EQ(unknown.errors[0].line, 1U);
+  EXPECT_EQ(unknown.errors[0].message, "unknown encoding: nonexistent");
+  SourceFile second = parse("#!/usr/bin/env python\n# vim: set fileencoding=bogus :\nx = 1\n");
+  ASSERT_EQ(second.errors.size(), 1U);
+  EXPECT_EQ(second.errors[0].line, 2U);
+  SourceFile bom_latin = parse("\xEF\xBB\xBF# coding: latin-1\nx = 1\n");
+  ASSERT_EQ(bom_latin.errors.size(), 1U);
+  EXPECT_EQ(bom_latin.errors[0].message, "encoding problem: iso-8859-1 with BOM");
+  // What CPython accepts.
+  EXPECT_TRUE(parse("# -*- coding: utf-8 -*-\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("# coding=Latin_1\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("# vim: fileencoding=iso8859-15\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("\xEF\xBB\xBF# coding: UTF-8\nx = 1\n").errors.empty());
+  EXPECT_TRUE(parse("x = 1\n# coding: bogus\n").errors.empty()) << "only before the first statement";
+  EXPECT_TRUE(parse("\n\n# coding: bogus\n").errors.empty()) << "only on the first two lines";
+}
+
+TEST(ParserErrors, UtfEightByteOrderMarkParses) {
+  const std::string text = "\xEF\xBB\xBFimport os\ndef f():\n    return 1\n";
+  SourceFile file = parse(text);
+  EXPECT_TRUE(file.errors.empty());
+  const Definition& f = get(file, "f");
+  EXPECT_EQ(f.def_line, 2U);
+  EXPECT_EQ(text.substr(f.def_byte, 3), "def");
+  ASSERT_EQ(file.statements.size(), 1U);
+  EXPECT_EQ(file.statements[0].text, "import os") << "the mark is not part of the first statement";
+  const std::string first_def = std::string("\xEF\xBB\xBF") + "def f():\n    return 1\n";
+  SourceFile starts_with_def = parse(first_def);
+  EXPECT_TRUE(starts_with_def.errors.empty());
+  EXPECT_EQ(first_def.substr(get(starts_with_def, "f").range.start_byte, 3), "def");
+  EXPECT_EQ(get(starts_with_def, "f").indent, 0U);
+}
+
+// Every field but the path; on a difference, gtest prints the records
+// through their fields() (PrintTo above).
 void expect_same(const SourceFile& a, const SourceFile& b) {
   EXPECT_EQ(a.text, b.text);
   ASSERT_EQ(a.definitions.size(), b.definitions.size());
   for (std::size_t i = 0; i < a.definitions.size(); ++i) {
-    const Definition& x = a.definitions[i];
-    const Definition& y = b.definitions[i];
-    SCOPED_TRACE("definition " + std::to_string(i) + " " + y.qualname);
-    EXPECT_EQ(x.name, y.name);
-    EXPECT_EQ(x.qualname, y.qualname);
-    EXPECT_EQ(x.parent_qualname, y.parent_qualname);
-    EXPECT_EQ(x.kind, y.kind);
-    EXPECT_EQ(x.decorators, y.decorators);
-    ASSERT_EQ(x.parameters.size(), y.parameters.size());
-    for (std::size_t j = 0; j < x.parameters.size(); ++j) {
-      EXPECT_EQ(x.parameters[j].name, y.parameters[j].name);
-      EXPECT_EQ(x.parameters[j].kind, y.parameters[j].kind);
-      EXPECT_EQ(x.parameters[j].default_text, y.parameters[j].default_text);
-      EXPECT_EQ(x.parameters[j].annotation_text, y.parameters[j].annotation_text);
-    }
-    EXPECT_EQ(x.bases_text, y.bases_text);
-    expect_same_range(x.range, y.range);
-    EXPECT_EQ(x.def_line, y.def_line);
-    EXPECT_EQ(x.def_byte, y.def_byte);
-    EXPECT_EQ(x.body_byte, y.body_byte);
-    EXPECT_EQ(x.indent, y.indent);
-    EXPECT_EQ(x.is_generator, y.is_generator);
-    EXPECT_EQ(x.is_coroutine, y.is_coroutine);
-    EXPECT_EQ(x.conditional, y.conditional);
-    EXPECT_EQ(x.in_main_guard, y.in_main_guard);
-    EXPECT_EQ(x.free_variables, y.free_variables);
-    EXPECT_EQ(x.parent, y.parent);
+    EXPECT_EQ(a.definitions[i], b.definitions[i]) << "definition " << i << " " << b.definitions[i].qualname;
   }
   ASSERT_EQ(a.statements.size(), b.statements.size());
   for (std::size_t i = 0; i < a.statements.size(); ++i) {
-    const Statement& x = a.statements[i];
-    const Statement& y = b.statements[i];
-    SCOPED_TRACE("statement " + std::to_string(i) + " line " + std::to_string(y.range.start_line));
-    EXPECT_EQ(x.kind, y.kind);
-    expect_same_range(x.range, y.range);
-    EXPECT_EQ(x.text, y.text);
-    EXPECT_EQ(x.scope_qualname, y.scope_qualname);
-    EXPECT_EQ(x.targets, y.targets);
-    EXPECT_EQ(x.conditional, y.conditional);
+    EXPECT_EQ(a.statements[i], b.statements[i]) << "statement " << i;
   }
-  ASSERT_EQ(a.errors.size(), b.errors.size());
-  for (std::size_t i = 0; i < a.errors.size(); ++i) {
-    EXPECT_EQ(a.errors[i].line, b.errors[i].line);
-    EXPECT_EQ(a.errors[i].column, b.errors[i].column);
-    EXPECT_EQ(a.errors[i].message, b.errors[i].message);
-  }
+  EXPECT_EQ(a.errors, b.errors);
 }
 
+// Successive versions of a file, each re-parsed from the SourceFile of the
+// version before it, as autoreload and reload do.
 TEST(ParserIncremental, ReparseEqualsFreshParse) {
   std::string v1 =
       "import os\n"
@@ -513,22 +546,23 @@ TEST(ParserIncremental, ReparseEqualsFreshParse) {
       "",
       v1,
   };
-  PythonParser parser;
+  SourceFile previous = parse("");
   for (const std::string& text : versions) {
-    Result<SourceFile> incremental = parser.parse(text);
+    Result<SourceFile> incremental = reparse_from(previous, text);
     ASSERT_TRUE(incremental.ok());
     SourceFile fresh = parse(text);
     expect_same(*incremental, fresh);
+    previous = std::move(incremental).value();
   }
-  Result<SourceFile> again = parser.parse(versions[1]);
+  Result<SourceFile> again = reparse_from(previous, versions[1]);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(get(*again, "f.<locals>.g").free_variables, (Names{"x"}));
 }
 
-// The incremental parser reuses what it extracted from top-level statements
-// (and members of top-level classes) that an edit did not touch. Random
-// edits — many of them breaking the syntax for a while — must always give
-// what a fresh parse gives.
+// The incremental parse reuses what it extracted from top-level statements
+// that an edit did not touch. Random edits of a file with global, nonlocal,
+// __class__, mangling and nested classes — many of them breaking the syntax
+// for a while — must always give what a fresh parse gives.
 TEST(ParserIncremental, RandomEditsAlwaysEqualAFreshParse) {
   std::string text =
       "import os\n"
@@ -559,7 +593,7 @@ TEST(ParserIncremental, RandomEditsAlwaysEqualAFreshParse) {
     seed = seed * 1103515245U + 12345U;
     return (seed >> 16) % bound;
   };
-  PythonParser parser;
+  SourceFile previous = parse(text);
   for (int round = 0; round < 400; ++round) {
     std::size_t at = next(static_cast<std::uint32_t>(text.size() + 1));
     switch (next(3)) {
@@ -582,12 +616,13 @@ TEST(ParserIncremental, RandomEditsAlwaysEqualAFreshParse) {
       }
     }
     SCOPED_TRACE("round " + std::to_string(round));
-    Result<SourceFile> incremental = parser.parse(text);
+    Result<SourceFile> incremental = reparse_from(previous, text);
     ASSERT_TRUE(incremental.ok());
     expect_same(*incremental, parse(text));
     if (HasFatalFailure()) {
       return;
     }
+    previous = std::move(incremental).value();
   }
 }
 
@@ -703,6 +738,81 @@ std::string replace(std::string text, const std::string& from, const std::string
   std::size_t at = text.find(from);
   EXPECT_NE(at, std::string::npos) << from;
   return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+TEST(ParserReparseFrom, TokenizerErrorsAsInAFreshParse) {
+  const std::string text = "import os\ndef f():\n\treturn 1\ndef g():\n\treturn 2\n";
+  const std::string mixed = replace(text, "\treturn 2\n", "\tif x:\n        return 2\n");
+  expect_reparse(text, mixed, false);
+  expect_reparse(mixed, text, false);
+  expect_reparse(text, "# coding: bogus\n" + text, false);
+}
+
+// A module large enough that two edits far apart are made one at a time
+// (a line added at the top and a body changed further down).
+std::string large_module(int functions) {
+  std::string text = "\"\"\"Doc.\"\"\"\nimport math\n\nSCALE = 3\n";
+  for (int i = 0; i < functions; ++i) {
+    std::string name = "func_" + std::to_string(i);
+    text += "\n\ndef " + name + "(x=" + std::to_string(i) + "):\n    total = 0\n    for i in range(x):\n" +
+            "        total += (x * i) % 7\n    return total + SCALE\n";
+  }
+  return text;
+}
+
+TEST(ParserReparseFrom, TwoEditsFarApartEqualAFreshParse) {
+  const std::string text = large_module(80);
+  const std::string shifted = replace(replace(text, "import math\n", "import math\n# shifted\n"),
+                                      "def func_60(x=60):\n    total = 0\n", "def func_60(x=60):\n    total = 1\n");
+  expect_reparse(text, shifted, true);
+  expect_reparse(shifted, text, true);
+  ReparseInfo info;
+  ASSERT_TRUE(reparse_from(parse(text), shifted, "t.py", &info).ok());
+  EXPECT_LT(info.parsed_bytes, 1000U) << "the statements between the two edits are not parsed again";
+  // Random pairs of edits, one in each half, some of them breaking the syntax.
+  const std::vector<std::string> snippets = {
+      "# c\n",    "\n",  "def new(a):\n    return a\n", "    x = 1\n", "else:\n    pass\n", "'''\n", "x = (\n",
+      "\tpass\n", "@d\n"};
+  std::uint32_t seed = 777;
+  auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1103515245U + 12345U;
+    return (seed >> 16) % bound;
+  };
+  SourceFile previous = parse(text);
+  std::string base = text;
+  int fast = 0;
+  const int rounds = 200;
+  for (int round = 0; round < rounds; ++round) {
+    std::string edited = base;
+    for (int half = 1; half >= 0; --half) {
+      std::size_t at =
+          edited.size() / 2 * static_cast<std::size_t>(half) + next(static_cast<std::uint32_t>(edited.size() / 2));
+      std::size_t line = edited.rfind('\n', at == 0 ? 0 : at - 1);
+      line = line == std::string::npos ? 0 : line + 1;
+      if (next(2) == 0) {
+        edited.insert(line, snippets[next(static_cast<std::uint32_t>(snippets.size()))]);
+      } else if (at < edited.size()) {
+        edited.erase(at, 1);
+      }
+    }
+    SCOPED_TRACE("round " + std::to_string(round));
+    ReparseInfo info;
+    Result<SourceFile> reparsed = reparse_from(previous, edited, "t.py", &info);
+    ASSERT_TRUE(reparsed.ok());
+    expect_same(*reparsed, parse(edited));
+    if (HasFailure()) {
+      return;
+    }
+    fast += info.full_parse ? 0 : 1;
+    if (reparsed->errors.empty() && round % 4 != 3) {
+      base = edited;
+      previous = std::move(reparsed).value();
+    } else {
+      base = text;
+      previous = parse(text);
+    }
+  }
+  EXPECT_GT(fast, rounds / 4);
 }
 
 TEST(ParserReparseFrom, EqualsAFreshParse) {

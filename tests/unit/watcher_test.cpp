@@ -1,5 +1,5 @@
-// The inotify watcher against real files in a temporary directory, saved the
-// ways editors save them. A test waits for a sentinel file written last
+// The watcher (inotify backend) against real files in a temporary directory,
+// saved the ways editors save them. A test waits for a sentinel file written last
 // rather than sleeping: events settle in order, so once the sentinel is
 // reported everything written before it has been too.
 #include <gtest/gtest.h>
@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "util/file_watcher.hpp"
+#include "watcher/file_watcher.hpp"
 
-namespace pyhot::util {
+namespace pyhot::watcher {
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,6 +25,16 @@ using namespace std::chrono_literals;
 void write(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
+}
+
+// What autoreload passes in: Python sources, no caches or VCS metadata.
+WatchFilter python_filter() {
+  WatchFilter filter;
+  filter.wanted_file = [](const std::string& name) {
+    return name.size() > 3 && name.ends_with(".py") && !is_editor_scratch_name(name);
+  };
+  filter.skipped_directory = [](const std::string& name) { return name == "__pycache__" || name == ".git"; };
+  return filter;
 }
 
 class WatcherTest : public ::testing::Test {
@@ -36,9 +46,10 @@ class WatcherTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(m_dir); }
 
-  std::unique_ptr<FileWatcher> make(std::chrono::milliseconds debounce = 20ms) {
+  std::unique_ptr<FileWatcher> make(std::chrono::milliseconds debounce = 20ms, WatchFilter filter = python_filter()) {
     FileWatcherOptions options;
     options.debounce = debounce;
+    options.filter = std::move(filter);
     auto watcher = FileWatcher::create(options);
     EXPECT_TRUE(watcher.ok()) << (watcher.ok() ? "" : watcher.error().message);
     return std::move(*watcher);
@@ -192,6 +203,42 @@ TEST_F(WatcherTest, IgnoresScratchFilesCachesAndOtherSuffixes) {
   ASSERT_EQ(events.size(), 1u) << events.front().path;
 }
 
+TEST_F(WatcherTest, TheCallersFilterDecides) {
+  fs::create_directories(m_dir / "build");
+  fs::create_directories(m_dir / "__pycache__");
+  WatchFilter filter;
+  filter.wanted_file = [](const std::string& name) { return name.ends_with(".txt"); };
+  filter.skipped_directory = [](const std::string& name) { return name == "build"; };
+  auto watcher = make(20ms, filter);
+  ASSERT_TRUE(watcher->watch(m_dir.string()).ok());
+  write(m_dir / "views.py", "x = 1\n");
+  write(m_dir / "build" / "out.txt", "skipped directory");
+  write(m_dir / "__pycache__" / "cache.txt", "watched: this filter does not skip it");
+  write(m_dir / "sentinel.txt", "");
+  auto events = until(*watcher, m_dir / "sentinel.txt");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].path, (m_dir / "__pycache__" / "cache.txt").string());
+}
+
+TEST_F(WatcherTest, FindFilesWalksWhatARecursiveWatchCovers) {
+  fs::create_directories(m_dir / "pkg" / "sub");
+  fs::create_directories(m_dir / "__pycache__");
+  fs::create_directories(m_dir / "elsewhere");
+  write(m_dir / "b.py", "");
+  write(m_dir / "a.py", "");
+  write(m_dir / ".a.py.swp", "");
+  write(m_dir / "notes.txt", "");
+  write(m_dir / "pkg" / "sub" / "deep.py", "");
+  write(m_dir / "__pycache__" / "cached.py", "");
+  write(m_dir / "elsewhere" / "linked.py", "");
+  fs::create_directory_symlink(m_dir / "elsewhere", m_dir / "pkg" / "link");
+  auto files = find_files(m_dir.string(), python_filter());
+  std::vector<std::string> expected = {(m_dir / "a.py").string(), (m_dir / "b.py").string(),
+                                       (m_dir / "elsewhere" / "linked.py").string(),
+                                       (m_dir / "pkg" / "sub" / "deep.py").string()};
+  EXPECT_EQ(files, expected);
+}
+
 TEST_F(WatcherTest, DirectoriesCreatedLaterAreWatched) {
   auto watcher = make();
   ASSERT_TRUE(watcher->watch(m_dir.string()).ok());
@@ -276,4 +323,4 @@ TEST_F(WatcherTest, InterruptEndsAWait) {
 }
 
 }  // namespace
-}  // namespace pyhot::util
+}  // namespace pyhot::watcher

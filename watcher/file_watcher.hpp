@@ -1,9 +1,11 @@
-// Watches files and directory trees with Linux inotify and reports each file
-// once its burst of events has settled, whichever way an editor saved it.
+// Watches files and directory trees and reports each file once its burst
+// of events has settled, whichever way an editor saved it. Which files
+// count and which directories are skipped is the caller's to say.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,7 +14,9 @@
 
 #include "util/result.hpp"
 
-namespace pyhot::util {
+namespace pyhot::watcher {
+
+class Backend;
 
 struct FileEvent {
   enum class Kind {
@@ -24,29 +28,39 @@ struct FileEvent {
   std::string path;  // absolute; empty for overflow
 };
 
+// Names, not paths. An empty function: every file counts, no directory is skipped.
+struct WatchFilter {
+  std::function<bool(const std::string& name)> wanted_file;
+  std::function<bool(const std::string& name)> skipped_directory;
+
+  bool wants_file(const std::string& name) const { return !wanted_file || wanted_file(name); }
+  bool skips_directory(const std::string& name) const { return skipped_directory && skipped_directory(name); }
+};
+
+// True for names editors use for swap, backup, lock and probe files
+// (vim's `.x.swp` and `4913`, `x~`, emacs's `.#x`): never a saved file.
+bool is_editor_scratch_name(const std::string& name);
+
+// Every wanted file at or below `root` (a directory; symbolic links to
+// directories are not followed), in name order within each directory: the
+// files a recursive watch() of `root` covers.
+std::vector<std::string> find_files(const std::string& root, const WatchFilter& filter);
+
 struct FileWatcherOptions {
   // A file is reported after this long without further events for it: one
   // save is several events (truncate, write, close; or create, rename).
   std::chrono::milliseconds debounce{20};
-  // Only names ending in one of these are reported (empty: every name).
-  std::vector<std::string> suffixes{".py"};
-  // Directories never entered, and never reported from.
-  std::set<std::string> ignored_directories{"__pycache__", ".git",          ".hg",  ".svn",
-                                            ".mypy_cache", ".pytest_cache", ".tox", ".nox"};
+  WatchFilter filter;
 };
-
-// True for names editors use for swap, backup, lock and probe files
-// (vim's `.x.swp` and `4913`, `x~`, emacs's `.#x`).
-bool is_editor_scratch_name(const std::string& name);
 
 class FileWatcher {
  public:
-  static Result<std::unique_ptr<FileWatcher>> create(FileWatcherOptions options = {});
+  static Result<std::unique_ptr<FileWatcher>> create(FileWatcherOptions options);
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
-  // A directory: every matching file below it, including in directories
+  // A directory: every wanted file below it, including in directories
   // created later (recursive), or only its own files (flat). A file: that
   // file, through its directory, so atomic saves and re-creation are seen.
   enum class Depth { recursive, flat };
@@ -60,8 +74,6 @@ class FileWatcher {
   // Async-signal-safe: meant for SIGINT/SIGCHLD handlers.
   void interrupt() const;
 
-  // Files with events that have not settled yet.
-  std::size_t pending() const { return m_pending.size(); }
   std::size_t watched_directories() const { return m_directories.size(); }
 
  private:
@@ -77,25 +89,24 @@ class FileWatcher {
     bool writing = false;  // modified and not closed yet: a writer may still be at it
   };
 
-  FileWatcher(int inotify_fd, int wake_fd, FileWatcherOptions options);
+  FileWatcher(std::unique_ptr<Backend> backend, FileWatcherOptions options);
   Result<Done> add_directory(const std::string& path, bool recursive, const std::string& only_name,
                              std::vector<std::string>* found);
+  Result<bool> add_one_directory(const std::string& path, bool recursive, const std::string& only_name);
   void forget_directory_tree(const std::string& path);
   void read_events(std::chrono::steady_clock::time_point now);
-  bool wanted_name(const std::string& name) const;
   bool wanted_in(const Directory& directory, const std::string& name) const;
   void touch(const std::string& path, std::chrono::steady_clock::time_point now, bool writing);
   std::chrono::steady_clock::time_point settles_at(const Pending& pending) const;
   std::vector<FileEvent> take_settled(std::chrono::steady_clock::time_point now);
 
-  int m_inotify_fd = -1;
-  int m_wake_fd = -1;
+  std::unique_ptr<Backend> m_backend;
   FileWatcherOptions m_options;
-  std::map<int, Directory> m_directories;    // by watch descriptor
-  std::map<std::string, int> m_descriptors;  // directory path → watch descriptor
+  std::map<int, Directory> m_directories;    // by the backend's id
+  std::map<std::string, int> m_descriptors;  // directory path → the backend's id
   std::map<std::string, Pending> m_pending;  // file path → its latest event
   std::uint64_t m_next_order = 0;
   bool m_overflowed = false;
 };
 
-}  // namespace pyhot::util
+}  // namespace pyhot::watcher
