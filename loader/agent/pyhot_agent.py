@@ -1000,7 +1000,8 @@ class _Commit(object):
         """3.13+: a class whose methods changed or moved gets the
         __firstlineno__ and __static_attributes__ a fresh import gives it."""
         request = self.request
-        if sys.version_info < (3, 13) or request is None or not request.source:
+        source = getattr(request, 'new_source', None)
+        if sys.version_info < (3, 13) or source is None:
             return
         classes = {}
         for unit in self.units:
@@ -1012,7 +1013,7 @@ class _Commit(object):
                 classes[id(unit.old_binding)] = unit.old_binding
         if not classes:
             return
-        facts = _class_body_facts(request.source, request.file, request.flags)
+        facts = _class_body_facts(source.text(), request.file, request.flags)
         for cls in classes.values():
             for name, value in facts.get(cls.__qualname__, {}).items():
                 if _is_writable_class(cls) and cls.__dict__.get(name, _MISSING) != value:
@@ -1779,6 +1780,7 @@ class _Operations(object):
         request = plan.request
         previous_snapshot = self.history.snapshots.get(request.module_name)
         source = _new_source(request, previous_snapshot)
+        request.new_source = source  # 3.13+: classes' fresh-import facts come from it
         recorded = None
         if request.snapshot_edit is not None:
             recorded = _edited(request.snapshot_edit, previous_snapshot, request.module_name)
