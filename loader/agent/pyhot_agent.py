@@ -535,6 +535,22 @@ def _type_name(obj):
     return getattr(obj, '__qualname__', None) or type(obj).__name__
 
 
+def _refuse_builtin(binding, qualname):
+    """Raises _Foreign when a built-in (a C function or descriptor, or a
+    built-in type) holds the name: the text's definition is a fallback that
+    did not run."""
+    if isinstance(binding, type):
+        if not _is_writable_class(binding):
+            raise _Foreign('the live %s is the built-in type %s, not this definition'
+                           % (qualname, _type_name(binding)))
+        return
+    if not isinstance(binding, (types.FunctionType, staticmethod, classmethod, property,
+                                functools.partial, types.MethodType)) \
+            and type(binding).__module__ == 'builtins' and _instance_dict(binding) is None:
+        raise _Foreign('the live %s is a built-in %s, not this definition'
+                       % (qualname, _type_name(binding)))
+
+
 # -- compiling: the unit's text into the code objects it defines ------------
 
 def _compile_unit(unit, file, flags):
@@ -641,13 +657,8 @@ class _LiveResolver(object):
         if isinstance(binding, property) and unit.accessor in ('fget', 'fset', 'fdel'):
             start = [getattr(binding, unit.accessor)]
         found = _unwrap(binding, unit.qualname, unit.name, start)
-        if not found and not isinstance(binding, (types.FunctionType, staticmethod, classmethod,
-                                                  property, functools.partial, types.MethodType)) \
-                and type(binding).__module__ == 'builtins' and _instance_dict(binding) is None:
-            # A built-in (a C function or descriptor) holds the name: the
-            # text's definition is a fallback that did not run.
-            raise _Foreign('the live %s is a built-in %s, not this definition'
-                           % (unit.qualname, _type_name(binding)))
+        if not found:
+            _refuse_builtin(binding, unit.qualname)
         if not found:
             raise _Failure('not_found', 'Cannot locate %s in module %s: the live %s '
                            'is not and does not wrap a function of that name'
@@ -670,6 +681,8 @@ class _LiveResolver(object):
             raise _Failure('not_found', 'Cannot locate %s in module %s'
                            % (unit.outer_qualname, self.module_name))
         found = _unwrap(binding, unit.outer_qualname, outer['name'])
+        if not found:
+            _refuse_builtin(binding, unit.outer_qualname)
         if not found:
             raise _Failure('not_found', 'Cannot locate function %s in module %s'
                            % (unit.outer_qualname, self.module_name))
