@@ -25,8 +25,8 @@ def git(directory, *args):
 class CheckGoldenTest(unittest.TestCase):
     def test_every_rule_pair_matches_its_golden_output(self):
         for rule in sorted(os.listdir(TESTDATA)):
-            if not os.path.exists(os.path.join(TESTDATA, rule, "before.py")):
-                continue  # not a rule's pair (testdata/real_code holds test_real_code's cases)
+            if not os.path.isfile(os.path.join(TESTDATA, rule, "before.py")):
+                continue   # not a rule's pair (testdata/first_contact/ and real_code/ hold pairs of their own)
             with self.subTest(rule=rule):
                 done = pyhot("check", "testdata/%s/before.py" % rule, "testdata/%s/after.py" % rule, cwd=ROOT)
                 expected_exit = 1 if " restart " in done.stdout else 0
