@@ -466,14 +466,52 @@ std::vector<std::string> definition_keys(const SourceFile& file) {
   return keys;
 }
 
+namespace {
+
+// Keys that pair definitions the way a fresh import binds them: the last
+// definition of a qualname is the one bound, so occurrences are counted from
+// the end ("f" is the last, "f#-2" the one before). `@overload` stubs added
+// above a function then pair with nothing, not with the function.
+std::vector<std::string> binding_keys(const SourceFile& file) {
+  std::unordered_map<std::string, int> total;
+  for (const auto& def : file.definitions) {
+    ++total[def.qualname];
+  }
+  std::unordered_map<std::string, int> seen;
+  std::vector<std::string> keys;
+  keys.reserve(file.definitions.size());
+  for (const auto& def : file.definitions) {
+    int from_end = total[def.qualname] - seen[def.qualname]++;
+    keys.push_back(from_end == 1 ? def.qualname : def.qualname + "#-" + std::to_string(from_end));
+  }
+  return keys;
+}
+
+// Whether a later definition in `file` binds the same qualname: this one is
+// then overwritten when the file runs, and adding or removing it changes no
+// binding.
+bool rebound_later(const SourceFile& file, std::size_t index) {
+  const auto& qualname = file.definitions[index].qualname;
+  for (std::size_t i = index + 1; i < file.definitions.size(); ++i) {
+    if (file.definitions[i].qualname == qualname) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool defined_in(const SourceFile& file, const std::string& qualname) { return file.find(qualname) != nullptr; }
+
+}  // namespace
+
 ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   ChangeSet result;
   if (!after.errors.empty()) {
     result.syntax_errors = after.errors;
     return result;
   }
-  auto old_keys = definition_keys(before);
-  auto new_keys = definition_keys(after);
+  auto old_keys = binding_keys(before);
+  auto new_keys = binding_keys(after);
   std::unordered_map<std::string, int> old_index_by_key;
   for (std::size_t i = 0; i < old_keys.size(); ++i) {
     old_index_by_key.emplace(old_keys[i], static_cast<int>(i));
@@ -501,6 +539,9 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
                                                    : Rule::definition_added;
       if (rule == Rule::nested_definition_changed) {
         continue;  // the enclosing function's swap carries it
+      }
+      if (rule == Rule::definition_added && rebound_later(after, i)) {
+        continue;  // a fresh import binds the later definition instead
       }
       Change change = make_change(rule, ChangeKind::added, now.qualname);
       change.new_index = static_cast<int>(i);
@@ -569,6 +610,9 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
     removed_old.insert(static_cast<int>(i));
     if (has_ancestor_in(before, was, removed_old) || parent_is_function(before, was)) {
       continue;  // goes with its parent, or its enclosing function's swap carries it
+    }
+    if (!is_class(was) && defined_in(after, was.qualname)) {
+      continue;  // another definition of the name stays: the binding is its
     }
     if (is_class(was)) {
       new_or_gone_classes.insert(was.qualname);

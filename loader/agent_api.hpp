@@ -80,6 +80,7 @@ struct UnitRequest {
   std::vector<std::string> targets;
   std::string accessor;
   bool only_if_missing = false;
+  bool duplicate = false;  // swap: the file defines this qualname more than once
 };
 
 // What the agent records as the module's live text after an apply.

@@ -1,6 +1,7 @@
 #include "patch/compilation_unit.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
 
@@ -25,6 +26,7 @@ class UnitText {
  public:
   void set(std::uint32_t line, std::string text) { m_lines[line] = std::move(text); }
   std::uint32_t first_line() const { return m_lines.empty() ? 1 : m_lines.begin()->first; }
+  std::string_view first_text() const { return m_lines.empty() ? std::string_view{} : m_lines.begin()->second; }
   std::string str() const {
     std::string out;
     std::uint32_t next = first_line();
@@ -75,20 +77,83 @@ std::string property_accessor(const Definition& def) {
   return "fget";
 }
 
+// The names one import line binds: `import a.b as c, d` -> c, d;
+// `from x import (a, b as c)` -> a, c. Only what fits on the line counts.
+void names_of_import_line(std::string_view line, std::vector<std::string>& names) {
+  line = util::trim(line);
+  std::string_view list;
+  bool from = util::starts_with(line, "from ");
+  if (from) {
+    auto at = line.find(" import ");
+    if (at == std::string_view::npos) {
+      return;
+    }
+    list = line.substr(at + 8);
+  } else if (util::starts_with(line, "import ")) {
+    list = line.substr(7);
+  } else {
+    return;
+  }
+  list = list.substr(0, list.find('#'));
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    auto end = list.find(',', begin);
+    std::string_view item = util::trim(list.substr(begin, end == std::string_view::npos ? end : end - begin));
+    while (!item.empty() && (item.front() == '(' || item.back() == ')' || item.back() == '\\')) {
+      item = util::trim(item.front() == '(' ? item.substr(1) : item.substr(0, item.size() - 1));
+    }
+    if (auto as = item.find(" as "); as != std::string_view::npos) {
+      item = util::trim(item.substr(as + 4));
+    } else if (!from) {
+      item = item.substr(0, item.find('.'));
+    }
+    std::string name(item);
+    bool identifier = !name.empty() && name != "*" && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return c == '_' || std::isalnum(c) != 0 || c >= 0x80;
+    });
+    if (identifier && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+    }
+    if (end == std::string_view::npos) {
+      break;
+    }
+    begin = end + 1;
+  }
+}
+
 // CPython (3.11+) compiles `module.attr(...)` differently when `module` is
 // imported at module level. A dead `if 0:` import of the same names, after
 // the definition, gives the unit the same symbol table without running
-// anything, so its bytecode equals a fresh import's.
+// anything, so its bytecode equals a fresh import's. Imports inside
+// module-level blocks (`try: import ssl`) count too; those inside functions
+// do not.
 std::string imported_names_line(const SourceFile& file) {
   std::vector<std::string> names;
+  auto in_definition = [&](std::uint32_t line) {
+    return std::any_of(file.definitions.begin(), file.definitions.end(), [&](const Definition& def) {
+      return def.parent < 0 && def.range.start_line <= line && line <= def.range.end_line;
+    });
+  };
   for (const auto& statement : file.statements) {
-    if (statement.kind != Statement::Kind::import || !statement.scope_qualname.empty()) {
+    if (!statement.scope_qualname.empty()) {
       continue;
     }
-    for (const auto& target : statement.targets) {
-      std::string name = target.substr(0, target.find('.'));
-      if (!name.empty() && name != "*" && std::find(names.begin(), names.end(), name) == names.end()) {
-        names.push_back(name);
+    if (statement.kind == Statement::Kind::import) {
+      for (const auto& target : statement.targets) {
+        std::string name = target.substr(0, target.find('.'));
+        if (!name.empty() && name != "*" && std::find(names.begin(), names.end(), name) == names.end()) {
+          names.push_back(name);
+        }
+      }
+      continue;
+    }
+    if (statement.kind != Statement::Kind::other || statement.text.find("import ") == std::string::npos) {
+      continue;
+    }
+    auto lines = util::split_lines(statement.text);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (!in_definition(statement.range.start_line + static_cast<std::uint32_t>(i))) {
+        names_of_import_line(lines[i], names);
       }
     }
   }
@@ -149,6 +214,17 @@ std::vector<Scope> write_scope_stubs(const std::vector<const Definition*>& chain
   return scopes;
 }
 
+// A definition (or the class holding it) inside a module-level `if`, `try`,
+// `with` or `for` block starts at a column above 0. Those blocks are not
+// scopes: the code compiled in them is the code a fresh import makes, so one
+// `if 1:` header above the unit's first line lets it compile at the real
+// column. There is room: the real block's header takes a line above.
+void write_block_stub(std::uint32_t first_line, std::string_view first_text, UnitText& unit) {
+  if (first_line > 1 && !first_text.empty() && (first_text.front() == ' ' || first_text.front() == '\t')) {
+    unit.set(first_line - 1, "if 1:");
+  }
+}
+
 }  // namespace
 
 CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) const {
@@ -158,6 +234,9 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
+  unit.duplicate = verdict == Verdict::swap &&
+                   std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
+                                 [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
   auto line_of = [this](std::uint32_t number) { return line(number); };
   UnitText text;
   auto chain = ancestors(m_file, def);
@@ -177,6 +256,7 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   for (std::uint32_t number = first_copied; number <= def.range.end_line; ++number) {
     text.set(number, std::string(line(number)));
   }
+  write_block_stub(text.first_line(), text.first_text(), text);
   if (!m_imports_line.empty()) {
     text.set(def.range.end_line + 1, m_imports_line);
   }
@@ -208,6 +288,7 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
       text.set(number, std::string(line(number)));
     }
   }
+  write_block_stub(text.first_line(), text.first_text(), text);
   unit.source = text.str();
   unit.first_line = text.first_line();
   return unit;
@@ -232,9 +313,22 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
           old_units.definition(before.definitions[static_cast<std::size_t>(change.old_index)], change.verdict));
       continue;
     }
-    CompilationUnit unit =
-        new_units.definition(after.definitions[static_cast<std::size_t>(change.new_index)], change.verdict);
+    const auto& now = after.definitions[static_cast<std::size_t>(change.new_index)];
+    CompilationUnit unit = new_units.definition(now, change.verdict);
     unit.line_delta = change.line_delta;
+    if (change.verdict == Verdict::swap && change.old_index >= 0) {
+      // The agent tells which of several same-named definitions is live by
+      // the line the old one started at.
+      const auto& was = before.definitions[static_cast<std::size_t>(change.old_index)];
+      unit.duplicate = unit.duplicate || before.definitions.end() !=
+                                             std::find_if(before.definitions.begin(), before.definitions.end(),
+                                                          [&](const Definition& other) {
+                                                            return &other != &was && other.qualname == was.qualname;
+                                                          });
+      if (unit.duplicate) {
+        unit.line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+      }
+    }
     units.push_back(std::move(unit));
   }
   return units;

@@ -28,6 +28,7 @@ struct CompilationUnit {
   std::vector<std::string> targets;  // reexec: names the statement binds
   std::string accessor;              // property accessors: "fget", "fset" or "fdel"
   bool only_if_missing = false;      // reexec on first touch: run only when a target is unbound
+  bool duplicate = false;            // swap: the qualname is defined more than once; line_delta is new - old start
 };
 
 // Builds units for definitions and statements of one file; indexes its

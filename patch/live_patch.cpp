@@ -39,7 +39,8 @@ loader::UnitRequest unit_request(const CompilationUnit& unit) {
                               unit.line_delta,
                               unit.targets,
                               unit.accessor,
-                              unit.only_if_missing};
+                              unit.only_if_missing,
+                              unit.duplicate};
   for (const auto& scope : unit.scopes) {
     request.scopes.push_back({scope.name, scope.is_class});
   }

@@ -43,6 +43,39 @@ std::string reason_against_live_code(Rule rule) {
   return reason;
 }
 
+bool is_identifier(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
+}
+
+// Names a module-level `del` removes: the live module lacks them because the
+// file deleted them, so a fresh import lacks them too.
+std::set<std::string> deleted_names(const parser::SourceFile& file) {
+  std::set<std::string> names;
+  for (const auto& statement : file.statements) {
+    std::string_view text = util::trim(statement.text);
+    if (!statement.scope_qualname.empty() || statement.kind != parser::Statement::Kind::other ||
+        !util::starts_with(text, "del ")) {
+      continue;
+    }
+    std::string name;
+    for (char c : text.substr(4)) {
+      if (c == ',' || c == '\n' || c == ' ' || c == '\\' || c == '(' || c == ')') {
+        if (is_identifier(name)) {
+          names.insert(name);
+        }
+        name.clear();
+      } else {
+        name += c;
+      }
+    }
+    if (is_identifier(name)) {
+      names.insert(name);
+    }
+  }
+  return names;
+}
+
 bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 // Whether `NAME = value` has a value that runs no code: numbers, strings
@@ -93,13 +126,25 @@ bool binds_a_literal(const std::string& text) {
 // value cannot be told from state the program built up, and a name the live
 // module lacks may be one the module deleted after running its statement
 // (`_tmp = os.system(...); del _tmp`): only imports and assignments of
-// literals (which run no code) are carried, binding names the live module lacks.
+// literals (which run no code) are carried, binding names the live module
+// lacks. Never an assignment into an attribute or item (`date.min = ...`
+// changes another object, not a name), never a name the file deletes.
 std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units) {
   std::vector<PlannedUnit> statements;
+  auto deleted = deleted_names(after);
   for (const auto& statement : after.statements) {
     bool binds_names = statement.kind == parser::Statement::Kind::import ||
                        (statement.kind == parser::Statement::Kind::assignment && binds_a_literal(statement.text));
     if (!binds_names || !statement.scope_qualname.empty() || statement.conditional || statement.targets.empty()) {
+      continue;
+    }
+    bool plain_names = std::all_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
+      return statement.kind == parser::Statement::Kind::import || is_identifier(target);
+    });
+    bool binds_deleted =
+        std::any_of(statement.targets.begin(), statement.targets.end(),
+                    [&](const std::string& target) { return deleted.count(target.substr(0, target.find('.'))) != 0; });
+    if (!plain_names || binds_deleted) {
       continue;
     }
     PlannedUnit plan{units.statement(statement), {}, -1, false};
@@ -211,6 +256,10 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   }
   auto statements = carried_statements(after, units);
   plan.units.insert(plan.units.begin(), statements.begin(), statements.end());
+  // In the order a fresh import runs the file: a statement may use a class
+  // or function defined above it.
+  std::stable_sort(plan.units.begin(), plan.units.end(),
+                   [](const PlannedUnit& a, const PlannedUnit& b) { return a.change.line < b.change.line; });
   return plan;
 }
 

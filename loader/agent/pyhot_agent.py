@@ -20,6 +20,7 @@ import ast
 import atexit
 import builtins
 import collections
+import dis
 import errno
 import functools
 import gc
@@ -104,6 +105,16 @@ def _one_line(text):
 def _exception_text(exc):
     text = _one_line(exc)
     return '%s: %s' % (type(exc).__name__, text) if text else type(exc).__name__
+
+
+def _is_writable_class(cls):
+    """Whether a patch can set attributes of cls: classes made by class
+    statements can; built-in and extension types (and 3.10+ immutable
+    types) cannot."""
+    flags = getattr(cls, '__flags__', 0)
+    heap = flags & (1 << 9)
+    immutable = sys.version_info >= (3, 10) and flags & (1 << 8)
+    return bool(heap) and not immutable
 
 
 class _Failure(Exception):
@@ -437,12 +448,38 @@ def _values_equal(a, b):
     return False
 
 
+def _shift_class_firstlineno(code, consts, delta):
+    """3.13+: a class body stores its first line as a constant (the class's
+    __firstlineno__); the moved body loads a new constant with the moved
+    line (a new slot: the old one may be shared with an equal literal).
+    Returns (co_code, consts)."""
+    raw = code.co_code
+    if '__firstlineno__' not in code.co_names or len(consts) >= 256:
+        return raw, consts
+    instructions = list(dis.get_instructions(code))
+    for previous, instruction in zip(instructions, instructions[1:]):
+        if instruction.opname == 'STORE_NAME' and instruction.argval == '__firstlineno__' \
+                and previous.opname == 'LOAD_CONST' and type(previous.argval) is int \
+                and previous.arg < 256 and raw[previous.offset + 1] == previous.arg:
+            line = max(1, previous.argval + delta)
+            users = sum(1 for i in instructions if i.opcode in dis.hasconst and i.arg == previous.arg)
+            if users == 1:
+                # As a fresh import has it: the same slot, the new line.
+                return raw, consts[:previous.arg] + (line,) + consts[previous.arg + 1:]
+            at = previous.offset + 1
+            return raw[:at] + bytes([len(consts)]) + raw[at + 1:], consts + (line,)
+    return raw, consts
+
+
 def _shift_code(code, delta, pairs=None):
     """A copy of code (and its nested code) moved by delta lines."""
     consts = tuple(_shift_code(c, delta, pairs) if isinstance(c, types.CodeType)
                    else c for c in code.co_consts)
+    raw = code.co_code
+    if sys.version_info >= (3, 13):
+        raw, consts = _shift_class_firstlineno(code, consts, delta)
     moved = code.replace(co_firstlineno=max(1, code.co_firstlineno + delta),
-                         co_consts=consts)
+                         co_consts=consts, co_code=raw)
     if pairs is not None:
         pairs.append((code, moved))
     return moved
@@ -557,7 +594,8 @@ class _Unit(object):
                  'code', 'new_code', 'body_code', 'owner', 'class_name', 'key',
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
-                 'status', 'objects', 'message', 'only_if_missing', 'first_line')
+                 'status', 'objects', 'message', 'only_if_missing', 'first_line',
+                 'duplicate')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -598,6 +636,10 @@ class _Unit(object):
         # First touch: bind the statement's names only where the live
         # namespace lacks them, so state the program built up is kept.
         self.only_if_missing = _flag_field(raw, 'only_if_missing')
+        # The file defines this qualname more than once: only the definition
+        # the live function came from may change it (line_delta: its new
+        # start line minus its old one).
+        self.duplicate = _flag_field(raw, 'duplicate')
         self.fn_index = None
         for index, scope in enumerate(self.scopes):
             if scope['kind'] != 'class':
@@ -688,8 +730,41 @@ class _ApplyRequest(object):
             value = getattr(__future__, feature, None)
             if not isinstance(value, __future__._Feature):
                 raise _Failure('protocol', "unknown future feature '%s'" % feature)
+            mandatory = value.getMandatoryRelease()
+            if mandatory is not None and tuple(mandatory[:3]) <= tuple(sys.version_info[:3]):
+                # `division`, `print_function`, ...: the compiler accepts the
+                # import and records nothing, so neither may the unit.
+                continue
             self.flags |= value.compiler_flag
         self.units = [_Unit(raw) for raw in _field(request, 'units', list)]
+
+
+class _Foreign(_Failure):
+    """The live name is held by something this text did not make (a
+    built-in the module imported instead of its fallback definition)."""
+
+    def __init__(self, message):
+        _Failure.__init__(self, 'refused', message + '; nothing was changed')
+
+
+def _type_name(obj):
+    return getattr(obj, '__qualname__', None) or type(obj).__name__
+
+
+def _refuse_builtin(binding, qualname):
+    """Raises _Foreign when a built-in (a C function or descriptor, or a
+    built-in type) holds the name: the text's definition is a fallback that
+    did not run."""
+    if isinstance(binding, type):
+        if not _is_writable_class(binding):
+            raise _Foreign('the live %s is the built-in type %s, not this definition'
+                           % (qualname, _type_name(binding)))
+        return
+    if not isinstance(binding, (types.FunctionType, staticmethod, classmethod, property,
+                                functools.partial, types.MethodType)) \
+            and type(binding).__module__ == 'builtins' and _instance_dict(binding) is None:
+        raise _Foreign('the live %s is a built-in %s, not this definition'
+                       % (qualname, _type_name(binding)))
 
 
 # -- compiling: the unit's text into the code objects it defines ------------
@@ -703,7 +778,10 @@ def _compile_unit(unit, file, flags):
     # result is what compiling at the real lines gives). Anything that
     # runs its body (a class's __firstlineno__, tracebacks of decorators)
     # is compiled at the real lines.
-    shift = offset if unit.verdict == 'swap' else 0
+    # On 3.13+ a class body keeps its first line as a constant (its
+    # __firstlineno__), which moving line numbers cannot reach: a unit
+    # there is compiled at its real lines.
+    shift = offset if unit.verdict == 'swap' and sys.version_info < (3, 13) else 0
     source = unit.source if shift or not offset else '\n' * offset + unit.source
     try:
         unit.code = compile(source, file, 'exec', flags, True)
@@ -752,9 +830,19 @@ class _LiveResolver(object):
         class_name = None
         for scope in unit.class_scopes():
             value = _namespace_get(owner, _mangle(scope['name'], class_name))
+            if value is not _MISSING and not isinstance(value, type):
+                # `class _Null: ...` then `_Null = _Null()`: the module
+                # replaced the class, as a fresh import does.
+                raise _Foreign('the live %s is a %s, not this class'
+                               % (scope['name'], _type_name(type(value))))
             if not isinstance(value, type):
                 raise _Failure('not_found', "Cannot locate class %s in module %s"
                                % (scope['name'], self.module_name))
+            if not _is_writable_class(value):
+                # An optional-import fallback: the live name is a built-in
+                # type, not the class this text defines.
+                raise _Foreign('the live %s is the built-in type %s, not this class'
+                               % (scope['name'], _type_name(value)))
             owner = value
             class_name = scope['name']
         unit.owner = owner
@@ -769,6 +857,10 @@ class _LiveResolver(object):
                 raise _Failure('not_found', 'Cannot locate %s in module %s'
                                % (unit.qualname, self.module_name))
             if isinstance(unit.old_binding, type):
+                if not _is_writable_class(unit.old_binding):
+                    # `def f` above `from _speedups import f`: the import won.
+                    raise _Foreign('the live %s is the built-in type %s, not this definition'
+                                   % (unit.qualname, _type_name(unit.old_binding)))
                 if unit.verdict != 'relocate':
                     raise _Failure('refused', '%s is a class: it can only be defined, '
                                    'deleted or relocated' % unit.qualname)
@@ -781,6 +873,8 @@ class _LiveResolver(object):
         if isinstance(binding, property) and unit.accessor in ('fget', 'fset', 'fdel'):
             start = [getattr(binding, unit.accessor)]
         found = _unwrap(binding, unit.qualname, unit.name, start)
+        if not found:
+            _refuse_builtin(binding, unit.qualname)
         if not found:
             raise _Failure('not_found', 'Cannot locate %s in module %s: the live %s '
                            'is not and does not wrap a function of that name'
@@ -803,6 +897,8 @@ class _LiveResolver(object):
             raise _Failure('not_found', 'Cannot locate %s in module %s'
                            % (unit.outer_qualname, self.module_name))
         found = _unwrap(binding, unit.outer_qualname, outer['name'])
+        if not found:
+            _refuse_builtin(binding, unit.outer_qualname)
         if not found:
             raise _Failure('not_found', 'Cannot locate function %s in module %s'
                            % (unit.outer_qualname, self.module_name))
@@ -938,7 +1034,9 @@ class _Execution(object):
                     _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets):
                 unit.status = 'unchanged'
                 continue
-            scratch, code = self._scratch(unit, {})
+            # A class-level statement sees the module-level names bound
+            # above it in the same patch (a new import), as in a fresh import.
+            scratch, code = self._scratch(unit, self.overlay)
             before = dict(scratch)
             self._exec(code, scratch)
             if unit.targets is not None:
@@ -979,6 +1077,14 @@ class _Execution(object):
             raise _Failure('compile', '%s: the unit for %s did not make a function'
                            % (file, unit.qualname))
 
+    def publish(self, unit):
+        """Makes a new or rebound object visible to the units after it."""
+        if unit.verdict not in ('define', 'rebind') or unit.nested() or unit.new_binding is _MISSING:
+            return
+        target = self.overlay if unit.owner is self.request.module \
+            else self.class_overlays.setdefault(id(unit.owner), {})
+        target[unit.key] = unit.new_binding
+
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
         module-level text, or the class body (over base) for a unit inside
@@ -1016,7 +1122,11 @@ def _check_unit(unit, verify):
                               ', '.join(new.co_freevars) or 'none'))
         if verify and _code_equal(old, new) and all(
                 _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
-                for a in ('__defaults__', '__kwdefaults__', '__doc__')):
+                for a in ('__defaults__', '__kwdefaults__')):
+            # Not __doc__: the docstring is a constant of the code compared
+            # above, so a different __doc__ was set by module code below the
+            # definition (`f.__doc__ = TEMPLATE.format(...)`), as it is in a
+            # fresh import.
             unit.status = 'unchanged'
     elif unit.verdict == 'swap':
         old = unit.old_chain[-1]
@@ -1176,14 +1286,64 @@ class _NestedPlan(object):
 
 # -- committing: the writes, queued and then made at once ---------------------
 
+def _class_body_facts(source, file, flags):
+    """3.13+: {class qualname: {'__firstlineno__': n, '__static_attributes__':
+    (...)}} as a fresh import of source sets them (compiled, never run)."""
+    try:
+        code = compile(source, file, 'exec', flags, True)
+    except (SyntaxError, ValueError, TypeError):
+        return {}
+    facts = {}
+    queue = [code]
+    while queue:
+        code = queue.pop()
+        queue.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        if '__static_attributes__' not in code.co_names:
+            continue
+        found = {}
+        previous = None
+        for instruction in dis.get_instructions(code):
+            if instruction.opname == 'STORE_NAME' and previous is not None \
+                    and previous.opname == 'LOAD_CONST' \
+                    and instruction.argval in ('__firstlineno__', '__static_attributes__'):
+                found[instruction.argval] = previous.argval
+            previous = instruction
+        facts[getattr(code, 'co_qualname', code.co_name)] = found
+    return facts
+
+
 class _Commit(object):
     """Queues every change of a worked-out apply into actions, then makes
     the writes together."""
 
-    def __init__(self, units, nested, lineage):
+    def __init__(self, units, nested, lineage, request=None):
         self.units = units
         self.nested = nested
         self.lineage = lineage
+        self.request = request
+
+    def _queue_class_facts(self, actions):
+        """3.13+: a class whose methods changed or moved gets the
+        __firstlineno__ and __static_attributes__ a fresh import gives it."""
+        request = self.request
+        source = getattr(request, 'new_source', None)
+        if sys.version_info < (3, 13) or source is None:
+            return
+        classes = {}
+        for unit in self.units:
+            if unit.status is not None:
+                continue
+            if isinstance(unit.owner, type):
+                classes[id(unit.owner)] = unit.owner
+            if isinstance(unit.old_binding, type) and unit.verdict == 'relocate':
+                classes[id(unit.old_binding)] = unit.old_binding
+        if not classes:
+            return
+        facts = _class_body_facts(source.text(), request.file, request.flags)
+        for cls in classes.values():
+            for name, value in facts.get(cls.__qualname__, {}).items():
+                if _is_writable_class(cls) and cls.__dict__.get(name, _MISSING) != value:
+                    _bind(actions, cls, name, value)
 
     def run(self, actions):
         for unit in self.units:
@@ -1200,6 +1360,7 @@ class _Commit(object):
             _set_code(actions, fn, new)
         if rebinds:
             _RebindSweep(rebinds).run(actions)
+        self._queue_class_facts(actions)
         actions.writes.apply()
         for owner, key, value in actions.after_writes:
             _set_name(owner, key, value)
@@ -1382,15 +1543,26 @@ class _Apply(object):
         for unit in self.units:
             try:
                 resolver.resolve(unit)
+            except _Foreign as failure:
+                # A fresh import binds the built-in too: leave it.
+                unit.status = 'unchanged'
+                unit.message = failure.message
             except _Failure as failure:
                 # First touch: the client asks which candidates exist live.
                 if not (request.verify and failure.kind == 'not_found'):
                     raise
                 unit.status = 'missing'
+        _settle_duplicates(self.units, request.verify)
         execution = _Execution(request)
-        execution.run_reexec(self.units)
+        # In the order a fresh import runs the file: a statement sees the
+        # classes and functions defined above it, a definition the values
+        # bound above it.
         for unit in self.units:
-            if unit.status == 'missing':
+            if unit.verdict == 'reexec':
+                if unit.status is None:
+                    execution.run_reexec([unit])
+                continue
+            if unit.status in ('missing', 'unchanged'):
                 continue
             try:
                 execution.build(unit)
@@ -1401,8 +1573,9 @@ class _Apply(object):
                     raise
                 unit.status = 'would_apply'
                 unit.message = 'defaults could not be compared: ' + failure.message
+            execution.publish(unit)
         for unit in self.units:
-            if unit.status not in ('missing', 'would_apply'):
+            if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
         self.nested.plan()
         if not request.dry_run:
@@ -1414,7 +1587,7 @@ class _Apply(object):
     def commit(self, actions):
         """Changes the live objects; every change is recorded in actions
         first so that the caller can undo it."""
-        _Commit(self.units, self.nested, self.lineage).run(actions)
+        _Commit(self.units, self.nested, self.lineage, self.request).run(actions)
 
     def finish_dry_run(self):
         swaps, kept = self.nested.scan_closures()
@@ -1429,6 +1602,34 @@ class _Apply(object):
                 elif unit.verdict == 'reexec':
                     unit.objects = len(unit.targets or ())
         return [unit.result() for unit in self.units]
+
+
+def _settle_duplicates(units, verify):
+    """Of several definitions with one qualname (overload stubs and the
+    function, if/else branches), only the one the live function was made
+    from is swapped: the one whose old start line is the live code's first
+    line (on first touch, with no old lines, the one with the live code,
+    else the nearest)."""
+    groups = {}
+    for unit in units:
+        if unit.duplicate and unit.verdict == 'swap' and unit.status is None \
+                and unit.live_fn is not None and unit.new_code is not None:
+            groups.setdefault(id(unit.live_fn), []).append(unit)
+    for group in groups.values():
+        live_line = group[0].live_fn.__code__.co_firstlineno
+
+        def distance(unit):
+            return abs(unit.new_code.co_firstlineno - unit.line_delta - live_line)
+        chosen = None
+        if verify:
+            # The definition whose code is the live code, else the nearest.
+            same = [u for u in group if _code_equal(u.live_fn.__code__, u.new_code)]
+            chosen = same[0] if same else min(group, key=distance)
+        for unit in group:
+            if unit is chosen or (not verify and distance(unit) == 0):
+                continue
+            unit.status = 'unchanged'
+            unit.message = 'another definition of %s is the live one' % unit.qualname
 
 
 def _credit(holders, obj, what):
@@ -1532,6 +1733,10 @@ class _Changes(list):
 
 def _bind(actions, owner, key, value):
     """Sets (or with _MISSING removes) a binding in a module or class."""
+    if isinstance(owner, type) and not _is_writable_class(owner):
+        # Checked before anything is written: the patch stays all or nothing.
+        raise _Failure('refused', 'cannot set %s of the built-in type %s; nothing was changed'
+                       % (key, _type_name(owner)))
     old = owner.__dict__.get(key, _MISSING)
     actions.append(('bind', owner, key, old, value))
     actions.writes.binding(owner, key, value)
@@ -1540,10 +1745,21 @@ def _bind(actions, owner, key, value):
 _FUNCTION_STATE = ('__code__', '__defaults__', '__kwdefaults__', '__annotations__', '__doc__')
 
 
+def _code_docstring(code):
+    consts = code.co_consts
+    return consts[0] if consts and isinstance(consts[0], str) else None
+
+
 def _swap_function(actions, live, new):
     actions.append(('function', live) + tuple(getattr(live, a) for a in _FUNCTION_STATE))
     for attr in _FUNCTION_STATE:
-        actions.writes.attribute(live, attr, getattr(new, attr))
+        value = getattr(new, attr)
+        if attr == '__doc__' and new.__doc__ == _code_docstring(live.__code__) \
+                and live.__doc__ != new.__doc__:
+            # The docstring did not change and module code below the
+            # definition set another __doc__: a fresh import keeps that one.
+            value = live.__doc__
+        actions.writes.attribute(live, attr, value)
 
 
 def _set_code(actions, fn, code):
@@ -2009,6 +2225,7 @@ class _Operations(object):
         request = plan.request
         previous_snapshot = self.history.snapshots.get(request.module_name)
         source = _new_source(request, previous_snapshot)
+        request.new_source = source  # 3.13+: classes' fresh-import facts come from it
         recorded = None
         if request.snapshot_edit is not None:
             recorded = _edited(request.snapshot_edit, previous_snapshot, request.module_name)

@@ -1,0 +1,10 @@
+class _Null:
+    def __repr__(self):
+        return "null"
+
+
+_Null = _Null()
+
+
+def user():
+    return 1

@@ -1,0 +1,5 @@
+class Box:
+    size = 1
+
+    def get(self):
+        return self.size
