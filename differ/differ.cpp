@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "differ/rules.hpp"
@@ -456,7 +457,8 @@ std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
 }
 
 std::vector<std::string> definition_keys(const SourceFile& file) {
-  std::unordered_map<std::string, int> seen;
+  std::unordered_map<std::string_view, int> seen;  // views of file's qualnames
+  seen.reserve(file.definitions.size());
   std::vector<std::string> keys;
   keys.reserve(file.definitions.size());
   for (const auto& def : file.definitions) {
@@ -474,14 +476,15 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
   auto old_keys = definition_keys(before);
   auto new_keys = definition_keys(after);
-  std::unordered_map<std::string, int> old_index_by_key;
+  std::unordered_map<std::string_view, int> old_index_by_key;  // views of old_keys
+  old_index_by_key.reserve(old_keys.size());
   for (std::size_t i = 0; i < old_keys.size(); ++i) {
     old_index_by_key.emplace(old_keys[i], static_cast<int>(i));
   }
 
   std::vector<Change> changes;
-  std::set<int> added_new;  // indexes in after
-  std::set<int> matched_old;
+  std::set<int> added_new;                                   // indexes in after
+  std::vector<bool> matched_old(before.definitions.size());  // a set would cost a node per definition
   std::set<std::string> new_or_gone_classes;
 
   for (std::size_t i = 0; i < after.definitions.size(); ++i) {
@@ -509,7 +512,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
       continue;
     }
     int old_index = found->second;
-    matched_old.insert(old_index);
+    matched_old[static_cast<std::size_t>(old_index)] = true;
     const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
     // Hashes only as far as the verdict needs them (see same_dedented):
     // most definitions are unchanged.
@@ -562,7 +565,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
 
   std::set<int> removed_old;
   for (std::size_t i = 0; i < before.definitions.size(); ++i) {
-    if (matched_old.count(static_cast<int>(i)) != 0) {
+    if (matched_old[i]) {
       continue;
     }
     const Definition& was = before.definitions[i];

@@ -1,6 +1,7 @@
 #include "patch/plan.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -234,9 +235,29 @@ std::size_t common_length(std::string_view a, std::string_view b, bool from_end)
   return same;
 }
 
+// The newlines in `text`, eight bytes at a time (a byte loop was most of
+// what was left of source_edit on a 2.6 MB module).
+std::size_t count_newlines(std::string_view text) {
+  constexpr std::uint64_t k_newlines = 0x0a0a0a0a0a0a0a0aULL;
+  constexpr std::uint64_t k_low7 = 0x7f7f7f7f7f7f7f7fULL;
+  std::size_t count = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, text.data() + i, 8);
+    std::uint64_t zero_where_newline = word ^ k_newlines;
+    // The high bit of each byte that is zero, exactly (no borrow between bytes).
+    std::uint64_t zeros = ~(((zero_where_newline & k_low7) + k_low7) | zero_where_newline | k_low7);
+    count += static_cast<std::size_t>(__builtin_popcountll(zeros));
+  }
+  for (; i < text.size(); ++i) {
+    count += text[i] == '\n' ? 1 : 0;
+  }
+  return count;
+}
+
 std::size_t count_lines(std::string_view text) {
-  auto breaks = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-  return breaks + (!text.empty() && text.back() != '\n' ? 1 : 0);
+  return count_newlines(text) + (!text.empty() && text.back() != '\n' ? 1 : 0);
 }
 
 }  // namespace
@@ -260,8 +281,10 @@ std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::
   }
   loader::SourceEdit edit;
   edit.base = base_hash;
+  // The text before `suffix` ends at a line start (or is all of base): its
+  // lines are base's lines before the suffix's, and one pass counts both.
   edit.start = count_lines(base.substr(0, prefix));
-  edit.end = count_lines(base) - count_lines(base.substr(base.size() - suffix));
+  edit.end = edit.start + count_lines(base.substr(prefix, base.size() - suffix - prefix));
   edit.text = std::string(now.substr(prefix, now.size() - suffix - prefix));
   edit.length = now.size();
   return edit;
