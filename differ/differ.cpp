@@ -450,6 +450,39 @@ std::uint64_t own_class_hash(const SourceFile& file, const Definition& def) {
   return XXH3_64bits_digest(&state);
 }
 
+// Where a definition's key was in the text before (keys are unique): most
+// definitions keep their place after the one before them, so the old index
+// after the last match is tried first, and the map is built only when that
+// misses.
+class OldIndex {
+ public:
+  explicit OldIndex(const std::vector<std::string>& old_keys) : m_old_keys(old_keys) {}
+
+  // -1 when the key is new.
+  int operator()(const std::string& key) {
+    if (m_next < m_old_keys.size() && m_old_keys[m_next] == key) {
+      return static_cast<int>(m_next++);
+    }
+    if (m_by_key.empty()) {
+      m_by_key.reserve(m_old_keys.size());
+      for (std::size_t i = 0; i < m_old_keys.size(); ++i) {
+        m_by_key.emplace(m_old_keys[i], static_cast<int>(i));
+      }
+    }
+    auto found = m_by_key.find(key);
+    if (found == m_by_key.end()) {
+      return -1;
+    }
+    m_next = static_cast<std::size_t>(found->second) + 1;
+    return found->second;
+  }
+
+ private:
+  const std::vector<std::string>& m_old_keys;
+  std::unordered_map<std::string_view, int> m_by_key;  // views of m_old_keys
+  std::size_t m_next = 0;
+};
+
 }  // namespace
 
 std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
@@ -476,11 +509,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
   auto old_keys = definition_keys(before);
   auto new_keys = definition_keys(after);
-  std::unordered_map<std::string_view, int> old_index_by_key;  // views of old_keys
-  old_index_by_key.reserve(old_keys.size());
-  for (std::size_t i = 0; i < old_keys.size(); ++i) {
-    old_index_by_key.emplace(old_keys[i], static_cast<int>(i));
-  }
+  OldIndex old_index_of(old_keys);
 
   std::vector<Change> changes;
   std::set<int> added_new;                                   // indexes in after
@@ -489,8 +518,8 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
 
   for (std::size_t i = 0; i < after.definitions.size(); ++i) {
     const Definition& now = after.definitions[i];
-    auto found = old_index_by_key.find(new_keys[i]);
-    if (found == old_index_by_key.end()) {
+    int old_index = old_index_of(new_keys[i]);
+    if (old_index < 0) {
       added_new.insert(static_cast<int>(i));
       if (has_ancestor_in(after, now, added_new)) {
         continue;  // comes with its new parent
@@ -511,7 +540,6 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
       changes.push_back(std::move(change));
       continue;
     }
-    int old_index = found->second;
     matched_old[static_cast<std::size_t>(old_index)] = true;
     const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
     // Hashes only as far as the verdict needs them (see same_dedented):
