@@ -194,6 +194,10 @@ std::string serialize(const SourceFile& file) {
 }
 
 Result<SourceFile> deserialize(std::string_view bytes, std::string_view text) {
+  return deserialize(bytes, std::string(text));
+}
+
+Result<SourceFile> deserialize(std::string_view bytes, std::string&& text) {
   if (bytes.size() < sizeof(std::uint64_t)) {
     return corrupt("truncated");
   }
@@ -222,7 +226,7 @@ Result<SourceFile> deserialize(std::string_view bytes, std::string_view text) {
 
   SourceFile file;
   reader.get(file.path);
-  file.text = std::string(text);
+  file.text = std::move(text);
   reader.get(file.definitions);
   reader.get(file.statements);
   reader.get(file.errors);
