@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
+#include "cli/process_tree.hpp"
 #include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
@@ -34,25 +35,11 @@ Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force) {
   return loader::connect_to_agent(*process, options);
 }
 
-// The pids a command with --tree applies to: the process and every Python
-// process below it.
-std::vector<int> target_pids(int pid, bool tree) {
-  std::vector<int> pids{pid};
-  if (tree) {
-    for (int child : loader::descendant_pids(pid)) {
-      auto info = loader::inspect_process(child);
-      if (info && info->is_python()) {
-        pids.push_back(child);
-      }
-    }
-  }
-  return pids;
-}
-
-// Runs `one` for each target pid; with several, each output is headed by its pid.
-int for_each_target(int pid, bool tree, bool json_output, const std::function<int(int, json&)>& one) {
-  auto pids = target_pids(pid, tree);
-  if (pids.size() == 1 && !tree) {
+// Runs `one` for the process, or with --tree for it and every Python process
+// below it until the tree is stable (cli/process_tree.hpp).
+int for_each_target(int pid, bool tree, bool json_output, const std::string& what,
+                    const std::function<int(int, json&)>& one) {
+  if (!tree) {
     json document;
     int code = one(pid, document);
     if (json_output) {
@@ -60,22 +47,13 @@ int for_each_target(int pid, bool tree, bool json_output, const std::function<in
     }
     return code;
   }
-  int worst = k_exit_done;
-  json all = json::array();
-  for (int target : pids) {
-    if (!json_output) {
-      std::cout << "== process " << target << "\n";
-    }
-    json document;
-    int code = one(target, document);
-    document["pid"] = target;
-    all.push_back(document);
-    worst = std::max(worst, code);
-  }
+  auto members = run_over_tree(pid, one);
   if (json_output) {
-    print_json({{"ok", worst == k_exit_done}, {"processes", all}});
+    print_json(tree_to_json(members));
+  } else {
+    print_tree(members, what);
   }
-  return worst;
+  return tree_exit_code(members);
 }
 
 void print_extracted_source(const std::string& source, bool verbose) {
@@ -122,6 +100,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
   auto where = patch::locate_module(agent, module);
   if (!where) {
     document["error"] = where.error().message;
+    document["lacks_module"] = where.error().kind == ErrorKind::not_found;
     if (!options.json) {
       std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
     }
@@ -164,6 +143,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
   }
   if (!outcome->changed_anything()) {
     document["error"] = "Method source has not changed.";
+    document["already_live"] = true;
     if (!options.json) {
       std::cout << "Error: Method source has not changed.\n";
       std::cout << "Located file path: " << where->file << "\n";
@@ -180,11 +160,12 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
   return k_exit_done;
 }
 
-int reload_file(loader::Agent& agent, const ReloadOptions& options, json& document) {
+int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, json& document) {
   document = {{"ok", false}, {"target", options.target[0]}};
   auto where = patch::locate_module(agent, options.target[0]);
   if (!where) {
     document["error"] = where.error().message;
+    document["lacks_module"] = where.error().kind == ErrorKind::not_found;
     if (!options.json) {
       std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
     }
@@ -210,6 +191,7 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, json& docume
   }
   document = to_json(*outcome);
   document["ok"] = outcome->refused.empty();
+  document["already_live"] = outcome->refused.empty() && !outcome->changed_anything();
   if (!outcome->refused.empty()) {
     if (!options.json) {
       print_refused(*outcome);
@@ -237,7 +219,8 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, json& docume
     std::cout << "\n";
   }
   if (outcome->patch_id) {
-    std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << options.pid << " " << *outcome->patch_id
+    // The process's own pid: under --tree each process has its own patch ids.
+    std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << pid << " " << *outcome->patch_id
               << "` undoes it.\n";
   }
   return k_exit_done;
@@ -295,14 +278,15 @@ int run_reload(const ReloadOptions& options) {
     print_error("reload takes PID FILE.py, PID MODULE, or PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
-  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+  return for_each_target(options.pid, options.tree, options.json, "run the new code", [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
     auto* agent = open_or_report(pid, options.force, options.json, document, holder);
     if (agent == nullptr) {
       return k_exit_failed;
     }
     loader::Agent typed(*agent);
-    return options.target.size() == 1 ? reload_file(typed, options, document) : reload_method(typed, options, document);
+    return options.target.size() == 1 ? reload_file(typed, options, pid, document)
+                                      : reload_method(typed, options, document);
   });
 }
 
@@ -339,7 +323,7 @@ int run_module(const ProcessOptions& options) {
 }
 
 int run_history(const ProcessOptions& options) {
-  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+  return for_each_target(options.pid, options.tree, options.json, "answered", [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
     auto* agent = open_or_report(pid, options.force, options.json, document, holder);
     if (agent == nullptr) {
@@ -385,7 +369,7 @@ int run_revert(const ProcessOptions& options) {
     print_error("revert takes PID [ID]", options.json);
     return k_exit_usage;
   }
-  return for_each_target(options.pid, options.tree, options.json, [&](int pid, json& document) {
+  return for_each_target(options.pid, options.tree, options.json, "reverted", [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
     auto* agent = open_or_report(pid, options.force, options.json, document, holder);
     if (agent == nullptr) {

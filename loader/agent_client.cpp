@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,9 +15,11 @@
 #include <thread>
 
 #include "loader/agent_api.hpp"
+#include "loader/agent_socket.hpp"
 #include "loader/agent_source.hpp"
 #include "loader/attach/injector.hpp"
 #include "loader/frame.hpp"
+#include "loader/secure_dir.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
 
@@ -103,6 +106,15 @@ Result<std::unique_ptr<AgentClient>> AgentClient::connect(const std::string& soc
     return make_error(kind, "cannot connect to " + socket_path + ": " + std::strerror(saved));
   }
   return std::unique_ptr<AgentClient>(new AgentClient(fd, timeout));
+}
+
+Result<ucred> AgentClient::peer_credentials() const {
+  ucred credentials{};
+  socklen_t length = sizeof credentials;
+  if (getsockopt(m_fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return make_error(ErrorKind::io, std::string("SO_PEERCRED: ") + std::strerror(errno));
+  }
+  return credentials;
 }
 
 AgentClient::~AgentClient() {
@@ -200,7 +212,11 @@ Result<json> AgentClient::request(const std::string& op, json arguments) {
 }
 
 bool agent_is_listening(const ProcessInfo& process) {
-  auto client = AgentClient::connect(agent_socket_path(process), std::chrono::milliseconds(500));
+  auto directory = open_agent_directory(process, false);
+  if (!directory) {
+    return false;
+  }
+  auto client = connect_verified(process, *directory, std::chrono::milliseconds(500));
   if (!client) {
     return false;
   }
@@ -212,42 +228,25 @@ namespace {
 
 std::string agent_file_name() { return "pyhot_agent-" + util::hash_hex(agent_source()).substr(0, 12) + ".py"; }
 
+struct StagedAgent {
+  VerifiedDirectory directory;  // also where the agent will listen
+  std::string name;
+  std::string inside_path;  // as the target opens it
+};
+
 // Puts the agent's source where the target can read it: inside the target's
-// own root, in the per-user directory the agent will listen in.
-Result<std::string> stage_agent_for(const ProcessInfo& process) {
-  std::string inside_dir = socket_directory(process.uid);
-  std::string outside_dir = "/proc/" + std::to_string(process.pid) + "/root" + inside_dir;
-  if (std::getenv("PYHOT_AGENT_SOCKET_DIR") != nullptr) {
-    outside_dir = inside_dir;
-  }
-  std::error_code ec;
-  if (!std::filesystem::exists(outside_dir, ec)) {
-    if (mkdir(outside_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return make_error(ErrorKind::io, "cannot create " + outside_dir + ": " + std::strerror(errno));
-    }
-    if (geteuid() == 0 && process.uid != 0) {
-      if (chown(outside_dir.c_str(), static_cast<uid_t>(process.uid), static_cast<gid_t>(-1)) != 0) {
-        return make_error(ErrorKind::io, "cannot hand " + outside_dir + " to uid " + std::to_string(process.uid));
-      }
-    }
+// own root, in the per-user directory the agent will listen in, verified
+// to be the target user's own (see secure_dir.hpp).
+Result<StagedAgent> stage_agent_for(const ProcessInfo& process) {
+  auto directory = open_agent_directory(process, true);
+  if (!directory) {
+    return directory.error();
   }
   std::string name = agent_file_name();
-  std::string outside_file = outside_dir + "/" + name;
-  if (!std::filesystem::exists(outside_file, ec)) {
-    std::string temporary = outside_file + ".tmp" + std::to_string(getpid());
-    if (auto written = util::write_file(temporary, std::string(agent_source())); !written) {
-      return written.error();
-    }
-    chmod(temporary.c_str(), 0644);
-    if (geteuid() == 0 && process.uid != 0) {
-      [[maybe_unused]] int ignored = chown(temporary.c_str(), static_cast<uid_t>(process.uid), static_cast<gid_t>(-1));
-    }
-    std::filesystem::rename(temporary, outside_file, ec);
-    if (ec) {
-      return make_error(ErrorKind::io, "cannot place the agent at " + outside_file + ": " + ec.message());
-    }
+  if (auto placed = directory->place_file(name, agent_source(), 0644); !placed) {
+    return placed.error();
   }
-  return inside_dir + "/" + name;
+  return StagedAgent{std::move(*directory), name, socket_directory(process.uid) + "/" + name};
 }
 
 std::string python_string_literal(const std::string& text) {
@@ -264,38 +263,45 @@ std::string python_string_literal(const std::string& text) {
 }  // namespace
 
 Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process, const ConnectOptions& options) {
-  std::string path = agent_socket_path(process);
-  auto client = AgentClient::connect(path, options.timeout);
-  if (client) {
-    return client;
-  }
-  if (client.error().kind != ErrorKind::not_found) {
-    return client.error();
+  auto deadline = Clock::now() + options.timeout;
+  if (auto directory = open_agent_directory(process, false)) {
+    auto client = connect_verified(process, *directory, options.timeout);
+    if (client || client.error().kind != ErrorKind::not_found) {
+      return client;
+    }
+  } else if (directory.error().kind != ErrorKind::not_found) {
+    return directory.error();
   }
   if (!options.attach) {
     return make_error(ErrorKind::not_found,
                       "no pyhot agent is running in process " + std::to_string(process.pid) +
                           ": start the program with `pyhot run -- python app.py` or call pyhot_agent.start() in it");
   }
+  std::string context = "starting the agent in process " + std::to_string(process.pid);
   auto staged = stage_agent_for(process);
   if (!staged) {
-    return staged.error().with_context("starting the agent in process " + std::to_string(process.pid));
+    return staged.error().with_context(context);
+  }
+  // Right before the target runs it: still exactly the embedded agent.
+  if (auto verified = staged->directory.verify_file(staged->name, agent_source()); !verified) {
+    return verified.error().with_context(context);
   }
   // Binds no names in __main__, runs once however many times it is queued,
   // and never raises into the program.
-  std::string bootstrap = "try:\n    __import__('runpy').run_path(" + python_string_literal(*staged) +
+  std::string bootstrap = "try:\n    __import__('runpy').run_path(" + python_string_literal(staged->inside_path) +
                           ", run_name='__agent__')\nexcept BaseException:\n    pass\n";
   attach::InjectOptions inject;
   inject.force = options.force;
-  auto deadline = Clock::now() + options.timeout;
   inject.deadline = options.timeout;
-  inject.is_done = [&]() { return std::filesystem::exists(path); };
+  std::string socket_name = agent_socket_name(process);
+  inject.is_done = [&]() { return staged->directory.verify_socket(socket_name).ok(); };
   if (auto injected = attach::inject_python(process.pid, bootstrap, inject); !injected) {
     return injected.error();
   }
   while (Clock::now() < deadline) {
-    auto connected = AgentClient::connect(path, std::chrono::milliseconds(remaining_ms(deadline)));
-    if (connected) {
+    auto connected =
+        connect_verified(process, staged->directory, std::chrono::milliseconds(std::max(1, remaining_ms(deadline))));
+    if (connected || connected.error().kind == ErrorKind::refused) {
       return connected;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -304,46 +310,39 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
                                             " within " + std::to_string(options.timeout.count()) + " ms");
 }
 
-namespace {
-
-Result<Done> write_once(const std::string& file, std::string_view contents) {
-  std::error_code ec;
-  if (std::filesystem::exists(file, ec)) {
-    return k_done;
-  }
-  std::string temporary = file + ".tmp" + std::to_string(getpid());
-  if (auto written = util::write_file(temporary, std::string(contents)); !written) {
-    return written.error();
-  }
-  std::filesystem::rename(temporary, file, ec);
-  if (ec) {
-    return make_error(ErrorKind::io, "cannot write " + file + ": " + ec.message());
-  }
-  return k_done;
-}
-
-}  // namespace
-
 Result<std::string> agent_import_directory() {
   const char* cache = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
+  uid_t me = geteuid();
   std::string base = cache != nullptr && *cache != '\0' ? cache
                      : home != nullptr                  ? std::string(home) + "/.cache"
-                                                        : "/tmp/pyhot-cache-" + std::to_string(getuid());
+                                                        : "/tmp/pyhot-cache-" + std::to_string(me);
+  if (cache == nullptr && home == nullptr) {
+    // In /tmp anyone could have made it first: it must be ours, 0700.
+    if (auto shared = VerifiedDirectory::open(base, me, true); !shared) {
+      return shared.error();
+    }
+  }
   std::string version = util::hash_hex(std::string(agent_source()) + std::string(sitecustomize_source())).substr(0, 12);
-  std::string dir = base + "/pyhot/agent-" + version;
+  std::string parent = base + "/pyhot";
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directories(parent, ec);
   if (ec) {
-    return make_error(ErrorKind::io, "cannot create " + dir + ": " + ec.message());
+    return make_error(ErrorKind::io, "cannot create " + parent + ": " + ec.message());
   }
-  if (auto written = write_once(dir + "/pyhot_agent.py", agent_source()); !written) {
-    return written.error();
+  // Every Python started with it on PYTHONPATH imports from it before the
+  // standard library: only the user may write there.
+  auto directory = VerifiedDirectory::open(parent + "/agent-" + version, me, true);
+  if (!directory) {
+    return directory.error();
   }
-  if (auto written = write_once(dir + "/sitecustomize.py", sitecustomize_source()); !written) {
-    return written.error();
+  for (auto [name, contents] :
+       {std::pair{"pyhot_agent.py", agent_source()}, std::pair{"sitecustomize.py", sitecustomize_source()}}) {
+    if (auto placed = directory->place_file(name, contents, 0644); !placed) {
+      return placed.error();
+    }
   }
-  return dir;
+  return directory->path();
 }
 
 }  // namespace pyhot::loader

@@ -3,6 +3,8 @@
 // answers. Every call has a deadline.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -33,6 +35,8 @@ class AgentClient final : public AgentChannel {
 
   Result<nlohmann::json> request(const std::string& op, nlohmann::json arguments) override;
   void set_timeout(std::chrono::milliseconds timeout) { m_timeout = timeout; }
+  // SO_PEERCRED of the listening end: checked before anything is sent.
+  Result<ucred> peer_credentials() const;
 
  private:
   AgentClient(int fd, std::chrono::milliseconds timeout) : m_fd(fd), m_timeout(timeout) {}

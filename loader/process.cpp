@@ -104,6 +104,13 @@ std::vector<int> descendant_pids(int root) {
   return order;
 }
 
+bool process_has_ended(int pid) {
+  auto status = attach::read_any_status(pid);
+  return !status || status->state == 'Z' || status->state == 'X';
+}
+
+std::uint64_t process_start_time(int pid) { return attach::read_start_time(pid); }
+
 std::string socket_directory(int uid) {
   if (const char* dir = std::getenv("PYHOT_AGENT_SOCKET_DIR"); dir != nullptr && *dir != '\0') {
     return dir;
@@ -111,14 +118,19 @@ std::string socket_directory(int uid) {
   return "/tmp/pyhot-" + std::to_string(uid);
 }
 
-std::string agent_socket_path(const ProcessInfo& process) {
+std::string agent_socket_directory(const ProcessInfo& process) {
   std::string dir = socket_directory(process.uid);
-  std::string name = "/" + std::to_string(process.ns_pid) + ".sock";
   if (std::getenv("PYHOT_AGENT_SOCKET_DIR") != nullptr) {
-    return dir + name;
+    return dir;
   }
   // Through the target's root, so a target in another mount namespace is reached.
-  return "/proc/" + std::to_string(process.pid) + "/root" + dir + name;
+  return "/proc/" + std::to_string(process.pid) + "/root" + dir;
+}
+
+std::string agent_socket_name(const ProcessInfo& process) { return std::to_string(process.ns_pid) + ".sock"; }
+
+std::string agent_socket_path(const ProcessInfo& process) {
+  return agent_socket_directory(process) + "/" + agent_socket_name(process);
 }
 
 }  // namespace pyhot::loader

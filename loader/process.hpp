@@ -2,6 +2,7 @@
 // is it, and where its agent's socket would be.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,18 @@ Result<ProcessInfo> require_python_process(int pid);
 std::vector<ProcessInfo> list_python_processes();
 std::vector<int> descendant_pids(int pid);
 
+// True when the process is gone or a zombie: it will run nothing more.
+bool process_has_ended(int pid);
+// When the process started (clock ticks after boot): a recycled pid is told
+// from the process that had it. 0 when it is gone.
+std::uint64_t process_start_time(int pid);
+
 // Directory the agent of a process with this uid listens in (inside the target's root).
 std::string socket_directory(int uid);
 // The path pyhot connects to: through /proc/PID/root so other mount namespaces work.
 std::string agent_socket_path(const ProcessInfo& process);
+// Its two parts: the directory as pyhot reaches it, and the socket's name in it.
+std::string agent_socket_directory(const ProcessInfo& process);
+std::string agent_socket_name(const ProcessInfo& process);
 
 }  // namespace pyhot::loader

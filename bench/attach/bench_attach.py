@@ -1,12 +1,14 @@
 """First-attach latency: pyhot's injector vs gdb batch (pyrasite-style).
 
     /usr/bin/python3 bench/attach/bench_attach.py [--runs N] [--python PATH ...]
+        [--against-probe OTHER_BUILD/loader/attach/pyhot_inject_probe]
 
 For each interpreter and target state, starts a fresh target per run and
 measures from the injector's command start to the bootstrap's marker file
 being visible. Both injectors get the same bootstrap, in the same run,
 alternating. Needs pyhot_inject_probe under $PYHOT_BUILD_DIR (default build)
-and gdb on PATH.
+and gdb on PATH; with --against-probe, another build's injector takes gdb's
+column (to compare two versions of pyhot's injector).
 """
 
 import argparse
@@ -80,14 +82,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--python", action="append")
+    parser.add_argument("--against-probe", help="another pyhot_inject_probe, measured instead of gdb")
     args = parser.parse_args()
     if not os.path.exists(PROBE):
         sys.exit("build pyhot_inject_probe first: %s" % PROBE)
-    if shutil.which("gdb") is None:
+    other, other_name = gdb_command, "gdb"
+    if args.against_probe:
+        other_name = "other probe"
+
+        def other(pid, bootstrap, marker):
+            return [args.against_probe, "--wait-file", marker, str(pid), bootstrap]
+    elif shutil.which("gdb") is None:
         sys.exit("gdb is not installed")
     pythons = args.python or ["/usr/bin/python3"] + sorted(glob.glob("/root/.pyenv/versions/3.1[23]*/bin/python3.1[23]"))
     tmp = tempfile.mkdtemp(prefix="pyhot_bench_")
-    print("| python | target | pyhot median | pyhot p90 | gdb median | gdb p90 | gdb/pyhot (median) |")
+    print("| python | target | pyhot median | pyhot p90 | %s median | %s p90 | %s/pyhot (median) |"
+          % (other_name, other_name, other_name))
     print("|---|---|---|---|---|---|---|")
     try:
         index = 0
@@ -95,13 +105,13 @@ def main():
             for state in TARGETS:
                 times = {"pyhot": [], "gdb": []}
                 for _ in range(args.runs):
-                    for name, command in (("pyhot", pyhot_command), ("gdb", gdb_command)):
+                    for name, command in (("pyhot", pyhot_command), ("gdb", other)):
                         index += 1
                         t = measure(python, state, command, tmp, index)
                         if t is not None:
                             times[name].append(t)
                 pm, gm = statistics.median(times["pyhot"]), statistics.median(times["gdb"])
-                print("| %s | %s | %.1f ms | %.1f ms | %.0f ms | %.0f ms | %.0fx |" % (
+                print("| %s | %s | %.1f ms | %.1f ms | %.1f ms | %.1f ms | %.2fx |" % (
                     python, state, pm * 1e3, p90(times["pyhot"]) * 1e3, gm * 1e3,
                     p90(times["gdb"]) * 1e3, gm / pm), flush=True)
     finally:

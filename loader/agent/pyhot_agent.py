@@ -16,7 +16,9 @@ copy of this file (preloaded and then injected) finds the first one.
 """
 
 import __future__
+import ast
 import atexit
+import builtins
 import collections
 import errno
 import functools
@@ -33,14 +35,33 @@ import sys
 import threading
 import time
 import types
+import weakref
 
 # Rewritten from CMake's project version when the agent is embedded in the
 # binary (loader/CMakeLists.txt); this value is used when run from the tree.
 AGENT_VERSION = '0.1.0'
 PROTOCOL_VERSION = 1
 THREAD_NAME = 'pyhot-agent'
+CONNECTION_THREAD_NAME = 'pyhot-agent-connection'
 MAX_FRAME = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 10.0
+# Connections served at once (each by its own thread; requests still run
+# one at a time) and connections the kernel queues beyond them.
+MAX_CONNECTIONS = 256
+LISTEN_BACKLOG = 512
+# How long a connection keeps the short switch interval (_SwitchBoost) while
+# it waits for its client's next request, and how long the accepting thread
+# waits for a request before it hands the connection to a thread of its own.
+BOOST_WAIT = 0.05
+ACCEPT_WAIT = 0.005
+# Range checks for protocol values: request ids fit a double exactly;
+# line numbers stay far inside a C int, and compiling a unit behind
+# first_line - 1 newlines stays cheap.
+MAX_ID = 2 ** 53 - 1
+MAX_LINE = 1000000
+# History limits (PYHOT_HISTORY_MAX_PATCHES, PYHOT_HISTORY_MAX_BYTES).
+DEFAULT_HISTORY_MAX_PATCHES = 100
+DEFAULT_HISTORY_MAX_BYTES = 64 * 1024 * 1024
 _REGISTRY_KEY = '_pyhot_agent'
 # Marks this module so that `modules` does not list the agent itself.
 __pyhot_agent__ = True
@@ -53,6 +74,11 @@ VERDICTS = ('swap', 'relocate', 'define', 'delete', 'rebind', 'reexec')
 STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply')
 # Every kind an error reply can carry.
 ERROR_KINDS = ('protocol', 'not_found', 'compile', 'refused', 'internal')
+# What a unit defines ('statement': a reexec unit), and what a scope is.
+UNIT_KINDS = ('function', 'async_function', 'class', 'method', 'static_method',
+              'class_method', 'property', 'statement')
+SCOPE_KINDS = ('class', 'function')
+ACCESSORS = ('fget', 'fset', 'fdel')
 
 _MISSING = object()
 _CELL_TYPE = type((lambda x: lambda: x)(0).__closure__[0])
@@ -142,26 +168,163 @@ def _remove_stale_sockets(directory):
 
 def _timeout():
     try:
-        return float(os.environ.get('PYHOT_AGENT_TIMEOUT', DEFAULT_TIMEOUT))
+        value = float(os.environ.get('PYHOT_AGENT_TIMEOUT', DEFAULT_TIMEOUT))
     except ValueError:
         return DEFAULT_TIMEOUT
+    return value if 0 < value < 3600 else DEFAULT_TIMEOUT
 
 
-def _recv_exact(conn, size):
-    """Reads exactly size bytes; None on end of stream (also mid-frame)."""
-    chunks = []
-    remaining = size
-    while remaining:
-        chunk = conn.recv(min(remaining, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b''.join(chunks)
+def _positive_int_env(name, default):
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+class _FrameTooLarge(Exception):
+    pass
+
+
+# What _FrameReader.next says when the frame is not complete by the time
+# the caller gave it: the reader keeps what it has, call again to go on.
+_PENDING = object()
+
+
+class _FrameReader(object):
+    """The frames of one connection, read with as few blocking calls as
+    possible: under GIL contention each one costs the agent's thread a
+    switch interval or more before it runs again.
+
+    A frame has a deadline (timeout seconds from its first byte), not each
+    read, so a client sending a byte at a time cannot hold its connection."""
+
+    def __init__(self, conn, timeout):
+        self.conn = conn
+        self.timeout = timeout
+        self.chunks = []
+        self.buffered = 0
+        self.ended = False
+        self.deadline = None    # of the frame in progress
+
+    def wait(self, seconds):
+        """True once data (or the end of the stream) is there; False after
+        seconds without any."""
+        if self.buffered or self.ended:
+            return True
+        self.conn.settimeout(max(seconds, 0.001))
+        try:
+            self._take(self.conn.recv(256 * 1024))
+        except socket.timeout:
+            return False
+        return True
+
+    def next(self, give_up=None):
+        """The next frame's body; None at the end of the stream (also in the
+        middle of a frame); _PENDING when the time.monotonic() value give_up
+        comes first; socket.timeout past the frame's deadline."""
+        if not self.wait(self.timeout if give_up is None else give_up - time.monotonic()):
+            if give_up is not None:
+                return _PENDING
+            raise socket.timeout('no request within %g s' % self.timeout)
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout
+        outcome = self._fill(4, give_up)
+        if outcome is not True:
+            return outcome
+        size = struct.unpack('>I', self._peek(4))[0]
+        if size > MAX_FRAME:
+            raise _FrameTooLarge(size)
+        outcome = self._fill(4 + size, give_up)
+        if outcome is not True:
+            return outcome
+        self.deadline = None
+        data = b''.join(self.chunks)
+        rest = data[4 + size:]
+        self.chunks = [rest] if rest else []
+        self.buffered = len(rest)
+        return data[4:4 + size]
+
+    def _take(self, chunk):
+        if chunk:
+            self.chunks.append(chunk)
+            self.buffered += len(chunk)
+        else:
+            self.ended = True
+
+    def _peek(self, size):
+        if len(self.chunks[0]) < size:
+            self.chunks = [b''.join(self.chunks)]
+        return self.chunks[0][:size]
+
+    def _fill(self, size, give_up):
+        while self.buffered < size:
+            if self.ended:
+                return None
+            now = time.monotonic()
+            if now >= self.deadline:
+                raise socket.timeout('the frame did not arrive in time')
+            limit = self.deadline if give_up is None else min(self.deadline, give_up)
+            if now >= limit:
+                return _PENDING
+            self.conn.settimeout(limit - now)
+            try:
+                self._take(self.conn.recv(min(max(size - self.buffered, 65536), 1 << 20)))
+            except socket.timeout:
+                if time.monotonic() >= self.deadline or give_up is None:
+                    raise
+                return _PENDING
+        return True
+
+
+class _SwitchBoost(object):
+    """A short switch interval while requests are being served, so that the
+    agent's thread gets the interpreter back quickly after each blocking
+    call even when other threads keep it busy. The program's own interval
+    is put back as soon as no request is in progress (unless the program
+    set another one meanwhile); it is never raised."""
+
+    INTERVAL = 0.0002
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.count = 0
+        self.saved = None
+        self.ours = None
+
+    def enter(self):
+        with self.lock:
+            self.count += 1
+            if self.count == 1:
+                current = sys.getswitchinterval()
+                self.saved = None
+                if current > self.INTERVAL:
+                    sys.setswitchinterval(self.INTERVAL)
+                    self.saved = current
+                    self.ours = sys.getswitchinterval()
+
+    def leave(self):
+        with self.lock:
+            self.count -= 1
+            if self.count == 0 and self.saved is not None:
+                if sys.getswitchinterval() == self.ours:
+                    sys.setswitchinterval(self.saved)
+                self.saved = None
+
+    def after_fork(self):
+        """In a child: no request is in progress there."""
+        self.lock = threading.Lock()
+        if self.count and self.saved is not None and sys.getswitchinterval() == self.ours:
+            sys.setswitchinterval(self.saved)
+        self.count = 0
+        self.saved = None
 
 
 def _send_frame(conn, message):
     body = json.dumps(message).encode('utf-8')
+    # Since 3.5 the socket timeout bounds the whole sendall: a client that
+    # does not read cannot hold the connection either.
+    conn.settimeout(_timeout())
     conn.sendall(struct.pack('>I', len(body)) + body)
 
 
@@ -184,6 +347,33 @@ def _field(request, name, kinds, default=_MISSING):
         return value
     if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
         raise _Failure('protocol', "field '%s' has the wrong type" % name)
+    return value
+
+
+def _int_field(request, name, low, high, default=_MISSING):
+    value = _field(request, name, int, default)
+    if value is not default and not low <= value <= high:
+        raise _Failure('protocol', "field '%s' is %d, outside %d to %d" % (name, value, low, high))
+    return value
+
+
+def _word_field(request, name, words, default=_MISSING):
+    value = _field(request, name, str, default)
+    if value is not default and value not in words:
+        raise _Failure('protocol', "field '%s' is %r, not one of %s"
+                       % (name, value[:40], ', '.join(words)))
+    return value
+
+
+def _flag_field(request, name):
+    """An optional boolean (absent and null are false)."""
+    return _field(request, name, bool, None) is True
+
+
+def _name_field(request, name):
+    value = _field(request, name, str)
+    if not value.isidentifier():
+        raise _Failure('protocol', "field '%s' is not a Python name: %r" % (name, value[:40]))
     return value
 
 
@@ -213,7 +403,7 @@ def _const_equal(a, b):
         return repr(a) == repr(b)
     try:
         return bool(a == b)
-    except Exception:
+    except BaseException:
         return False
 
 
@@ -227,13 +417,24 @@ def _code_equal(a, b):
         _const_equal(x, y) for x, y in zip(a.co_consts, b.co_consts))
 
 
+# Values compared with == by type, so that no user __eq__ runs.
+_PLAIN_TYPES = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
+
+
 def _values_equal(a, b):
+    """a == b for plain data (what default values usually are); a user
+    object equals only itself."""
     if a is b:
         return True
-    try:
-        return bool(a == b)
-    except Exception:
+    if type(a) is not type(b):
         return False
+    if type(a) in _PLAIN_TYPES:
+        return bool(a == b)
+    if type(a) in (tuple, list):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
+    if type(a) is dict and all(type(k) is str for k in a) and all(type(k) is str for k in b):
+        return a.keys() == b.keys() and all(_values_equal(v, b[k]) for k, v in a.items())
+    return False
 
 
 def _shift_code(code, delta, pairs=None):
@@ -361,31 +562,42 @@ class _Unit(object):
     def __init__(self, raw):
         if not isinstance(raw, dict):
             raise _Failure('protocol', 'a unit is not a JSON object')
-        self.qualname = _field(raw, 'qualname', str)
-        self.name = _field(raw, 'name', str)
-        self.kind = _field(raw, 'kind', str, 'function')
+        # Every value is checked here, before anything is compiled or looked
+        # up: a bad one is a protocol error, never a stall or a crash.
         self.verdict = _field(raw, 'verdict', str)
         if self.verdict not in VERDICTS:
-            raise _Failure('protocol', "unit %s: unknown verdict '%s'"
-                           % (self.qualname, self.verdict))
+            raise _Failure('protocol', "unknown verdict '%s'" % self.verdict[:40])
+        if self.verdict == 'reexec':
+            self.qualname = _field(raw, 'qualname', str)
+            self.name = _field(raw, 'name', str)
+        else:
+            self.qualname = _field(raw, 'qualname', str)
+            if not self.qualname:
+                raise _Failure('protocol', "field 'qualname' is empty")
+            self.name = _name_field(raw, 'name')
+        self.kind = _word_field(raw, 'kind', UNIT_KINDS, 'function')
         self.scopes = []
         for scope in _field(raw, 'scopes', list, []):
             if not isinstance(scope, dict):
                 raise _Failure('protocol', 'a scope is not a JSON object')
-            self.scopes.append({'name': _field(scope, 'name', str),
-                                'kind': _field(scope, 'kind', str, 'class')})
+            self.scopes.append({'name': _name_field(scope, 'name'),
+                                'kind': _word_field(scope, 'kind', SCOPE_KINDS, 'class')})
         needs_source = self.verdict not in ('relocate', 'delete')
         self.source = _field(raw, 'source', str, _MISSING if needs_source else '')
-        self.line_delta = _field(raw, 'line_delta', int, 0)
+        self.line_delta = _int_field(raw, 'line_delta', -MAX_LINE, MAX_LINE, 0)
         # The real line of the source's first line: units are sent without
         # the blank lines above them.
-        self.first_line = max(1, _field(raw, 'first_line', int, 1))
+        self.first_line = _int_field(raw, 'first_line', 1, MAX_LINE, 1)
+        if self.first_line + self.source.count('\n') > MAX_LINE:
+            raise _Failure('protocol', 'unit %s ends past line %d' % (self.qualname, MAX_LINE))
         targets = _field(raw, 'targets', list, None)
-        self.targets = None if targets is None else [str(t) for t in targets]
-        self.accessor = raw.get('accessor')
+        if targets is not None and not all(isinstance(t, str) for t in targets):
+            raise _Failure('protocol', "field 'targets' must be a list of names")
+        self.targets = targets
+        self.accessor = _word_field(raw, 'accessor', ACCESSORS, None)
         # First touch: bind the statement's names only where the live
         # namespace lacks them, so state the program built up is kept.
-        self.only_if_missing = bool(raw.get('only_if_missing'))
+        self.only_if_missing = _flag_field(raw, 'only_if_missing')
         self.fn_index = None
         for index, scope in enumerate(self.scopes):
             if scope['kind'] != 'class':
@@ -445,8 +657,10 @@ class _ApplyRequest(object):
         self.module = sys.modules.get(self.module_name)
         if self.module is None:
             raise _Failure('not_found', "No module named '%s'" % self.module_name)
-        self.file = request.get('file') or getattr(self.module, '__file__', None) \
-            or '<pyhot %s>' % self.module_name
+        module_file = getattr(self.module, '__file__', None)
+        self.file = _field(request, 'file', str, None) or \
+            (module_file if isinstance(module_file, str) else None) or \
+            '<pyhot %s>' % self.module_name
         self.source = _field(request, 'source', str, None)
         # Instead of `source`: the new text as one edit of the recorded
         # snapshot, so what crosses the socket (and is decoded while the GIL
@@ -455,8 +669,8 @@ class _ApplyRequest(object):
         # The client's hash of the text recorded as live (it finds its parsed
         # copy by it); the agent only keeps it.
         self.snapshot_hash = _field(request, 'snapshot_hash', str, None)
-        self.dry_run = bool(request.get('dry_run'))
-        self.verify = bool(request.get('verify'))
+        self.dry_run = _flag_field(request, 'dry_run')
+        self.verify = _flag_field(request, 'verify')
         # What to record as live afterwards: the whole source by default; a
         # client that applies only part of a file sends its own text, or
         # null to record nothing.
@@ -469,7 +683,9 @@ class _ApplyRequest(object):
             raise _Failure('protocol', "field 'snapshot' must be a string or null")
         self.flags = 0
         for feature in _field(request, 'future_flags', list, []):
-            value = getattr(__future__, str(feature), None)
+            if not isinstance(feature, str) or not feature.isidentifier():
+                raise _Failure('protocol', "field 'future_flags' must be a list of names")
+            value = getattr(__future__, feature, None)
             if not isinstance(value, __future__._Feature):
                 raise _Failure('protocol', "unknown future feature '%s'" % feature)
             self.flags |= value.compiler_flag
@@ -608,6 +824,94 @@ class _LiveResolver(object):
                            % (unit.qualname, unit.outer_qualname))
 
 
+# -- dry runs: the new function, made without executing anything ------------
+
+class _NotInert(Exception):
+    """An expression whose evaluation could run user code."""
+
+
+class _InertFunction(object):
+    """A swap unit's new function for a verifying dry run, made from its code
+    and from default expressions that can be evaluated without running any
+    user code (constants, names, attributes of plain modules, containers of
+    those). Anything else is refused: a dry run executes no user code."""
+
+    def __init__(self, request, unit, overlay):
+        self.request = request
+        self.unit = unit
+        if unit.owner is request.module:
+            self.scratch = overlay
+        else:
+            self.scratch = dict(unit.owner.__dict__)
+        module_dict = request.module.__dict__
+        found = module_dict.get('__builtins__', builtins)
+        self.builtins = found.__dict__ if isinstance(found, types.ModuleType) else found
+        self.globals = module_dict
+
+    def make(self):
+        unit = self.unit
+        code = unit.new_code
+        try:
+            node = self._definition()
+            args = node.args
+            defaults = tuple(self._value(d) for d in args.defaults)
+            names = code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]
+            kwdefaults = dict((name, self._value(d)) for name, d in zip(names, args.kw_defaults)
+                              if d is not None)
+        except _NotInert as why:
+            raise _Failure('compile', 'not evaluated in a dry run: %s' % why)
+        closure = tuple(_CELL_TYPE() for _ in code.co_freevars) or None
+        fn = types.FunctionType(code, self.globals, code.co_name, defaults or None, closure)
+        fn.__kwdefaults__ = kwdefaults or None
+        return fn
+
+    def _definition(self):
+        unit = self.unit
+        tree = compile(unit.source, self.request.file, 'exec',
+                       self.request.flags | ast.PyCF_ONLY_AST, True)
+        body = tree.body
+        for scope in unit.scopes:
+            classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == scope['name']]
+            if not classes:
+                raise _NotInert('no class %s in the unit' % scope['name'])
+            body = classes[-1].body
+        defs = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and n.name == unit.name]
+        if not defs:
+            raise _NotInert('no def %s in the unit' % unit.name)
+        return defs[-1]
+
+    def _value(self, node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            key = _mangle(node.id, self.unit.class_name)
+            for namespace in (self.scratch, self.globals, self.builtins):
+                if key in namespace:
+                    return namespace[key]
+            raise _NotInert("name '%s' is not bound" % node.id)
+        if isinstance(node, ast.Attribute):
+            base = self._value(node.value)
+            # A plain module's attribute is a dict lookup; anything else may
+            # be a descriptor or __getattr__.
+            if type(base) is types.ModuleType and node.attr in base.__dict__:
+                return base.__dict__[node.attr]
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            items = [self._value(e) for e in node.elts if not isinstance(e, ast.Starred)]
+            if len(items) == len(node.elts):
+                return tuple(items) if isinstance(node, ast.Tuple) else items
+        elif isinstance(node, ast.Dict):
+            # Only constant keys: hashing anything else may run user code.
+            if all(isinstance(k, ast.Constant) for k in node.keys):
+                return dict((k.value, self._value(v)) for k, v in zip(node.keys, node.values))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
+                and isinstance(node.operand, ast.Constant) \
+                and type(node.operand.value) in (int, float, complex):
+            value = node.operand.value
+            return -value if isinstance(node.op, ast.USub) else value
+        raise _NotInert('a default value needs code to run (%s)' % type(node).__name__)
+
+
 # -- executing: the only place user code runs while a patch is worked out ---
 
 class _Execution(object):
@@ -651,8 +955,12 @@ class _Execution(object):
         """Executes the unit's innermost scope to get the new object."""
         if unit.verdict not in ('swap', 'define', 'rebind') or unit.nested():
             return
-        if self.request.dry_run and unit.verdict != 'swap':
-            return  # decorators of define/rebind run only for real
+        if self.request.dry_run:
+            # Nothing runs in a dry run: a verifying probe compares defaults
+            # made without executing the unit; a plain one needs no object.
+            if unit.verdict == 'swap' and self.request.verify:
+                unit.new_fn = _InertFunction(self.request, unit, self.overlay).make()
+            return
         scratch, code = self._scratch(unit, self.overlay)
         scratch['__pyhot_keep__'] = _keep
         self._exec(code, scratch)
@@ -683,9 +991,14 @@ class _Execution(object):
         return scratch, unit.body_code
 
     def _exec(self, code, scratch):
+        if self.request.dry_run:
+            # A dry run executes no user code (SECURITY.md): reaching here is a bug.
+            raise _Failure('internal', 'a dry run tried to execute code')
         try:
             exec(code, self.request.module.__dict__, scratch)
-        except Exception as exc:
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt and the like from user code end
+            # this request only, never the agent's thread.
             raise _Failure('compile', _where(exc, self.request.file) + _exception_text(exc))
 
 
@@ -1246,11 +1559,11 @@ def _undo(actions):
     for action in reversed(actions):
         try:
             _undo_one(action, writes)
-        except Exception as exc:
+        except BaseException as exc:
             errors.append(_exception_text(exc))
     try:
         writes.apply()
-    except Exception as exc:
+    except BaseException as exc:
         errors.append(_exception_text(exc))
     return errors
 
@@ -1279,7 +1592,7 @@ def _undo_one(action, writes):
 
 class _Patch(object):
     __slots__ = ('id', 'time', 'module', 'file', 'reverted', 'changes',
-                 'actions', 'previous_snapshot', 'previous_lines')
+                 'actions', 'previous_snapshot', 'previous_lines', 'size')
 
     def to_json(self):
         return {'id': self.id, 'time': self.time, 'module': self.module,
@@ -1329,23 +1642,66 @@ def _is_agent(module):
 
 class _Lineage(object):
     """Code lineage: closures made before a relocation still run the code
-    they were made with; later patches must find them too."""
+    they were made with; later patches must find them too.
+
+    Held weakly, so that the history's bound also bounds this: a code object
+    nothing else keeps alive is no closure's code any more; when one dies,
+    its children are linked to its own parent, so older code that a closure
+    still runs stays reachable."""
 
     def __init__(self):
-        self.parents = {}       # id(new code) -> (new, old)
+        self.parents = {}       # id(code) -> weakref to the code it replaced
+        self.children = {}      # id(code) -> set of ids whose parent it is
+        self.refs = {}          # id(code) -> weakref to it (with the callback)
+
+    def _ref(self, code):
+        ref = self.refs.get(id(code))
+        if ref is None or ref() is not code:
+            ref = weakref.ref(code, functools.partial(_Lineage._died, self, id(code)))
+            self.refs[id(code)] = ref
+        return ref
 
     def record(self, pairs):
         for old, new in pairs:
-            if old is not new:
-                self.parents[id(new)] = (new, old)
+            if old is new:
+                continue
+            self._unlink(id(new))
+            self._ref(new)
+            self.parents[id(new)] = self._ref(old)
+            self.children.setdefault(id(old), set()).add(id(new))
+
+    def _unlink(self, key):
+        parent = self.parents.pop(key, None)
+        if parent is not None:
+            siblings = self.children.get(id(parent()) if parent() is not None else None)
+            if siblings is not None:
+                siblings.discard(key)
+        return parent
+
+    def _died(self, key, ref):
+        try:
+            if self.refs.get(key) is not ref:
+                return
+            del self.refs[key]
+            parent = self._unlink(key)
+            for child in self.children.pop(key, ()):
+                if parent is not None and parent() is not None:
+                    self.parents[child] = parent
+                    self.children.setdefault(id(parent()), set()).add(child)
+                else:
+                    self.parents.pop(child, None)
+        except Exception:
+            pass
 
     def ancestors(self, code):
         out = []
-        entry = self.parents.get(id(code))
-        while entry is not None and entry[0] is code and len(out) < 1000:
-            code = entry[1]
+        ref = self.parents.get(id(code))
+        while ref is not None and len(out) < 1000:
+            code = ref()
+            if code is None:
+                break
             out.append(code)
-            entry = self.parents.get(id(code))
+            ref = self.parents.get(id(code))
         return out
 
 
@@ -1418,14 +1774,52 @@ def _restore_lines(previous):
             linecache.cache[name] = entry
 
 
+def _code_size(code, seen):
+    if id(code) in seen:
+        return 0
+    seen.add(id(code))
+    size = sys.getsizeof(code) + len(code.co_code)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            size += _code_size(const, seen)
+        else:
+            size += sys.getsizeof(const)
+    return size
+
+
+def _patch_size(patch):
+    """About how many bytes the history keeps alive for a patch: the texts
+    it restores on revert and the replaced code objects."""
+    size = 0
+    if patch.previous_snapshot is not None:
+        size += sys.getsizeof(patch.previous_snapshot.lines) + patch.previous_snapshot.length
+    for _, entry in patch.previous_lines or ():
+        if entry is not None:
+            size += sys.getsizeof(entry[2]) + sum(sys.getsizeof(line) for line in entry[2])
+    seen = set()
+    for action in patch.actions:
+        size += sys.getsizeof(action)
+        for value in action[1:]:
+            if isinstance(value, types.CodeType):
+                size += _code_size(value, seen)
+    return size
+
+
 class _History(object):
     """The applied patches (for history and revert) and, per module, the
-    source that is live."""
+    source that is live. Bounded: the oldest patches are dropped when there
+    are more than max_patches or they keep more than max_bytes alive (the
+    newest is always kept)."""
 
     def __init__(self):
         self.patches = []
         self.next_id = 1
         self.snapshots = {}     # module name -> _Snapshot
+        self.max_patches = _positive_int_env('PYHOT_HISTORY_MAX_PATCHES',
+                                             DEFAULT_HISTORY_MAX_PATCHES)
+        self.max_bytes = _positive_int_env('PYHOT_HISTORY_MAX_BYTES', DEFAULT_HISTORY_MAX_BYTES)
+        self.size = 0
+        self.dropped = 0        # patches 1..dropped are no longer kept
 
     def record(self, request, units, actions, previous_lines, previous_snapshot):
         """Adds a patch for the actions just made; returns its id (None
@@ -1443,8 +1837,18 @@ class _History(object):
         patch.actions = tuple(actions)
         patch.previous_snapshot = previous_snapshot
         patch.previous_lines = previous_lines
+        patch.size = _patch_size(patch)
         self.patches.append(patch)
+        self.size += patch.size
+        self._drop_oldest()
         return patch.id
+
+    def _drop_oldest(self):
+        while len(self.patches) > 1 and (len(self.patches) > self.max_patches
+                                         or self.size > self.max_bytes):
+            patch = self.patches.pop(0)
+            self.size -= patch.size
+            self.dropped = patch.id
 
     def find_revertible(self, wanted):
         """The patch a revert request names (the last applied one for None)."""
@@ -1454,6 +1858,11 @@ class _History(object):
                 raise _Failure('not_found', 'no applied patch to revert')
             return applied[-1]
         patch = next((p for p in self.patches if p.id == wanted), None)
+        if patch is None and 1 <= wanted <= self.dropped:
+            raise _Failure('refused', 'patch %d was dropped from the history, which keeps the '
+                           'newest %d patches and at most %d bytes (PYHOT_HISTORY_MAX_PATCHES, '
+                           'PYHOT_HISTORY_MAX_BYTES in the target\'s environment)'
+                           % (wanted, self.max_patches, self.max_bytes))
         if patch is None:
             raise _Failure('not_found', 'no patch %d' % wanted)
         if patch.reverted:
@@ -1497,13 +1906,16 @@ class _Operations(object):
                 raise _Failure('protocol', 'a request must be a JSON object')
             candidate = request.get('id')
             if isinstance(candidate, int) and not isinstance(candidate, bool):
+                if not 0 <= candidate <= MAX_ID:
+                    raise _Failure('protocol', "field 'id' is out of range (0 to 2**53-1)")
                 request_id = candidate
             else:
                 raise _Failure('protocol', "missing or non-integer field 'id'")
             if request.get('v') != PROTOCOL_VERSION:
                 raise _Failure('protocol', 'unsupported protocol version %r (the agent speaks %d)'
                                % (request.get('v'), PROTOCOL_VERSION))
-            op = self.table.get(request.get('op'))
+            name = request.get('op')
+            op = self.table.get(name) if isinstance(name, str) else None
             if op is None:
                 raise _Failure('protocol', 'unknown op %r' % (request.get('op'),))
             reply = {'v': PROTOCOL_VERSION, 'id': request_id, 'ok': True}
@@ -1511,7 +1923,9 @@ class _Operations(object):
             return reply
         except _Failure as failure:
             return _error_reply(request_id, failure.kind, failure.message)
-        except Exception as exc:
+        except BaseException as exc:
+            # Whatever user code raised (SystemExit included) ends this
+            # request only.
             return _error_reply(request_id, 'internal', _exception_text(exc))
 
     def op_ping(self, request):
@@ -1543,12 +1957,23 @@ class _Operations(object):
         return {'module': name, 'file': _real(path)}
 
     def op_module_for_file(self, request):
-        wanted = _real(_field(request, 'file', str))
-        matches = []
+        given = _field(request, 'file', str)
+        wanted = _real(given)
+        file_names = (os.path.basename(wanted), os.path.basename(given))
+        paths = []
         for name, module in list(sys.modules.items()):
             path = _module_file(module) if module is not None else None
-            if path and _real(path) == wanted:
-                matches.append(name)
+            if path:
+                paths.append((name, path))
+        # Each realpath costs system calls, and under GIL contention each
+        # call a switch interval: thousands of modules took seconds. A path
+        # resolves to a file of another name only when it is itself a link,
+        # so the paths of the same file name go first.
+        matches = [name for name, path in paths
+                   if os.path.basename(path) in file_names and _real(path) == wanted]
+        if not matches:
+            matches = [name for name, path in paths
+                       if os.path.basename(path) not in file_names and _real(path) == wanted]
         if not matches:
             raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
                            'process imported it from, or a module name' % wanted)
@@ -1586,7 +2011,7 @@ class _Operations(object):
         actions = _Changes()
         try:
             plan.commit(actions)
-        except Exception as exc:
+        except BaseException as exc:    # __set_name__ hooks are user code
             errors = _undo(actions)
             message = 'nothing was changed: %s' % _exception_text(exc)
             if errors:
@@ -1614,7 +2039,7 @@ class _Operations(object):
                 'results': [u.result() for u in plan.units]}
 
     def op_revert(self, request):
-        patch = self.history.find_revertible(_field(request, 'patch', int, None))
+        patch = self.history.find_revertible(_int_field(request, 'patch', 1, MAX_ID, None))
         errors = _undo(patch.actions)
         if errors:
             raise _Failure('internal', 'revert of patch %d incomplete: %s'
@@ -1650,7 +2075,7 @@ def _open_listener(directory):
             pass
         listener.bind(pending)
         os.chmod(pending, 0o600)
-        listener.listen(16)
+        listener.listen(LISTEN_BACKLOG)
         os.rename(pending, path)
     except Exception:
         listener.close()
@@ -1674,6 +2099,9 @@ class _Agent(object):
         self.thread = None
         self.stop_requested = False
         self.error = None
+        self.dispatch_lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.boost = _SwitchBoost()
         self.operations = _Operations(self)
         atexit.register(self.at_exit)
         if hasattr(os, 'register_at_fork'):
@@ -1741,7 +2169,11 @@ class _Agent(object):
 
     def after_fork_in_child(self):
         try:
+            # Threads holding these in the parent do not exist here.
             self.lock = threading.Lock()
+            self.dispatch_lock = threading.Lock()
+            self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+            self.boost.after_fork()
             listening = self.listener is not None
             if self.listener is not None:
                 try:
@@ -1760,57 +2192,133 @@ class _Agent(object):
     # -- serving ----------------------------------------------------------------
 
     def serve(self, listener):
+        """Accepts connections. A client that keeps up (a CLI sends a
+        request, reads the reply, sends the next) is served right here; one
+        that pauses or sends slowly is handed to a thread of its own, so no
+        client delays another by more than ACCEPT_WAIT (plus the requests
+        ahead of it: they run one at a time)."""
         try:
             while True:
+                self.slots.acquire()
                 try:
                     conn, _ = listener.accept()
                 except OSError as exc:
+                    self.slots.release()
                     if self.listener is not listener or exc.errno in (errno.EBADF, errno.EINVAL):
                         return
                     time.sleep(0.1)     # e.g. EMFILE: do not spin
                     continue
-                try:
-                    self.handle(conn)
-                except Exception as exc:
-                    _debug('connection: %s' % _exception_text(exc))
-                finally:
-                    try:
-                        conn.close()
-                    except OSError:
-                        pass
+                # From here until the last reply, every blocking call of the
+                # connection is cheap to come back from (_SwitchBoost).
+                self.boost.enter()
+                if self.serve_briefly(conn, listener):
+                    continue
+                self.boost.leave()
+                self.close_connection(conn)
                 if self.stop_requested and self.listener is listener:
                     with self.lock:
                         self.close_listener(wake=False)
                     return
-        except BaseException:
+        except BaseException as exc:
+            _debug('accepting: %s' % _exception_text(exc))
             return
 
-    def handle(self, conn):
-        uid = _peer_uid(conn)
-        if uid not in (0, os.getuid(), os.geteuid()):
-            _debug('refused a client of uid %d' % uid)
-            return
-        conn.settimeout(_timeout())
-        while True:
-            header = _recv_exact(conn, 4)
-            if header is None:
-                return
-            size = struct.unpack('>I', header)[0]
-            if size > MAX_FRAME:
-                _send_frame(conn, _error_reply(None, 'protocol',
-                            'frame of %d bytes is over the 64 MiB limit' % size))
-                return
-            body = _recv_exact(conn, size)
-            if body is None:
-                return
+    def serve_briefly(self, conn, listener):
+        """Serves conn while its client keeps up; True when it was handed to
+        a connection thread (which then owns conn, its slot and the boost)."""
+        try:
+            if not _peer_allowed(conn):
+                return False
+            reader = _FrameReader(conn, _timeout())
+            while True:
+                outcome = self.serve_request(conn, reader, time.monotonic() + ACCEPT_WAIT)
+                if outcome is _PENDING:
+                    break
+                if not outcome:
+                    return False
+        except BaseException as exc:
+            _debug('connection: %s' % _exception_text(exc))
+            return False
+        thread = threading.Thread(target=self.serve_connection, args=(conn, listener, reader),
+                                  name=CONNECTION_THREAD_NAME)
+        thread.daemon = True
+        try:
+            thread.start()
+        except BaseException as exc:
+            _debug('no thread for a connection: %s' % _exception_text(exc))
+            return False
+        return True
+
+    def close_connection(self, conn):
+        try:
+            conn.close()
+        except OSError:
+            pass
+        self.slots.release()
+
+    def serve_connection(self, conn, listener, reader):
+        try:
+            self.handle(conn, reader)
+        except BaseException as exc:
+            _debug('connection: %s' % _exception_text(exc))
+        finally:
+            self.close_connection(conn)
+        if self.stop_requested and self.listener is listener:
+            with self.lock:
+                if self.listener is listener:
+                    self.close_listener(wake=True)
+
+    def handle(self, conn, reader):
+        """Serves a connection on its own thread; entered boosted, and
+        boosted whenever a request is in progress on it."""
+        boosted = True
+        try:
+            while True:
+                # A client sends its next request at once or waits a while:
+                # an idle connection must not keep the interval short.
+                if boosted and not reader.wait(BOOST_WAIT):
+                    self.boost.leave()
+                    boosted = False
+                if not boosted:
+                    if not reader.wait(reader.timeout):
+                        return
+                    self.boost.enter()
+                    boosted = True
+                if not self.serve_request(conn, reader):
+                    return
+        finally:
+            if boosted:
+                self.boost.leave()
+
+    def serve_request(self, conn, reader, give_up=None):
+        """Reads, runs and answers one request; False when the connection
+        is to be closed, _PENDING when give_up came before the request."""
+        try:
+            body = reader.next(give_up)
+        except _FrameTooLarge as too_large:
+            _send_frame(conn, _error_reply(None, 'protocol',
+                        'frame of %d bytes is over the 64 MiB limit' % too_large.args[0]))
+            return False
+        if body is _PENDING:
+            return _PENDING
+        if body is None:
+            return False
+        # Requests run one at a time, whichever connection they come on.
+        with self.dispatch_lock:
             reply = self.operations.dispatch(body)
-            try:
-                _send_frame(conn, reply)
-            except (TypeError, ValueError) as exc:
-                _send_frame(conn, _error_reply(reply.get('id'), 'internal',
-                                               _exception_text(exc)))
-            if self.stop_requested:
-                return
+        try:
+            _send_frame(conn, reply)
+        except (TypeError, ValueError) as exc:
+            _send_frame(conn, _error_reply(reply.get('id'), 'internal', _exception_text(exc)))
+        return not self.stop_requested
+
+
+def _peer_allowed(conn):
+    uid = _peer_uid(conn)
+    if uid in (0, os.getuid(), os.geteuid()):
+        return True
+    _debug('refused a client of uid %d' % uid)
+    return False
 
 
 # ---------------------------------------------------------------------------

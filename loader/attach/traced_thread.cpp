@@ -7,8 +7,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -20,10 +22,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// syscall; int3 | call *%rax; int3 | int3 int3
-constexpr uint64_t k_stub = 0xcccccc'd0ff'cc050fULL;
-constexpr uint64_t k_syscall_stub = 0;  // offsets inside the stub
-constexpr uint64_t k_call_stub = 3;
+constexpr long k_sys_poll_family_ppoll = 271;
+constexpr long k_sys_select = 23;
+constexpr long k_sys_pselect6 = 270;
+constexpr long k_sys_getpid = 39;
+constexpr long k_sys_restart_syscall = 219;
+constexpr int k_syscall_stop = SIGTRAP | 0x80;  // PTRACE_O_TRACESYSGOOD
+constexpr long k_erestart_restartblock = -516;
 
 std::string errno_text(const char* what, int err) { return std::string(what) + ": " + std::strerror(err); }
 
@@ -37,6 +42,21 @@ bool is_restart_code(long long rax) {
   return rax == -512 || rax == -513 || rax == -514 || rax == -516;
 }
 
+bool is_fault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGSYS; }
+
+// The program's entry point as the C library writes it ([endbr64] xor
+// %ebp,%ebp for glibc, xor %rbp,%rbp for musl), or a stub an earlier pyhot
+// left there, whole or in part (it writes a word at a time, first word
+// first): then it is _start, at least CallStub::k_size bytes long.
+bool looks_like_entry_point(std::string_view bytes) {
+  std::string_view stub(reinterpret_cast<const char*>(CallStub::k_code), CallStub::k_size);
+  if (bytes.substr(0, 8) == stub.substr(0, 8)) {
+    return true;
+  }
+  size_t at = bytes.substr(0, 4) == "\xf3\x0f\x1e\xfa" ? 4 : 0;
+  return bytes.substr(at, 2) == "\x31\xed" || bytes.substr(at, 3) == "\x48\x31\xed";
+}
+
 void nap(int round) {
   // Busy targets stop within microseconds; back off for slow ones.
   timespec ts{0, round < 50 ? 20'000 : 1'000'000};
@@ -45,11 +65,34 @@ void nap(int round) {
 
 }  // namespace
 
+// call *%rax | xchg %rax,%rdi | push $39; pop %rax | syscall (getpid) |
+// pop rax rcx rdx rsi rdi r8 r9 r10 r11 | popfq | ret $128 |
+// call *%rax; pop %rcx; jmp to the xchg (the padded entry)
+const unsigned char CallStub::k_code[CallStub::k_size] = {
+    0xff, 0xd0, 0x48, 0x97, 0x6a, 0x27, 0x58, 0x0f, 0x05, 0x58, 0x59, 0x5a, 0x5e, 0x5f, 0x41, 0x58,
+    0x41, 0x59, 0x41, 0x5a, 0x41, 0x5b, 0x9d, 0xc2, 0x80, 0x00, 0xff, 0xd0, 0x59, 0xeb, 0xe3};
+
+std::string call_stub_save_area(const user_regs_struct& regs) {
+  uint64_t rax = regs.rax;
+  uint64_t rip = regs.rip;
+  auto code = static_cast<long long>(regs.rax);
+  if (static_cast<long long>(regs.orig_rax) >= 0 && is_restart_code(code)) {
+    rip -= 2;  // back onto the syscall instruction, as the kernel restarts it
+    rax = code == k_erestart_restartblock ? k_sys_restart_syscall : regs.orig_rax;
+  }
+  const uint64_t words[] = {rax,     regs.rcx, regs.rdx, regs.rsi,    regs.rdi, regs.r8,
+                            regs.r9, regs.r10, regs.r11, regs.eflags, rip};
+  static_assert(sizeof words == CallStub::k_save_below_rsp - 128);
+  return std::string(reinterpret_cast<const char*>(words), sizeof words);
+}
+
 Result<TracedThread> TracedThread::seize(int pid, int tid, std::chrono::milliseconds patience) {
   auto deadline = Clock::now() + patience;
   TracedThread thread(pid, tid);
+  int untraced_refusals = 0;
   for (int round = 0;; ++round) {
-    if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) == 0) {
+    // No PTRACE_O_EXITKILL: if pyhot dies, the target must live on.
+    if (ptrace(PTRACE_SEIZE, tid, nullptr, as_pointer(PTRACE_O_TRACESYSGOOD)) == 0) {
       break;
     }
     int err = errno;
@@ -64,6 +107,11 @@ Result<TracedThread> TracedThread::seize(int pid, int tid, std::chrono::millisec
       return status.error();
     }
     if (status->tracer_pid == 0) {
+      // Another tracer may have let go between our SEIZE and this read:
+      // only a refusal that repeats while nobody traces it is a real one.
+      if (++untraced_refusals < 3) {
+        continue;
+      }
       return make_error(ErrorKind::permission_denied, "ptrace(PTRACE_SEIZE): Operation not permitted");
     }
     if (Clock::now() >= deadline) {
@@ -105,7 +153,8 @@ TracedThread::TracedThread(TracedThread&& other) noexcept
       m_xstate(std::move(other.m_xstate)),
       m_xstate_is_fpregs(other.m_xstate_is_fpregs),
       m_scratch(std::exchange(other.m_scratch, 0)),
-      m_scratch_saved(other.m_scratch_saved),
+      m_scratch_saved(std::move(other.m_scratch_saved)),
+      m_save_area(other.m_save_area),
       m_pending_signal(other.m_pending_signal) {}
 
 TracedThread::~TracedThread() {
@@ -168,6 +217,7 @@ Result<Done> TracedThread::save_state() {
     m_xstate_is_fpregs = true;
   }
   m_stop.rip = m_regs.rip;
+  m_stop.stopped_at = Clock::now();
   m_stop.syscall = static_cast<long>(m_regs.orig_rax);
   m_stop.in_syscall = m_stop.syscall >= 0 && is_restart_code(static_cast<long long>(m_regs.rax));
   return k_done;
@@ -197,16 +247,39 @@ Result<Done> TracedThread::poke(uint64_t address, uint64_t value) {
 }
 
 Result<Done> TracedThread::install_scratch(uint64_t address) {
-  auto original = peek(address);
-  if (!original) {
-    return original.error();
+  if (m_regs.rsp % 8 != 0) {
+    return make_error(ErrorKind::refused, "the thread's stack pointer is not aligned; not touching it");
   }
-  m_scratch_saved = *original;
-  auto written = poke(address, k_stub);
-  if (!written) {
-    return written.error();
+  std::string original;
+  for (uint64_t offset = 0; offset < CallStub::k_size; offset += 8) {
+    auto word = peek(address + offset);
+    if (!word) {
+      return word.error();
+    }
+    original.append(reinterpret_cast<const char*>(&*word), 8);
   }
+  if (!looks_like_entry_point(original)) {
+    return make_error(ErrorKind::refused,
+                      "the program's entry point is not a C library _start; no room for the call stub");
+  }
+  // Below the red zone: nothing of the program's lives there.
+  uint64_t save_area = m_regs.rsp - CallStub::k_save_below_rsp;
+  auto saved = write_memory(save_area, call_stub_save_area(m_regs));
+  if (!saved) {
+    return saved.error().with_context("writing the save area on the target's stack");
+  }
+  std::string code = original;
+  code.replace(0, CallStub::k_size, reinterpret_cast<const char*>(CallStub::k_code), CallStub::k_size);
   m_scratch = address;
+  m_scratch_saved = original;
+  m_save_area = save_area;
+  for (uint64_t offset = 0; offset < code.size(); offset += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, code.data() + offset, 8);
+    if (auto written = poke(address + offset, word); !written) {
+      return written.error();
+    }
+  }
   return k_done;
 }
 
@@ -235,11 +308,24 @@ Result<Done> TracedThread::write_memory(uint64_t address, const std::string& byt
   return k_done;
 }
 
-Result<Done> TracedThread::run_until_trap(uint64_t expected_rip, std::optional<Clock::time_point> deadline) {
+Result<Done> TracedThread::resume_syscall(int signal) {
+  if (ptrace(PTRACE_SYSCALL, m_tid, nullptr, as_pointer(static_cast<uint64_t>(signal))) != 0) {
+    return make_error(ErrorKind::internal, errno_text("ptrace(PTRACE_SYSCALL)", errno));
+  }
+  return k_done;
+}
+
+// Runs the thread until it is back in the stub, after the stub's syscall:
+// the syscall's entry stop, then its exit stop. The thread is stopped at
+// syscall stops only, so a program's own syscalls inside a call cost a stop
+// each, and a pyhot that dies leaves it running into the stub's restore.
+Result<Done> TracedThread::run_to_stub(std::optional<Clock::time_point> deadline) {
+  const uint64_t stub_return = m_scratch + CallStub::k_return;
   int deliver = 0;
-  for (int round = 0;; ++round) {
-    if (ptrace(PTRACE_CONT, m_tid, nullptr, as_pointer(static_cast<uint64_t>(deliver))) != 0) {
-      return make_error(ErrorKind::internal, errno_text("ptrace(PTRACE_CONT)", errno));
+  bool entered = false;
+  while (true) {
+    if (auto resumed = resume_syscall(deliver); !resumed) {
+      return resumed;
     }
     deliver = 0;
     int status = 0;
@@ -268,21 +354,23 @@ Result<Done> TracedThread::run_until_trap(uint64_t expected_rip, std::optional<C
       return make_error(ErrorKind::not_found, "process " + std::to_string(m_pid) + " exited during the call");
     }
     int sig = WSTOPSIG(status);
-    if ((status >> 16) == PTRACE_EVENT_STOP) {
-      continue;  // a late interrupt or a group stop: keep going
-    }
-    if (sig == SIGTRAP) {
+    if (sig == k_syscall_stop) {
       user_regs_struct regs{};
       if (ptrace(PTRACE_GETREGS, m_tid, nullptr, &regs) != 0) {
         return make_error(ErrorKind::internal, errno_text("ptrace(PTRACE_GETREGS)", errno));
       }
-      if (regs.rip == expected_rip) {
-        return k_done;
+      if (regs.rip == stub_return) {
+        if (entered) {
+          return k_done;
+        }
+        entered = true;
       }
-      deliver = sig;  // not ours
       continue;
     }
-    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGSYS) {
+    if ((status >> 16) == PTRACE_EVENT_STOP) {
+      continue;  // a late interrupt or a group stop: keep going
+    }
+    if (is_fault(sig)) {
       // Our call faulted (or seccomp refused the syscall): undo, do not deliver.
       return make_error(ErrorKind::refused, std::string("the injected call raised ") + strsignal(sig) +
                                                 (sig == SIGSYS ? " (seccomp forbids it)" : ""));
@@ -294,9 +382,10 @@ Result<Done> TracedThread::run_until_trap(uint64_t expected_rip, std::optional<C
 Result<uint64_t> TracedThread::remote_syscall(long number, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
                                               uint64_t a4, uint64_t a5) {
   user_regs_struct regs = m_regs;
-  regs.rip = m_scratch + k_syscall_stub;
+  regs.rip = m_scratch + CallStub::k_syscall;
   regs.rax = static_cast<uint64_t>(number);
   regs.orig_rax = ~uint64_t{0};  // no syscall restart on resume
+  regs.rsp = m_save_area;
   regs.rdi = a0;
   regs.rsi = a1;
   regs.rdx = a2;
@@ -307,7 +396,7 @@ Result<uint64_t> TracedThread::remote_syscall(long number, uint64_t a0, uint64_t
   if (!set) {
     return set.error();
   }
-  auto ran = run_until_trap(m_scratch + k_syscall_stub + 3, Clock::now() + std::chrono::seconds(2));
+  auto ran = run_to_stub(Clock::now() + std::chrono::seconds(2));
   if (!ran) {
     return ran.error();
   }
@@ -320,12 +409,14 @@ Result<uint64_t> TracedThread::remote_syscall(long number, uint64_t a0, uint64_t
 Result<uint64_t> TracedThread::remote_call(uint64_t function, uint64_t a0, uint64_t a1,
                                            std::optional<std::chrono::milliseconds> limit) {
   user_regs_struct regs = m_regs;
-  regs.rip = m_scratch + k_call_stub;
+  // The call must see a 16-byte aligned stack; the stub's restore pops from the save area.
+  bool aligned = m_save_area % 16 == 0;
+  regs.rip = m_scratch + (aligned ? CallStub::k_call_aligned : CallStub::k_call_padded);
+  regs.rsp = aligned ? m_save_area : m_save_area - 8;
   regs.rax = function;
   regs.orig_rax = ~uint64_t{0};
   regs.rdi = a0;
   regs.rsi = a1;
-  regs.rsp = (m_regs.rsp - 256) & ~uint64_t{15};  // past the red zone, ABI-aligned
   auto set = set_regs(regs);
   if (!set) {
     return set.error();
@@ -334,14 +425,41 @@ Result<uint64_t> TracedThread::remote_call(uint64_t function, uint64_t a0, uint6
   if (limit) {
     deadline = Clock::now() + *limit;
   }
-  auto ran = run_until_trap(m_scratch + k_call_stub + 3, deadline);
+  auto ran = run_to_stub(deadline);
   if (!ran) {
     return ran.error();
   }
   if (ptrace(PTRACE_GETREGS, m_tid, nullptr, &regs) != 0) {
     return make_error(ErrorKind::internal, errno_text("ptrace(PTRACE_GETREGS)", errno));
   }
-  return regs.rax;
+  return regs.rdi;  // the stub moved the return value there before its syscall
+}
+
+Result<Done> TracedThread::take_back_held_time() {
+  long number = m_stop.syscall;
+  if (!m_stop.in_syscall || (number != k_sys_select && number != k_sys_pselect6 && number != k_sys_poll_family_ppoll)) {
+    return k_done;
+  }
+  // These write the time left into the caller's struct when interrupted and
+  // restart from it: the time the thread was held would be waited again.
+  uint64_t pointer = number == k_sys_poll_family_ppoll ? m_regs.rdx : m_regs.r8;
+  if (pointer == 0) {
+    return k_done;
+  }
+  auto seconds = peek(pointer);
+  auto fraction = peek(pointer + 8);
+  if (!seconds || !fraction) {
+    return k_done;  // not ours to fix; the call restarts as the kernel left it
+  }
+  int64_t unit = number == k_sys_select ? 1'000 : 1;  // timeval: microseconds
+  int64_t left = static_cast<int64_t>(*seconds) * 1'000'000'000 + static_cast<int64_t>(*fraction) * unit;
+  int64_t held = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - m_stop.stopped_at).count();
+  left = std::max<int64_t>(0, left - held);
+  auto written = poke(pointer, static_cast<uint64_t>(left / 1'000'000'000));
+  if (written) {
+    written = poke(pointer + 8, static_cast<uint64_t>((left % 1'000'000'000) / unit));
+  }
+  return written;
 }
 
 Result<Done> TracedThread::restore_and_detach(bool interrupt_wait) {
@@ -349,11 +467,24 @@ Result<Done> TracedThread::restore_and_detach(bool interrupt_wait) {
     return k_done;
   }
   std::string failure;
-  if (m_scratch != 0) {
-    if (!poke(m_scratch, m_scratch_saved)) {
-      failure = "restoring the code at the entry point failed";
-    }
-    m_scratch = 0;
+  user_regs_struct regs = m_regs;
+  if (interrupt_wait && m_stop.in_syscall && regs.rax != static_cast<uint64_t>(-513)) {
+    regs.rax = static_cast<uint64_t>(-EINTR);
+    regs.orig_rax = ~uint64_t{0};
+  } else {
+    (void)take_back_held_time();
+  }
+  if (regs.orig_rax != ~uint64_t{0} && m_pending_signal == 0) {
+    // The thread may be in a syscall-exit stop, where the kernel restarts
+    // nothing: resume it the way a restart would (the stub's save area).
+    std::string words = call_stub_save_area(m_regs);
+    std::memcpy(&regs.rax, words.data(), 8);
+    std::memcpy(&regs.rip, words.data() + 80, 8);
+    regs.orig_rax = ~uint64_t{0};
+  }
+  // Registers first: from here an abandoned thread resumes as it was.
+  if (!set_regs(regs)) {
+    failure = "restoring registers failed";
   }
   if (m_xstate_is_fpregs) {
     ptrace(PTRACE_SETFPREGS, m_tid, nullptr, m_xstate.data());
@@ -361,13 +492,18 @@ Result<Done> TracedThread::restore_and_detach(bool interrupt_wait) {
     iovec iov{m_xstate.data(), m_xstate.size()};
     ptrace(PTRACE_SETREGSET, m_tid, as_pointer(NT_X86_XSTATE), &iov);
   }
-  user_regs_struct regs = m_regs;
-  if (interrupt_wait && m_stop.in_syscall && regs.rax != static_cast<uint64_t>(-513)) {
-    regs.rax = static_cast<uint64_t>(-EINTR);
+  if (m_scratch != 0) {
+    for (uint64_t offset = 0; offset < m_scratch_saved.size(); offset += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, m_scratch_saved.data() + offset, 8);
+      if (!poke(m_scratch + offset, word) && failure.empty()) {
+        failure = "restoring the code at the entry point failed";
+      }
+    }
+    m_scratch = 0;
   }
-  if (!set_regs(regs) && failure.empty()) {
-    failure = "restoring registers failed";
-  }
+  // A signal that arrived while held: the kernel delivers it, and restarts
+  // or interrupts the syscall (m_regs as stopped) as it would have.
   ptrace(PTRACE_DETACH, m_tid, nullptr, as_pointer(static_cast<uint64_t>(m_pending_signal)));
   m_attached = false;
   if (!failure.empty()) {

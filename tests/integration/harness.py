@@ -363,59 +363,100 @@ class AgentClient:
         return reply
 
 
-class Recorder:
-    """Stands where pyhot looks for the agent and passes every frame on to the
-    real one, keeping each (request, reply): what the real binary sends, so a
-    test never builds a unit by a copy of the compiler."""
+# The relay a Recorder runs inside the target: pyhot checks that the peer of
+# the socket it connects to is the target process (SO_PEERCRED), so the relay
+# must be the target itself. Each (request, reply) becomes one JSON line.
+RELAY = r"""
+import json as _json, os as _os, socket as _socket, struct as _struct, threading as _threading
 
-    def __init__(self, directory, pid, agent_socket):
-        self.dir = directory
-        self.agent_socket = agent_socket
-        self.exchanges = []
-        os.makedirs(self.dir, 0o700, exist_ok=True)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(os.path.join(self.dir, "%d.sock" % pid))
-        self.listener.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
+def _pyhot_test_relay(directory, agent_path):
+    def receive(sock):
+        header = b''
+        while len(header) < 4:
+            chunk = sock.recv(4 - len(header))
+            if not chunk:
+                return None
+            header += chunk
+        size = _struct.unpack('>I', header)[0]
+        body = b''
+        while len(body) < size:
+            chunk = sock.recv(min(65536, size - len(body)))
+            if not chunk:
+                return None
+            body += chunk
+        return body
 
-    def _serve(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client):
-        agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def relay(client):
+        agent = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            agent.connect(self.agent_socket)
+            agent.connect(agent_path)
             while True:
-                request = _recv_body(client)
+                request = receive(client)
                 if request is None:
                     return
-                agent.sendall(encode_frame(request))
-                reply = _recv_body(agent)
+                agent.sendall(_struct.pack('>I', len(request)) + request)
+                reply = receive(agent)
                 if reply is None:
                     return
-                self.exchanges.append((json.loads(request.decode("utf-8")), json.loads(reply.decode("utf-8"))))
-                client.sendall(encode_frame(reply))
+                line = _json.dumps([_json.loads(request.decode('utf-8')), _json.loads(reply.decode('utf-8'))])
+                with open(_os.path.join(directory, 'exchanges.jsonl'), 'a') as log:
+                    log.write(line + '\n')
+                client.sendall(_struct.pack('>I', len(reply)) + reply)
         except OSError:
             pass
         finally:
             agent.close()
             client.close()
 
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    listener.bind(_os.path.join(directory, '%d.sock' % _os.getpid()))
+    listener.listen(4)
+
+    def serve():
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed
+            _threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    _threading.Thread(target=serve, daemon=True).start()
+    return listener
+"""
+
+
+class Recorder:
+    """Stands where pyhot looks for the agent and passes every frame on to the
+    real one, keeping each (request, reply): what the real binary sends, so a
+    test never builds a unit by a copy of the compiler. It runs inside the
+    target (see RELAY), as pyhot accepts no other peer."""
+
+    def __init__(self, target, directory):
+        self.target = target
+        self.dir = directory
+        os.makedirs(self.dir, 0o700, exist_ok=True)
+        self.name = "_pyhot_recorder_%d" % id(self)
+        target.exec(RELAY + "\n%s = _pyhot_test_relay(%r, %r)\n" % (self.name, self.dir, target.socket))
+
+    def exchanges(self):
+        try:
+            with open(os.path.join(self.dir, "exchanges.jsonl")) as log:
+                return [tuple(json.loads(line)) for line in log if line.endswith("\n")]
+        except OSError:
+            return []
+
     def applies(self):
         """(request, reply) of every apply the binary sent, in order."""
-        return [(request, reply) for request, reply in self.exchanges if request.get("op") == "apply"]
+        return [(request, reply) for request, reply in self.exchanges() if request.get("op") == "apply"]
 
     def close(self):
+        if self.name is None:
+            return
+        name, self.name = self.name, None
         try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() of _serve
-        except OSError:
-            pass
-        self.listener.close()
+            self.target.exec("%s.shutdown(__import__('socket').SHUT_RDWR)\n%s.close()\ndel %s\n" % (name, name, name))
+        except (AssertionError, OSError):
+            pass  # the target is gone: so is its relay
 
 
 class Reload:
@@ -628,7 +669,7 @@ class AgentTarget:
         """Saves text as the file `name` (the user's edit) and runs `pyhot
         reload PID FILE --json` through a Recorder: a Reload."""
         path = self.write(name, text)
-        recorder = Recorder(os.path.join(self.dir, "recorder%d" % len(self._recorders)), self.pid, self.socket)
+        recorder = Recorder(self, os.path.join(self.dir, "recorder%d" % len(self._recorders)))
         self._recorders.append(recorder)
         env = dict(os.environ, PYHOT_AGENT_SOCKET_DIR=recorder.dir)
         done = pyhot("reload", self.pid, path, "--json", *flags, env=env, check=check)
@@ -643,10 +684,10 @@ class AgentTarget:
         return self.call("apply", **fields)
 
     def close(self):
+        for recorder in self._recorders:
+            recorder.close()
         kill_group(self.process)   # forks of the target too
         self._reader.join(5)
         self.process.stdout.close()
         self.stderr.close()
-        for recorder in self._recorders:
-            recorder.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,6 +17,7 @@
 #include "loader/attach/injector.hpp"
 #include "loader/attach/interpreter.hpp"
 #include "loader/attach/proc_info.hpp"
+#include "loader/attach/traced_thread.hpp"
 
 using namespace pyhot;
 using namespace pyhot::loader::attach;
@@ -248,6 +249,50 @@ TEST(ProcInfo, ParsesNamespacePidParentAndCapabilities) {
   EXPECT_EQ(status->parent_pid, 77);
   EXPECT_EQ(status->ns_pid, 1);  // the innermost namespace
   EXPECT_EQ(status->effective_capabilities, 0x1ffffffffffULL);
+}
+
+TEST(CallStub, EntriesAreWhereTheTracerExpectsThem) {
+  const unsigned char* code = CallStub::k_code;
+  EXPECT_EQ(code[CallStub::k_call_aligned], 0xff);  // call *%rax
+  EXPECT_EQ(code[CallStub::k_call_aligned + 1], 0xd0);
+  EXPECT_EQ(code[CallStub::k_syscall], 0x0f);  // syscall
+  EXPECT_EQ(code[CallStub::k_syscall + 1], 0x05);
+  EXPECT_EQ(CallStub::k_return, CallStub::k_syscall + 2);
+  EXPECT_EQ(code[CallStub::k_call_padded], 0xff);
+  // The padded entry's jmp lands on the instruction after the aligned call.
+  auto rel = static_cast<int8_t>(code[CallStub::k_size - 1]);
+  EXPECT_EQ(static_cast<int64_t>(CallStub::k_size) + rel, 2);
+  // ret $128: the save area ends right below the red zone.
+  EXPECT_EQ(code[23], 0xc2);
+  EXPECT_EQ(code[24] | (code[25] << 8), 128);
+}
+
+TEST(CallStub, SaveAreaResumesARestartableSyscallAsTheKernelWould) {
+  user_regs_struct regs{};
+  regs.rip = 0x401000;
+  regs.rcx = 11;
+  regs.eflags = 0x246;
+  auto words = [](const std::string& area, int index) {
+    uint64_t value = 0;
+    std::memcpy(&value, area.data() + 8 * index, 8);
+    return value;
+  };
+  regs.orig_rax = 23;  // select, interrupted: -ERESTARTNOHAND
+  regs.rax = static_cast<uint64_t>(-514);
+  std::string area = call_stub_save_area(regs);
+  ASSERT_EQ(area.size(), CallStub::k_save_below_rsp - 128);
+  EXPECT_EQ(words(area, 0), 23u);         // rax: the syscall again
+  EXPECT_EQ(words(area, 10), 0x400ffeu);  // rip: back on the syscall instruction
+  EXPECT_EQ(words(area, 1), 11u);
+  EXPECT_EQ(words(area, 9), 0x246u);
+  regs.orig_rax = 230;  // clock_nanosleep: -ERESTART_RESTARTBLOCK
+  regs.rax = static_cast<uint64_t>(-516);
+  EXPECT_EQ(words(call_stub_save_area(regs), 0), 219u);  // restart_syscall
+  regs.orig_rax = ~uint64_t{0};                          // running user code
+  regs.rax = 42;
+  area = call_stub_save_area(regs);
+  EXPECT_EQ(words(area, 0), 42u);
+  EXPECT_EQ(words(area, 10), 0x401000u);
 }
 
 TEST(DebugOffsets, ParsesA314Table) {

@@ -1,0 +1,207 @@
+#include "cli/process_tree.hpp"
+
+#include <chrono>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "cli/commands.hpp"
+#include "loader/process.hpp"
+
+namespace pyhot::cli {
+
+namespace {
+
+constexpr int k_max_passes = 20;
+// A failing process that is on its way out (a recycled worker) is given
+// this long to finish exiting before its failure counts.
+constexpr auto k_exit_grace = std::chrono::milliseconds(500);
+constexpr auto k_retry_pause = std::chrono::milliseconds(200);
+
+// Captures what a command prints for one process, so the runner can replace
+// it with a one-line note when the process exited or lacks the module.
+class CapturedOutput {
+ public:
+  CapturedOutput() : m_previous_out(std::cout.rdbuf(m_out.rdbuf())), m_previous_err(std::cerr.rdbuf(m_err.rdbuf())) {}
+  ~CapturedOutput() {
+    std::cout.rdbuf(m_previous_out);
+    std::cerr.rdbuf(m_previous_err);
+  }
+  CapturedOutput(const CapturedOutput&) = delete;
+  CapturedOutput& operator=(const CapturedOutput&) = delete;
+  std::string out() const { return m_out.str(); }
+  std::string err() const { return m_err.str(); }
+
+ private:
+  std::ostringstream m_out;
+  std::ostringstream m_err;
+  std::streambuf* m_previous_out;
+  std::streambuf* m_previous_err;
+};
+
+bool exited_within_grace(int pid) {
+  auto deadline = std::chrono::steady_clock::now() + k_exit_grace;
+  while (!loader::process_has_ended(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+TreeMember run_once(int pid, const TreeCommand& command) {
+  TreeMember member;
+  member.pid = pid;
+  int code = k_exit_failed;
+  {
+    CapturedOutput captured;
+    code = command(pid, member.document);
+    member.output = captured.out();
+    member.errors = captured.err();
+  }
+  member.code = code;
+  if (member.document.value("already_live", false)) {
+    member.outcome = MemberOutcome::confirmed;
+  } else if (code == k_exit_done) {
+    member.outcome = MemberOutcome::done;
+  } else if (exited_within_grace(pid)) {
+    member.outcome = MemberOutcome::exited;
+  } else if (member.document.value("lacks_module", false)) {
+    member.outcome = MemberOutcome::lacks_module;
+  } else {
+    member.outcome = MemberOutcome::failed;
+  }
+  return member;
+}
+
+// A worker forked a moment ago may be starting the agent it inherited just
+// as pyhot connects (its main thread then waits for the GIL the new agent
+// thread holds): when opening the agent failed and the process lives on, it
+// is asked once more.
+TreeMember run_one(int pid, const TreeCommand& command) {
+  TreeMember member = run_once(pid, command);
+  if (member.outcome == MemberOutcome::failed && member.document.contains("error_kind")) {
+    std::this_thread::sleep_for(k_retry_pause);
+    member = run_once(pid, command);
+  }
+  return member;
+}
+
+// The Python processes below `root` not yet run on; a recycled pid counts
+// as a new process (its start time differs).
+std::vector<int> new_python_descendants(int root, std::set<std::pair<int, uint64_t>>& seen) {
+  std::vector<int> found;
+  for (int pid : loader::descendant_pids(root)) {
+    auto identity = std::make_pair(pid, loader::process_start_time(pid));
+    if (seen.count(identity) != 0) {
+      continue;
+    }
+    auto info = loader::inspect_process(pid);
+    if (info && info->is_python()) {
+      seen.insert(identity);
+      found.push_back(pid);
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
+  std::set<std::pair<int, uint64_t>> seen{{root, loader::process_start_time(root)}};
+  std::vector<TreeMember> members{run_one(root, command)};
+  // The root first: a worker it forks from now on starts from the patched
+  // root and is only confirmed by the next pass. A worker forked before it
+  // was patched is listed by the next pass and patched itself.
+  for (int pass = 0; pass < k_max_passes; ++pass) {
+    auto pids = new_python_descendants(root, seen);
+    if (pids.empty()) {
+      break;
+    }
+    for (int pid : pids) {
+      members.push_back(run_one(pid, command));
+    }
+  }
+  return members;
+}
+
+int tree_exit_code(const std::vector<TreeMember>& members) {
+  bool any_done = false;
+  for (const auto& member : members) {
+    if (member.outcome == MemberOutcome::failed) {
+      return k_exit_failed;
+    }
+    any_done = any_done || member.outcome == MemberOutcome::done;
+  }
+  if (any_done) {
+    return k_exit_done;
+  }
+  // Nothing needed changing anywhere (workers that import after the fork
+  // read the edited file): the tree answers as one such process would.
+  for (const auto& member : members) {
+    if (member.outcome == MemberOutcome::confirmed) {
+      return member.code;
+    }
+  }
+  return k_exit_failed;  // no process has the module
+}
+
+void print_tree(const std::vector<TreeMember>& members, const std::string& what) {
+  int done = 0;
+  int confirmed = 0;
+  int exited = 0;
+  int lacking = 0;
+  int failed = 0;
+  for (const auto& member : members) {
+    std::cout << "== process " << member.pid;
+    switch (member.outcome) {
+      case MemberOutcome::exited:
+        ++exited;
+        std::cout << ": exited during the command (not counted)\n";
+        continue;
+      case MemberOutcome::lacks_module:
+        ++lacking;
+        std::cout << ": does not have the module loaded; skipped\n";
+        continue;
+      case MemberOutcome::done:
+        ++done;
+        break;
+      case MemberOutcome::confirmed:
+        ++confirmed;
+        break;
+      case MemberOutcome::failed:
+        ++failed;
+        break;
+    }
+    std::cout << "\n" << member.output << std::flush;
+    std::cerr << member.errors;
+  }
+  std::cout << (done + confirmed) << " of " << (done + confirmed + failed) << " processes " << what;
+  if (confirmed > 0) {
+    std::cout << " (" << confirmed << " already did)";
+  }
+  if (exited > 0) {
+    std::cout << "; " << exited << " exited during the command";
+  }
+  if (lacking > 0) {
+    std::cout << "; " << lacking << " without the module, skipped";
+  }
+  std::cout << ".\n";
+}
+
+nlohmann::json tree_to_json(const std::vector<TreeMember>& members) {
+  static constexpr const char* k_words[] = {"done", "confirmed", "failed", "lacks_module", "exited"};
+  nlohmann::json processes = nlohmann::json::array();
+  for (const auto& member : members) {
+    nlohmann::json document = member.document;
+    document["pid"] = member.pid;
+    document["outcome"] = k_words[static_cast<int>(member.outcome)];
+    processes.push_back(std::move(document));
+  }
+  return {{"ok", tree_exit_code(members) == k_exit_done}, {"processes", processes}};
+}
+
+}  // namespace pyhot::cli
