@@ -32,6 +32,7 @@ struct ReloadOptions {
   bool json = false;
   bool tree = false;
   bool force = false;
+  std::string assume_imported;  // a git revision whose text is taken as the imported one
 };
 int run_reload(const ReloadOptions& options);
 

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   reload_command->add_flag("--tree", reload.tree, "Also every Python process below PID (pre-fork servers)");
   reload_command->add_flag("--force", reload.force, "Attach even where remote debugging was disabled (3.14+)");
   reload_command->add_flag("--json", reload.json, "Machine-readable output");
+  reload_command->add_option("--assume-imported", reload.assume_imported,
+                             "Take the file's text at this git revision as the one the process imported");
   reload_command->callback([&] { code = run_reload(reload); });
 
   ProcessOptions module;

@@ -12,6 +12,7 @@
 #include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
+#include "patch/baseline.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
 
@@ -73,6 +74,16 @@ void print_extracted_source(const std::string& source, bool verbose) {
   for (int i = count - k_truncated_keep_lines; i < count; ++i) {
     std::cout << lines[static_cast<std::size_t>(i)] << "\n";
   }
+}
+
+// Without the imported text only definitions were compared with the live
+// code: say, per kind, what was not.
+void print_not_compared(const PatchOutcome& outcome) {
+  std::cout << "Not compared (no record of the imported text of " << outcome.module
+            << "): module constants and statements, class-level assignments, deletions, decorator lists"
+               " and moved definitions; none was changed (new imports and new literal constants were bound).\n"
+               "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
+               " started with `pyhot run` has it recorded.\n";
 }
 
 void print_refused(const PatchOutcome& outcome) {
@@ -179,6 +190,18 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     }
     return k_exit_failed;
   }
+  if (!options.assume_imported.empty()) {
+    auto imported = patch::text_at_revision(where->file, options.assume_imported);
+    auto recorded = imported ? patch::assume_imported(agent, *where, *imported) : Result<bool>(imported.error());
+    if (!recorded) {
+      document["error"] = recorded.error().message;
+      if (!options.json) {
+        std::cout << "Error: --assume-imported " << options.assume_imported << ": " << error_text(recorded.error())
+                  << "\n";
+      }
+      return k_exit_failed;
+    }
+  }
   auto outcome = patch::patch_file(agent, *where, *text, options.dry_run);
   if (!outcome) {
     document["error"] = outcome.error().message;
@@ -202,7 +225,13 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     return k_exit_done;
   }
   if (!outcome->changed_anything()) {
-    std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file << ".\n";
+    if (outcome->first_touch) {
+      std::cout << "No definition of " << where->module << " differs from the live code.\n";
+      print_not_compared(*outcome);
+    } else {
+      std::cout << "Nothing to reload: the live code of " << where->module << " already matches " << where->file
+                << ".\n";
+    }
     return k_exit_done;
   }
   std::cout << (options.dry_run ? "Dry run: the reload would succeed; nothing was changed.\n"
@@ -222,6 +251,9 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     // The process's own pid: under --tree each process has its own patch ids.
     std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << pid << " " << *outcome->patch_id
               << "` undoes it.\n";
+  }
+  if (outcome->first_touch) {
+    print_not_compared(*outcome);
   }
   return k_exit_done;
 }

@@ -15,7 +15,7 @@ constexpr std::array k_ops{
     OpEntry{Op::locate, "locate"},     OpEntry{Op::module_for_file, "module_for_file"},
     OpEntry{Op::snapshot, "snapshot"}, OpEntry{Op::apply, "apply"},
     OpEntry{Op::history, "history"},   OpEntry{Op::revert, "revert"},
-    OpEntry{Op::stop, "stop"},
+    OpEntry{Op::stop, "stop"},         OpEntry{Op::prove_baseline, "prove_baseline"},
 };
 
 constexpr std::array k_statuses{
@@ -180,6 +180,17 @@ Result<LiveSnapshot> Agent::snapshot_hash(const std::string& module) {
     }
     return out;
   });
+}
+
+Result<std::optional<std::size_t>> Agent::prove_baseline(const std::string& module,
+                                                         const std::vector<std::string>& candidates) {
+  return call<std::optional<std::size_t>>(m_channel, Op::prove_baseline,
+                                          {{"module", module}, {"candidates", candidates}}, [](const json& reply) {
+                                            if (reply.contains("proven") && reply["proven"].is_number_unsigned()) {
+                                              return std::optional<std::size_t>(reply["proven"].get<std::size_t>());
+                                            }
+                                            return std::optional<std::size_t>();
+                                          });
 }
 
 Result<ApplyReply> Agent::apply(const ApplyRequest& request) {

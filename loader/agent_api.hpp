@@ -14,7 +14,7 @@
 
 namespace pyhot::loader {
 
-enum class Op { ping, modules, locate, module_for_file, snapshot, apply, history, revert, stop };
+enum class Op { ping, modules, locate, module_for_file, snapshot, apply, history, revert, stop, prove_baseline };
 
 struct OpEntry {
   Op op;
@@ -175,6 +175,11 @@ class Agent {
   // Its hash only (the text too when the agent has no hash for it).
   Result<LiveSnapshot> snapshot_hash(const std::string& module);
   Result<ApplyReply> apply(const ApplyRequest& request);
+  // The index of the first candidate text that compiles, in the target, to
+  // exactly the module's live code (then recorded as its snapshot); none
+  // when no candidate is proven. Nothing is executed.
+  Result<std::optional<std::size_t>> prove_baseline(const std::string& module,
+                                                    const std::vector<std::string>& candidates);
   Result<std::vector<PatchRecord>> history();
   // nullopt: the newest patch still applied.
   Result<RevertReply> revert(std::optional<int> patch);

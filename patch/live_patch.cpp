@@ -4,6 +4,7 @@
 
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
+#include "patch/baseline.hpp"
 #include "patch/parsed_cache.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
@@ -92,7 +93,12 @@ Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleL
     return live.error();
   }
   if (!live->hash) {
-    return live->text;
+    if (live->text) {
+      return live->text;  // the text the module was imported from, or one recorded without a hash
+    }
+    // Never patched and no record of the import: the imported text proven
+    // among the candidates pyhot can see (the agent records it).
+    return recover_baseline(agent, where);
   }
   if (auto cached = ParsedCache().load_by_hash(*live->hash, where.file)) {
     versions.live = std::move(*cached);
@@ -104,6 +110,16 @@ Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleL
     versions.live_hash = *live->hash;
   }
   return text;
+}
+
+// The agent's snapshot text; when it has none, the imported text proven
+// among the candidates pyhot can see (then recorded by the agent).
+Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const ModuleLocation& where) {
+  auto snapshot = agent.snapshot(where.module);
+  if (!snapshot || snapshot->has_value()) {
+    return snapshot;
+  }
+  return recover_baseline(agent, where);
 }
 
 Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
@@ -327,7 +343,7 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
         plan_from_snapshot(*live, after, differ::diff(*live, after), take_every_change, SnapshotRecord::sent()),
         dry_run);
   }
-  auto snapshot = agent.snapshot(where.module);
+  auto snapshot = live_snapshot(agent, where);
   if (!snapshot) {
     return snapshot.error();
   }

@@ -1888,11 +1888,12 @@ class _Operations(object):
         self.agent = agent
         self.history = _History()
         self.lineage = _Lineage()
+        self.baselines = _Baselines()
         self.table = {
             'ping': self.op_ping, 'modules': self.op_modules, 'locate': self.op_locate,
             'module_for_file': self.op_module_for_file, 'snapshot': self.op_snapshot,
             'apply': self.op_apply, 'history': self.op_history, 'revert': self.op_revert,
-            'stop': self.op_stop,
+            'stop': self.op_stop, 'prove_baseline': self.op_prove_baseline,
         }
 
     def dispatch(self, body):
@@ -1984,11 +1985,17 @@ class _Operations(object):
         name = _field(request, 'module', str)
         recorded = self.history.snapshots.get(name)
         if recorded is None:
-            return {'source': None, 'hash': None}
+            # Never patched: the text it was imported from, when known.
+            return {'source': self.baselines.text(name), 'hash': None}
         # A client that has the text parsed already asks for the hash alone.
         # Without a hash (recorded by an older client) the text is all it has.
         wanted = request.get('source', True) is not False or recorded.hash is None
         return {'source': recorded.text() if wanted else None, 'hash': recorded.hash}
+
+    def op_prove_baseline(self, request):
+        candidates = _field(request, 'candidates', list)
+        proven = self.baselines.prove(_field(request, 'module', str), candidates)
+        return {'proven': proven}
 
     def op_history(self, request):
         return {'patches': [p.to_json() for p in self.history.patches]}
@@ -2128,6 +2135,10 @@ class _Agent(object):
                 thread.daemon = True
                 thread.start()
                 self.thread = thread
+                try:
+                    self.operations.baselines.start()
+                except Exception as exc:
+                    _debug('cannot record imports: %s' % _exception_text(exc))
                 _debug('listening on %s' % path)
                 return path
             except Exception as exc:
@@ -2322,6 +2333,332 @@ def _peer_allowed(conn):
 
 
 # ---------------------------------------------------------------------------
+# Baselines: the text each module was imported from, when it is known or
+# proven, so that a module's first reload diffs against it like a later one.
+
+def _line_table(code):
+    table = getattr(code, 'co_linetable', None)
+    return table if table is not None else code.co_lnotab
+
+
+def _same_code_and_lines(live, candidate):
+    return (live.co_firstlineno == candidate.co_firstlineno and _code_equal(live, candidate)
+            and _line_table(live) == _line_table(candidate))
+
+
+def _is_function_code(code):
+    # Class bodies (and the module) run in a namespace of their own; functions
+    # have fast locals.
+    return bool(code.co_flags & 0x0002) and not code.co_name.startswith('<')
+
+
+def _defined_codes(code, out, owner=()):
+    """(names of the enclosing classes, code) for every function the text
+    defines at module or class level (the ones that become live objects);
+    nested functions are compared as constants of their enclosing function."""
+    for child in code.co_consts:
+        if not isinstance(child, types.CodeType) or child.co_name.startswith('<'):
+            continue
+        if _is_function_code(child):
+            out.append((owner, child))
+        else:
+            _defined_codes(child, out, owner + (child.co_name,))
+    return out
+
+
+def _all_codes(code, out):
+    for child in code.co_consts:
+        if isinstance(child, types.CodeType):
+            out.append(child)
+            _all_codes(child, out)
+    return out
+
+
+def _bound(module, owner, name):
+    """Whether the live module still binds `name` where the text defines it."""
+    scope = module
+    for part in owner:
+        scope = getattr(scope, '__dict__', {}).get(part)
+        if scope is None:
+            return False
+    return name in getattr(scope, '__dict__', {})
+
+
+def _function_codes(value, file, out):
+    """Code objects from this file behind a live binding: the function, what
+    it wraps, and the functions a staticmethod, classmethod or property holds."""
+    for part in (value, getattr(value, '__func__', None), getattr(value, 'fget', None),
+                 getattr(value, 'fset', None), getattr(value, 'fdel', None)):
+        seen = 0
+        while isinstance(part, types.FunctionType) and seen < 20:
+            if _real(part.__code__.co_filename) == file:
+                out.append(part.__code__)
+            part = part.__dict__.get('__wrapped__')
+            seen += 1
+
+
+def _live_codes(module, file):
+    out = []
+    classes = []
+    for value in list(module.__dict__.values()):
+        if isinstance(value, type):
+            classes.append(value)
+        else:
+            _function_codes(value, file, out)
+    seen = set()
+    while classes:
+        cls = classes.pop()
+        if id(cls) in seen or cls.__dict__.get('__module__') != module.__name__:
+            continue
+        seen.add(id(cls))
+        for value in list(cls.__dict__.values()):
+            if isinstance(value, type):
+                classes.append(value)
+            else:
+                _function_codes(value, file, out)
+    return out
+
+
+def _module_assignments(text):
+    """The text of each `NAME = ...` statement at module level, with its
+    continuation lines (a cheap cut: what does not parse alone is skipped)."""
+    lines = text.splitlines(True)
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        head = line.split('=', 1)[0].strip() if ' = ' in line else ''
+        index += 1
+        if not (head.isidentifier() and line[:1] not in (' ', '\t')):
+            continue
+        statement = [line]
+        while index < len(lines) and lines[index][:1] in (' ', '\t', ')', ']', '}'):
+            statement.append(lines[index])
+            index += 1
+        yield ''.join(statement)
+
+
+def _literal_constants_match(module, text):
+    """Whether every `NAME = literal` at module level still has its literal
+    value in the live module (code objects say nothing about constants).
+    Each statement is parsed alone: parsing a large module at once would
+    hold the GIL as long as compiling it."""
+    import ast
+    namespace = module.__dict__
+    for statement in _module_assignments(text):
+        try:
+            node = ast.parse(statement).body[0]
+            value = ast.literal_eval(node.value)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, IndexError, AttributeError):
+            continue
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if name in namespace and not _const_equal(namespace[name], value):
+            return False
+    return True
+
+
+_TOP_LEVEL_START = ('def ', 'class ', 'async def ', '@', 'import ', 'from ', 'if ', 'try:', 'for ', 'while ',
+                    'with ')
+
+
+def _future_flags(text):
+    flags = 0
+    for line in text.splitlines():
+        if line.startswith('from __future__ import '):
+            for name in line[len('from __future__ import '):].replace('(', ' ').replace(')', ' ').split(','):
+                feature = getattr(__future__, name.strip(), None)
+                if isinstance(feature, __future__._Feature):
+                    flags |= feature.compiler_flag
+    return flags
+
+
+class _PiecewiseModule(object):
+    """The module code of a text compiled one top-level statement at a time:
+    one compile() of a large module holds the GIL for hundreds of
+    milliseconds, a statement's for well under one. Only co_consts is used
+    (the code of what the text defines, at its real lines)."""
+
+    def __init__(self, text, file):
+        flags = _future_flags(text)
+        lines = text.splitlines(True)
+        # Since 3.11 a call on a name the module binds by `import` compiles
+        # differently: each piece is compiled with the module's imports after
+        # it (compiled, never run; after it, so its own lines do not move).
+        imports = ''.join('\n' + line.rstrip('\n') for line in lines
+                          if line.startswith(('import ', 'from ')) and not line.startswith('from __future__'))
+        consts = []
+        start = 0
+        for index in range(1, len(lines) + 1):
+            at_boundary = index == len(lines) or lines[index].startswith(_TOP_LEVEL_START)
+            if not at_boundary:
+                continue
+            chunk = ''.join(lines[start:index])
+            try:
+                code = compile(chunk + imports, file, 'exec', flags, True)
+            except SyntaxError:
+                if index == len(lines):
+                    raise
+                continue   # not a statement's end (a decorator, text in a string): take more lines
+            consts.extend(_shift_code(c, start) for c in code.co_consts if isinstance(c, types.CodeType))
+            start = index
+        self.co_consts = tuple(consts)
+
+
+def _proves(module, file, text):
+    """Whether `text` is what `module` was imported from: compiling it (no
+    execution) gives exactly the live code objects, lines included, and its
+    literal constants still hold their values."""
+    try:
+        compiled = _PiecewiseModule(text, file)
+    except (SyntaxError, ValueError, OverflowError, RecursionError):
+        return False
+    defined = _defined_codes(compiled, [])
+    unmatched = list(defined)
+    nested = None
+    for code in _live_codes(module, file):
+        match = next((d for d in unmatched if d[1].co_name == code.co_name
+                      and _same_code_and_lines(code, d[1])), None)
+        if match is not None:
+            unmatched.remove(match)
+            continue
+        # A closure a decorator made (its code is nested in the text).
+        if nested is None:
+            nested = _all_codes(compiled, [])
+        if not any(c.co_name == code.co_name and _same_code_and_lines(code, c) for c in nested):
+            return False
+    # A function the text defines that the module does not bind: the text
+    # is newer. (A decorator may hide the function: its name must be bound.)
+    if any(not _bound(module, owner, code.co_name) for owner, code in unmatched):
+        return False
+    return _literal_constants_match(module, text)
+
+
+def _decode(data):
+    import importlib.util
+    return importlib.util.decode_source(data)
+
+
+class _Baselines(object):
+    """Per module, the text it was imported from: recorded while it was
+    imported (the agent running from the start), read when the agent started
+    and proven on first use, or proven among the CLI's candidates."""
+
+    def __init__(self):
+        self.exact = {}      # module name or real path -> (real path, bytes or str)
+        self.unproven = {}   # module name -> (real path, bytes) read at agent start
+        self.hooked = False
+
+    def start(self):
+        # PYHOT_AGENT_RECORD_IMPORTS=0: no record (a first reload then only
+        # compares definitions with the live code).
+        if self.hooked or os.environ.get('PYHOT_AGENT_RECORD_IMPORTS') == '0':
+            return
+        self.hooked = True
+        self._read_main_script()
+        for name, module in list(sys.modules.items()):
+            path = _module_file(module) if module is not None else None
+            if path and name not in self.exact and _is_user_file(path) and not _is_agent(module):
+                data = self._read(path)
+                if data is not None:
+                    self.unproven[name] = (_real(path), data)
+        self._hook_imports()
+
+    def _read_main_script(self):
+        # Under `pyhot run` the agent starts from sitecustomize, before the
+        # interpreter reads the script: the file now is what it will run.
+        main = sys.modules.get('__main__')
+        if main is None or _module_file(main) is not None or not sys.argv:
+            return
+        script = sys.argv[0]
+        if script.endswith('.py') and os.path.isfile(script) and _is_user_file(os.path.abspath(script)):
+            data = self._read(script)
+            if data is not None:
+                self.exact[_real(script)] = (_real(script), data)
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path, 'rb') as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def _hook_imports(self):
+        import importlib.machinery
+        loader = importlib.machinery.SourceFileLoader
+        original = loader.get_code
+        if getattr(original, '__pyhot_records__', False):
+            return
+        exact = self.exact
+
+        def get_code(self, fullname):
+            path = getattr(self, 'path', None)
+            if not isinstance(path, str) or not _is_user_file(path):
+                return original(self, fullname)
+            try:
+                before = os.stat(path)
+            except OSError:
+                return original(self, fullname)
+            code = original(self, fullname)
+            try:
+                with open(path, 'rb') as handle:
+                    data = handle.read()
+                    after = os.fstat(handle.fileno())
+            except OSError:
+                return code
+            # Unchanged while it was imported: these bytes are what ran.
+            if (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, len(data)):
+                exact[fullname] = (path, data)   # the real path is taken when it is used
+            return code
+
+        get_code.__pyhot_records__ = True
+        get_code.__wrapped__ = original
+        loader.get_code = get_code
+
+    def record(self, name, file, text):
+        self.exact[name] = (file, text)
+        self.unproven.pop(name, None)
+
+    def text(self, name):
+        """The imported text of module `name`, or None when it is not known."""
+        module = sys.modules.get(name)
+        path = _module_file(module) if module is not None else None
+        if path is None:
+            return None
+        file = _real(path)
+        entry = self.exact.get(name) or self.exact.get(file)
+        if entry is None or _real(entry[0]) != file:
+            entry = self.unproven.pop(name, None)
+            if entry is None or _real(entry[0]) != file:
+                return None
+            text = _decode(entry[1])
+            if not _proves(module, file, text):
+                return None
+            self.record(name, file, text)
+            entry = self.exact[name]
+        if not isinstance(entry[1], str):
+            self.exact[name] = entry = (file, _decode(entry[1]))
+        return entry[1]
+
+    def prove(self, name, candidates):
+        """The index of the first candidate text proven to be module `name`'s
+        imported text (recorded as its baseline), or None."""
+        module = sys.modules.get(name)
+        if module is None:
+            raise _Failure('not_found', "No module named '%s'" % name)
+        path = _module_file(module)
+        if path is None:
+            raise _Failure('not_found', "Module '%s' has no source file" % name)
+        file = _real(path)
+        for index, text in enumerate(candidates):
+            if isinstance(text, str) and _proves(module, file, text):
+                self.record(name, file, text)
+                return index
+        return None
+
+
+# ---------------------------------------------------------------------------
 # Entry points
 
 def _agent():
@@ -2362,6 +2699,10 @@ def _main(argv):
     sys.argv = list(argv)
     sys.path[0] = os.path.dirname(os.path.abspath(path))
     start()
+    # runpy reads the script itself, not through an import loader.
+    data = _Baselines._read(path)
+    if data is not None:
+        _agent().operations.baselines.exact[_real(path)] = (_real(path), data)
     runpy.run_path(path, run_name='__main__')
     return 0
 

@@ -112,6 +112,22 @@ def kill_group(process):
             stream.close()
 
 
+def read_line(process, timeout=20.0):
+    """The next line the process writes on its stdout pipe, waited for with a
+    deadline: a target that hangs before it is ready fails the test instead
+    of blocking it."""
+    import select  # only the tests that read a ready line need it
+    deadline = time.monotonic() + timeout
+    stream = process.stdout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("no line from process %d within %.0f s" % (process.pid, timeout))
+        ready, _, _ = select.select([stream], [], [], remaining)
+        if ready:
+            return stream.readline()
+
+
 def _sweep():
     for group in list(_GROUPS):
         try:

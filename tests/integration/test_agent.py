@@ -72,7 +72,7 @@ class AgentTests(object):
             t.call('locate', module='not_imported_anywhere')
         self.assertEqual(caught.exception.kind, 'not_found')
         self.assertIn("No module named 'not_imported_anywhere'", caught.exception.message)
-        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+        self.assertEqual(t.call('snapshot', module='app')['source'], 'X = 1\n')   # recorded at import
         mode = stat.S_IMODE(os.stat(t.socket_dir).st_mode)
         self.assertEqual(mode, 0o700)
         self.assertEqual(stat.S_IMODE(os.stat(t.socket).st_mode), 0o600)
@@ -122,7 +122,7 @@ class AgentTests(object):
                                 "('__code__', '__defaults__', '__kwdefaults__', '__annotations__',"
                                 " '__doc__'), saved))"))
         self.assertTrue(t.call('history')['patches'][0]['reverted'])
-        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+        self.assertEqual(t.call('snapshot', module='app')['source'], app)   # back to the imported text
         with self.assertRaises(AgentError) as caught:
             t.call('revert')
         self.assertEqual(caught.exception.kind, 'not_found')
@@ -469,7 +469,7 @@ class AgentTests(object):
         self.assertEqual(reload.statuses(), ['would_apply', 'would_apply'])
         self.assertEqual(t.value('(app.f(), hasattr(app, "g"))'), (1, False))
         self.assertEqual(t.call('history')['patches'], [])
-        self.assertEqual(t.call('snapshot', module='app')['source'], None)
+        self.assertEqual(t.call('snapshot', module='app')['source'], app)   # still the imported text
 
     def test_all_or_nothing(self):
         app = src('''
@@ -517,7 +517,8 @@ class AgentTests(object):
             ''')
         new = '\n\n' + app.replace('def changed(x):\n    return x + 1',
                                    'def changed(x):\n    return x + 2')
-        t = self.target({'app.py': app})
+        # No record of the imported text: the binary must compare with the live code.
+        t = self.target({'app.py': app}, env={'PYHOT_AGENT_RECORD_IMPORTS': '0'})
         reload = t.reload('app.py', new)
         # On first contact the binary asks the agent to verify every definition it sent.
         verify_request, verify_reply = reload.applies[0]

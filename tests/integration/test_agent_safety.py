@@ -12,7 +12,7 @@ import time
 import unittest
 from unittest import mock
 
-from harness import TargetTestCase, for_each_interpreter, pyhot, wait_for
+from harness import AgentClient, TargetTestCase, encode_frame, for_each_interpreter, pyhot, wait_for
 
 APP = {
     "app.py": '''
@@ -68,41 +68,15 @@ def agent_socket(target):
                     10, "the agent's socket")
 
 
-class RawClient:
-    """loader/PROTOCOL.md framing over a Unix socket, for tests that must
-    misbehave the way a broken or hostile client would."""
-
-    def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
-        self.next_id = 1
-
-    def close(self):
-        self.sock.close()
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
+class RawClient(AgentClient):
+    """harness's client, for tests that must misbehave the way a broken or
+    hostile client would: a closed connection is None here, not an error."""
 
     def send(self, message):
-        body = json.dumps(message).encode()
-        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        self.send_raw(encode_frame(message))
 
     def receive(self):
-        header = self._exact(4)
-        if header is None:
-            return None
-        body = self._exact(struct.unpack(">I", header)[0])
-        return None if body is None else json.loads(body)
-
-    def _exact(self, size):
-        data = b""
-        while len(data) < size:
-            chunk = self.sock.recv(size - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return data
+        return self.recv_frame()
 
     def request(self, op, **fields):
         message = {"v": 1, "id": self.next_id, "op": op}

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, PYHOT, interpreters, wait_for  # noqa: E402
+from harness import BUILD, PYHOT, interpreters, kill_group, read_line, spawn, wait_for  # noqa: E402
 
 PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
 
@@ -111,17 +111,10 @@ class AttachFaultTest(unittest.TestCase):
         script = os.path.join(self.tmp, "target_%d.py" % random.getrandbits(32))
         with open(script, "w") as f:
             f.write(source)
-        proc = subprocess.Popen([python, script] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-        self.addCleanup(self.reap, proc)
-        self.assertEqual(proc.stdout.readline().strip(), "ready", proc.stderr.read() if proc.poll() else "")
+        proc = spawn([python, script] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(kill_group, proc)
+        self.assertEqual(read_line(proc).strip(), "ready", proc.stderr.read() if proc.poll() else "")
         return proc
-
-    @staticmethod
-    def reap(proc):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
 
     def assert_target_unharmed(self, proc, what):
         self.assertIsNone(proc.poll(), "%s: the target died (%s)" % (what, proc.returncode))

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, PYHOT, interpreters, wait_for  # noqa: E402
+from harness import BUILD, PYHOT, interpreters, kill_group, read_line, spawn, wait_for  # noqa: E402
 
 PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
 
@@ -94,17 +94,11 @@ class SquattingTest(unittest.TestCase):
             shutil.rmtree(self.socket_dir, True)
 
     def spawn(self, argv, uid, gid, cwd=None):
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=as_user(uid, gid), cwd=cwd or self.tmp)
-        self.addCleanup(self.reap, proc)
-        self.assertEqual(proc.stdout.readline().strip(), "ready", proc.stderr.read() if proc.poll() else "")
+        proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_user(uid, gid),
+                     cwd=cwd or self.tmp)
+        self.addCleanup(kill_group, proc)
+        self.assertEqual(read_line(proc).strip(), "ready", proc.stderr.read() if proc.poll() else "")
         return proc
-
-    @staticmethod
-    def reap(proc):
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
 
     def victim_target(self):
         script = os.path.join(self.tmp, "target_%d.py" % random.getrandbits(32))

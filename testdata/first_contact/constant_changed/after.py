@@ -1,0 +1,6 @@
+RATE = 3
+NAMES = ("a", "b", "c")
+
+
+def price(x):
+    return x * RATE

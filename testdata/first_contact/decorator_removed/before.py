@@ -1,0 +1,13 @@
+import functools
+
+
+def shout(f):
+    @functools.wraps(f)
+    def wrapper(*args):
+        return f(*args).upper()
+    return wrapper
+
+
+@shout
+def greet():
+    return "hi"

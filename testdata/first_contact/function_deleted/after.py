@@ -1,0 +1,7 @@
+def kept():
+    return 1
+
+
+class Box:
+    def stays(self):
+        return 1

@@ -1,0 +1,10 @@
+RATE = 2
+
+
+def fails():
+    raise ValueError("boom")
+
+
+class Cart:
+    def method(self):
+        return 1

@@ -1,0 +1,7 @@
+import os
+import json
+VERSION = "1.1"
+
+
+def here():
+    return os.getcwd() != ""

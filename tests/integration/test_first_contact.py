@@ -1,0 +1,248 @@
+"""The first reload of a module (issue 10): with a baseline (recorded at
+import under `pyhot run`, or proven from git in an attached process) it
+behaves exactly as a later one; without one it runs no module-level
+statement it cannot tell is new and says what it could not compare.
+
+Also runs the edit pairs of testdata/first_contact/ as first and as second
+reload and prints both pass counts, which must be equal."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import ROOT, TargetTestCase, for_each_interpreter, pyhot, wait_for  # noqa: E402
+
+APP = '''
+import os
+import enum
+
+RATE = 2
+_tmp = os.system("echo import >> " + os.path.join(os.path.dirname(__file__), "ran.log"))
+del _tmp
+
+
+def deco(f):
+    def wrapper(*args):
+        return ("decorated", f(*args))
+    wrapper.__wrapped__ = f
+    return wrapper
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+class Cart:
+    LIMIT = 5
+
+    def total(self, n):
+        return min(n, self.LIMIT) * RATE
+
+
+def f():
+    return 1
+
+
+@deco
+def g():
+    return "g"
+
+
+def gone():
+    return "still here"
+
+
+def fails():
+    raise ValueError("boom")
+
+
+LATE = os.system("echo late >> " + os.path.join(os.path.dirname(__file__), "ran.log"))
+'''
+
+CORPUS = os.path.join(ROOT, "testdata", "first_contact")
+
+
+def git(directory, *args):
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t"] + list(args), cwd=directory, check=True,
+                   capture_output=True, timeout=30)
+
+
+class FirstContact(TargetTestCase):
+    """The same first reloads in a process started under `pyhot run` and in
+    an attached one whose file is committed in git."""
+
+    prepared = True
+
+    def setUp(self):
+        self.target = self.start({"app.py": APP}, ["app"], prepared=self.prepared)
+        if not self.prepared:
+            git(self.target.dir, "init", "-q")
+            git(self.target.dir, "add", "app.py")
+            git(self.target.dir, "commit", "-q", "-m", "imported")
+
+    def reload(self, check=0):
+        return pyhot("reload", self.target.pid, self.target.path("app.py"), check=check)
+
+    def ran(self):
+        with open(self.target.path("ran.log")) as handle:
+            return handle.read().split()
+
+    def test_only_the_changed_function_runs(self):
+        self.target.edit("app.py", "return 1", "return 2")
+        done = self.reload()
+        self.assertEqual(self.target.call("app.f()"), "2")
+        self.assertEqual(self.ran(), ["import", "late"])   # nothing at module level re-ran
+        self.assertNotIn("re-ran", done.stdout)
+
+    def test_changed_constant_and_class_level_assignment(self):
+        self.target.edit("app.py", "RATE = 2", "RATE = 3")
+        self.target.edit("app.py", "LIMIT = 5", "LIMIT = 7")
+        self.reload()
+        self.assertEqual(self.target.call("app.RATE"), "3")
+        self.assertEqual(self.target.call("app.Cart().total(10)"), "21")
+        self.assertEqual(self.ran(), ["import", "late"])
+
+    def test_deleted_function(self):
+        self.target.edit("app.py", 'def gone():\n    return "still here"\n', "")
+        done = self.reload()
+        self.assertIn("deleted", done.stdout)
+        self.assertFalse(self.target.call_error("app.gone")["ok"])
+
+    def test_decorator_removed(self):
+        self.target.edit("app.py", "@deco\ndef g", "def g")
+        done = self.reload()
+        self.assertNotIn("Nothing to reload", done.stdout)
+        self.assertEqual(self.target.call("app.g()"), "'g'")
+
+    def test_new_import_without_a_changed_definition(self):
+        self.target.edit("app.py", "import enum\n", "import enum\nimport json\n")
+        done = self.reload()
+        self.assertNotIn("Nothing to reload", done.stdout)
+        self.assertEqual(self.target.call("app.json.dumps(1)"), "'1'")
+
+    def test_enum_member_added_is_refused(self):
+        self.target.edit("app.py", "RED = 1\n", "RED = 1\n    BLUE = 2\n")
+        done = self.reload(check=1)
+        self.assertIn("restart", done.stdout)
+        self.assertFalse(self.target.call_error("app.Color.BLUE")["ok"])
+
+    def test_moved_definition_is_relocated(self):
+        self.target.edit("app.py", "RATE = 2\n", "RATE = 2\n\n\n\n")
+        self.reload()
+        answer = self.target.call_error("app.fails()")
+        with open(self.target.path("app.py")) as handle:
+            lines = handle.read().splitlines()
+        raise_line = next(i for i, line in enumerate(lines, 1) if 'raise ValueError("boom")' in line)
+        self.assertIn("line %d, in fails" % raise_line, answer["traceback"])
+        self.assertIn("Nothing to reload", self.reload().stdout)
+
+
+class FirstContactAttached(FirstContact):
+    prepared = False
+
+
+class WithoutBaseline(TargetTestCase):
+    """Attached, no git, the file edited since import: nothing at module
+    level runs, and the reload says what it could not compare."""
+
+    def setUp(self):
+        self.target = self.start({"app.py": APP}, ["app"], prepared=False)
+
+    def test_no_module_statement_runs_and_the_reason_is_said(self):
+        self.target.edit("app.py", "return 1", "return 2")
+        self.target.edit("app.py", "RATE = 2", "RATE = 3\nNEW = ('a', 1, None)\nCALLED = os.getpid()")
+        done = pyhot("reload", self.target.pid, self.target.path("app.py"), check=0)
+        self.assertEqual(self.target.call("app.f()"), "2")
+        self.assertEqual(self.target.call("app.NEW"), "('a', 1, None)")   # a literal runs no code: bound
+        self.assertFalse(self.target.call_error("app.CALLED")["ok"])      # a call is not run
+        with open(self.target.path("ran.log")) as handle:
+            self.assertEqual(handle.read().split(), ["import", "late"])
+        self.assertIn("no record of the imported text", done.stdout + done.stderr)
+        self.assertIn("--assume-imported", done.stdout + done.stderr)
+
+    def test_assume_imported_takes_a_git_revision(self):
+        git(self.target.dir, "init", "-q")
+        git(self.target.dir, "add", "app.py")
+        git(self.target.dir, "commit", "-q", "-m", "imported")
+        self.target.edit("app.py", "RATE = 2", "RATE = 3")
+        os.utime(self.target.path("app.py"))
+        pyhot("reload", "--assume-imported", "HEAD", self.target.pid, self.target.path("app.py"), check=0)
+        self.assertEqual(self.target.call("app.RATE"), "3")
+
+
+def corpus_pairs():
+    """(name, before, after, exit code, expressions) per testdata/first_contact pair."""
+    pairs = []
+    for name in sorted(os.listdir(CORPUS)):
+        directory = os.path.join(CORPUS, name)
+        if not os.path.isdir(directory):
+            continue
+        texts = []
+        for part in ("before.py", "after.py", "expect.txt"):
+            with open(os.path.join(directory, part)) as handle:
+                texts.append(handle.read())
+        lines = [line for line in texts[2].splitlines() if line.strip()]
+        code = 0
+        if lines and lines[0].startswith("exit:"):
+            code = int(lines.pop(0).split(":")[1])
+        pairs.append((name, texts[0], texts[1], code, lines))
+    return pairs
+
+
+class Corpus(TargetTestCase):
+    """Every pair as a first and as a second reload: the same pairs must pass."""
+
+    def passes(self, prepared, second, committed=True):
+        pairs = corpus_pairs()
+        files = {"m_%s.py" % name: before for name, before, _, _, _ in pairs}
+        target = self.start(files, ["m_" + name for name, _, _, _, _ in pairs], prepared=prepared)
+        if committed:
+            git(target.dir, "init", "-q")
+            git(target.dir, "add", ".")
+            git(target.dir, "commit", "-q", "-m", "imported")
+        if not committed:
+            # Every file edited before the agent starts: none can be proven.
+            for name, _, after, _, _ in pairs:
+                with open(target.path("m_%s.py" % name), "w") as handle:
+                    handle.write(after)
+        passed = []
+        for name, _, after, code, expressions in pairs:
+            path = target.path("m_%s.py" % name)
+            if second:
+                pyhot("reload", target.pid, path, check=0)
+            if committed:
+                with open(path, "w") as handle:
+                    handle.write(after)
+            done = pyhot("reload", target.pid, path)
+            ok = done.returncode == code
+            for expression in expressions:
+                answer = target.call_error("(lambda mod: bool(%s))(m_%s)" % (expression, name))
+                ok = ok and answer["ok"] and answer["value"] == "True"
+            if ok:
+                passed.append(name)
+        return passed
+
+    def test_first_and_second_reload_pass_the_same_pairs(self):
+        total = len(corpus_pairs())
+        for prepared, label in ((True, "pyhot run"), (False, "attached, git")):
+            first = self.passes(prepared, second=False)
+            second = self.passes(prepared, second=True)
+            sys.stderr.write("\nfirst_contact corpus (%s, %s): first reload %d/%d, second reload %d/%d\n"
+                             % (self.python_label, label, len(first), total, len(second), total))
+            self.assertEqual(first, second)
+            self.assertEqual(len(first), total)
+        unproven = self.passes(False, second=False, committed=False)
+        sys.stderr.write("first_contact corpus (%s, attached, no baseline): first reload %d/%d\n"
+                         % (self.python_label, len(unproven), total))
+
+
+for_each_interpreter(FirstContact, globals())
+for_each_interpreter(FirstContactAttached, globals())
+for_each_interpreter(WithoutBaseline, globals())
+for_each_interpreter(Corpus, globals())
+del FirstContact, FirstContactAttached, WithoutBaseline, Corpus
+
+if __name__ == "__main__":
+    unittest.main()
