@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "differ/rules.hpp"
@@ -449,6 +450,39 @@ std::uint64_t own_class_hash(const SourceFile& file, const Definition& def) {
   return XXH3_64bits_digest(&state);
 }
 
+// Where a definition's key was in the text before (keys are unique): most
+// definitions keep their place after the one before them, so the old index
+// after the last match is tried first, and the map is built only when that
+// misses.
+class OldIndex {
+ public:
+  explicit OldIndex(const std::vector<std::string>& old_keys) : m_old_keys(old_keys) {}
+
+  // -1 when the key is new.
+  int operator()(const std::string& key) {
+    if (m_next < m_old_keys.size() && m_old_keys[m_next] == key) {
+      return static_cast<int>(m_next++);
+    }
+    if (m_by_key.empty()) {
+      m_by_key.reserve(m_old_keys.size());
+      for (std::size_t i = 0; i < m_old_keys.size(); ++i) {
+        m_by_key.emplace(m_old_keys[i], static_cast<int>(i));
+      }
+    }
+    auto found = m_by_key.find(key);
+    if (found == m_by_key.end()) {
+      return -1;
+    }
+    m_next = static_cast<std::size_t>(found->second) + 1;
+    return found->second;
+  }
+
+ private:
+  const std::vector<std::string>& m_old_keys;
+  std::unordered_map<std::string_view, int> m_by_key;  // views of m_old_keys
+  std::size_t m_next = 0;
+};
+
 }  // namespace
 
 std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
@@ -456,7 +490,8 @@ std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
 }
 
 std::vector<std::string> definition_keys(const SourceFile& file) {
-  std::unordered_map<std::string, int> seen;
+  std::unordered_map<std::string_view, int> seen;  // views of file's qualnames
+  seen.reserve(file.definitions.size());
   std::vector<std::string> keys;
   keys.reserve(file.definitions.size());
   for (const auto& def : file.definitions) {
@@ -512,20 +547,17 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
   auto old_keys = binding_keys(before);
   auto new_keys = binding_keys(after);
-  std::unordered_map<std::string, int> old_index_by_key;
-  for (std::size_t i = 0; i < old_keys.size(); ++i) {
-    old_index_by_key.emplace(old_keys[i], static_cast<int>(i));
-  }
+  OldIndex old_index_of(old_keys);
 
   std::vector<Change> changes;
-  std::set<int> added_new;  // indexes in after
-  std::set<int> matched_old;
+  std::set<int> added_new;                                   // indexes in after
+  std::vector<bool> matched_old(before.definitions.size());  // a set would cost a node per definition
   std::set<std::string> new_or_gone_classes;
 
   for (std::size_t i = 0; i < after.definitions.size(); ++i) {
     const Definition& now = after.definitions[i];
-    auto found = old_index_by_key.find(new_keys[i]);
-    if (found == old_index_by_key.end()) {
+    int old_index = old_index_of(new_keys[i]);
+    if (old_index < 0) {
       added_new.insert(static_cast<int>(i));
       if (has_ancestor_in(after, now, added_new)) {
         continue;  // comes with its new parent
@@ -549,8 +581,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
       changes.push_back(std::move(change));
       continue;
     }
-    int old_index = found->second;
-    matched_old.insert(old_index);
+    matched_old[static_cast<std::size_t>(old_index)] = true;
     const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
     // Hashes only as far as the verdict needs them (see same_dedented):
     // most definitions are unchanged.
@@ -603,7 +634,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
 
   std::set<int> removed_old;
   for (std::size_t i = 0; i < before.definitions.size(); ++i) {
-    if (matched_old.count(static_cast<int>(i)) != 0) {
+    if (matched_old[i]) {
       continue;
     }
     const Definition& was = before.definitions[i];

@@ -177,7 +177,9 @@ Error corrupt(const std::string& what) { return make_error(ErrorKind::protocol, 
 
 std::string serialize(const SourceFile& file) {
   Writer writer;
-  writer.out().reserve(file.text.size() / 2 + 1024);
+  // About as many bytes as the text for ordinary code: growing by doubling
+  // would copy the whole buffer again.
+  writer.out().reserve(file.text.size() + 1024);
   writer.put_raw(k_magic);
   writer.put_raw(k_serialized_format_version);
   writer.put_raw(static_cast<std::uint64_t>(XXH3_64bits(file.text.data(), file.text.size())));
@@ -192,6 +194,10 @@ std::string serialize(const SourceFile& file) {
 }
 
 Result<SourceFile> deserialize(std::string_view bytes, std::string_view text) {
+  return deserialize(bytes, std::string(text));
+}
+
+Result<SourceFile> deserialize(std::string_view bytes, std::string&& text) {
   if (bytes.size() < sizeof(std::uint64_t)) {
     return corrupt("truncated");
   }
@@ -220,7 +226,7 @@ Result<SourceFile> deserialize(std::string_view bytes, std::string_view text) {
 
   SourceFile file;
   reader.get(file.path);
-  file.text = std::string(text);
+  file.text = std::move(text);
   reader.get(file.definitions);
   reader.get(file.statements);
   reader.get(file.errors);

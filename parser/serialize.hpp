@@ -24,4 +24,8 @@ std::string serialize(const SourceFile& file);
 // format version, or were written for a different text.
 Result<SourceFile> deserialize(std::string_view bytes, std::string_view text);
 
+// The same, the SourceFile taking `text` over instead of copying it (a
+// module's text is megabytes; a copy costs a page fault per 4 KiB).
+Result<SourceFile> deserialize(std::string_view bytes, std::string&& text);
+
 }  // namespace pyhot::parser

@@ -1,14 +1,19 @@
 #include "patch/parsed_cache.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
+#include <string_view>
 #include <vector>
 
 #include "parser/serialize.hpp"
-#include "util/file.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::patch {
@@ -50,6 +55,59 @@ void evict_oldest(const std::string& directory) {
   }
 }
 
+// An entry's bytes, mapped and read in up front (MAP_POPULATE: one call
+// instead of a fault per page of a megabytes-long entry).
+class MappedEntry {
+ public:
+  explicit MappedEntry(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return;
+    }
+    struct stat status {};
+    if (::fstat(fd, &status) == 0 && status.st_size > 0) {
+      void* at =
+          ::mmap(nullptr, static_cast<std::size_t>(status.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (at != MAP_FAILED) {
+        m_bytes = std::string_view(static_cast<const char*>(at), static_cast<std::size_t>(status.st_size));
+      }
+    }
+    ::close(fd);
+  }
+  ~MappedEntry() {
+    if (!m_bytes.empty()) {
+      ::munmap(const_cast<char*>(m_bytes.data()), m_bytes.size());
+    }
+  }
+  MappedEntry(const MappedEntry&) = delete;
+  MappedEntry& operator=(const MappedEntry&) = delete;
+
+  std::string_view bytes() const { return m_bytes; }
+
+ private:
+  std::string_view m_bytes;
+};
+
+// Every byte of every part, in order, or false.
+bool write_parts(const std::string& path, std::initializer_list<std::string_view> parts) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return false;
+  }
+  bool ok = true;
+  for (std::string_view part : parts) {
+    while (ok && !part.empty()) {
+      ssize_t written = ::write(fd, part.data(), part.size());
+      if (written < 0 && errno == EINTR) {
+        continue;
+      }
+      ok = written > 0;
+      part.remove_prefix(ok ? static_cast<std::size_t>(written) : part.size());
+    }
+  }
+  return ::close(fd) == 0 && ok;
+}
+
 }  // namespace
 
 ParsedCache::ParsedCache() : m_directory(cache_directory()) {}
@@ -67,19 +125,19 @@ std::optional<parser::SourceFile> ParsedCache::load(const std::string& text, con
 }
 
 std::optional<parser::SourceFile> ParsedCache::load_by_hash(const std::string& hash, const std::string& path) const {
-  auto bytes = util::read_file(entry_path(hash));
-  if (!bytes || bytes->size() < 8) {
+  MappedEntry entry(entry_path(hash));
+  std::string_view bytes = entry.bytes();
+  if (bytes.size() < 8) {
     return std::nullopt;
   }
   std::uint64_t length = 0;
   for (int i = 7; i >= 0; --i) {
-    length = (length << 8) | static_cast<unsigned char>((*bytes)[static_cast<std::size_t>(i)]);
+    length = (length << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   }
-  if (length > bytes->size() - 8) {
+  if (length > bytes.size() - 8) {
     return std::nullopt;
   }
-  std::string text = bytes->substr(8, length);
-  auto file = parser::deserialize(std::string_view(*bytes).substr(8 + length), text);
+  auto file = parser::deserialize(bytes.substr(8 + length), std::string(bytes.substr(8, length)));
   if (!file) {
     return std::nullopt;
   }
@@ -95,14 +153,12 @@ void ParsedCache::store(const parser::SourceFile& file) const {
     return;
   }
   std::string temporary = final_path + ".tmp" + std::to_string(getpid());
-  std::string entry;
-  std::uint64_t length = file.text.size();
+  char length[8];
   for (int i = 0; i < 8; ++i) {
-    entry.push_back(static_cast<char>((length >> (8 * i)) & 0xff));
+    length[i] = static_cast<char>((static_cast<std::uint64_t>(file.text.size()) >> (8 * i)) & 0xff);
   }
-  entry += file.text;
-  entry += parser::serialize(file);
-  if (!util::write_file(temporary, entry)) {
+  // Written in parts: the entry is never built whole in memory.
+  if (!write_parts(temporary, {std::string_view(length, sizeof(length)), file.text, parser::serialize(file)})) {
     std::filesystem::remove(temporary, ec);
     return;
   }

@@ -2011,7 +2011,10 @@ def _patch_size(patch):
         size += sys.getsizeof(patch.previous_snapshot.lines) + patch.previous_snapshot.length
     for _, entry in patch.previous_lines or ():
         if entry is not None:
-            size += sys.getsizeof(entry[2]) + sum(sys.getsizeof(line) for line in entry[2])
+            # linecache's entry: (size in bytes, mtime, lines, name). Its
+            # size, not a getsizeof per line: a 20,000-definition file has
+            # 200,000 lines, and this runs with the GIL held.
+            size += sys.getsizeof(entry[2]) + (entry[0] if isinstance(entry[0], int) else 0) + 50 * len(entry[2])
     seen = set()
     for action in patch.actions:
         size += sys.getsizeof(action)
