@@ -1,6 +1,7 @@
 // pyhot: change the code of a running Python process without restarting it.
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 
@@ -14,7 +15,7 @@ const CLI::Validator k_process_id(
     [](std::string& value) {
       char* end = nullptr;
       long pid = std::strtol(value.c_str(), &end, 10);
-      if (end == value.c_str() || *end != '\0' || pid <= 0 || pid > 4194304) {
+      if (end == value.c_str() || *end != '\0' || pid <= 0 || pid > INT32_MAX) {
         return "'" + value + "' is not a process id: give the pid of a running Python process";
       }
       return std::string();

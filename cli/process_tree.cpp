@@ -16,6 +16,7 @@ namespace pyhot::cli {
 namespace {
 
 constexpr int k_max_passes = 20;
+constexpr int k_passes_for_a_lone_root = 3;
 // A failing process that is on its way out (a recycled worker) is given
 // this long to finish exiting before its failure counts.
 constexpr auto k_exit_grace = std::chrono::milliseconds(500);
@@ -122,10 +123,15 @@ std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
     if (pids.empty()) {
       // Every worker listed so far may have been recycled meanwhile: their
       // replacements are still to be found, after a moment.
-      bool only_exits = std::none_of(members.begin() + 1, members.end(), [](const TreeMember& member) {
+      bool none_below = std::none_of(members.begin() + 1, members.end(), [](const TreeMember& member) {
         return member.outcome == MemberOutcome::done || member.outcome == MemberOutcome::confirmed;
       });
-      if (!only_exits || members.size() == 1 || pass + 1 == k_max_passes) {
+      // A root that lacks the module and has no workers yet is looked at a
+      // few times: it may be a master between two generations of workers
+      // (those that import the module after the fork).
+      bool root_lacks = members.front().outcome == MemberOutcome::lacks_module;
+      bool keep_looking = none_below && (members.size() > 1 || (root_lacks && pass < k_passes_for_a_lone_root));
+      if (!keep_looking || pass + 1 == k_max_passes) {
         break;
       }
       std::this_thread::sleep_for(k_retry_pause);

@@ -23,6 +23,7 @@ difference).
   bench/real_edits/replay.py --pairs 3.12:3.13 [--limit N] [--attach] [--json out.json]
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -134,78 +135,80 @@ def pyhot_reload(pyhot, pid, path):
     return done, time.monotonic() - started
 
 
-def replay(pyhot, python, name, old_text, new_text, attach, warm):
-    """One edit in one fresh target; returns (outcome, detail)."""
+@contextlib.contextmanager
+def imported(pyhot, python, name, text, attach):
+    """A fresh target that imported `text` as m_<name> from a file of its own:
+    yields (live, path). RuntimeError when the text does not import."""
     directory = tempfile.mkdtemp(prefix="pyhot-replay-")
     path = os.path.join(directory, "m_%s.py" % name)
     try:
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(old_text)
+            handle.write(text)
+        live = Live(pyhot, python, "m_" + name, path, attach)
         try:
-            live = Live(pyhot, python, "m_" + name, path, attach)
-        except RuntimeError as error:
-            return "skipped", str(error)
-        try:
-            before = live.ask("live")
-            calibration = first_difference(before, live.ask("fresh", path=path))
-            if calibration is not None:
-                return "skipped", "a fresh import differs from the live one before any reload: " + calibration
-            if warm:
-                done, _ = pyhot_reload(pyhot, live.pid, path)
-                state = live.ask("live")
-                difference = first_difference(state, before)
-                if difference is not None:
-                    return "wrong", "the unchanged reload changed the module: " + difference
-                if done.returncode != 0:
-                    return "wrong", "the unchanged reload failed: " + (done.stdout + done.stderr).strip()[:300]
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(new_text)
-            try:
-                after = live.ask("fresh", path=path)
-            except RuntimeError as error:
-                return "skipped", "the new text does not import: %s" % error
-            done, _ = pyhot_reload(pyhot, live.pid, path)
-            state = live.ask("live")
-            if done.returncode == 0:
-                difference = first_difference(state, after, old=before)
-                return ("exact", "") if difference is None else ("wrong", difference)
-            message = (done.stdout + done.stderr).strip().splitlines()
-            message = message[0] if message else "exit %d" % done.returncode
-            if first_difference(state, before) is not None:
-                return "wrong", "refused (%s) but the module changed" % message
-            # Right only when a rule said a restart is needed; an error on
-            # the way (a NameError, an indent pyhot introduced) is a failure.
-            if "cannot be applied to the live process" in done.stdout + done.stderr:
-                return "refused", message
-            return "failed", message
+            yield live, path
         finally:
             live.close()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def replay(pyhot, python, name, old_text, new_text, attach, warm):
+    """One edit in one fresh target; returns (outcome, detail)."""
+    try:
+        with imported(pyhot, python, name, old_text, attach) as (live, path):
+            return judge_edit(pyhot, live, path, new_text, warm)
+    except RuntimeError as error:
+        return "skipped", str(error)
+
+
+def judge_edit(pyhot, live, path, new_text, warm):
+    before = live.ask("live")
+    calibration = first_difference(before, live.ask("fresh", path=path))
+    if calibration is not None:
+        return "skipped", "a fresh import differs from the live one before any reload: " + calibration
+    if warm:
+        done, _ = pyhot_reload(pyhot, live.pid, path)
+        state = live.ask("live")
+        difference = first_difference(state, before)
+        if difference is not None:
+            return "wrong", "the unchanged reload changed the module: " + difference
+        if done.returncode != 0:
+            return "wrong", "the unchanged reload failed: " + (done.stdout + done.stderr).strip()[:300]
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(new_text)
+    try:
+        after = live.ask("fresh", path=path)
+    except RuntimeError as error:
+        return "skipped", "the new text does not import: %s" % error
+    done, _ = pyhot_reload(pyhot, live.pid, path)
+    state = live.ask("live")
+    if done.returncode == 0:
+        difference = first_difference(state, after, old=before)
+        return ("exact", "") if difference is None else ("wrong", difference)
+    message = (done.stdout + done.stderr).strip().splitlines()
+    message = message[0] if message else "exit %d" % done.returncode
+    if first_difference(state, before) is not None:
+        return "wrong", "refused (%s) but the module changed" % message
+    # Right only when a rule said a restart is needed; an error on the way
+    # (a NameError, an indent pyhot introduced) is a failure.
+    if "cannot be applied to the live process" in done.stdout + done.stderr:
+        return "refused", message
+    return "failed", message
+
+
 def unchanged(pyhot, python, name, text, attach):
     """Reload of the imported text: exit 0, the module as it was."""
-    directory = tempfile.mkdtemp(prefix="pyhot-replay-")
-    path = os.path.join(directory, "m_%s.py" % name)
     try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        try:
-            live = Live(pyhot, python, "m_" + name, path, attach)
-        except RuntimeError as error:
-            return "skipped", str(error)
-        try:
+        with imported(pyhot, python, name, text, attach) as (live, path):
             before = live.ask("live")
             done, _ = pyhot_reload(pyhot, live.pid, path)
             difference = first_difference(live.ask("live"), before)
             if done.returncode == 0 and difference is None:
                 return "no-op", ""
             return "wrong", difference or (done.stdout + done.stderr).strip()[:300]
-        finally:
-            live.close()
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    except RuntimeError as error:
+        return "skipped", str(error)
 
 
 def main():

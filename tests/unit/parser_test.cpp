@@ -8,7 +8,7 @@
 
 #include "parser/parser.hpp"
 #include "parser/serialize.hpp"
-#include "parser_printers.hpp"
+#include "parser_test_support.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::parser {
@@ -17,25 +17,12 @@ namespace {
 
 using Names = std::vector<std::string>;
 
-SourceFile parse(const std::string& text) {
-  Result<SourceFile> file = parse_source(text, "t.py");
-  EXPECT_TRUE(file.ok());
-  return file.ok() ? std::move(file).value() : SourceFile{};
-}
-
 Names qualnames(const SourceFile& file) {
   Names out;
   for (const Definition& definition : file.definitions) {
     out.push_back(definition.qualname);
   }
   return out;
-}
-
-const Definition& get(const SourceFile& file, const std::string& qualname) {
-  const Definition* definition = file.find(qualname);
-  EXPECT_NE(definition, nullptr) << qualname;
-  static const Definition k_missing;
-  return definition != nullptr ? *definition : k_missing;
 }
 
 TEST(ParserQualname, NestedClassesAndFunctionsAsCPythonSpellsThem) {

@@ -9,7 +9,7 @@
 
 #include "parser/parser.hpp"
 #include "parser/serialize.hpp"
-#include "parser_printers.hpp"
+#include "parser_test_support.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::parser {
@@ -17,19 +17,6 @@ namespace pyhot::parser {
 namespace {
 
 using Names = std::vector<std::string>;
-
-SourceFile parse(const std::string& text) {
-  Result<SourceFile> file = parse_source(text, "t.py");
-  EXPECT_TRUE(file.ok());
-  return file.ok() ? std::move(file).value() : SourceFile{};
-}
-
-const Definition& get(const SourceFile& file, const std::string& qualname) {
-  const Definition* definition = file.find(qualname);
-  EXPECT_NE(definition, nullptr) << qualname;
-  static const Definition k_missing;
-  return definition != nullptr ? *definition : k_missing;
-}
 
 // Every field but the path; on a difference, gtest prints the records
 // through their fields() (PrintTo above).
