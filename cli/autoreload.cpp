@@ -612,6 +612,9 @@ int Autoreload::run() {
   {
     auto agent = connect(!m_options.child);
     if (!agent) {
+      if (!m_target.alive()) {
+        return report_exit();  // it exited (or was sent SIGTERM) as watching began
+      }
       print_error(agent.error().message, m_options.json);
       return k_exit_failed;
     }
