@@ -2429,6 +2429,10 @@ class _Agent(object):
         client delays another by more than ACCEPT_WAIT (plus the requests
         ahead of it: they run one at a time)."""
         try:
+            self.operations.baselines.read_loaded()
+        except Exception as exc:
+            _debug('cannot read the loaded modules: %s' % _exception_text(exc))
+        try:
             while True:
                 self.slots.acquire()
                 try:
@@ -2767,6 +2771,7 @@ class _Baselines(object):
     def __init__(self):
         self.exact = {}      # module name or real path -> (real path, bytes or str)
         self.unproven = {}   # module name -> (real path, bytes) read at agent start
+        self.loaded = []     # (name, module) imported before the agent started, not yet read
         self.hooked = False
 
     def start(self):
@@ -2776,13 +2781,21 @@ class _Baselines(object):
             return
         self.hooked = True
         self._read_main_script()
-        for name, module in list(sys.modules.items()):
-            path = _module_file(module) if module is not None else None
+        self.loaded = [(name, module) for name, module in list(sys.modules.items()) if module is not None]
+        self._hook_imports()
+
+    def read_loaded(self):
+        """Reads the files of the modules imported before the agent started.
+        Called by the agent's own thread before it serves anything, so the
+        thread that started the agent (the program's main thread, on attach)
+        does not wait for this I/O."""
+        loaded, self.loaded = self.loaded, []
+        for name, module in loaded:
+            path = _module_file(module)
             if path and name not in self.exact and _is_user_file(path) and not _is_agent(module):
                 data = self._read(path)
                 if data is not None:
                     self.unproven[name] = (_real(path), data)
-        self._hook_imports()
 
     def _read_main_script(self):
         # Under `pyhot run` the agent starts from sitecustomize, before the
