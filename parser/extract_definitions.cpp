@@ -303,11 +303,7 @@ void Extractor::visit_expression(TSNode node, int scope) {
       return;
     }
     case NodeKind::string:
-      m_walker.each(node, [&](TSNode child, TSFieldId) {
-        if (kind(child) == NodeKind::interpolation) {
-          visit_generic(child, scope);
-        }
-      });
+      each_of_kind(node, NodeKind::interpolation, [&](TSNode child) { visit_generic(child, scope); });
       return;
     case NodeKind::lambda:
       visit_lambda(node, scope);
@@ -363,25 +359,12 @@ void Extractor::visit_assignment(TSNode node, int scope) {
 }
 
 void Extractor::visit_target(TSNode node, int scope, std::uint32_t flags) {
-  switch (kind(node)) {
-    case NodeKind::identifier:
-      bind(scope, node, flags);
-      return;
-    case NodeKind::pattern_list:
-    case NodeKind::tuple_pattern:
-    case NodeKind::list_pattern:
-    case NodeKind::tuple:
-    case NodeKind::list:
-    case NodeKind::expression_list:
-    case NodeKind::parenthesized_expression:
-    case NodeKind::list_splat_pattern:
-    case NodeKind::list_splat:
-    case NodeKind::as_pattern_target:
-      each_named(node, [&](TSNode child) { visit_target(child, scope, flags); });
-      return;
-    default:
-      visit_expression(node, scope);
-      return;
+  if (kind(node) == NodeKind::identifier) {
+    bind(scope, node, flags);
+  } else if (is_target_sequence(kind(node)) || kind(node) == NodeKind::as_pattern_target) {
+    each_named(node, [&](TSNode child) { visit_target(child, scope, flags); });
+  } else {
+    visit_expression(node, scope);
   }
 }
 

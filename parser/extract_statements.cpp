@@ -132,22 +132,11 @@ void Extractor::collect_assignment_targets(TSNode node, std::vector<std::string>
 }
 
 void Extractor::collect_target_names(TSNode node, std::vector<std::string>& targets) {
-  switch (kind(node)) {
-    case NodeKind::pattern_list:
-    case NodeKind::tuple_pattern:
-    case NodeKind::list_pattern:
-    case NodeKind::tuple:
-    case NodeKind::list:
-    case NodeKind::expression_list:
-    case NodeKind::parenthesized_expression:
-    case NodeKind::list_splat_pattern:
-    case NodeKind::list_splat:
-      each_named(node, [&](TSNode child) { collect_target_names(child, targets); });
-      return;
-    default:
-      // identifiers, and `self.x` / `d[k]` as written
-      targets.emplace_back(text(node));
-      return;
+  if (is_target_sequence(kind(node))) {
+    each_named(node, [&](TSNode child) { collect_target_names(child, targets); });
+  } else {
+    // identifiers, and `self.x` / `d[k]` as written
+    targets.emplace_back(text(node));
   }
 }
 
@@ -198,11 +187,7 @@ void Extractor::visit_statement(TSNode node, const Context& context) {
     case NodeKind::global_statement:
     case NodeKind::nonlocal_statement: {
       std::uint32_t flags = kind(node) == NodeKind::global_statement ? k_def_global : k_def_nonlocal;
-      m_walker.each(node, [&](TSNode child, TSFieldId) {
-        if (kind(child) == NodeKind::identifier) {
-          bind(scope, child, flags);
-        }
-      });
+      each_of_kind(node, NodeKind::identifier, [&](TSNode child) { bind(scope, child, flags); });
       return;
     }
     case NodeKind::import_statement:
@@ -329,11 +314,7 @@ void Extractor::visit_pattern(TSNode node, int scope) {
       }
       return;
     case NodeKind::splat_pattern:
-      m_walker.each(node, [&](TSNode child, TSFieldId) {
-        if (kind(child) == NodeKind::identifier) {
-          capture(child, scope);
-        }
-      });
+      each_of_kind(node, NodeKind::identifier, [&](TSNode child) { capture(child, scope); });
       return;
     case NodeKind::class_pattern: {
       bool first = true;
@@ -396,11 +377,7 @@ void Extractor::visit_pattern(TSNode node, int scope) {
       });
       return;
     case NodeKind::as_pattern_target:
-      m_walker.each(node, [&](TSNode child, TSFieldId) {
-        if (kind(child) == NodeKind::identifier) {
-          capture(child, scope);
-        }
-      });
+      each_of_kind(node, NodeKind::identifier, [&](TSNode child) { capture(child, scope); });
       return;
     case NodeKind::string:
     case NodeKind::concatenated_string:

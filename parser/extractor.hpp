@@ -102,6 +102,33 @@ class Extractor {
       }
     });
   }
+  // Calls f(child) for every child of one kind (the names of a `global`
+  // statement, the identifiers of a capture pattern, ...).
+  template <typename F>
+  void each_of_kind(TSNode node, NodeKind wanted, F&& f) {
+    m_walker.each(node, [&](TSNode child, TSFieldId) {
+      if (kind(child) == wanted) {
+        f(child);
+      }
+    });
+  }
+  // The nodes an assignment target unpacks into its parts: `a, b`, `[a, *b]`, `(a)`.
+  static bool is_target_sequence(NodeKind node_kind) {
+    switch (node_kind) {
+      case NodeKind::pattern_list:
+      case NodeKind::tuple_pattern:
+      case NodeKind::list_pattern:
+      case NodeKind::tuple:
+      case NodeKind::list:
+      case NodeKind::expression_list:
+      case NodeKind::parenthesized_expression:
+      case NodeKind::list_splat_pattern:
+      case NodeKind::list_splat:
+        return true;
+      default:
+        return false;
+    }
+  }
   std::string_view text(TSNode node) const { return node_text(node, m_text); }
   TSNode field(TSNode node, TSFieldId id) const { return ts_node_child_by_field_id(node, id); }
 
