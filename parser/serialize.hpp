@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,11 @@ inline constexpr std::uint32_t k_serialized_format_version = 2;
 // Everything in the SourceFile except its text, which only leaves its
 // XXH3-64 and size: whoever loads it has the text already.
 std::string serialize(const SourceFile& file);
+
+// The same bytes handed to `write` in pieces as they are made (false when
+// `write` gave false), with `text_hash` the text's XXH3-64 (util::hash64),
+// which the caller has computed already.
+bool serialize(const SourceFile& file, std::uint64_t text_hash, const std::function<bool(std::string_view)>& write);
 
 // The SourceFile serialize() wrote, with `text` as its text. Fails when the
 // bytes are truncated or corrupt (a checksum covers them), come from another

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <functional>
 #include <map>
 
@@ -169,11 +170,49 @@ std::string imported_names_line(const SourceFile& file) {
 
 }  // namespace
 
-UnitBuilder::UnitBuilder(const SourceFile& file)
-    : m_file(file), m_lines(util::split_lines(file.text)), m_imports_line(imported_names_line(file)) {}
+UnitBuilder::UnitBuilder(const SourceFile& file) : m_file(file), m_imports_line(imported_names_line(file)) {}
 
+// What util::split_lines(text)[number - 1] would be, "" past the end:
+// walked to from the anchor, not indexed for the whole text (megabytes for
+// the one or two units of an ordinary reload).
 std::string_view UnitBuilder::line(std::uint32_t number) const {
-  return number >= 1 && number <= m_lines.size() ? m_lines[number - 1] : std::string_view{};
+  const std::string_view text = m_file.text;
+  if (number < 1) {
+    return {};
+  }
+  while (m_anchor_line < number) {
+    if (m_anchor_byte >= text.size()) {
+      return {};
+    }
+    const void* newline = std::memchr(text.data() + m_anchor_byte, '\n', text.size() - m_anchor_byte);
+    if (newline == nullptr) {
+      return {};
+    }
+    m_anchor_byte = static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+    ++m_anchor_line;
+  }
+  while (m_anchor_line > number) {
+    // The line before ends at m_anchor_byte - 1; it starts after the newline before that.
+    const std::size_t end = m_anchor_byte - 1;
+    const void* newline = end == 0 ? nullptr : ::memrchr(text.data(), '\n', end);
+    m_anchor_byte =
+        newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+    --m_anchor_line;
+  }
+  if (m_anchor_byte >= text.size()) {
+    return {};
+  }
+  std::size_t end = text.find('\n', m_anchor_byte);
+  return text.substr(m_anchor_byte, (end == std::string_view::npos ? text.size() : end) - m_anchor_byte);
+}
+
+void UnitBuilder::anchor_at(const parser::Range& range) const {
+  const std::string_view text = m_file.text;
+  std::size_t byte = std::min<std::size_t>(range.start_byte, text.size());
+  const void* newline = byte == 0 ? nullptr : ::memrchr(text.data(), '\n', byte);
+  m_anchor_byte =
+      newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+  m_anchor_line = newline == nullptr ? 1 : std::max<std::uint32_t>(range.start_line, 1);
 }
 
 namespace {
@@ -238,6 +277,7 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
                    std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
                                  [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
   auto line_of = [this](std::uint32_t number) { return line(number); };
+  anchor_at(def.range);
   UnitText text;
   auto chain = ancestors(m_file, def);
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
@@ -270,6 +310,7 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   unit.verdict = Verdict::reexec;
   unit.qualname = statement.scope_qualname;
   unit.targets = statement.targets;
+  anchor_at(statement.range);
   UnitText text;
   if (!statement.scope_qualname.empty()) {
     if (const Definition* klass = m_file.find(statement.scope_qualname); klass != nullptr) {

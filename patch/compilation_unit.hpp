@@ -31,8 +31,9 @@ struct CompilationUnit {
   bool duplicate = false;            // swap: the qualname is defined more than once; line_delta is new - old start
 };
 
-// Builds units for definitions and statements of one file; indexes its
-// lines once, so building many units costs what the units are, not the file.
+// Builds units for definitions and statements of one file; finds a line
+// from the last one it found (or the unit's own first line), so building a
+// few units costs what the units are, not the file.
 class UnitBuilder {
  public:
   explicit UnitBuilder(const parser::SourceFile& file);
@@ -42,10 +43,13 @@ class UnitBuilder {
 
  private:
   std::string_view line(std::uint32_t number) const;
+  // Lines are found from here on: `range`'s first line.
+  void anchor_at(const parser::Range& range) const;
 
   const parser::SourceFile& m_file;
-  std::vector<std::string_view> m_lines;
-  std::string m_imports_line;  // "if 0: import a, b" or ""
+  mutable std::uint32_t m_anchor_line = 1;  // a line of m_file.text ...
+  mutable std::size_t m_anchor_byte = 0;    // ... and where it starts
+  std::string m_imports_line;               // "if 0: import a, b" or ""
 };
 
 // The unit for one change, or none when nothing needs to cross to the target

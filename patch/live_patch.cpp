@@ -56,7 +56,10 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   if (baseline.text != nullptr) {
     request.source_edit = source_edit(*baseline.text, baseline.hash, after.text);
     if (snapshot.kind == SnapshotRecord::Kind::this_text) {
-      request.snapshot_edit = source_edit(*baseline.text, baseline.hash, snapshot.text);
+      // The text to record is most often the new text itself (the file
+      // differs from what is live in that one definition): the same edit.
+      request.snapshot_edit =
+          snapshot.text == after.text ? request.source_edit : source_edit(*baseline.text, baseline.hash, snapshot.text);
     }
   }
   if (!request.source_edit) {
@@ -231,8 +234,12 @@ Result<PatchOutcome> patch_one_definition(loader::Agent& agent, const ModuleLoca
               dry_run, versions.baseline());
   if (outcome && !dry_run && outcome->refused.empty()) {
     // The agent now records the spliced text as live: keep what it parses to
-    // (cheap: only the spliced definition's statement is parsed).
-    if (auto spliced = parser::reparse_from(before, live_text, where.file); spliced && spliced->errors.empty()) {
+    // (cheap: only the spliced definition's statement is parsed). When that
+    // is the new text, it parses to `after` (reparse_from gives exactly
+    // parse_source's result for a text and path).
+    if (live_text == after.text) {
+      ParsedCache().store(after);
+    } else if (auto spliced = parser::reparse_from(before, live_text, where.file); spliced && spliced->errors.empty()) {
       ParsedCache().store(*spliced);
     }
   }

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <initializer_list>
 #include <string_view>
 #include <vector>
 
@@ -88,23 +87,35 @@ class MappedEntry {
   std::string_view m_bytes;
 };
 
-// Every byte of every part, in order, or false.
-bool write_parts(const std::string& path, std::initializer_list<std::string_view> parts) {
+// Every byte of `bytes` to `fd`, or false.
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t written = ::write(fd, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) {
+      continue;
+    }
+    if (written <= 0) {
+      return false;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(written));
+  }
+  return true;
+}
+
+// The entry of `file` at `path`: its text's length, the text, then the
+// SourceFile serialized in pieces as it is made (never built whole in
+// memory), or false.
+bool write_entry(const std::string& path, const parser::SourceFile& file, std::uint64_t text_hash) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return false;
   }
-  bool ok = true;
-  for (std::string_view part : parts) {
-    while (ok && !part.empty()) {
-      ssize_t written = ::write(fd, part.data(), part.size());
-      if (written < 0 && errno == EINTR) {
-        continue;
-      }
-      ok = written > 0;
-      part.remove_prefix(ok ? static_cast<std::size_t>(written) : part.size());
-    }
+  char length[8];
+  for (int i = 0; i < 8; ++i) {
+    length[i] = static_cast<char>((static_cast<std::uint64_t>(file.text.size()) >> (8 * i)) & 0xff);
   }
+  bool ok = write_all(fd, std::string_view(length, sizeof(length))) && write_all(fd, file.text) &&
+            parser::serialize(file, text_hash, [fd](std::string_view bytes) { return write_all(fd, bytes); });
   return ::close(fd) == 0 && ok;
 }
 
@@ -148,17 +159,14 @@ std::optional<parser::SourceFile> ParsedCache::load_by_hash(const std::string& h
 void ParsedCache::store(const parser::SourceFile& file) const {
   std::error_code ec;
   std::filesystem::create_directories(m_directory, ec);
-  std::string final_path = entry_path(util::hash_hex(file.text));
+  // One hash of the text names the entry and goes into it.
+  const std::uint64_t text_hash = util::hash64(file.text);
+  std::string final_path = entry_path(util::to_hex(text_hash));
   if (std::filesystem::exists(final_path, ec)) {
     return;
   }
   std::string temporary = final_path + ".tmp" + std::to_string(getpid());
-  char length[8];
-  for (int i = 0; i < 8; ++i) {
-    length[i] = static_cast<char>((static_cast<std::uint64_t>(file.text.size()) >> (8 * i)) & 0xff);
-  }
-  // Written in parts: the entry is never built whole in memory.
-  if (!write_parts(temporary, {std::string_view(length, sizeof(length)), file.text, parser::serialize(file)})) {
+  if (!write_entry(temporary, file, text_hash)) {
     std::filesystem::remove(temporary, ec);
     return;
   }

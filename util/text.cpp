@@ -9,9 +9,11 @@ namespace pyhot::util {
 
 std::uint64_t hash64(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
-std::string hash_hex(std::string_view bytes) {
+std::string hash_hex(std::string_view bytes) { return to_hex(hash64(bytes)); }
+
+std::string to_hex(std::uint64_t hash) {
   char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash64(bytes)));
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
   return buffer;
 }
 

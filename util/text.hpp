@@ -11,6 +11,8 @@ namespace pyhot::util {
 // XXH3-64 of the bytes, as 16 lowercase hex digits.
 std::string hash_hex(std::string_view bytes);
 std::uint64_t hash64(std::string_view bytes);
+// A hash64 as hash_hex writes it.
+std::string to_hex(std::uint64_t hash);
 
 std::vector<std::string_view> split_lines(std::string_view text);
 

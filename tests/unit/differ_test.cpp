@@ -95,5 +95,44 @@ TEST(Differ, PropertySetterIsMatchedByOccurrence) {
   EXPECT_EQ(changes.changes[0].new_index, 2);
 }
 
+// Thousands of definitions, some qualnames defined two or three times: each
+// edited definition pairs with its own old occurrence (counted from the
+// last), whichever slot of the key table its qualname lands in.
+TEST(Differ, RepeatedQualnamesPairByOccurrenceAmongThousands) {
+  auto module = [](int edited_a, int edited_b) {
+    std::string text;
+    for (int i = 0; i < 4000; ++i) {
+      // f<i % 1500>: names below 1000 come three times, the others twice or once.
+      std::string name = "f" + std::to_string(i % 1500);
+      int value = (i == edited_a || i == edited_b) ? 7 : 1;
+      text += "def " + name + "(x):\n    return x + " + std::to_string(value) + "\n\n";
+    }
+    return text;
+  };
+  auto before = parse(module(-1, -1));
+  // Occurrence 2 of 3 of f5 (i = 1505) and the last of f1200 (i = 2700).
+  auto after = parse(module(1505, 2700));
+  auto changes = diff(before, after);
+  ASSERT_EQ(changes.changes.size(), 2U);
+  EXPECT_EQ(changes.changes[0].qualname, "f5");
+  EXPECT_EQ(changes.changes[0].new_index, 1505);
+  EXPECT_EQ(changes.changes[0].old_index, 1505);
+  EXPECT_EQ(changes.changes[1].qualname, "f1200");
+  EXPECT_EQ(changes.changes[1].new_index, 2700);
+  EXPECT_EQ(changes.changes[1].old_index, 2700);
+  for (const auto& change : changes.changes) {
+    EXPECT_EQ(change.verdict, Verdict::swap);
+  }
+  // An extra first occurrence of f7 above everything: the old ones keep
+  // their pairing from the end, the new one pairs with nothing.
+  auto extra = parse("def f7(x):\n    return 0\n\n" + module(-1, -1));
+  auto added = diff(before, extra);
+  for (const auto& change : added.changes) {
+    EXPECT_NE(change.verdict, Verdict::swap) << change.qualname << " " << change.new_index;
+    EXPECT_TRUE(change.old_index < 0 || change.new_index == change.old_index + 1)
+        << change.qualname << " " << change.old_index << " -> " << change.new_index;
+  }
+}
+
 }  // namespace
 }  // namespace pyhot::differ

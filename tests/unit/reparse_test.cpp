@@ -232,6 +232,34 @@ TEST(ParserSerialize, CorruptOrMismatchedBytesAreErrors) {
   EXPECT_GT(rejected, 100);
 }
 
+// The pieces serialize() hands out are the bytes it returns, however many
+// there are (a file larger than the writer's buffer, with a statement longer
+// than half of it), and a failed write is reported.
+TEST(ParserSerialize, InPiecesTheSameBytes) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) {
+    text += "def f" + std::to_string(i) + "(a, b=" + std::to_string(i) + "):\n    return a + b\n";
+  }
+  text += "LONG = '" + std::string(200 * 1024, 'x') + "'\n";
+  SourceFile file = parse(text);
+  std::string whole = serialize(file);
+  std::string pieces;
+  int calls = 0;
+  ASSERT_TRUE(serialize(file, util::hash64(file.text), [&](std::string_view bytes) {
+    pieces.append(bytes);
+    ++calls;
+    return true;
+  }));
+  EXPECT_GT(calls, 2);
+  EXPECT_EQ(pieces, whole);
+  Result<SourceFile> loaded = deserialize(pieces, text);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  expect_same(*loaded, file);
+  int failing_calls = 0;
+  EXPECT_FALSE(
+      serialize(file, util::hash64(file.text), [&](std::string_view) { return ++failing_calls > 1 && false; }));
+}
+
 // reparse_from() must give exactly what a fresh parse gives; `fast` says
 // whether the case must be done without parsing the whole text again.
 void expect_reparse(const std::string& before, const std::string& after, bool fast) {
