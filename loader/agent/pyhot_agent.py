@@ -1433,16 +1433,27 @@ class _RebindSweep(object):
 
     def __init__(self, units):
         self.units = units
-        self.replace = {}       # id(old) -> (old, new)
+        self.replace = {}       # id(old) -> (old, new in a class, new elsewhere)
         self.holders = {}       # id(old) -> {what: count}
         for unit in units:
-            self.replace[id(unit.old_binding)] = (unit.old_binding, unit.new_binding)
+            new = unit.new_binding
+            self.replace[id(unit.old_binding)] = (unit.old_binding, new, self._outside_class(unit.old_binding, new))
             if unit.live_fn is not None and unit.new_fn is not None \
                     and unit.live_fn is not unit.old_binding:
-                self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn))
+                self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn, unit.new_fn))
+
+    @staticmethod
+    def _outside_class(old, new):
+        """What a holder outside a class gets: a method that became a
+        classmethod or staticmethod is held as a function (a fresh
+        `Parser.parse` would never give the raw descriptor, which is not
+        callable before 3.10); a class dict gets the descriptor itself."""
+        if type(new) in (classmethod, staticmethod) and isinstance(old, types.FunctionType):
+            return new.__func__
+        return new
 
     def run(self, actions):
-        olds = tuple(old for old, _ in self.replace.values())
+        olds = tuple(old for old, _, _ in self.replace.values())
         dicts = self._scan_referrers(actions, gc.get_referrers(*olds))
         self._replace_in_dicts(actions, dicts)
         self._report()
@@ -1462,8 +1473,8 @@ class _RebindSweep(object):
                 for index, value in enumerate(ref):
                     entry = self._held(value)
                     if entry is not None:
-                        actions.append(('slot', ref, index, value, entry[1]))
-                        actions.writes.item(ref, index, entry[1])
+                        actions.append(('slot', ref, index, value, entry[2]))
+                        actions.writes.item(ref, index, entry[2])
                         _credit(self.holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
                 _credit(self.holders, ref.cell_contents, 'closure cell')
@@ -1508,8 +1519,8 @@ class _RebindSweep(object):
                 if owner is not None:
                     _bind(actions, owner, key, entry[1])
                 else:
-                    actions.append(('slot', d, key, value, entry[1]))
-                    actions.writes.item(d, key, entry[1])
+                    actions.append(('slot', d, key, value, entry[2]))
+                    actions.writes.item(d, key, entry[2])
                 _credit(self.holders, value, 'replaced')
 
     def _report(self):
