@@ -38,6 +38,8 @@ constexpr std::array k_rules{
               "fields changed ({name}): dataclass/attrs/enum/NamedTuple members are built when the class is created"},
     RuleEntry{Rule::class_constant_changed, "class_constant_changed", Verdict::reexec,
               "class-level assignment changed: it is run again in the live class"},
+    RuleEntry{Rule::class_attribute_removed, "class_attribute_removed", Verdict::remove,
+              "class-level assignment removed: {name} is deleted from the live class"},
     RuleEntry{Rule::class_code_changed, "class_code_changed", Verdict::restart,
               "class body code changed: re-running it could repeat side effects"},
     RuleEntry{Rule::import_changed, "import_changed", Verdict::reexec,

@@ -27,6 +27,7 @@ enum class Rule {
   class_slots_changed,
   class_fields_changed,
   class_constant_changed,
+  class_attribute_removed,
   class_code_changed,
   import_changed,
   constant_changed,

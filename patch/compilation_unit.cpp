@@ -294,6 +294,22 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   return unit;
 }
 
+CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const {
+  CompilationUnit unit;
+  unit.verdict = Verdict::remove;
+  unit.name = statement.targets.at(0);
+  unit.qualname = statement.scope_qualname + "." + unit.name;
+  if (const Definition* klass = m_file.find(statement.scope_qualname); klass != nullptr) {
+    auto chain = ancestors(m_file, *klass);
+    chain.push_back(klass);
+    UnitText text;
+    // Nothing to compile: the agent unbinds the name in the live class.
+    unit.scopes = write_scope_stubs(
+        chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
+  }
+  return unit;
+}
+
 std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceFile& after, const ChangeSet& changes) {
   std::vector<CompilationUnit> units;
   UnitBuilder old_units(before);
@@ -305,6 +321,8 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
     if (change.is_statement) {
       if (change.new_index >= 0) {
         units.push_back(new_units.statement(after.statements[static_cast<std::size_t>(change.new_index)]));
+      } else if (change.verdict == Verdict::remove) {
+        units.push_back(old_units.removed_attribute(before.statements[static_cast<std::size_t>(change.old_index)]));
       }
       continue;
     }

@@ -39,6 +39,8 @@ class UnitBuilder {
 
   CompilationUnit definition(const parser::Definition& def, differ::Verdict verdict) const;
   CompilationUnit statement(const parser::Statement& statement) const;
+  // A removed class-level assignment of one name: the name is deleted.
+  CompilationUnit removed_attribute(const parser::Statement& statement) const;
 
  private:
   std::string_view line(std::uint32_t number) const;

@@ -184,7 +184,7 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
   std::size_t next_unit = 0;
   for (const auto& change : selected.changes) {
     AppliedChange applied = describe(change, before, after);
-    if (change.is_statement && change.new_index < 0) {
+    if (change.is_statement && change.new_index < 0 && change.verdict != Verdict::remove) {
       applied.status = Status::kept;
       plan.kept.push_back(std::move(applied));
       continue;

@@ -1010,6 +1010,19 @@ class _InertFunction(object):
 
 # -- executing: the only place user code runs while a patch is worked out ---
 
+# type() makes these methods of a class body static or class methods
+# without a decorator; a unit's scratch namespace is no class body.
+_IMPLICIT_DESCRIPTORS = {'__new__': staticmethod, '__init_subclass__': classmethod,
+                         '__class_getitem__': classmethod}
+
+
+def _as_type_makes_it(unit, binding):
+    wrap = _IMPLICIT_DESCRIPTORS.get(unit.key)
+    if wrap is not None and isinstance(unit.owner, type) and type(binding) is types.FunctionType:
+        return wrap(binding)
+    return binding
+
+
 class _Execution(object):
     """Runs unit code into scratch namespaces: nothing live changes."""
 
@@ -1065,7 +1078,7 @@ class _Execution(object):
         cell = scratch.get('__classcell__')
         if isinstance(cell, _CELL_TYPE):
             cell.cell_contents = unit.owner
-        unit.new_binding = scratch.get(unit.key, _MISSING)
+        unit.new_binding = _as_type_makes_it(unit, scratch.get(unit.key, _MISSING))
         file = self.request.file
         if unit.new_binding is _MISSING:
             raise _Failure('compile', "%s: the unit for %s does not bind '%s'"
