@@ -170,7 +170,10 @@ std::string imported_names_line(const SourceFile& file) {
 }  // namespace
 
 UnitBuilder::UnitBuilder(const SourceFile& file)
-    : m_file(file), m_lines(util::split_lines(file.text)), m_imports_line(imported_names_line(file)) {}
+    : m_file(file),
+      m_lines(util::split_lines(file.text)),
+      m_imports_line(imported_names_line(file)),
+      m_deleted(deleted_names(file)) {}
 
 std::string_view UnitBuilder::line(std::uint32_t number) const {
   return number >= 1 && number <= m_lines.size() ? m_lines[number - 1] : std::string_view{};
@@ -240,6 +243,10 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   auto line_of = [this](std::uint32_t number) { return line(number); };
   UnitText text;
   auto chain = ancestors(m_file, def);
+  unit.conditional = def.conditional || def.in_main_guard ||
+                     m_deleted.count(chain.empty() ? def.name : chain.front()->name) != 0 ||
+                     std::any_of(chain.begin(), chain.end(),
+                                 [](const Definition* scope) { return scope->conditional || scope->in_main_guard; });
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
     // Nothing to compile: the agent shifts or unbinds what is live.
     unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, line_of, text);
@@ -308,6 +315,43 @@ CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const
         chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
   }
   return unit;
+}
+
+namespace {
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
+}
+
+}  // namespace
+
+// Names a module-level `del` removes: the live module lacks them because the
+// file deleted them, so a fresh import lacks them too.
+std::set<std::string> deleted_names(const SourceFile& file) {
+  std::set<std::string> names;
+  for (const auto& statement : file.statements) {
+    std::string_view text = util::trim(statement.text);
+    if (!statement.scope_qualname.empty() || statement.kind != Statement::Kind::other ||
+        !util::starts_with(text, "del ")) {
+      continue;
+    }
+    std::string name;
+    for (char c : text.substr(4)) {
+      if (c == ',' || c == '\n' || c == ' ' || c == '\\' || c == '(' || c == ')') {
+        if (is_plain_name(name)) {
+          names.insert(name);
+        }
+        name.clear();
+      } else {
+        name += c;
+      }
+    }
+    if (is_plain_name(name)) {
+      names.insert(name);
+    }
+  }
+  return names;
 }
 
 std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceFile& after, const ChangeSet& changes) {

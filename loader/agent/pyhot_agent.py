@@ -595,7 +595,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate')
+                 'duplicate', 'conditional')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -640,6 +640,9 @@ class _Unit(object):
         # the live function came from may change it (line_delta: its new
         # start line minus its old one).
         self.duplicate = _flag_field(raw, 'duplicate')
+        # A def in a module-level block, under the main guard, or a name the
+        # module deletes: a fresh import may lack it too.
+        self.conditional = _flag_field(raw, 'conditional')
         self.fn_index = None
         for index, scope in enumerate(self.scopes):
             if scope['kind'] != 'class':
@@ -1572,6 +1575,16 @@ class _Apply(object):
                 unit.status = 'unchanged'
                 unit.message = failure.message
             except _Failure as failure:
+                # Not a nested unit: closures made from a deleted function
+                # (`environ = _make()` then `del _make`) would keep old code.
+                if failure.kind == 'not_found' and unit.conditional and not request.verify \
+                        and not unit.nested() and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
+                    # `if sys.platform == "win32": def f` on Linux, `del f`
+                    # below it: a fresh import lacks it too.
+                    unit.status = 'unchanged'
+                    unit.message = ('not in the live module (its block did not run, or the module '
+                                    'deletes it), as after a fresh import')
+                    continue
                 # First touch: the client asks which candidates exist live.
                 if not (request.verify and failure.kind == 'not_found'):
                     raise
