@@ -1368,6 +1368,7 @@ class _Commit(object):
                     _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
         rebinds = self._queue_top_level(actions)
+        self._queue_wrappers(actions)
         for fn, replacements in self.nested.derived.values():
             _set_code(actions, fn, replacements['new'])
         swaps, kept = self.nested.scan_closures()
@@ -1381,6 +1382,43 @@ class _Commit(object):
         for owner, key, value in actions.after_writes:
             _set_name(owner, key, value)
         self._record_lineage()
+
+    def _queue_wrappers(self, actions):
+        """functools.wraps copied __doc__ and __annotations__ from the
+        function swapped: a wrapper whose __wrapped__ it is and that still
+        holds its old values gets the new ones, as a fresh import's would.
+        Two heap scans for the whole patch (wrappers are found through
+        their __dict__), not two per function."""
+        swapped = {}
+        for unit in self.units:
+            if unit.status is None and unit.verdict == 'swap' and not unit.nested() \
+                    and unit.live_fn is not None and unit.new_fn is not None:
+                swapped[id(unit.live_fn)] = unit
+        if not swapped:
+            return
+        lives = tuple(unit.live_fn for unit in swapped.values())
+        dicts = [d for d in gc.get_referrers(*lives)
+                 if type(d) is dict and id(d.get('__wrapped__')) in swapped]
+        if not dicts:
+            return
+        wanted = set(id(d) for d in dicts)
+        for wrapper in gc.get_referrers(*dicts):
+            if not isinstance(wrapper, types.FunctionType) or id(wrapper.__dict__) not in wanted:
+                continue
+            unit = swapped[id(wrapper.__dict__['__wrapped__'])]
+            live, new = unit.live_fn, unit.new_fn
+            if unit.live_fn is not wrapper.__dict__['__wrapped__']:
+                continue
+            values = {}
+            if wrapper.__doc__ == live.__doc__ and new.__doc__ != live.__doc__ \
+                    and not (new.__doc__ == _code_docstring(live.__code__)):
+                values['__doc__'] = new.__doc__
+            if wrapper.__annotations__ is live.__annotations__:
+                values['__annotations__'] = new.__annotations__
+            if values:
+                actions.append(('function', wrapper) + tuple(getattr(wrapper, a) for a in _FUNCTION_STATE))
+                for attr, value in values.items():
+                    actions.writes.attribute(wrapper, attr, value)
 
     def _queue_top_level(self, actions):
         """Queues the units that change a module or class binding; returns
