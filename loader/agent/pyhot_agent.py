@@ -1468,6 +1468,7 @@ class _Commit(object):
                 _bind(actions, unit.old_binding, '__firstlineno__', first + delta)
         else:
             _set_code(actions, unit.live_fn, unit.new_code)
+            self._relocate_closures(unit.live_fn.__code__, unit.new_code)
             return 1
         count = 0
         for fn in functions:
@@ -1477,8 +1478,21 @@ class _Commit(object):
             moved = _shift_code(fn.__code__, delta, pairs)
             _set_code(actions, fn, moved)
             self.lineage.record(pairs)
+            self._relocate_closures(fn.__code__, moved)
             count += 1
         return count
+
+    def _relocate_closures(self, old, moved):
+        """Functions made earlier from the moved function's nested code
+        (`size = _make_accessor("size")`) move with it: they join the
+        closures the commit's one heap scan swaps."""
+        pairs = []
+        _pair_nested(old, moved, pairs)
+        for nested_old, nested_new in pairs:
+            # A swap of the same nested code (a unit of its own) wins.
+            if nested_old.co_freevars == nested_new.co_freevars \
+                    and id(nested_old) not in self.nested.code_map:
+                self.nested._map_code(nested_old, nested_new)
 
 
 class _RebindSweep(object):
