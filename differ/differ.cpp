@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "differ/derived_values.hpp"
 #include "differ/rules.hpp"
 #include "util/text.hpp"
 
@@ -715,6 +716,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
 
   diff_statements(before, after, new_or_gone_classes, changes);
+  add_derived_values(after, changes);
 
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.line < b.line; });
   result.changes = std::move(changes);

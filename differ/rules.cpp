@@ -40,6 +40,8 @@ constexpr std::array k_rules{
               "class-level assignment changed: it is run again in the live class"},
     RuleEntry{Rule::class_attribute_removed, "class_attribute_removed", Verdict::remove,
               "class-level assignment removed: {name} is deleted from the live class"},
+    RuleEntry{Rule::derived_value, "derived_value", Verdict::reexec,
+              "unchanged, but it reads {name}, which is run again: it is run again after it"},
     RuleEntry{Rule::class_code_changed, "class_code_changed", Verdict::restart,
               "class body code changed: re-running it could repeat side effects"},
     RuleEntry{Rule::import_changed, "import_changed", Verdict::reexec,

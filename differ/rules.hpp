@@ -28,6 +28,7 @@ enum class Rule {
   class_fields_changed,
   class_constant_changed,
   class_attribute_removed,
+  derived_value,
   class_code_changed,
   import_changed,
   constant_changed,
