@@ -821,12 +821,43 @@ def _find_unit_code(unit, file):
 
 # -- resolving: the live objects a unit changes -------------------------------
 
+def _makes_functions(code):
+    """Whether a unit's code defines a function inside a function (whose
+    closures may be live though the outer one is gone)."""
+    if code is None:
+        return False
+    stack = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    while stack:
+        c = stack.pop()
+        for inner in c.co_consts:
+            if isinstance(inner, types.CodeType):
+                if c.co_flags & 0x0001 and not inner.co_name.startswith('<'):  # CO_OPTIMIZED: a function
+                    return True
+                stack.append(inner)
+    return False
+
+
 class _LiveResolver(object):
     """Finds, for each unit, the live namespace, binding and function."""
 
     def __init__(self, module_name, module):
         self.module_name = module_name
         self.module = module
+        self.made = None    # __qualname__ -> the module's live functions (one heap scan)
+
+    def _made_elsewhere(self, qualname):
+        """The one live function of this module with that qualname that no
+        name binds any more (`new = __hash_new` then `del __hash_new`);
+        None when there is none or more than one code."""
+        if self.made is None:
+            self.made = {}
+            for obj in gc.get_objects():
+                if type(obj) is types.FunctionType and obj.__module__ == self.module_name:
+                    self.made.setdefault(obj.__qualname__, []).append(obj)
+        found = self.made.get(qualname, [])
+        if len(set(id(fn.__code__) for fn in found)) != 1:
+            return None
+        return found[0]
 
     def resolve(self, unit):
         owner = self.module
@@ -857,6 +888,12 @@ class _LiveResolver(object):
         unit.old_binding = _namespace_get(owner, unit.key)
         if unit.verdict in ('swap', 'relocate', 'rebind'):
             if unit.old_binding is _MISSING:
+                made = self._made_elsewhere(unit.qualname) \
+                    if unit.conditional and unit.verdict in ('swap', 'relocate') else None
+                if made is not None:
+                    unit.live_fn = made
+                    unit.old_code = made.__code__
+                    return
                 raise _Failure('not_found', 'Cannot locate %s in module %s'
                                % (unit.qualname, self.module_name))
             if isinstance(unit.old_binding, type):
@@ -896,6 +933,8 @@ class _LiveResolver(object):
         outer = unit.scopes[index]
         unit.outer_qualname = _scope_qualname(unit.scopes, index)
         binding = _namespace_get(owner, _mangle(outer['name'], class_name))
+        if binding is _MISSING and unit.conditional and owner is self.module:
+            binding = self._made_elsewhere(unit.outer_qualname) or _MISSING
         if binding is _MISSING:
             raise _Failure('not_found', 'Cannot locate %s in module %s'
                            % (unit.outer_qualname, self.module_name))
@@ -1630,7 +1669,8 @@ class _Apply(object):
                 # Not a nested unit: closures made from a deleted function
                 # (`environ = _make()` then `del _make`) would keep old code.
                 if failure.kind == 'not_found' and unit.conditional and not request.verify \
-                        and not unit.nested() and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
+                        and not unit.nested() and not _makes_functions(unit.code) \
+                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
                     # `if sys.platform == "win32": def f` on Linux, `del f`
                     # below it: a fresh import lacks it too.
                     unit.status = 'unchanged'
