@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "differ/derived_values.hpp"
 #include "differ/rules.hpp"
 #include "util/text.hpp"
 
@@ -219,9 +220,22 @@ std::string describe_free_variable_change(const Definition& before, const Defini
 // Classes whose class-level assignments are fields, turned into something
 // else when the class is created.
 bool has_generated_fields(const Definition& klass) {
-  static const std::set<std::string, std::less<>> k_field_decorators = {
-      "dataclass", "dataclasses.dataclass", "attr.s",      "attr.attrs", "attrs.define", "attr.define", "define",
-      "frozen",    "attrs.frozen",          "attr.frozen", "mutable",    "attrs.mutable"};
+  static const std::set<std::string, std::less<>> k_field_decorators = {"dataclass",
+                                                                        "dataclasses.dataclass",
+                                                                        "pydantic.dataclasses.dataclass",
+                                                                        "attr.s",
+                                                                        "attr.attrs",
+                                                                        "attrs",
+                                                                        "attr.define",
+                                                                        "attrs.define",
+                                                                        "define",
+                                                                        "attr.frozen",
+                                                                        "attrs.frozen",
+                                                                        "frozen",
+                                                                        "attr.mutable",
+                                                                        "attrs.mutable",
+                                                                        "mutable",
+                                                                        "attr.dataclass"};
   for (const auto& decorator : klass.decorators) {
     std::string_view head(decorator);
     head = head.substr(0, head.find('('));
@@ -229,8 +243,20 @@ bool has_generated_fields(const Definition& klass) {
       return true;
     }
   }
-  static const char* const k_field_bases[] = {"Enum",       "IntEnum",   "StrEnum",   "Flag",      "IntFlag",
-                                              "NamedTuple", "TypedDict", "BaseModel", "Structure", "Union"};
+  // A metaclass of the program's own may consume the body as Enum's does;
+  // ABCMeta only records the abstract methods.
+  std::string_view bases_text(klass.bases_text);
+  if (auto at = bases_text.find("metaclass"); at != std::string_view::npos) {
+    auto value = bases_text.substr(at + 9);
+    value = value.substr(std::min(value.find_first_not_of(" \t\n="), value.size()));
+    value = value.substr(0, value.find_first_of(" \t\n,)"));
+    if (value != "ABCMeta" && value != "abc.ABCMeta" && value != "type") {
+      return true;
+    }
+  }
+  // Model: Django's models.Model (and ORMs spelled the same way).
+  static const char* const k_field_bases[] = {"Enum",      "IntEnum",   "StrEnum", "Flag",      "IntFlag", "NamedTuple",
+                                              "TypedDict", "BaseModel", "Model",   "Structure", "Union"};
   for (const char* base : k_field_bases) {
     std::string_view bases(klass.bases_text);
     std::size_t at = bases.find(base);
@@ -287,6 +313,29 @@ const Definition* find_class(const SourceFile& file, const std::string& qualname
   return nullptr;
 }
 
+// A class-level `NAME = value` that is gone and whose one name nothing else
+// in the new class binds: a fresh import's class lacks it, so the live one
+// must lose it too (a module keeps removed names: a running frame may read them).
+bool removed_from_class(const SourceFile& before, const SourceFile& after, const Statement& removed) {
+  if (removed.scope_qualname.empty() || removed.kind != Statement::Kind::assignment || removed.conditional ||
+      removed.targets.size() != 1 || find_class(before, removed.scope_qualname) == nullptr ||
+      find_class(after, removed.scope_qualname) == nullptr) {
+    return false;
+  }
+  const std::string& name = removed.targets[0];
+  if (name.empty() || !std::all_of(name.begin(), name.end(),
+                                   [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; })) {
+    return false;  // `x.y = 1`, `d[k] = 1`: not a name of the class
+  }
+  for (const auto& statement : after.statements) {
+    if (statement.scope_qualname == removed.scope_qualname &&
+        std::find(statement.targets.begin(), statement.targets.end(), name) != statement.targets.end()) {
+      return false;
+    }
+  }
+  return after.find(removed.scope_qualname + "." + name) == nullptr;
+}
+
 Change classify_statement(const SourceFile& before, const SourceFile& after, const Statement* old_statement,
                           const Statement* new_statement) {
   const Statement& subject = new_statement != nullptr ? *new_statement : *old_statement;
@@ -301,8 +350,17 @@ Change classify_statement(const SourceFile& before, const SourceFile& after, con
   if (subject.kind == Statement::Kind::future_import) {
     return change_for(Rule::future_import_changed);
   }
+  if (!scope.empty() && subject.kind == Statement::Kind::assignment) {
+    // A field removed is a field change too: the class was built from it.
+    const Definition* klass = find_class(after, scope);
+    const Definition* was = find_class(before, scope);
+    if ((klass != nullptr && has_generated_fields(*klass)) || (was != nullptr && has_generated_fields(*was))) {
+      return change_for(Rule::class_fields_changed);
+    }
+  }
   if (new_statement == nullptr) {
-    return change_for(Rule::statement_removed);
+    return change_for(removed_from_class(before, after, subject) ? Rule::class_attribute_removed
+                                                                 : Rule::statement_removed);
   }
   if (scope.empty()) {
     if (subject.conditional) {
@@ -699,6 +757,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
   }
 
   diff_statements(before, after, new_or_gone_classes, changes);
+  add_derived_values(after, changes);
 
   std::stable_sort(changes.begin(), changes.end(), [](const Change& a, const Change& b) { return a.line < b.line; });
   result.changes = std::move(changes);

@@ -27,6 +27,8 @@ enum class Rule {
   class_slots_changed,
   class_fields_changed,
   class_constant_changed,
+  class_attribute_removed,
+  derived_value,
   class_code_changed,
   import_changed,
   constant_changed,

@@ -65,6 +65,9 @@ json to_json(const UnitRequest& unit) {
   if (unit.only_if_missing) {
     document["only_if_missing"] = true;
   }
+  if (unit.conditional) {
+    document["conditional"] = true;
+  }
   if (unit.duplicate) {
     document["duplicate"] = true;
   }

@@ -80,7 +80,8 @@ struct UnitRequest {
   std::vector<std::string> targets;
   std::string accessor;
   bool only_if_missing = false;
-  bool duplicate = false;  // swap: the file defines this qualname more than once
+  bool duplicate = false;    // swap: the file defines this qualname more than once
+  bool conditional = false;  // the file may not bind it: absent live means unchanged
 };
 
 // What the agent records as the module's live text after an apply.

@@ -170,7 +170,8 @@ std::string imported_names_line(const SourceFile& file) {
 
 }  // namespace
 
-UnitBuilder::UnitBuilder(const SourceFile& file) : m_file(file), m_imports_line(imported_names_line(file)) {}
+UnitBuilder::UnitBuilder(const SourceFile& file)
+    : m_file(file), m_imports_line(imported_names_line(file)), m_deleted(deleted_names(file)) {}
 
 // What util::split_lines(text)[number - 1] would be, "" past the end:
 // walked to from the anchor, not indexed for the whole text (megabytes for
@@ -280,6 +281,10 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   anchor_at(def.range);
   UnitText text;
   auto chain = ancestors(m_file, def);
+  unit.conditional = def.conditional || def.in_main_guard ||
+                     m_deleted.count(chain.empty() ? def.name : chain.front()->name) != 0 ||
+                     std::any_of(chain.begin(), chain.end(),
+                                 [](const Definition* scope) { return scope->conditional || scope->in_main_guard; });
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
     // Nothing to compile: the agent shifts or unbinds what is live.
     unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, line_of, text);
@@ -335,6 +340,59 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   return unit;
 }
 
+CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const {
+  CompilationUnit unit;
+  unit.verdict = Verdict::remove;
+  unit.name = statement.targets.at(0);
+  unit.qualname = statement.scope_qualname + "." + unit.name;
+  if (const Definition* klass = m_file.find(statement.scope_qualname); klass != nullptr) {
+    auto chain = ancestors(m_file, *klass);
+    chain.push_back(klass);
+    UnitText text;
+    // Nothing to compile: the agent unbinds the name in the live class.
+    unit.scopes = write_scope_stubs(
+        chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
+  }
+  return unit;
+}
+
+namespace {
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
+}
+
+}  // namespace
+
+// Names a module-level `del` removes: the live module lacks them because the
+// file deleted them, so a fresh import lacks them too.
+std::set<std::string> deleted_names(const SourceFile& file) {
+  std::set<std::string> names;
+  for (const auto& statement : file.statements) {
+    std::string_view text = util::trim(statement.text);
+    if (!statement.scope_qualname.empty() || statement.kind != Statement::Kind::other ||
+        !util::starts_with(text, "del ")) {
+      continue;
+    }
+    std::string name;
+    for (char c : text.substr(4)) {
+      if (c == ',' || c == '\n' || c == ' ' || c == '\\' || c == '(' || c == ')') {
+        if (is_plain_name(name)) {
+          names.insert(name);
+        }
+        name.clear();
+      } else {
+        name += c;
+      }
+    }
+    if (is_plain_name(name)) {
+      names.insert(name);
+    }
+  }
+  return names;
+}
+
 std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceFile& after, const ChangeSet& changes) {
   std::vector<CompilationUnit> units;
   UnitBuilder old_units(before);
@@ -346,6 +404,8 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
     if (change.is_statement) {
       if (change.new_index >= 0) {
         units.push_back(new_units.statement(after.statements[static_cast<std::size_t>(change.new_index)]));
+      } else if (change.verdict == Verdict::remove) {
+        units.push_back(old_units.removed_attribute(before.statements[static_cast<std::size_t>(change.old_index)]));
       }
       continue;
     }

@@ -3,6 +3,7 @@
 // the code object equals what a fresh import would have produced.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct CompilationUnit {
   std::string accessor;              // property accessors: "fget", "fset" or "fdel"
   bool only_if_missing = false;      // reexec on first touch: run only when a target is unbound
   bool duplicate = false;            // swap: the qualname is defined more than once; line_delta is new - old start
+  bool conditional = false;          // in a module-level block, under the main guard, or `del`eted by the module
 };
 
 // Builds units for definitions and statements of one file; finds a line
@@ -40,6 +42,8 @@ class UnitBuilder {
 
   CompilationUnit definition(const parser::Definition& def, differ::Verdict verdict) const;
   CompilationUnit statement(const parser::Statement& statement) const;
+  // A removed class-level assignment of one name: the name is deleted.
+  CompilationUnit removed_attribute(const parser::Statement& statement) const;
 
  private:
   std::string_view line(std::uint32_t number) const;
@@ -50,7 +54,12 @@ class UnitBuilder {
   mutable std::uint32_t m_anchor_line = 1;  // a line of m_file.text ...
   mutable std::size_t m_anchor_byte = 0;    // ... and where it starts
   std::string m_imports_line;               // "if 0: import a, b" or ""
+  std::set<std::string> m_deleted;
 };
+
+// Names a module-level `del` removes: the live module lacks them because the
+// file deleted them, so a fresh import lacks them too.
+std::set<std::string> deleted_names(const parser::SourceFile& file);
 
 // The unit for one change, or none when nothing needs to cross to the target
 // (a removed statement, a restart).

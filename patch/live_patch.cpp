@@ -40,7 +40,8 @@ loader::UnitRequest unit_request(const CompilationUnit& unit) {
                               unit.targets,
                               unit.accessor,
                               unit.only_if_missing,
-                              unit.duplicate};
+                              unit.duplicate,
+                              unit.conditional};
   for (const auto& scope : unit.scopes) {
     request.scopes.push_back({scope.name, scope.is_class});
   }

@@ -50,34 +50,6 @@ bool is_identifier(const std::string& name) {
                                       [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
 }
 
-// Names a module-level `del` removes: the live module lacks them because the
-// file deleted them, so a fresh import lacks them too.
-std::set<std::string> deleted_names(const parser::SourceFile& file) {
-  std::set<std::string> names;
-  for (const auto& statement : file.statements) {
-    std::string_view text = util::trim(statement.text);
-    if (!statement.scope_qualname.empty() || statement.kind != parser::Statement::Kind::other ||
-        !util::starts_with(text, "del ")) {
-      continue;
-    }
-    std::string name;
-    for (char c : text.substr(4)) {
-      if (c == ',' || c == '\n' || c == ' ' || c == '\\' || c == '(' || c == ')') {
-        if (is_identifier(name)) {
-          names.insert(name);
-        }
-        name.clear();
-      } else {
-        name += c;
-      }
-    }
-    if (is_identifier(name)) {
-      names.insert(name);
-    }
-  }
-  return names;
-}
-
 bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 // Whether `NAME = value` has a value that runs no code: numbers, strings
@@ -184,7 +156,7 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
   std::size_t next_unit = 0;
   for (const auto& change : selected.changes) {
     AppliedChange applied = describe(change, before, after);
-    if (change.is_statement && change.new_index < 0) {
+    if (change.is_statement && change.new_index < 0 && change.verdict != Verdict::remove) {
       applied.status = Status::kept;
       plan.kept.push_back(std::move(applied));
       continue;
@@ -233,6 +205,9 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     }
     Verdict verdict = Verdict::swap;
     Rule rule = Rule::body_changed;
+    if (status == Status::missing && probe.units[i].unit.conditional) {
+      continue;  // its block did not run, or the module deletes it: a fresh import lacks it too
+    }
     if (status == Status::missing) {
       verdict = Verdict::define;
       rule = def.kind == DefinitionKind::klass ? Rule::class_added : Rule::definition_added;

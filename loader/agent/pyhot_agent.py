@@ -595,7 +595,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate')
+                 'duplicate', 'conditional')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -640,6 +640,9 @@ class _Unit(object):
         # the live function came from may change it (line_delta: its new
         # start line minus its old one).
         self.duplicate = _flag_field(raw, 'duplicate')
+        # A def in a module-level block, under the main guard, or a name the
+        # module deletes: a fresh import may lack it too.
+        self.conditional = _flag_field(raw, 'conditional')
         self.fn_index = None
         for index, scope in enumerate(self.scopes):
             if scope['kind'] != 'class':
@@ -818,12 +821,43 @@ def _find_unit_code(unit, file):
 
 # -- resolving: the live objects a unit changes -------------------------------
 
+def _makes_functions(code):
+    """Whether a unit's code defines a function inside a function (whose
+    closures may be live though the outer one is gone)."""
+    if code is None:
+        return False
+    stack = [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    while stack:
+        c = stack.pop()
+        for inner in c.co_consts:
+            if isinstance(inner, types.CodeType):
+                if c.co_flags & 0x0001 and not inner.co_name.startswith('<'):  # CO_OPTIMIZED: a function
+                    return True
+                stack.append(inner)
+    return False
+
+
 class _LiveResolver(object):
     """Finds, for each unit, the live namespace, binding and function."""
 
     def __init__(self, module_name, module):
         self.module_name = module_name
         self.module = module
+        self.made = None    # __qualname__ -> the module's live functions (one heap scan)
+
+    def _made_elsewhere(self, qualname):
+        """The one live function of this module with that qualname that no
+        name binds any more (`new = __hash_new` then `del __hash_new`);
+        None when there is none or more than one code."""
+        if self.made is None:
+            self.made = {}
+            for obj in gc.get_objects():
+                if type(obj) is types.FunctionType and obj.__module__ == self.module_name:
+                    self.made.setdefault(obj.__qualname__, []).append(obj)
+        found = self.made.get(qualname, [])
+        if len(set(id(fn.__code__) for fn in found)) != 1:
+            return None
+        return found[0]
 
     def resolve(self, unit):
         owner = self.module
@@ -854,6 +888,12 @@ class _LiveResolver(object):
         unit.old_binding = _namespace_get(owner, unit.key)
         if unit.verdict in ('swap', 'relocate', 'rebind'):
             if unit.old_binding is _MISSING:
+                made = self._made_elsewhere(unit.qualname) \
+                    if unit.conditional and unit.verdict in ('swap', 'relocate') else None
+                if made is not None:
+                    unit.live_fn = made
+                    unit.old_code = made.__code__
+                    return
                 raise _Failure('not_found', 'Cannot locate %s in module %s'
                                % (unit.qualname, self.module_name))
             if isinstance(unit.old_binding, type):
@@ -893,6 +933,8 @@ class _LiveResolver(object):
         outer = unit.scopes[index]
         unit.outer_qualname = _scope_qualname(unit.scopes, index)
         binding = _namespace_get(owner, _mangle(outer['name'], class_name))
+        if binding is _MISSING and unit.conditional and owner is self.module:
+            binding = self._made_elsewhere(unit.outer_qualname) or _MISSING
         if binding is _MISSING:
             raise _Failure('not_found', 'Cannot locate %s in module %s'
                            % (unit.outer_qualname, self.module_name))
@@ -1010,6 +1052,19 @@ class _InertFunction(object):
 
 # -- executing: the only place user code runs while a patch is worked out ---
 
+# type() makes these methods of a class body static or class methods
+# without a decorator; a unit's scratch namespace is no class body.
+_IMPLICIT_DESCRIPTORS = {'__new__': staticmethod, '__init_subclass__': classmethod,
+                         '__class_getitem__': classmethod}
+
+
+def _as_type_makes_it(unit, binding):
+    wrap = _IMPLICIT_DESCRIPTORS.get(unit.key)
+    if wrap is not None and isinstance(unit.owner, type) and type(binding) is types.FunctionType:
+        return wrap(binding)
+    return binding
+
+
 class _Execution(object):
     """Runs unit code into scratch namespaces: nothing live changes."""
 
@@ -1065,7 +1120,7 @@ class _Execution(object):
         cell = scratch.get('__classcell__')
         if isinstance(cell, _CELL_TYPE):
             cell.cell_contents = unit.owner
-        unit.new_binding = scratch.get(unit.key, _MISSING)
+        unit.new_binding = _as_type_makes_it(unit, scratch.get(unit.key, _MISSING))
         file = self.request.file
         if unit.new_binding is _MISSING:
             raise _Failure('compile', "%s: the unit for %s does not bind '%s'"
@@ -1352,6 +1407,7 @@ class _Commit(object):
                     _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
         rebinds = self._queue_top_level(actions)
+        self._queue_wrappers(actions)
         for fn, replacements in self.nested.derived.values():
             _set_code(actions, fn, replacements['new'])
         swaps, kept = self.nested.scan_closures()
@@ -1365,6 +1421,43 @@ class _Commit(object):
         for owner, key, value in actions.after_writes:
             _set_name(owner, key, value)
         self._record_lineage()
+
+    def _queue_wrappers(self, actions):
+        """functools.wraps copied __doc__ and __annotations__ from the
+        function swapped: a wrapper whose __wrapped__ it is and that still
+        holds its old values gets the new ones, as a fresh import's would.
+        Two heap scans for the whole patch (wrappers are found through
+        their __dict__), not two per function."""
+        swapped = {}
+        for unit in self.units:
+            if unit.status is None and unit.verdict == 'swap' and not unit.nested() \
+                    and unit.live_fn is not None and unit.new_fn is not None:
+                swapped[id(unit.live_fn)] = unit
+        if not swapped:
+            return
+        lives = tuple(unit.live_fn for unit in swapped.values())
+        dicts = [d for d in gc.get_referrers(*lives)
+                 if type(d) is dict and id(d.get('__wrapped__')) in swapped]
+        if not dicts:
+            return
+        wanted = set(id(d) for d in dicts)
+        for wrapper in gc.get_referrers(*dicts):
+            if not isinstance(wrapper, types.FunctionType) or id(wrapper.__dict__) not in wanted:
+                continue
+            unit = swapped[id(wrapper.__dict__['__wrapped__'])]
+            live, new = unit.live_fn, unit.new_fn
+            if unit.live_fn is not wrapper.__dict__['__wrapped__']:
+                continue
+            values = {}
+            if wrapper.__doc__ == live.__doc__ and new.__doc__ != live.__doc__ \
+                    and not (new.__doc__ == _code_docstring(live.__code__)):
+                values['__doc__'] = new.__doc__
+            if wrapper.__annotations__ is live.__annotations__:
+                values['__annotations__'] = new.__annotations__
+            if values:
+                actions.append(('function', wrapper) + tuple(getattr(wrapper, a) for a in _FUNCTION_STATE))
+                for attr, value in values.items():
+                    actions.writes.attribute(wrapper, attr, value)
 
     def _queue_top_level(self, actions):
         """Queues the units that change a module or class binding; returns
@@ -1414,6 +1507,7 @@ class _Commit(object):
                 _bind(actions, unit.old_binding, '__firstlineno__', first + delta)
         else:
             _set_code(actions, unit.live_fn, unit.new_code)
+            self._relocate_closures(unit.live_fn.__code__, unit.new_code)
             return 1
         count = 0
         for fn in functions:
@@ -1423,8 +1517,21 @@ class _Commit(object):
             moved = _shift_code(fn.__code__, delta, pairs)
             _set_code(actions, fn, moved)
             self.lineage.record(pairs)
+            self._relocate_closures(fn.__code__, moved)
             count += 1
         return count
+
+    def _relocate_closures(self, old, moved):
+        """Functions made earlier from the moved function's nested code
+        (`size = _make_accessor("size")`) move with it: they join the
+        closures the commit's one heap scan swaps."""
+        pairs = []
+        _pair_nested(old, moved, pairs)
+        for nested_old, nested_new in pairs:
+            # A swap of the same nested code (a unit of its own) wins.
+            if nested_old.co_freevars == nested_new.co_freevars \
+                    and id(nested_old) not in self.nested.code_map:
+                self.nested._map_code(nested_old, nested_new)
 
 
 class _RebindSweep(object):
@@ -1433,16 +1540,27 @@ class _RebindSweep(object):
 
     def __init__(self, units):
         self.units = units
-        self.replace = {}       # id(old) -> (old, new)
+        self.replace = {}       # id(old) -> (old, new in a class, new elsewhere)
         self.holders = {}       # id(old) -> {what: count}
         for unit in units:
-            self.replace[id(unit.old_binding)] = (unit.old_binding, unit.new_binding)
+            new = unit.new_binding
+            self.replace[id(unit.old_binding)] = (unit.old_binding, new, self._outside_class(unit.old_binding, new))
             if unit.live_fn is not None and unit.new_fn is not None \
                     and unit.live_fn is not unit.old_binding:
-                self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn))
+                self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn, unit.new_fn))
+
+    @staticmethod
+    def _outside_class(old, new):
+        """What a holder outside a class gets: a method that became a
+        classmethod or staticmethod is held as a function (a fresh
+        `Parser.parse` would never give the raw descriptor, which is not
+        callable before 3.10); a class dict gets the descriptor itself."""
+        if type(new) in (classmethod, staticmethod) and isinstance(old, types.FunctionType):
+            return new.__func__
+        return new
 
     def run(self, actions):
-        olds = tuple(old for old, _ in self.replace.values())
+        olds = tuple(old for old, _, _ in self.replace.values())
         dicts = self._scan_referrers(actions, gc.get_referrers(*olds))
         self._replace_in_dicts(actions, dicts)
         self._report()
@@ -1462,8 +1580,8 @@ class _RebindSweep(object):
                 for index, value in enumerate(ref):
                     entry = self._held(value)
                     if entry is not None:
-                        actions.append(('slot', ref, index, value, entry[1]))
-                        actions.writes.item(ref, index, entry[1])
+                        actions.append(('slot', ref, index, value, entry[2]))
+                        actions.writes.item(ref, index, entry[2])
                         _credit(self.holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
                 _credit(self.holders, ref.cell_contents, 'closure cell')
@@ -1508,8 +1626,8 @@ class _RebindSweep(object):
                 if owner is not None:
                     _bind(actions, owner, key, entry[1])
                 else:
-                    actions.append(('slot', d, key, value, entry[1]))
-                    actions.writes.item(d, key, entry[1])
+                    actions.append(('slot', d, key, value, entry[2]))
+                    actions.writes.item(d, key, entry[2])
                 _credit(self.holders, value, 'replaced')
 
     def _report(self):
@@ -1548,6 +1666,17 @@ class _Apply(object):
                 unit.status = 'unchanged'
                 unit.message = failure.message
             except _Failure as failure:
+                # Not a nested unit: closures made from a deleted function
+                # (`environ = _make()` then `del _make`) would keep old code.
+                if failure.kind == 'not_found' and unit.conditional and not request.verify \
+                        and not unit.nested() and not _makes_functions(unit.code) \
+                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
+                    # `if sys.platform == "win32": def f` on Linux, `del f`
+                    # below it: a fresh import lacks it too.
+                    unit.status = 'unchanged'
+                    unit.message = ('not in the live module (its block did not run, or the module '
+                                    'deletes it), as after a fresh import')
+                    continue
                 # First touch: the client asks which candidates exist live.
                 if not (request.verify and failure.kind == 'not_found'):
                     raise

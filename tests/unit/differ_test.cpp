@@ -134,5 +134,44 @@ TEST(Differ, RepeatedQualnamesPairByOccurrenceAmongThousands) {
   }
 }
 
+// Issue 14 item 4: every spelling of a class whose body a decorator or a
+// metaclass consumes makes a field change (added, edited or removed) a
+// restart; a plain class's assignment is re-run.
+TEST(Differ, FieldsOfConsumedClassesInEverySpellingAreRestart) {
+  const char* const k_heads[] = {"@attrs(slots=False)\nclass C:\n",
+                                 "@attr.s\nclass C:\n",
+                                 "@attr.s(auto_attribs=True)\nclass C:\n",
+                                 "@define\nclass C:\n",
+                                 "@attr.define\nclass C:\n",
+                                 "@attrs.frozen\nclass C:\n",
+                                 "@frozen\nclass C:\n",
+                                 "@dataclass\nclass C:\n",
+                                 "@dataclass(frozen=True)\nclass C:\n",
+                                 "@dataclasses.dataclass(order=True)\nclass C:\n",
+                                 "@pydantic.dataclasses.dataclass\nclass C:\n",
+                                 "class C(BaseModel):\n",
+                                 "class C(models.Model):\n",
+                                 "class C(enum.Enum):\n",
+                                 "class C(NamedTuple):\n",
+                                 "class C(typing.TypedDict, total=False):\n",
+                                 "class C(Base, metaclass=Registry):\n"};
+  for (const char* head : k_heads) {
+    SCOPED_TRACE(head);
+    auto before = parse(std::string(head) + "    x: int = 1\n    y: int = 2\n");
+    for (const char* body :
+         {"    x: int = 3\n    y: int = 2\n", "    x: int = 1\n", "    x: int = 1\n    y: int = 2\n    z = 0\n"}) {
+      auto changes = diff(before, parse(std::string(head) + body));
+      ASSERT_FALSE(changes.changes.empty()) << body;
+      EXPECT_EQ(changes.changes[0].rule, Rule::class_fields_changed) << body;
+      EXPECT_EQ(changes.changes[0].verdict, Verdict::restart) << body;
+    }
+  }
+  for (const char* head : {"class C:\n", "class C(Base, metaclass=abc.ABCMeta):\n"}) {
+    auto changes = diff(parse(std::string(head) + "    x: int = 1\n"), parse(std::string(head) + "    x: int = 3\n"));
+    ASSERT_EQ(changes.changes.size(), 1U) << head;
+    EXPECT_EQ(changes.changes[0].rule, Rule::class_constant_changed) << head;
+  }
+}
+
 }  // namespace
 }  // namespace pyhot::differ

@@ -1,0 +1,158 @@
+#include "differ/derived_values.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "differ/rules.hpp"
+
+namespace pyhot::differ {
+
+using parser::SourceFile;
+using parser::Statement;
+
+namespace {
+
+bool is_name_char(char c) { return c == '_' || std::isalnum(static_cast<unsigned char>(c)) != 0 || (c & 0x80) != 0; }
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) == 0 &&
+         std::all_of(name.begin(), name.end(), is_name_char);
+}
+
+// The names an expression text reads: identifiers outside string literals
+// and not after a '.' (an attribute is no name of the module).
+std::set<std::string> names_read(std::string_view text) {
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (c == '"' || c == '\'') {
+      bool triple = text.substr(i, 3) == std::string(3, c);
+      std::string_view close = triple ? text.substr(i, 3) : text.substr(i, 1);
+      std::size_t end = i + close.size();
+      while (end < text.size() && text.substr(end, close.size()) != close) {
+        end += text[end] == '\\' ? 2 : 1;
+      }
+      i = std::min(text.size(), end + close.size());
+    } else if (c == '#') {
+      while (i < text.size() && text[i] != '\n') {
+        ++i;
+      }
+    } else if (is_name_char(c) && std::isdigit(static_cast<unsigned char>(c)) == 0) {
+      std::size_t end = i;
+      while (end < text.size() && is_name_char(text[end])) {
+        ++end;
+      }
+      std::size_t before = i;
+      while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t')) {
+        --before;
+      }
+      bool attribute = before > 0 && text[before - 1] == '.';
+      bool prefix = end < text.size() && (text[end] == '"' || text[end] == '\'');  // f"...", b'...'
+      if (!attribute && !prefix) {
+        names.emplace(text.substr(i, end - i));
+      }
+      i = end;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
+      while (i < text.size() && (is_name_char(text[i]) || text[i] == '.')) {
+        ++i;
+      }
+    } else {
+      ++i;
+    }
+  }
+  return names;
+}
+
+// The value side of `targets = value`: what the statement reads.
+std::string_view value_text(const Statement& statement) {
+  std::string_view text = statement.text;
+  auto equals = text.find('=');
+  return equals == std::string_view::npos ? text : text.substr(equals + 1);
+}
+
+}  // namespace
+
+void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
+  // (scope, name) -> the re-run change that binds it; a module-level name
+  // is read from every scope, a class-level one only in its class body.
+  std::map<std::pair<std::string, std::string>, std::size_t> rerun;
+  std::set<int> changed;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const Change& change = changes[i];
+    if (!change.is_statement || change.new_index < 0) {
+      continue;
+    }
+    changed.insert(change.new_index);
+    if (change.verdict != Verdict::reexec) {
+      continue;
+    }
+    const Statement& statement = after.statements[static_cast<std::size_t>(change.new_index)];
+    for (const auto& target : statement.targets) {
+      rerun.emplace(std::make_pair(statement.scope_qualname, target), i);
+    }
+  }
+  if (rerun.empty()) {
+    return;
+  }
+  std::map<std::size_t, std::vector<std::string>> stale;  // change -> statements that keep derived values
+  for (std::size_t index = 0; index < after.statements.size(); ++index) {
+    const Statement& statement = after.statements[index];
+    if (changed.count(static_cast<int>(index)) != 0 || statement.kind != Statement::Kind::assignment) {
+      continue;
+    }
+    auto read = names_read(value_text(statement));
+    std::optional<std::size_t> source;
+    std::string names;
+    for (const auto& name : read) {
+      for (const std::string& scope : {statement.scope_qualname, std::string()}) {
+        auto it = rerun.find({scope, name});
+        if (it != rerun.end() && changes[it->second].line < statement.range.start_line) {
+          source = source.value_or(it->second);
+          names += (names.empty() ? "" : ", ") + name;
+          break;
+        }
+      }
+    }
+    if (!source) {
+      continue;
+    }
+    bool plain = !statement.conditional && !statement.targets.empty() &&
+                 std::all_of(statement.targets.begin(), statement.targets.end(), is_plain_name) &&
+                 statement.text.find("+=") == std::string::npos;
+    if (!plain) {
+      std::string first_line = statement.text.substr(0, statement.text.find('\n'));
+      stale[*source].push_back("line " + std::to_string(statement.range.start_line) + " `" + first_line + "`");
+      continue;
+    }
+    Change change;
+    change.rule = Rule::derived_value;
+    change.kind = ChangeKind::statement_changed;
+    change.verdict = rule_entry(Rule::derived_value).verdict;
+    change.qualname = statement.scope_qualname;
+    change.reason = std::string(rule_entry(Rule::derived_value).reason);
+    if (auto at = change.reason.find("{name}"); at != std::string::npos) {
+      change.reason.replace(at, 6, names);
+    }
+    change.is_statement = true;
+    change.new_index = static_cast<int>(index);
+    change.line = statement.range.start_line;
+    changes.push_back(change);
+    for (const auto& target : statement.targets) {
+      rerun.emplace(std::make_pair(statement.scope_qualname, target), changes.size() - 1);
+    }
+  }
+  for (const auto& [index, lines] : stale) {
+    std::string text;
+    for (const auto& line : lines) {
+      text += (text.empty() ? "" : ", ") + line;
+    }
+    changes[index].reason += "; not run again, so they keep values derived from the old one: " + text;
+  }
+}
+
+}  // namespace pyhot::differ

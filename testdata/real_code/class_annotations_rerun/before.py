@@ -1,0 +1,3 @@
+class Settings:
+    name: str = "a"
+    size: int = 1

@@ -1,0 +1,6 @@
+_TEMPLATE = "Turns {kind} into words."
+DESCRIPTION = _TEMPLATE.format(kind="text")
+
+
+class Decoder:
+    summary = DESCRIPTION.upper()

@@ -1,0 +1,6 @@
+_TEMPLATE = "Decodes {kind}."
+DESCRIPTION = _TEMPLATE.format(kind="text")
+
+
+class Decoder:
+    summary = DESCRIPTION.upper()

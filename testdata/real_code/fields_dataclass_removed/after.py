@@ -1,0 +1,6 @@
+import dataclasses
+
+
+@dataclasses.dataclass(order=True)
+class D:
+    x: int

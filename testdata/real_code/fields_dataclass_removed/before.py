@@ -1,0 +1,7 @@
+import dataclasses
+
+
+@dataclasses.dataclass(order=True)
+class D:
+    x: int
+    y: int = 1

@@ -1,0 +1,6 @@
+import dataclasses
+
+
+@dataclasses.dataclass
+class C:
+    x: int = 0

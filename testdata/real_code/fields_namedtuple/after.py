@@ -1,0 +1,6 @@
+import typing
+
+
+class Pair(typing.NamedTuple):
+    left: int
+    right: int = 1

@@ -1,0 +1,6 @@
+from typing import TypedDict
+
+
+class Movie(TypedDict):
+    name: str
+    year: int
