@@ -262,8 +262,10 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
                                 : "Reload is done successfully.\n");
   std::cout << "Located file path: " << where->file << " (module " << where->module << ")\n";
   for (const auto& change : outcome->changes) {
-    std::string verb = options.dry_run ? "would " + std::string(differ::to_string(change.verdict))
-                                       : std::string(differ::past_tense(change.verdict));
+    // A removed statement is kept, never run: said as the JSON says it.
+    std::string verb = options.dry_run && change.status != loader::Status::kept
+                           ? "would " + std::string(differ::to_string(change.verdict))
+                           : past_tense(change);
     std::cout << "  " << std::left << std::setw(10) << verb << " " << change.qualname << "  (line " << change.line
               << ")";
     if (!change.message.empty()) {
@@ -439,13 +441,23 @@ int run_revert(const ProcessOptions& options) {
       }
       return k_exit_failed;
     }
-    document = {{"ok", true}, {"reverted", reverted->reverted}, {"changes", to_json(reverted->changes)}};
+    document = {{"ok", true},
+                {"reverted", reverted->reverted},
+                {"changes", to_json(reverted->changes)},
+                {"kept", reverted->kept}};
     if (!options.json) {
       std::cout << "Reverted patch " << reverted->reverted << ":";
       for (const auto& change : reverted->changes) {
         std::cout << " " << change.qualname;
       }
       std::cout << "\n";
+      if (!reverted->kept.empty()) {
+        std::cout << "  kept (added by the patch; code still running may use them):";
+        for (const auto& name : reverted->kept) {
+          std::cout << " " << name;
+        }
+        std::cout << "\n";
+      }
     }
     return k_exit_done;
   });

@@ -251,7 +251,8 @@ Result<RevertReply> Agent::revert(std::optional<int> patch) {
     arguments["patch"] = *patch;
   }
   return call<RevertReply>(m_channel, Op::revert, std::move(arguments), [](const json& reply) {
-    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes"))};
+    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes")),
+                       reply.value("kept", std::vector<std::string>{})};
   });
 }
 

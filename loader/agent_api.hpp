@@ -160,6 +160,7 @@ struct PatchRecord {
 struct RevertReply {
   int reverted = 0;  // the patch id
   std::vector<PatchChange> changes;
+  std::vector<std::string> kept;  // names the patch added: still bound for code that runs
 };
 
 class Agent {

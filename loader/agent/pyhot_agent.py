@@ -512,6 +512,18 @@ def _pair_nested(old, new, pairs):
                 _pair_nested(o, n, pairs)
 
 
+def _pair_lambdas(old, new, pairs):
+    """The lambdas of two versions of a function (and of its nested code),
+    paired by position where both versions have as many."""
+    nested = []
+    _pair_nested(old, new, nested)
+    for o, n in [(old, new)] + nested:
+        olds = [c for c in o.co_consts if isinstance(c, types.CodeType) and c.co_name == '<lambda>']
+        news = [c for c in n.co_consts if isinstance(c, types.CodeType) and c.co_name == '<lambda>']
+        if len(olds) == len(news):
+            pairs.extend((a, b) for a, b in zip(olds, news) if a is not b)
+
+
 # ---------------------------------------------------------------------------
 # Live objects
 
@@ -584,6 +596,74 @@ def _unwrap(binding, qualname, name, start=None):
     return found
 
 
+def _imports_from(text, importer, module_name):
+    """The names importer binds with `from module_name import X [as Y]`
+    ({Y: X}), read from its text."""
+    import importlib.util
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    names = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        try:
+            source = importlib.util.resolve_name('.' * node.level + (node.module or ''),
+                                                 getattr(importer, '__package__', None) or '')
+        except (ImportError, ValueError):
+            continue
+        if source == module_name:
+            for alias in node.names:
+                names[alias.asname or alias.name] = alias.name
+    return names
+
+
+def _imported_copies(module_name, module, bound_values):
+    """Other modules' `from module_name import X` copies of a value a
+    statement rebinds, where they still hold exactly the old object:
+    [(module, name there, new value)]. A copy is counted only when the
+    other module's text imports X from this module."""
+    olds = {}
+    for key, value in bound_values:
+        old = module.__dict__.get(key, _MISSING)
+        if old is not _MISSING and old is not value:
+            olds[key] = (old, value)
+    if not olds:
+        return []
+    copies = []
+    for other in list(sys.modules.values()):
+        if other is None or other is module or not isinstance(getattr(other, '__dict__', None), dict):
+            continue
+        held = [(k, v) for k, v in list(other.__dict__.items()) if any(v is o for o, _ in olds.values())]
+        path = _module_file(other) if held else None
+        if not path or not _is_user_file(path):
+            continue
+        data = _Baselines._read(path)
+        if data is None:
+            continue
+        try:
+            text = _decode(data)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        imported = _imports_from(text, other, module_name)
+        for name, value in held:
+            source = imported.get(name)
+            if source in olds and value is olds[source][0]:
+                copies.append((other, name, olds[source][1]))
+    return copies
+
+
+def _functions_of_module(module, qualname, name):
+    """Functions of that qualname whose globals are module's (one heap scan:
+    only when the binding neither is nor wraps the function)."""
+    file = getattr(module, '__file__', None)
+    return [obj for obj in gc.get_referrers(module.__dict__)
+            if isinstance(obj, types.FunctionType) and obj.__globals__ is module.__dict__
+            and obj.__qualname__ == qualname and obj.__code__.co_name == name
+            and (file is None or obj.__code__.co_filename == file)]
+
+
 # ---------------------------------------------------------------------------
 # Apply
 
@@ -595,7 +675,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate')
+                 'duplicate', 'copies')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -653,6 +733,7 @@ class _Unit(object):
         self.new_binding = _MISSING
         self.new_fn = None
         self.bound_values = None
+        self.copies = ()      # (module, name, new value): `from m import X` copies to update
         self.status = None
         self.objects = 0
         self.message = None
@@ -875,6 +956,12 @@ class _LiveResolver(object):
         found = _unwrap(binding, unit.qualname, unit.name, start)
         if not found:
             _refuse_builtin(binding, unit.qualname)
+            # `@registry.register` kept the function and bound something
+            # else: the function is still the module's own.
+            found = _functions_of_module(self.module, unit.qualname, unit.name)
+            if len(found) > 1 and unit.new_code is not None:
+                line = unit.new_code.co_firstlineno - unit.line_delta
+                return min(found, key=lambda f: abs(f.__code__.co_firstlineno - line))
         if not found:
             raise _Failure('not_found', 'Cannot locate %s in module %s: the live %s '
                            'is not and does not wrap a function of that name'
@@ -1017,6 +1104,7 @@ class _Execution(object):
         self.request = request
         self.overlay = {}           # module-level names bound by reexec units
         self.class_overlays = {}    # id(class) -> names bound in it by reexec units
+        self.stand_ins = {}         # id(new function of a swap) -> (it, the live function)
 
     def run_reexec(self, units):
         """Runs reexec units; their values are visible to the other units'
@@ -1039,12 +1127,16 @@ class _Execution(object):
             scratch, code = self._scratch(unit, self.overlay)
             before = dict(scratch)
             self._exec(code, scratch)
-            if unit.targets is not None:
+            if unit.targets is not None and '*' not in unit.targets:
                 names = [t for t in unit.targets if t in scratch]
             else:
+                # `from m import *` binds the names m exports, which no
+                # target lists: what the statement bound or changed.
                 names = [k for k in scratch if k not in ('__module__', '__qualname__')
                          and before.get(k, _MISSING) is not scratch[k]]
-            unit.bound_values = tuple((k, scratch[k]) for k in names)
+            if unit.only_if_missing:
+                names = [k for k in names if _namespace_get(unit.owner, k) is _MISSING]
+            unit.bound_values = tuple((k, self.live_value(scratch[k])) for k in names)
             target = self.overlay if unit.owner is request.module \
                 else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
@@ -1079,11 +1171,27 @@ class _Execution(object):
 
     def publish(self, unit):
         """Makes a new or rebound object visible to the units after it."""
-        if unit.verdict not in ('define', 'rebind') or unit.nested() or unit.new_binding is _MISSING:
+        if unit.nested() or unit.new_binding is _MISSING:
+            return
+        value = unit.new_binding
+        if unit.verdict == 'swap':
+            # A plain function swapped in place: the units after it (a
+            # decorator factory edited with its use) call its new code, as a
+            # fresh import would; a value they bind to it is the live function.
+            if unit.old_binding is not unit.live_fn or unit.new_fn is None or self.request.dry_run:
+                return
+            value = unit.new_fn
+            self.stand_ins[id(value)] = (value, unit.live_fn)
+        elif unit.verdict not in ('define', 'rebind'):
             return
         target = self.overlay if unit.owner is self.request.module \
             else self.class_overlays.setdefault(id(unit.owner), {})
-        target[unit.key] = unit.new_binding
+        target[unit.key] = value
+
+    def live_value(self, value):
+        """The live function a swapped function's stand-in becomes."""
+        entry = self.stand_ins.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else value
 
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
@@ -1193,6 +1301,16 @@ class _NestedPlan(object):
                 self._map_through_outer(unit, outer)
             else:
                 self._derive_outer(unit)
+        for unit in self.units:
+            # Lambdas have no definition of their own to send: closures made
+            # by a swapped function's lambdas get their new code with it.
+            if unit.verdict == 'swap' and unit.status is None and not unit.nested() \
+                    and unit.live_fn is not None and unit.new_code is not None:
+                pairs = []
+                _pair_lambdas(unit.live_fn.__code__, unit.new_code, pairs)
+                for old, new in pairs:
+                    if id(old) not in self.code_map:
+                        self._map_code(old, new)
         for fn, replacements in self.derived.values():
             rebuilt = _rebuild_code(fn.__code__, replacements)
             pairs = []
@@ -1351,6 +1469,11 @@ class _Commit(object):
                 for key, value in unit.bound_values:
                     _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
+                for module, key, value in unit.copies:
+                    _bind(actions, module, key, value)
+                if unit.copies:
+                    unit.message = 'also updated in ' + ', '.join(sorted(set(
+                        '%s.%s' % (m.__name__, k) for m, k, _ in unit.copies)))
         rebinds = self._queue_top_level(actions)
         for fn, replacements in self.nested.derived.values():
             _set_code(actions, fn, replacements['new'])
@@ -1466,7 +1589,16 @@ class _RebindSweep(object):
                         actions.writes.item(ref, index, entry[1])
                         _credit(self.holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
-                _credit(self.holders, ref.cell_contents, 'closure cell')
+                # A wrapper made earlier (`retry(f)`, a decorator run by
+                # other code) calls what its cell holds: the new object.
+                value = ref.cell_contents
+                entry = self._held(value)
+                if entry is not None:
+                    actions.append(('cell', ref, value, entry[1]))
+                    actions.writes.attribute(ref, 'cell_contents', entry[1])
+                    _credit(self.holders, value, 'replaced')
+                else:
+                    _credit(self.holders, value, 'closure cell')
             elif isinstance(ref, types.MethodType):
                 _credit(self.holders, ref.__func__, 'bound method')
             elif isinstance(ref, functools.partial):
@@ -1577,6 +1709,9 @@ class _Apply(object):
         for unit in self.units:
             if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
+            if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
+                    and unit.owner is request.module:
+                unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)
         self.nested.plan()
         if not request.dry_run:
             for unit in self.units:
@@ -1795,6 +1930,13 @@ def _undo_one(action, writes):
     elif what == 'bind':
         _, owner, key, old, new = action
         writes.binding(owner, key, old)
+    elif what == 'cell':
+        _, cell, old, new = action
+        try:
+            if cell.cell_contents is new:
+                writes.attribute(cell, 'cell_contents', old)
+        except ValueError:
+            pass   # emptied since: nothing to put back
     elif what == 'slot':
         _, container, key, old, new = action
         if isinstance(container, list):
@@ -2267,13 +2409,20 @@ class _Operations(object):
 
     def op_revert(self, request):
         patch = self.history.find_revertible(_int_field(request, 'patch', 1, MAX_ID, None))
-        errors = _undo(patch.actions)
+        # Names the patch added stay bound: a frame still running its code
+        # (a request in flight) may use them, and would meet a NameError.
+        added = [a for a in patch.actions
+                 if a[0] == 'bind' and a[3] is _MISSING and a[4] is not _MISSING]
+        added_ids = set(id(a) for a in added)
+        errors = _undo([a for a in patch.actions if id(a) not in added_ids])
         if errors:
             raise _Failure('internal', 'revert of patch %d incomplete: %s'
                            % (patch.id, '; '.join(errors)))
         self.history.mark_reverted(patch)
         _restore_lines(patch.previous_lines)
-        return {'reverted': patch.id, 'changes': patch.to_json()['changes']}
+        kept = [a[2] if not isinstance(a[1], type) else '%s.%s' % (a[1].__qualname__, a[2])
+                for a in added]
+        return {'reverted': patch.id, 'changes': patch.to_json()['changes'], 'kept': kept}
 
 
 def _error_reply(request_id, kind, message):
