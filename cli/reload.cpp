@@ -85,6 +85,9 @@ void print_not_compared(const PatchOutcome& outcome) {
                " and moved definitions; none was changed (new imports and new literal constants were bound).\n"
                "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
                " started with `pyhot run` has it recorded.\n";
+  if (!outcome.bytecode_cache.empty()) {
+    std::cout << "  " << outcome.bytecode_cache << ".\n";
+  }
 }
 
 void print_refused(const PatchOutcome& outcome) {

@@ -24,6 +24,7 @@ constexpr std::array k_statuses{
     StatusEntry{Status::missing, "missing", true},
     StatusEntry{Status::freevars_changed, "freevars_changed", true},
     StatusEntry{Status::would_apply, "would_apply", true},
+    StatusEntry{Status::fields_changed, "fields_changed", true},
     StatusEntry{Status::kept, "kept", false},
 };
 
@@ -186,9 +187,13 @@ Result<LiveSnapshot> Agent::snapshot_hash(const std::string& module) {
 }
 
 Result<std::optional<std::size_t>> Agent::prove_baseline(const std::string& module,
-                                                         const std::vector<std::string>& candidates) {
+                                                         const std::vector<std::string>& candidates,
+                                                         std::string* bytecode_cache) {
   return call<std::optional<std::size_t>>(m_channel, Op::prove_baseline,
-                                          {{"module", module}, {"candidates", candidates}}, [](const json& reply) {
+                                          {{"module", module}, {"candidates", candidates}}, [&](const json& reply) {
+                                            if (bytecode_cache != nullptr) {
+                                              *bytecode_cache = reply.value("bytecode_cache", "");
+                                            }
                                             if (reply.contains("proven") && reply["proven"].is_number_unsigned()) {
                                               return std::optional<std::size_t>(reply["proven"].get<std::size_t>());
                                             }

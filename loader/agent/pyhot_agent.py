@@ -72,7 +72,8 @@ __pyhot_agent__ = True
 # The verdicts a unit may carry.
 VERDICTS = ('swap', 'relocate', 'define', 'delete', 'rebind', 'reexec')
 # Every status a unit's result can report.
-STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply')
+STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply',
+            'fields_changed')
 # Every kind an error reply can carry.
 ERROR_KINDS = ('protocol', 'not_found', 'compile', 'refused', 'internal')
 # What a unit defines ('statement': a reexec unit), and what a scope is.
@@ -1247,7 +1248,17 @@ def _check_unit(unit, verify):
         if verify and _code_equal(old, unit.new_code):
             unit.status = 'unchanged'
     elif unit.verdict == 'define' and verify and isinstance(unit.old_binding, type):
-        unit.status = 'unchanged'  # first touch: a class that exists is left as it is
+        # First touch: a class that exists is left as it is, unless its
+        # members (built when it was created) are not the body's.
+        members = _enum_members_changed(unit)
+        unit.status = 'fields_changed' if members else 'unchanged'
+        unit.message = members
+    elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING \
+            and unit.kind == 'class' and _consumes_body(unit.owner):
+        # `class Meta:` in a Django model: the metaclass took it out of the
+        # class; without the imported text it cannot be told from a new one.
+        unit.status = 'unchanged'
+        unit.message = 'not compared: the metaclass of %s consumed its class body' % unit.owner.__qualname__
     elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING:
         unit.status = 'missing'
     elif unit.verdict in ('define', 'rebind') and verify and not unit.nested():
@@ -1261,6 +1272,50 @@ def _check_unit(unit, verify):
         if unit.old_binding is _MISSING:
             unit.status = 'unchanged'
             unit.message = 'already absent'
+
+
+def _consumes_body(owner):
+    """Whether owner is a class made by a metaclass that may take names
+    out of the class body (anything but type and ABCMeta)."""
+    import abc
+    return isinstance(owner, type) and type(owner) not in (type, abc.ABCMeta)
+
+
+def _enum_members_changed(unit):
+    """For a live Enum: how the members assigned in the unit's class body
+    differ from the live ones ('+BLUE, -GREEN, RED: 1 -> 5'), or None."""
+    enum = sys.modules.get('enum')
+    cls = unit.old_binding
+    if enum is None or not isinstance(cls, enum.EnumMeta):
+        return None
+    try:
+        tree = ast.parse(unit.source)
+    except (SyntaxError, ValueError):
+        return None
+    body = next((node.body for node in ast.walk(tree)
+                 if isinstance(node, ast.ClassDef) and node.name == unit.name), None)
+    if body is None:
+        return None
+    assigned = {}
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        for target in targets:
+            if isinstance(target, ast.Name) and not (target.id.startswith('_') and target.id.endswith('_')):
+                assigned[target.id] = node.value
+    live = cls.__members__
+    # A descriptor assigned in the body is in the class, not a member.
+    words = ['+' + name for name in assigned if name not in live and name not in cls.__dict__]
+    words += ['-' + name for name in live if name not in assigned]
+    for name, node in assigned.items():
+        if name in live:
+            try:
+                value = ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue   # auto(), a call: not compared
+            if not _values_equal(value, live[name].value):
+                words.append('%s: %r -> %r' % (name, live[name].value, value))
+    return ', '.join(words) or None
 
 
 # -- nested code: which old code objects become which new ones ----------------
@@ -1715,7 +1770,7 @@ class _Apply(object):
         self.nested.plan()
         if not request.dry_run:
             for unit in self.units:
-                if unit.status in ('missing', 'freevars_changed'):
+                if unit.status in ('missing', 'freevars_changed', 'fields_changed'):
                     raise _Failure('refused', '%s: %s in the live module; nothing was changed'
                                    % (unit.qualname, unit.status.replace('_', ' ')))
 
@@ -2355,8 +2410,12 @@ class _Operations(object):
 
     def op_prove_baseline(self, request):
         candidates = _field(request, 'candidates', list)
-        proven = self.baselines.prove(_field(request, 'module', str), candidates)
-        return {'proven': proven}
+        name = _field(request, 'module', str)
+        proven = self.baselines.prove(name, candidates)
+        reply = {'proven': proven}
+        if proven is None and name in self.baselines.notes:
+            reply['bytecode_cache'] = self.baselines.notes[name]
+        return reply
 
     def op_history(self, request):
         return {'patches': [p.to_json() for p in self.history.patches]}
@@ -2499,15 +2558,17 @@ class _Agent(object):
                 self.pid = os.getpid()
                 self.stop_requested = False
                 self.error = None
+                # Before the thread starts: its first act is to read the
+                # files of the modules this lists (else it finds none).
+                try:
+                    self.operations.baselines.start()
+                except Exception as exc:
+                    _debug('cannot record imports: %s' % _exception_text(exc))
                 thread = threading.Thread(target=self.serve, args=(listener,),
                                           name=THREAD_NAME)
                 thread.daemon = True
                 thread.start()
                 self.thread = thread
-                try:
-                    self.operations.baselines.start()
-                except Exception as exc:
-                    _debug('cannot record imports: %s' % _exception_text(exc))
                 _debug('listening on %s' % path)
                 return path
             except Exception as exc:
@@ -2771,6 +2832,21 @@ def _function_codes(value, file, out):
 
 
 def _live_codes(module, file):
+    out = _namespace_codes(module, file)
+    # And the functions no binding leads to (`@registry.register` kept the
+    # function and bound something else): every function whose globals are
+    # the module's, defined at module or class level in this file.
+    seen = set(id(code) for code in out)
+    for obj in gc.get_referrers(module.__dict__):
+        if isinstance(obj, types.FunctionType) and obj.__globals__ is module.__dict__ \
+                and '<locals>' not in obj.__qualname__ and id(obj.__code__) not in seen \
+                and _real(obj.__code__.co_filename) == file:
+            seen.add(id(obj.__code__))
+            out.append(obj.__code__)
+    return out
+
+
+def _namespace_codes(module, file):
     out = []
     classes = []
     for value in list(module.__dict__.values()):
@@ -2886,6 +2962,13 @@ def _proves(module, file, text):
         compiled = _PiecewiseModule(text, file)
     except (SyntaxError, ValueError, OverflowError, RecursionError):
         return False
+    return _matches_live(module, file, compiled) and _literal_constants_match(module, text)
+
+
+def _matches_live(module, file, compiled):
+    """Whether compiled (a module code object, or one made piecewise) holds
+    every live code object of module, lines included, and defines nothing
+    the module does not bind."""
     defined = _defined_codes(compiled, [])
     unmatched = list(defined)
     nested = None
@@ -2902,9 +2985,61 @@ def _proves(module, file, text):
             return False
     # A function the text defines that the module does not bind: the text
     # is newer. (A decorator may hide the function: its name must be bound.)
-    if any(not _bound(module, owner, code.co_name) for owner, code in unmatched):
-        return False
-    return _literal_constants_match(module, text)
+    return not any(not _bound(module, owner, code.co_name) for owner, code in unmatched)
+
+
+class _BytecodeCache(object):
+    """A module's cached .pyc: what it proves and what it cannot.
+
+    It is the module code compiled from the source as it was at one mtime
+    and size (or with one source hash): when its code objects are exactly the
+    live ones, the live code is that compilation. It holds no text, so it
+    proves a text only when that text has the recorded mtime and size (or
+    hash): the file as it was read, never an edited one."""
+
+    def __init__(self, source_path):
+        import importlib.util
+        import marshal
+        self.path = None
+        self.code = None
+        try:
+            path = importlib.util.cache_from_source(source_path)
+            with open(path, 'rb') as handle:
+                data = handle.read()
+        except (OSError, NotImplementedError, ValueError):
+            return
+        if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+            return
+        flags = int.from_bytes(data[4:8], 'little')
+        self.hashed = bool(flags & 0x1)
+        self.key = data[8:16] if self.hashed else (int.from_bytes(data[8:12], 'little'),
+                                                    int.from_bytes(data[12:16], 'little'))
+        try:
+            code = marshal.loads(data[16:])
+        except (EOFError, ValueError, TypeError):
+            return
+        if isinstance(code, types.CodeType):
+            self.path, self.code = path, code
+
+    def compiled_from(self, data, stat):
+        """Whether source bytes data, with stat (mtime, size) as read, are
+        what this .pyc was compiled from."""
+        if self.code is None or data is None:
+            return False
+        if self.hashed:
+            import importlib.util
+            return importlib.util.source_hash(data) == self.key
+        return stat is not None and (int(stat[0]) & 0xFFFFFFFF, stat[1] & 0xFFFFFFFF) == self.key
+
+    def note(self, file):
+        """What the .pyc proves when no text it was compiled from is at hand."""
+        if self.hashed:
+            made = 'with source hash %s' % self.key.hex()
+        else:
+            made = 'as it was at %s (%d bytes)' % (
+                time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.key[0])), self.key[1])
+        return ('%s: the live code is exactly this file compiled from %s %s; the file changed since, '
+                'and a .pyc holds no text' % (self.path, os.path.basename(file), made))
 
 
 def _decode(data):
@@ -2919,7 +3054,8 @@ class _Baselines(object):
 
     def __init__(self):
         self.exact = {}      # module name or real path -> (real path, bytes or str)
-        self.unproven = {}   # module name -> (real path, bytes) read at agent start
+        self.unproven = {}   # module name -> (real path, bytes, (mtime, size)) read at agent start
+        self.notes = {}      # module name -> what its .pyc proved when nothing else could be
         self.loaded = []     # (name, module) imported before the agent started, not yet read
         self.hooked = False
 
@@ -2942,9 +3078,9 @@ class _Baselines(object):
         for name, module in loaded:
             path = _module_file(module)
             if path and name not in self.exact and _is_user_file(path) and not _is_agent(module):
-                data = self._read(path)
+                data, stat = self._read_with_stat(path)
                 if data is not None:
-                    self.unproven[name] = (_real(path), data)
+                    self.unproven[name] = (_real(path), data, stat)
 
     def _read_main_script(self):
         # Under `pyhot run` the agent starts from sitecustomize, before the
@@ -2965,6 +3101,27 @@ class _Baselines(object):
                 return handle.read()
         except OSError:
             return None
+
+    @staticmethod
+    def _read_with_stat(path):
+        """The file's bytes and (mtime, size) as read, or (None, None)."""
+        try:
+            with open(path, 'rb') as handle:
+                data = handle.read()
+                stat = os.fstat(handle.fileno())
+        except OSError:
+            return None, None
+        return data, (stat.st_mtime, len(data))
+
+    @staticmethod
+    def _proven(module, file, text, data, stat):
+        """Whether text (from data, read with stat) is what module was
+        imported from: by its .pyc when data is what the .pyc was compiled
+        from (no compiling), else by compiling it."""
+        cache = _BytecodeCache(file)
+        if cache.compiled_from(data, stat):
+            return _matches_live(module, file, cache.code)
+        return _proves(module, file, text)
 
     def _hook_imports(self):
         import importlib.machinery
@@ -3015,7 +3172,7 @@ class _Baselines(object):
             if entry is None or _real(entry[0]) != file:
                 return None
             text = _decode(entry[1])
-            if not _proves(module, file, text):
+            if not self._proven(module, file, text, entry[1], entry[2]):
                 return None
             self.record(name, file, text)
             entry = self.exact[name]
@@ -3033,10 +3190,23 @@ class _Baselines(object):
         if path is None:
             raise _Failure('not_found', "Module '%s' has no source file" % name)
         file = _real(path)
+        # The file as it is now is a candidate its .pyc can prove alone.
+        data, stat = self._read_with_stat(file)
+        current = None
+        if data is not None:
+            try:
+                current = _decode(data)
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                pass
         for index, text in enumerate(candidates):
-            if isinstance(text, str) and _proves(module, file, text):
+            if not isinstance(text, str):
+                continue
+            if self._proven(module, file, text, data if text == current else None, stat):
                 self.record(name, file, text)
                 return index
+        cache = _BytecodeCache(file)
+        if cache.code is not None and _matches_live(module, file, cache.code):
+            self.notes[name] = cache.note(file)
         return None
 
 

@@ -162,6 +162,23 @@ class WithoutBaseline(TargetTestCase):
         self.assertIn("no record of the imported text", done.stdout + done.stderr)
         self.assertIn("--assume-imported", done.stdout + done.stderr)
 
+    def test_added_enum_member_is_refused(self):
+        self.target.edit("app.py", "RED = 1\n", "RED = 1\n    BLUE = 2\n")
+        done = pyhot("reload", self.target.pid, self.target.path("app.py"), check=1)
+        self.assertIn("restart", done.stdout)
+        self.assertIn("BLUE", done.stdout)
+        self.assertFalse(self.target.call_error("app.Color.BLUE")["ok"])
+
+    def test_a_class_a_metaclass_consumed_is_not_defined_again(self):
+        with open(os.path.join(CORPUS, "metaclass_model", "before.py")) as handle:
+            models = handle.read()
+        target = self.start({"models.py": models}, ["models"], prepared=False)
+        target.edit("models.py", 'return "product"', 'return "item"')
+        done = pyhot("reload", target.pid, target.path("models.py"), check=0)
+        self.assertNotIn("Product.Meta", done.stdout)
+        self.assertEqual(target.call('("Meta" in models.Product.__dict__, models.Product().label())'),
+                         "(False, 'item')")
+
     def test_assume_imported_takes_a_git_revision(self):
         git(self.target.dir, "init", "-q")
         git(self.target.dir, "add", "app.py")
@@ -170,6 +187,52 @@ class WithoutBaseline(TargetTestCase):
         os.utime(self.target.path("app.py"))
         pyhot("reload", "--assume-imported", "HEAD", self.target.pid, self.target.path("app.py"), check=0)
         self.assertEqual(self.target.call("app.RATE"), "3")
+
+
+COUNTER = """RATE = 2
+COUNT = 0
+
+
+def bump():
+    global COUNT
+    COUNT += 1
+    return COUNT
+
+
+def price(n):
+    return n * RATE
+"""
+
+# Imports the module from a .pyc written first (the harness's targets write none).
+FROM_PYC = ("import importlib, os, py_compile\n"
+            "py_compile.compile(os.path.abspath('counter.py'), doraise=True)\n"
+            "counter = importlib.import_module('counter')\n"
+            "counter.bump()\n")
+
+
+class FromBytecodeCache(TargetTestCase):
+    """Attached, no git: the module's .pyc proves the text the agent read
+    when it started (its mtime and size are the .pyc's), with no compiling -
+    even where the program changed a literal constant, which a proof by
+    compiling cannot tell from an edit; after an edit it proves only that the
+    live code is the compilation of an older file, and says so."""
+
+    def test_the_text_read_at_attach_is_proven_by_the_pyc(self):
+        target = self.start({"counter.py": COUNTER}, [], setup=FROM_PYC, prepared=False)
+        pyhot("history", target.pid, check=0)   # attaches: the agent reads counter.py as it is
+        target.edit("counter.py", "RATE = 2", "RATE = 3")
+        done = pyhot("reload", target.pid, target.path("counter.py"), check=0)
+        self.assertNotIn("Not compared", done.stdout)
+        self.assertEqual(target.call("(counter.RATE, counter.price(2), counter.COUNT)"), "(3, 6, 1)")
+
+    def test_after_an_edit_it_says_what_it_proves(self):
+        target = self.start({"counter.py": COUNTER}, [], setup=FROM_PYC, prepared=False)
+        target.edit("counter.py", "n * RATE", "n * RATE + 1")
+        done = pyhot("reload", target.pid, target.path("counter.py"), check=0)
+        self.assertEqual(target.call("counter.price(2)"), "5")
+        self.assertIn("Not compared", done.stdout)
+        self.assertIn("a .pyc holds no text", done.stdout)
+        self.assertIn("compiled from counter.py as it was at", done.stdout)
 
 
 class ImportedCopies(TargetTestCase):
@@ -305,7 +368,8 @@ for_each_interpreter(WithoutBaseline, globals())
 for_each_interpreter(Corpus, globals())
 for_each_interpreter(RevertWhileRunning, globals())
 for_each_interpreter(ImportedCopies, globals())
-del FirstContact, FirstContactAttached, WithoutBaseline, Corpus, RevertWhileRunning, ImportedCopies
+for_each_interpreter(FromBytecodeCache, globals())
+del FirstContact, FirstContactAttached, WithoutBaseline, Corpus, RevertWhileRunning, ImportedCopies, FromBytecodeCache
 
 if __name__ == "__main__":
     unittest.main()

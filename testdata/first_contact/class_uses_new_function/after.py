@@ -6,5 +6,10 @@ class Prices:
     BASE = 1
     DOUBLE = doubled(BASE)
 
+    def tripled(n):
+        return 3 * n
+
+    TRIPLE = tripled(BASE)
+
     def get(self):
         return self.BASE
