@@ -85,6 +85,9 @@ void print_not_compared(const PatchOutcome& outcome) {
                " and moved definitions; none was changed (new imports and new literal constants were bound).\n"
                "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
                " started with `pyhot run` has it recorded.\n";
+  if (!outcome.bytecode_cache.empty()) {
+    std::cout << "  " << outcome.bytecode_cache << ".\n";
+  }
 }
 
 void print_refused(const PatchOutcome& outcome) {
@@ -262,8 +265,10 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
                                 : "Reload is done successfully.\n");
   std::cout << "Located file path: " << where->file << " (module " << where->module << ")\n";
   for (const auto& change : outcome->changes) {
-    std::string verb = options.dry_run ? "would " + std::string(differ::to_string(change.verdict))
-                                       : std::string(differ::past_tense(change.verdict));
+    // A removed statement is kept, never run: said as the JSON says it.
+    std::string verb = options.dry_run && change.status != loader::Status::kept
+                           ? "would " + std::string(differ::to_string(change.verdict))
+                           : past_tense(change);
     std::cout << "  " << std::left << std::setw(10) << verb << " " << change.qualname << "  (line " << change.line
               << ")";
     if (!change.message.empty()) {
@@ -439,13 +444,23 @@ int run_revert(const ProcessOptions& options) {
       }
       return k_exit_failed;
     }
-    document = {{"ok", true}, {"reverted", reverted->reverted}, {"changes", to_json(reverted->changes)}};
+    document = {{"ok", true},
+                {"reverted", reverted->reverted},
+                {"changes", to_json(reverted->changes)},
+                {"kept", reverted->kept}};
     if (!options.json) {
       std::cout << "Reverted patch " << reverted->reverted << ":";
       for (const auto& change : reverted->changes) {
         std::cout << " " << change.qualname;
       }
       std::cout << "\n";
+      if (!reverted->kept.empty()) {
+        std::cout << "  kept (added by the patch; code still running may use them):";
+        for (const auto& name : reverted->kept) {
+          std::cout << " " << name;
+        }
+        std::cout << "\n";
+      }
     }
     return k_exit_done;
   });

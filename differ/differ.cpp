@@ -399,6 +399,13 @@ Change classify_statement(const SourceFile& before, const SourceFile& after, con
   }
 }
 
+// `pass` and `...` run nothing: adding or removing one (a class body emptied
+// to `pass`) changes no binding, so it is no change to apply.
+bool is_inert(const Statement& statement) {
+  std::string_view text = util::trim(statement.text);
+  return statement.kind == Statement::Kind::other && (text == "pass" || text == "...");
+}
+
 void diff_statements(const SourceFile& before, const SourceFile& after,
                      const std::set<std::string>& new_or_gone_classes, std::vector<Change>& changes) {
   std::multimap<StatementKey, int> old_by_text;
@@ -429,7 +436,7 @@ void diff_statements(const SourceFile& before, const SourceFile& after,
 
   for (int new_index : unmatched_new) {
     const Statement& statement = after.statements[static_cast<std::size_t>(new_index)];
-    if (skip_scope(statement.scope_qualname)) {
+    if (skip_scope(statement.scope_qualname) || is_inert(statement)) {
       continue;
     }
     const Statement* old_statement = nullptr;
@@ -460,7 +467,7 @@ void diff_statements(const SourceFile& before, const SourceFile& after,
   }
   for (int old_index : unmatched_old) {
     const Statement& statement = before.statements[static_cast<std::size_t>(old_index)];
-    if (paired_old.count(old_index) != 0 || skip_scope(statement.scope_qualname)) {
+    if (paired_old.count(old_index) != 0 || skip_scope(statement.scope_qualname) || is_inert(statement)) {
       continue;
     }
     Change change = classify_statement(before, after, &statement, nullptr);

@@ -24,6 +24,7 @@ constexpr std::array k_statuses{
     StatusEntry{Status::missing, "missing", true},
     StatusEntry{Status::freevars_changed, "freevars_changed", true},
     StatusEntry{Status::would_apply, "would_apply", true},
+    StatusEntry{Status::fields_changed, "fields_changed", true},
     StatusEntry{Status::kept, "kept", false},
 };
 
@@ -189,9 +190,13 @@ Result<LiveSnapshot> Agent::snapshot_hash(const std::string& module) {
 }
 
 Result<std::optional<std::size_t>> Agent::prove_baseline(const std::string& module,
-                                                         const std::vector<std::string>& candidates) {
+                                                         const std::vector<std::string>& candidates,
+                                                         std::string* bytecode_cache) {
   return call<std::optional<std::size_t>>(m_channel, Op::prove_baseline,
-                                          {{"module", module}, {"candidates", candidates}}, [](const json& reply) {
+                                          {{"module", module}, {"candidates", candidates}}, [&](const json& reply) {
+                                            if (bytecode_cache != nullptr) {
+                                              *bytecode_cache = reply.value("bytecode_cache", "");
+                                            }
                                             if (reply.contains("proven") && reply["proven"].is_number_unsigned()) {
                                               return std::optional<std::size_t>(reply["proven"].get<std::size_t>());
                                             }
@@ -254,7 +259,8 @@ Result<RevertReply> Agent::revert(std::optional<int> patch) {
     arguments["patch"] = *patch;
   }
   return call<RevertReply>(m_channel, Op::revert, std::move(arguments), [](const json& reply) {
-    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes"))};
+    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes")),
+                       reply.value("kept", std::vector<std::string>{})};
   });
 }
 

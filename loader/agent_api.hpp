@@ -31,6 +31,7 @@ enum class Status {
   missing,           // probe: the live object does not exist
   freevars_changed,  // probe: the live code closes over other names
   would_apply,       // dry run
+  fields_changed,    // probe: a live class's members (an Enum's) are not its body's
   kept,              // the CLI's own: a removed statement whose effect stays in the live module
 };
 
@@ -161,6 +162,7 @@ struct PatchRecord {
 struct RevertReply {
   int reverted = 0;  // the patch id
   std::vector<PatchChange> changes;
+  std::vector<std::string> kept;  // names the patch added: still bound for code that runs
 };
 
 class Agent {
@@ -180,8 +182,11 @@ class Agent {
   // The index of the first candidate text that compiles, in the target, to
   // exactly the module's live code (then recorded as its snapshot); none
   // when no candidate is proven. Nothing is executed.
+  // `bytecode_cache`, when none is proven: what the module's .pyc proved
+  // instead (the live code is its compilation of an older file), else "".
   Result<std::optional<std::size_t>> prove_baseline(const std::string& module,
-                                                    const std::vector<std::string>& candidates);
+                                                    const std::vector<std::string>& candidates,
+                                                    std::string* bytecode_cache = nullptr);
   Result<std::vector<PatchRecord>> history();
   // nullopt: the newest patch still applied.
   Result<RevertReply> revert(std::optional<int> patch);

@@ -46,8 +46,9 @@ std::vector<std::string> recent_commits(const fs::path& directory, const std::st
 }
 
 // Whether a bytecode cache of the file was written after the file last
-// changed: then the file is likely what was imported (the agent still proves it).
-bool cache_not_older(const fs::path& file) {
+// changed (with `any_age`: whether there is one): then the file is likely
+// what was imported (the agent still proves it).
+bool cache_not_older(const fs::path& file, bool any_age = false) {
   std::error_code error;
   auto written = fs::last_write_time(file, error);
   if (error) {
@@ -59,7 +60,7 @@ bool cache_not_older(const fs::path& file) {
     const auto& name = it->path().filename().string();
     if (name.starts_with(prefix) && name.ends_with(".pyc")) {
       std::error_code time_error;
-      if (auto cached = fs::last_write_time(it->path(), time_error); !time_error && cached >= written) {
+      if (auto cached = fs::last_write_time(it->path(), time_error); !time_error && (any_age || cached >= written)) {
         return true;
       }
     }
@@ -105,12 +106,14 @@ Result<std::string> text_at_revision(const std::string& file, const std::string&
   return *text;
 }
 
-Result<std::optional<std::string>> recover_baseline(loader::Agent& agent, const ModuleLocation& where) {
+Result<std::optional<std::string>> recover_baseline(loader::Agent& agent, const ModuleLocation& where,
+                                                    std::string* note) {
   auto candidates = baseline_candidates(where.file);
-  if (candidates.empty()) {
+  if (candidates.empty() && !cache_not_older(where.file, true)) {
     return std::optional<std::string>();
   }
-  auto proven = agent.prove_baseline(where.module, candidates);
+  // Asked with a .pyc and no candidate too: the agent says what the .pyc proves.
+  auto proven = agent.prove_baseline(where.module, candidates, note);
   if (!proven) {
     return proven.error();
   }

@@ -25,7 +25,9 @@ Result<std::string> text_at_revision(const std::string& file, const std::string&
 
 // Asks the agent to prove one of the candidates; the proven text (now the
 // agent's snapshot of the module) or none.
-Result<std::optional<std::string>> recover_baseline(loader::Agent& agent, const ModuleLocation& where);
+// `note`: what the module's .pyc proved when no candidate is proven.
+Result<std::optional<std::string>> recover_baseline(loader::Agent& agent, const ModuleLocation& where,
+                                                    std::string* note = nullptr);
 
 // Records `text` as what the module was imported from, without proof, when
 // the agent knows nothing yet (an existing snapshot is kept). True when recorded.

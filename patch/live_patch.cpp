@@ -84,7 +84,8 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
 struct ParsedVersions {
   std::optional<parser::SourceFile> live;
   parser::SourceFile file;
-  std::string live_hash;  // the agent's hash of live->text ("" unknown)
+  std::string live_hash;       // the agent's hash of live->text ("" unknown)
+  std::string bytecode_cache;  // no baseline: what the module's .pyc proved
 
   Baseline baseline() const { return live && !live_hash.empty() ? Baseline{&live->text, live_hash} : Baseline{}; }
 };
@@ -103,7 +104,7 @@ Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleL
     }
     // Never patched and no record of the import: the imported text proven
     // among the candidates pyhot can see (the agent records it).
-    return recover_baseline(agent, where);
+    return recover_baseline(agent, where, &versions.bytecode_cache);
   }
   if (auto cached = ParsedCache().load_by_hash(*live->hash, where.file)) {
     versions.live = std::move(*cached);
@@ -337,6 +338,9 @@ Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& wher
   if (outcome && !dry_run && outcome->refused.empty()) {
     // The agent now records this text as live: keep what it parses to.
     ParsedCache().store(versions->file);
+  }
+  if (outcome) {
+    outcome->bytecode_cache = versions->bytecode_cache;
   }
   return outcome;
 }

@@ -23,6 +23,7 @@ struct PatchOutcome {
   std::vector<AppliedChange> changes;
   std::vector<AppliedChange> refused;  // restart verdicts: nothing was applied
   std::string definition_source;       // patch_definition: the definition's new text, dedented
+  std::string bytecode_cache;          // first touch: what the module's .pyc proved, when nothing else could
 
   // Whether any change is live now or would be (dry run): not merely found unchanged.
   bool changed_anything() const;

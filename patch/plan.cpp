@@ -203,6 +203,17 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     if (status == Status::unchanged || inside_new_class) {
       continue;
     }
+    if (status == Status::fields_changed) {
+      // A live Enum whose members are not the body's: built when the class
+      // was created, so only a restart gives the new ones.
+      AppliedChange refused = probe.units[i].change;
+      refused.verdict = Verdict::restart;
+      std::string reason(differ::rule_entry(Rule::class_fields_changed).reason);
+      reason.replace(reason.find("{name}"), 6, i < probed.size() ? probed[i].message : def.qualname);
+      refused.reason = std::move(reason);
+      plan.refused.push_back(std::move(refused));
+      continue;
+    }
     Verdict verdict = Verdict::swap;
     Rule rule = Rule::body_changed;
     if (status == Status::missing && probe.units[i].unit.conditional) {
@@ -227,6 +238,10 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     planned.change.verdict = verdict;
     planned.change.reason = reason_against_live_code(rule);
     plan.units.push_back(std::move(planned));
+  }
+  if (!plan.refused.empty()) {
+    plan.units.clear();  // nothing may be sent
+    return plan;
   }
   if (plan.units.empty()) {
     return plan;

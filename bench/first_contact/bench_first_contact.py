@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """First reload of a 2,000-function module with its imported text known
-(issue 10): recorded at import (`pyhot run`), or proven from git (the agent
-running without an import record, as in an attached process), against the
+(issue 10): recorded at import (`pyhot run`), proven from git (the agent
+running without an import record, as in an attached process), or proven by
+the module's .pyc (an attached process, the file read when the agent
+started, its mtime and size the .pyc's: nothing compiled), against the
 steady state (a later reload of the same module). End to end (`pyhot reload
 PID FILE.py`, process start to exit) and the longest stall of the target's
 main thread during the reload. See bench/README.md, `## first contact`.
@@ -31,12 +33,13 @@ def git(directory, *args):
 
 
 class Target:
-    def __init__(self, args, directory, modules, record):
+    def __init__(self, args, directory, modules, record, attach=False):
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         if not record:
             env["PYHOT_AGENT_RECORD_IMPORTS"] = "0"
-        command = [args.pyhot, "run", "--", args.python, os.path.join(HERE, "target.py"), "--dir", directory,
-                   "--modules", ",".join(modules)]
+        command = [args.python, os.path.join(HERE, "target.py"), "--dir", directory, "--modules", ",".join(modules)]
+        if not attach:
+            command = [args.pyhot, "run", "--"] + command
         self.directory = directory
         self.process = subprocess.Popen(command, cwd=directory, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, start_new_session=True, text=True)
@@ -83,8 +86,10 @@ def reload(args, target, path, value):
     return (t1 - t0) * 1000.0, target.stall_ms(t0, t1)
 
 
-def run_case(args, record, committed):
-    """(first reload samples, steady-state samples): one fresh module per first reload."""
+def run_case(args, record, committed, bytecode=False):
+    """(first reload samples, steady-state samples): one fresh module per first
+    reload. bytecode: the modules are imported from their .pyc and the agent
+    is attached (by `pyhot history`, which waits for it) before the edits."""
     directory = tempfile.mkdtemp(prefix="pyhot-first-")
     try:
         names = ["big%02d" % i for i in range(args.runs)]
@@ -96,7 +101,9 @@ def run_case(args, record, committed):
             git(directory, "init", "-q")
             git(directory, "add", ".")
             git(directory, "commit", "-q", "-m", "imported")
-        target = Target(args, directory, names, record)
+        if bytecode:
+            subprocess.run([args.python, "-m", "compileall", "-q", directory], check=True, timeout=300)
+        target = Target(args, directory, names, record, attach=bytecode)
         try:
             first, steady = [], []
             for index, name in enumerate(names):
@@ -125,10 +132,12 @@ def main():
     parser.add_argument("--functions", type=int, default=gen_module.N_FUNCTIONS)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    cases = (("import record (pyhot run)", True, False), ("proven from git (no import record)", False, True),
-             ("no baseline (compared with live code)", False, False))
-    for label, record, committed in cases:
-        first, steady = run_case(args, record, committed)
+    cases = (("import record (pyhot run)", True, False, False),
+             ("proven from git (no import record)", False, True, False),
+             ("proven by the .pyc (attached, no git)", True, False, True),
+             ("no baseline (compared with live code)", False, False, False))
+    for label, record, committed, bytecode in cases:
+        first, steady = run_case(args, record, committed, bytecode)
         print("%-40s first:  %s" % (label, summary(first)))
         print("%-40s steady: %s" % ("", summary(steady)))
         print("%-40s first / steady end to end (medians): %.2fx" % (

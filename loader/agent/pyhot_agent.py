@@ -72,7 +72,8 @@ __pyhot_agent__ = True
 # The verdicts a unit may carry.
 VERDICTS = ('swap', 'relocate', 'define', 'delete', 'rebind', 'reexec')
 # Every status a unit's result can report.
-STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply')
+STATUSES = ('applied', 'unchanged', 'missing', 'freevars_changed', 'would_apply',
+            'fields_changed')
 # Every kind an error reply can carry.
 ERROR_KINDS = ('protocol', 'not_found', 'compile', 'refused', 'internal')
 # What a unit defines ('statement': a reexec unit), and what a scope is.
@@ -512,6 +513,18 @@ def _pair_nested(old, new, pairs):
                 _pair_nested(o, n, pairs)
 
 
+def _pair_lambdas(old, new, pairs):
+    """The lambdas of two versions of a function (and of its nested code),
+    paired by position where both versions have as many."""
+    nested = []
+    _pair_nested(old, new, nested)
+    for o, n in [(old, new)] + nested:
+        olds = [c for c in o.co_consts if isinstance(c, types.CodeType) and c.co_name == '<lambda>']
+        news = [c for c in n.co_consts if isinstance(c, types.CodeType) and c.co_name == '<lambda>']
+        if len(olds) == len(news):
+            pairs.extend((a, b) for a, b in zip(olds, news) if a is not b)
+
+
 # ---------------------------------------------------------------------------
 # Live objects
 
@@ -584,6 +597,74 @@ def _unwrap(binding, qualname, name, start=None):
     return found
 
 
+def _imports_from(text, importer, module_name):
+    """The names importer binds with `from module_name import X [as Y]`
+    ({Y: X}), read from its text."""
+    import importlib.util
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    names = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        try:
+            source = importlib.util.resolve_name('.' * node.level + (node.module or ''),
+                                                 getattr(importer, '__package__', None) or '')
+        except (ImportError, ValueError):
+            continue
+        if source == module_name:
+            for alias in node.names:
+                names[alias.asname or alias.name] = alias.name
+    return names
+
+
+def _imported_copies(module_name, module, bound_values):
+    """Other modules' `from module_name import X` copies of a value a
+    statement rebinds, where they still hold exactly the old object:
+    [(module, name there, new value)]. A copy is counted only when the
+    other module's text imports X from this module."""
+    olds = {}
+    for key, value in bound_values:
+        old = module.__dict__.get(key, _MISSING)
+        if old is not _MISSING and old is not value:
+            olds[key] = (old, value)
+    if not olds:
+        return []
+    copies = []
+    for other in list(sys.modules.values()):
+        if other is None or other is module or not isinstance(getattr(other, '__dict__', None), dict):
+            continue
+        held = [(k, v) for k, v in list(other.__dict__.items()) if any(v is o for o, _ in olds.values())]
+        path = _module_file(other) if held else None
+        if not path or not _is_user_file(path):
+            continue
+        data = _Baselines._read(path)
+        if data is None:
+            continue
+        try:
+            text = _decode(data)
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        imported = _imports_from(text, other, module_name)
+        for name, value in held:
+            source = imported.get(name)
+            if source in olds and value is olds[source][0]:
+                copies.append((other, name, olds[source][1]))
+    return copies
+
+
+def _functions_of_module(module, qualname, name):
+    """Functions of that qualname whose globals are module's (one heap scan:
+    only when the binding neither is nor wraps the function)."""
+    file = getattr(module, '__file__', None)
+    return [obj for obj in gc.get_referrers(module.__dict__)
+            if isinstance(obj, types.FunctionType) and obj.__globals__ is module.__dict__
+            and obj.__qualname__ == qualname and obj.__code__.co_name == name
+            and (file is None or obj.__code__.co_filename == file)]
+
+
 # ---------------------------------------------------------------------------
 # Apply
 
@@ -595,7 +676,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional')
+                 'duplicate', 'conditional', 'copies')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -656,6 +737,7 @@ class _Unit(object):
         self.new_binding = _MISSING
         self.new_fn = None
         self.bound_values = None
+        self.copies = ()      # (module, name, new value): `from m import X` copies to update
         self.status = None
         self.objects = 0
         self.message = None
@@ -915,6 +997,12 @@ class _LiveResolver(object):
         found = _unwrap(binding, unit.qualname, unit.name, start)
         if not found:
             _refuse_builtin(binding, unit.qualname)
+            # `@registry.register` kept the function and bound something
+            # else: the function is still the module's own.
+            found = _functions_of_module(self.module, unit.qualname, unit.name)
+            if len(found) > 1 and unit.new_code is not None:
+                line = unit.new_code.co_firstlineno - unit.line_delta
+                return min(found, key=lambda f: abs(f.__code__.co_firstlineno - line))
         if not found:
             raise _Failure('not_found', 'Cannot locate %s in module %s: the live %s '
                            'is not and does not wrap a function of that name'
@@ -1072,6 +1160,7 @@ class _Execution(object):
         self.request = request
         self.overlay = {}           # module-level names bound by reexec units
         self.class_overlays = {}    # id(class) -> names bound in it by reexec units
+        self.stand_ins = {}         # id(new function of a swap) -> (it, the live function)
 
     def run_reexec(self, units):
         """Runs reexec units; their values are visible to the other units'
@@ -1094,12 +1183,16 @@ class _Execution(object):
             scratch, code = self._scratch(unit, self.overlay)
             before = dict(scratch)
             self._exec(code, scratch)
-            if unit.targets is not None:
+            if unit.targets is not None and '*' not in unit.targets:
                 names = [t for t in unit.targets if t in scratch]
             else:
+                # `from m import *` binds the names m exports, which no
+                # target lists: what the statement bound or changed.
                 names = [k for k in scratch if k not in ('__module__', '__qualname__')
                          and before.get(k, _MISSING) is not scratch[k]]
-            unit.bound_values = tuple((k, scratch[k]) for k in names)
+            if unit.only_if_missing:
+                names = [k for k in names if _namespace_get(unit.owner, k) is _MISSING]
+            unit.bound_values = tuple((k, self.live_value(scratch[k])) for k in names)
             target = self.overlay if unit.owner is request.module \
                 else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
@@ -1134,11 +1227,27 @@ class _Execution(object):
 
     def publish(self, unit):
         """Makes a new or rebound object visible to the units after it."""
-        if unit.verdict not in ('define', 'rebind') or unit.nested() or unit.new_binding is _MISSING:
+        if unit.nested() or unit.new_binding is _MISSING:
+            return
+        value = unit.new_binding
+        if unit.verdict == 'swap':
+            # A plain function swapped in place: the units after it (a
+            # decorator factory edited with its use) call its new code, as a
+            # fresh import would; a value they bind to it is the live function.
+            if unit.old_binding is not unit.live_fn or unit.new_fn is None or self.request.dry_run:
+                return
+            value = unit.new_fn
+            self.stand_ins[id(value)] = (value, unit.live_fn)
+        elif unit.verdict not in ('define', 'rebind'):
             return
         target = self.overlay if unit.owner is self.request.module \
             else self.class_overlays.setdefault(id(unit.owner), {})
-        target[unit.key] = unit.new_binding
+        target[unit.key] = value
+
+    def live_value(self, value):
+        """The live function a swapped function's stand-in becomes."""
+        entry = self.stand_ins.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else value
 
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
@@ -1194,7 +1303,17 @@ def _check_unit(unit, verify):
         if verify and _code_equal(old, unit.new_code):
             unit.status = 'unchanged'
     elif unit.verdict == 'define' and verify and isinstance(unit.old_binding, type):
-        unit.status = 'unchanged'  # first touch: a class that exists is left as it is
+        # First touch: a class that exists is left as it is, unless its
+        # members (built when it was created) are not the body's.
+        members = _enum_members_changed(unit)
+        unit.status = 'fields_changed' if members else 'unchanged'
+        unit.message = members
+    elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING \
+            and unit.kind == 'class' and _consumes_body(unit.owner):
+        # `class Meta:` in a Django model: the metaclass took it out of the
+        # class; without the imported text it cannot be told from a new one.
+        unit.status = 'unchanged'
+        unit.message = 'not compared: the metaclass of %s consumed its class body' % unit.owner.__qualname__
     elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING:
         unit.status = 'missing'
     elif unit.verdict in ('define', 'rebind') and verify and not unit.nested():
@@ -1208,6 +1327,50 @@ def _check_unit(unit, verify):
         if unit.old_binding is _MISSING:
             unit.status = 'unchanged'
             unit.message = 'already absent'
+
+
+def _consumes_body(owner):
+    """Whether owner is a class made by a metaclass that may take names
+    out of the class body (anything but type and ABCMeta)."""
+    import abc
+    return isinstance(owner, type) and type(owner) not in (type, abc.ABCMeta)
+
+
+def _enum_members_changed(unit):
+    """For a live Enum: how the members assigned in the unit's class body
+    differ from the live ones ('+BLUE, -GREEN, RED: 1 -> 5'), or None."""
+    enum = sys.modules.get('enum')
+    cls = unit.old_binding
+    if enum is None or not isinstance(cls, enum.EnumMeta):
+        return None
+    try:
+        tree = ast.parse(unit.source)
+    except (SyntaxError, ValueError):
+        return None
+    body = next((node.body for node in ast.walk(tree)
+                 if isinstance(node, ast.ClassDef) and node.name == unit.name), None)
+    if body is None:
+        return None
+    assigned = {}
+    for node in body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        for target in targets:
+            if isinstance(target, ast.Name) and not (target.id.startswith('_') and target.id.endswith('_')):
+                assigned[target.id] = node.value
+    live = cls.__members__
+    # A descriptor assigned in the body is in the class, not a member.
+    words = ['+' + name for name in assigned if name not in live and name not in cls.__dict__]
+    words += ['-' + name for name in live if name not in assigned]
+    for name, node in assigned.items():
+        if name in live:
+            try:
+                value = ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue   # auto(), a call: not compared
+            if not _values_equal(value, live[name].value):
+                words.append('%s: %r -> %r' % (name, live[name].value, value))
+    return ', '.join(words) or None
 
 
 # -- nested code: which old code objects become which new ones ----------------
@@ -1248,6 +1411,16 @@ class _NestedPlan(object):
                 self._map_through_outer(unit, outer)
             else:
                 self._derive_outer(unit)
+        for unit in self.units:
+            # Lambdas have no definition of their own to send: closures made
+            # by a swapped function's lambdas get their new code with it.
+            if unit.verdict == 'swap' and unit.status is None and not unit.nested() \
+                    and unit.live_fn is not None and unit.new_code is not None:
+                pairs = []
+                _pair_lambdas(unit.live_fn.__code__, unit.new_code, pairs)
+                for old, new in pairs:
+                    if id(old) not in self.code_map:
+                        self._map_code(old, new)
         for fn, replacements in self.derived.values():
             rebuilt = _rebuild_code(fn.__code__, replacements)
             pairs = []
@@ -1406,6 +1579,11 @@ class _Commit(object):
                 for key, value in unit.bound_values:
                     _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
+                for module, key, value in unit.copies:
+                    _bind(actions, module, key, value)
+                if unit.copies:
+                    unit.message = 'also updated in ' + ', '.join(sorted(set(
+                        '%s.%s' % (m.__name__, k) for m, k, _ in unit.copies)))
         rebinds = self._queue_top_level(actions)
         self._queue_wrappers(actions)
         for fn, replacements in self.nested.derived.values():
@@ -1584,7 +1762,16 @@ class _RebindSweep(object):
                         actions.writes.item(ref, index, entry[2])
                         _credit(self.holders, value, 'replaced')
             elif isinstance(ref, _CELL_TYPE):
-                _credit(self.holders, ref.cell_contents, 'closure cell')
+                # A wrapper made earlier (`retry(f)`, a decorator run by
+                # other code) calls what its cell holds: the new object.
+                value = ref.cell_contents
+                entry = self._held(value)
+                if entry is not None:
+                    actions.append(('cell', ref, value, entry[2]))
+                    actions.writes.attribute(ref, 'cell_contents', entry[2])
+                    _credit(self.holders, value, 'replaced')
+                else:
+                    _credit(self.holders, value, 'closure cell')
             elif isinstance(ref, types.MethodType):
                 _credit(self.holders, ref.__func__, 'bound method')
             elif isinstance(ref, functools.partial):
@@ -1706,10 +1893,13 @@ class _Apply(object):
         for unit in self.units:
             if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
+            if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
+                    and unit.owner is request.module:
+                unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)
         self.nested.plan()
         if not request.dry_run:
             for unit in self.units:
-                if unit.status in ('missing', 'freevars_changed'):
+                if unit.status in ('missing', 'freevars_changed', 'fields_changed'):
                     raise _Failure('refused', '%s: %s in the live module; nothing was changed'
                                    % (unit.qualname, unit.status.replace('_', ' ')))
 
@@ -1924,6 +2114,13 @@ def _undo_one(action, writes):
     elif what == 'bind':
         _, owner, key, old, new = action
         writes.binding(owner, key, old)
+    elif what == 'cell':
+        _, cell, old, new = action
+        try:
+            if cell.cell_contents is new:
+                writes.attribute(cell, 'cell_contents', old)
+        except ValueError:
+            pass   # emptied since: nothing to put back
     elif what == 'slot':
         _, container, key, old, new = action
         if isinstance(container, list):
@@ -2342,8 +2539,12 @@ class _Operations(object):
 
     def op_prove_baseline(self, request):
         candidates = _field(request, 'candidates', list)
-        proven = self.baselines.prove(_field(request, 'module', str), candidates)
-        return {'proven': proven}
+        name = _field(request, 'module', str)
+        proven = self.baselines.prove(name, candidates)
+        reply = {'proven': proven}
+        if proven is None and name in self.baselines.notes:
+            reply['bytecode_cache'] = self.baselines.notes[name]
+        return reply
 
     def op_history(self, request):
         return {'patches': [p.to_json() for p in self.history.patches]}
@@ -2396,13 +2597,20 @@ class _Operations(object):
 
     def op_revert(self, request):
         patch = self.history.find_revertible(_int_field(request, 'patch', 1, MAX_ID, None))
-        errors = _undo(patch.actions)
+        # Names the patch added stay bound: a frame still running its code
+        # (a request in flight) may use them, and would meet a NameError.
+        added = [a for a in patch.actions
+                 if a[0] == 'bind' and a[3] is _MISSING and a[4] is not _MISSING]
+        added_ids = set(id(a) for a in added)
+        errors = _undo([a for a in patch.actions if id(a) not in added_ids])
         if errors:
             raise _Failure('internal', 'revert of patch %d incomplete: %s'
                            % (patch.id, '; '.join(errors)))
         self.history.mark_reverted(patch)
         _restore_lines(patch.previous_lines)
-        return {'reverted': patch.id, 'changes': patch.to_json()['changes']}
+        kept = [a[2] if not isinstance(a[1], type) else '%s.%s' % (a[1].__qualname__, a[2])
+                for a in added]
+        return {'reverted': patch.id, 'changes': patch.to_json()['changes'], 'kept': kept}
 
 
 def _error_reply(request_id, kind, message):
@@ -2479,15 +2687,17 @@ class _Agent(object):
                 self.pid = os.getpid()
                 self.stop_requested = False
                 self.error = None
+                # Before the thread starts: its first act is to read the
+                # files of the modules this lists (else it finds none).
+                try:
+                    self.operations.baselines.start()
+                except Exception as exc:
+                    _debug('cannot record imports: %s' % _exception_text(exc))
                 thread = threading.Thread(target=self.serve, args=(listener,),
                                           name=THREAD_NAME)
                 thread.daemon = True
                 thread.start()
                 self.thread = thread
-                try:
-                    self.operations.baselines.start()
-                except Exception as exc:
-                    _debug('cannot record imports: %s' % _exception_text(exc))
                 _debug('listening on %s' % path)
                 return path
             except Exception as exc:
@@ -2737,6 +2947,20 @@ def _bound(module, owner, name):
     return name in getattr(scope, '__dict__', {})
 
 
+_REAL_PATHS = {}
+
+
+def _is_file(name, file):
+    """Whether the code file name is file (a real path): one realpath per
+    name, not per function (2,000 of them took 60 ms)."""
+    real = _REAL_PATHS.get(name)
+    if real is None:
+        if len(_REAL_PATHS) > 10000:
+            _REAL_PATHS.clear()
+        real = _REAL_PATHS[name] = _real(name)
+    return real == file
+
+
 def _function_codes(value, file, out):
     """Code objects from this file behind a live binding: the function, what
     it wraps, and the functions a staticmethod, classmethod or property holds."""
@@ -2744,13 +2968,28 @@ def _function_codes(value, file, out):
                  getattr(value, 'fset', None), getattr(value, 'fdel', None)):
         seen = 0
         while isinstance(part, types.FunctionType) and seen < 20:
-            if _real(part.__code__.co_filename) == file:
+            if _is_file(part.__code__.co_filename, file):
                 out.append(part.__code__)
             part = part.__dict__.get('__wrapped__')
             seen += 1
 
 
 def _live_codes(module, file):
+    out = _namespace_codes(module, file)
+    # And the functions no binding leads to (`@registry.register` kept the
+    # function and bound something else): every function whose globals are
+    # the module's, defined at module or class level in this file.
+    seen = set(id(code) for code in out)
+    for obj in gc.get_referrers(module.__dict__):
+        if isinstance(obj, types.FunctionType) and obj.__globals__ is module.__dict__ \
+                and '<locals>' not in obj.__qualname__ and id(obj.__code__) not in seen \
+                and _is_file(obj.__code__.co_filename, file):
+            seen.add(id(obj.__code__))
+            out.append(obj.__code__)
+    return out
+
+
+def _namespace_codes(module, file):
     out = []
     classes = []
     for value in list(module.__dict__.values()):
@@ -2866,14 +3105,23 @@ def _proves(module, file, text):
         compiled = _PiecewiseModule(text, file)
     except (SyntaxError, ValueError, OverflowError, RecursionError):
         return False
+    return _matches_live(module, file, compiled) and _literal_constants_match(module, text)
+
+
+def _matches_live(module, file, compiled):
+    """Whether compiled (a module code object, or one made piecewise) holds
+    every live code object of module, lines included, and defines nothing
+    the module does not bind."""
     defined = _defined_codes(compiled, [])
-    unmatched = list(defined)
+    by_name = {}
+    for entry in defined:
+        by_name.setdefault(entry[1].co_name, []).append(entry)
     nested = None
     for code in _live_codes(module, file):
-        match = next((d for d in unmatched if d[1].co_name == code.co_name
-                      and _same_code_and_lines(code, d[1])), None)
+        same = by_name.get(code.co_name, ())
+        match = next((d for d in same if _same_code_and_lines(code, d[1])), None)
         if match is not None:
-            unmatched.remove(match)
+            same.remove(match)
             continue
         # A closure a decorator made (its code is nested in the text).
         if nested is None:
@@ -2882,9 +3130,62 @@ def _proves(module, file, text):
             return False
     # A function the text defines that the module does not bind: the text
     # is newer. (A decorator may hide the function: its name must be bound.)
-    if any(not _bound(module, owner, code.co_name) for owner, code in unmatched):
-        return False
-    return _literal_constants_match(module, text)
+    return not any(not _bound(module, owner, code.co_name)
+                   for same in by_name.values() for owner, code in same)
+
+
+class _BytecodeCache(object):
+    """A module's cached .pyc: what it proves and what it cannot.
+
+    It is the module code compiled from the source as it was at one mtime
+    and size (or with one source hash): when its code objects are exactly the
+    live ones, the live code is that compilation. It holds no text, so it
+    proves a text only when that text has the recorded mtime and size (or
+    hash): the file as it was read, never an edited one."""
+
+    def __init__(self, source_path):
+        import importlib.util
+        import marshal
+        self.path = None
+        self.code = None
+        try:
+            path = importlib.util.cache_from_source(source_path)
+            with open(path, 'rb') as handle:
+                data = handle.read()
+        except (OSError, NotImplementedError, ValueError):
+            return
+        if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+            return
+        flags = int.from_bytes(data[4:8], 'little')
+        self.hashed = bool(flags & 0x1)
+        self.key = data[8:16] if self.hashed else (int.from_bytes(data[8:12], 'little'),
+                                                    int.from_bytes(data[12:16], 'little'))
+        try:
+            code = marshal.loads(data[16:])
+        except (EOFError, ValueError, TypeError):
+            return
+        if isinstance(code, types.CodeType):
+            self.path, self.code = path, code
+
+    def compiled_from(self, data, stat):
+        """Whether source bytes data, with stat (mtime, size) as read, are
+        what this .pyc was compiled from."""
+        if self.code is None or data is None:
+            return False
+        if self.hashed:
+            import importlib.util
+            return importlib.util.source_hash(data) == self.key
+        return stat is not None and (int(stat[0]) & 0xFFFFFFFF, stat[1] & 0xFFFFFFFF) == self.key
+
+    def note(self, file):
+        """What the .pyc proves when no text it was compiled from is at hand."""
+        if self.hashed:
+            made = 'with source hash %s' % self.key.hex()
+        else:
+            made = 'as it was at %s (%d bytes)' % (
+                time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.key[0])), self.key[1])
+        return ('%s: the live code is exactly this file compiled from %s %s; the file changed since, '
+                'and a .pyc holds no text' % (self.path, os.path.basename(file), made))
 
 
 def _decode(data):
@@ -2899,7 +3200,8 @@ class _Baselines(object):
 
     def __init__(self):
         self.exact = {}      # module name or real path -> (real path, bytes or str)
-        self.unproven = {}   # module name -> (real path, bytes) read at agent start
+        self.unproven = {}   # module name -> (real path, bytes, (mtime, size)) read at agent start
+        self.notes = {}      # module name -> what its .pyc proved when nothing else could be
         self.loaded = []     # (name, module) imported before the agent started, not yet read
         self.hooked = False
 
@@ -2922,9 +3224,9 @@ class _Baselines(object):
         for name, module in loaded:
             path = _module_file(module)
             if path and name not in self.exact and _is_user_file(path) and not _is_agent(module):
-                data = self._read(path)
+                data, stat = self._read_with_stat(path)
                 if data is not None:
-                    self.unproven[name] = (_real(path), data)
+                    self.unproven[name] = (_real(path), data, stat)
 
     def _read_main_script(self):
         # Under `pyhot run` the agent starts from sitecustomize, before the
@@ -2945,6 +3247,27 @@ class _Baselines(object):
                 return handle.read()
         except OSError:
             return None
+
+    @staticmethod
+    def _read_with_stat(path):
+        """The file's bytes and (mtime, size) as read, or (None, None)."""
+        try:
+            with open(path, 'rb') as handle:
+                data = handle.read()
+                stat = os.fstat(handle.fileno())
+        except OSError:
+            return None, None
+        return data, (stat.st_mtime, len(data))
+
+    @staticmethod
+    def _proven(module, file, text, data, stat):
+        """Whether text (from data, read with stat) is what module was
+        imported from: by its .pyc when data is what the .pyc was compiled
+        from (no compiling), else by compiling it."""
+        cache = _BytecodeCache(file)
+        if cache.compiled_from(data, stat):
+            return _matches_live(module, file, cache.code)
+        return _proves(module, file, text)
 
     def _hook_imports(self):
         import importlib.machinery
@@ -2995,7 +3318,7 @@ class _Baselines(object):
             if entry is None or _real(entry[0]) != file:
                 return None
             text = _decode(entry[1])
-            if not _proves(module, file, text):
+            if not self._proven(module, file, text, entry[1], entry[2]):
                 return None
             self.record(name, file, text)
             entry = self.exact[name]
@@ -3013,10 +3336,23 @@ class _Baselines(object):
         if path is None:
             raise _Failure('not_found', "Module '%s' has no source file" % name)
         file = _real(path)
+        # The file as it is now is a candidate its .pyc can prove alone.
+        data, stat = self._read_with_stat(file)
+        current = None
+        if data is not None:
+            try:
+                current = _decode(data)
+            except (SyntaxError, UnicodeDecodeError, ValueError):
+                pass
         for index, text in enumerate(candidates):
-            if isinstance(text, str) and _proves(module, file, text):
+            if not isinstance(text, str):
+                continue
+            if self._proven(module, file, text, data if text == current else None, stat):
                 self.record(name, file, text)
                 return index
+        cache = _BytecodeCache(file)
+        if cache.code is not None and _matches_live(module, file, cache.code):
+            self.notes[name] = cache.note(file)
         return None
 
 

@@ -418,10 +418,13 @@ class AgentTests(object):
         self.assertEqual(t.value('(obj.extra(), app.new_fn(), hasattr(app, "old_fn"), app.LIMIT)'),
                          ('extra 6', 'new6', False, 6))
         self.assertEqual(t.value('app.C.m.__code__.co_firstlineno'), line_of(new, 'def m'))
-        t.call('revert')
+        reverted = t.call('revert')
+        # Names the patch added stay bound (issue 10): code of the patch that
+        # is still running may use them.
+        self.assertEqual(sorted(reverted['kept']), ['C.extra', 'json', 'new_fn'])
         self.assertEqual(t.value('(hasattr(obj, "extra"), hasattr(app, "new_fn"), '
                                  'app.old_fn is saved, app.LIMIT, hasattr(app, "json"))'),
-                         (False, False, True, 5, False))
+                         (True, True, True, 5, True))
         self.assertEqual(t.value('app.C.m.__code__.co_firstlineno'), line_of(app, 'def m'))
 
     def test_traceback_after_reload_points_at_the_new_lines(self):

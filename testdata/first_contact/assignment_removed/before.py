@@ -1,0 +1,6 @@
+x = 1
+z = 2
+
+
+def f():
+    return x

@@ -1,0 +1,6 @@
+class Box:
+    pass
+
+
+def kept():
+    return 1

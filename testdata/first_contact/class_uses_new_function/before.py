@@ -1,0 +1,5 @@
+class Prices:
+    BASE = 1
+
+    def get(self):
+        return self.BASE

@@ -1,0 +1,5 @@
+def make(n):
+    return lambda: n + 100
+
+
+made = make(1)

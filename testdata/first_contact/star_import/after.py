@@ -1,0 +1,6 @@
+import os
+from json import *
+
+
+def path():
+    return os.sep

@@ -1,0 +1,5 @@
+import os
+
+
+def path():
+    return os.sep
