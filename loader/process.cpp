@@ -32,6 +32,11 @@ Result<ProcessInfo> inspect(int pid, attach::RuntimeFileCache* cache) {
   if (!status) {
     return make_error(ErrorKind::not_found, "no process with pid " + std::to_string(pid));
   }
+  if (status->state == 'Z' || status->state == 'X') {
+    // Its pid and status stay until the parent waits, but its memory is gone.
+    return make_error(ErrorKind::not_found, "process " + std::to_string(pid) + " is a zombie (it exited; its parent " +
+                                                std::to_string(status->parent_pid) + " has not reaped it yet)");
+  }
   ProcessInfo info;
   info.pid = pid;
   info.uid = static_cast<int>(status->real_uid);

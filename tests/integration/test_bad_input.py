@@ -2,10 +2,11 @@
 changed, 2 usage) and leaves the target as it was (issue 9, items 9 and 11)."""
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 
-from harness import TargetTestCase, for_each_interpreter, pyhot
+from harness import TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, wait_for
 
 APP = {
     "app.py": '''
@@ -100,12 +101,44 @@ class SourceTextTest(TargetTestCase):
         self.assertEqual(target.call("app.price(2)"), "10")
 
 
+class TargetExitsTest(TargetTestCase):
+    def test_a_target_that_exits_during_the_reload_is_one_line(self):
+        # The reload's own code ends the target (a changed default
+        # expression); test_faults kills targets at random instants instead.
+        target = self.start(APP, ["app"])
+        target.write("app.py", "def price(x):\n    return x * 2\n")
+        self.assertEqual(pyhot("reload", target.pid, target.path("app.py")).returncode, 0)
+        target.write("app.py", "import os\ndef price(x, y=os._exit(3)):\n    return x * 2\n")
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertEqual(done.stdout.splitlines()[0], "Error: Unexpected error during reload: process %d exited "
+                         "during the reload." % target.pid)
+        self.assertEqual(done.stderr, "")
+
+
 class UsageTest(unittest.TestCase):
     def test_pid_that_cannot_be_a_process_is_a_usage_error(self):
         for pid in ("0", "-3"):
             done = pyhot("reload", pid, "app.py")
             self.assertEqual(done.returncode, 2, pid + ": " + done.stdout + done.stderr)
             self.assertEqual(len((done.stdout + done.stderr).strip().splitlines()), 1, done.stderr)
+
+    def test_a_zombie_is_named_one(self):
+        # A parent that never reaps its exited Python child.
+        parent = spawn([sys.executable, "-c", "import os, sys, time\n"
+                        "pid = os.fork()\n"
+                        "if pid == 0:\n    os._exit(3)\n"
+                        "print(pid, flush=True)\n"
+                        "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(kill_group, parent)
+        child = int(read_line(parent))
+        wait_for(lambda: open("/proc/%d/stat" % child).read().rsplit(")", 1)[1].split()[0] == "Z", 10,
+                 "the child to be a zombie")
+        for args in (("history", child), ("reload", child, "app.py")):
+            done = pyhot(*args)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertEqual(done.stderr, "pyhot: process %d is a zombie (it exited; its parent %d has not reaped "
+                             "it yet)\n" % (child, parent.pid))
 
     def test_defs_and_check_of_a_directory_are_usage_errors(self):
         directory = tempfile.mkdtemp(prefix="pyhot-dir-")
@@ -118,7 +151,8 @@ class UsageTest(unittest.TestCase):
 
 for_each_interpreter(EmptyFileTest, globals())
 for_each_interpreter(SourceTextTest, globals())
-del EmptyFileTest, SourceTextTest
+for_each_interpreter(TargetExitsTest, globals())
+del EmptyFileTest, SourceTextTest, TargetExitsTest
 
 if __name__ == "__main__":
     unittest.main()
