@@ -132,8 +132,11 @@ class UsageTest(unittest.TestCase):
                         "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
         self.addCleanup(kill_group, parent)
         child = int(read_line(parent))
-        wait_for(lambda: open("/proc/%d/stat" % child).read().rsplit(")", 1)[1].split()[0] == "Z", 10,
-                 "the child to be a zombie")
+        def state():
+            with open("/proc/%d/stat" % child) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        wait_for(lambda: state() == "Z", 10, "the child to be a zombie")
         for args in (("history", child), ("reload", child, "app.py")):
             done = pyhot(*args)
             self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
