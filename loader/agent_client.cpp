@@ -265,7 +265,7 @@ Result<StagedAgent> stage_agent_for(const ProcessInfo& process) {
   if (auto placed = directory->place_file(name, agent_source(), 0644); !placed) {
     return placed.error();
   }
-  return StagedAgent{std::move(*directory), name, socket_directory(process.uid) + "/" + name};
+  return StagedAgent{std::move(*directory), name, socket_directory(process) + "/" + name};
 }
 
 std::string python_string_literal(const std::string& text) {
