@@ -207,7 +207,7 @@ void Autoreload::remember_baseline(const std::string& path) {
   }
   auto& file = m_files[path];
   if (!file.had_definitions && !file.live) {
-    if (auto text = util::read_file(path)) {
+    if (auto text = util::read_source(path)) {
       file.had_definitions = has_definition_lines(*text);
     }
   }
@@ -277,7 +277,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     return located;
   }
   FileState before_reading = file_state(path);
-  auto text = util::read_file(path);
+  auto text = util::read_source(path);
   if (!text) {
     report_error(shown, "error", path, file.module, text.error().message);
     return FileResult::failed;

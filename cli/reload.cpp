@@ -122,7 +122,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
     return k_exit_failed;
   }
   document["file"] = where->file;
-  auto text = util::read_file(where->file);
+  auto text = util::read_source(where->file);
   if (!text) {
     document["error"] = text.error().message;
     if (!options.json) {
@@ -199,7 +199,7 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     }
     return k_exit_failed;
   }
-  auto text = util::read_file(where->file);
+  auto text = util::read_source(where->file);
   if (!text) {
     document["error"] = text.error().message;
     if (!options.json) {

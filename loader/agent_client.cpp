@@ -19,6 +19,7 @@
 #include "loader/agent_source.hpp"
 #include "loader/attach/injector.hpp"
 #include "loader/frame.hpp"
+#include "loader/process.hpp"
 #include "loader/secure_dir.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
@@ -173,6 +174,24 @@ Result<std::string> AgentClient::receive_exactly(std::size_t size) {
   return data;
 }
 
+// A connection that broke (closed, reset, a broken pipe, no answer) because
+// the target exited: the user is told that, not what the socket saw.
+Error AgentClient::broken(const std::string& op, Error error) const {
+  if (m_target_pid <= 0 || error.kind == ErrorKind::protocol || error.kind == ErrorKind::timeout) {
+    return error;
+  }
+  // Its files close before it is a zombie: give the exit a moment to show.
+  auto deadline = Clock::now() + std::chrono::milliseconds(500);
+  while (!process_has_ended(m_target_pid)) {
+    if (Clock::now() >= deadline) {
+      return error;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::string during = op == "apply" ? "the reload" : op == "revert" ? "the revert" : "the " + op + " request";
+  return make_error(ErrorKind::not_found, "process " + std::to_string(m_target_pid) + " exited during " + during);
+}
+
 Result<json> AgentClient::request(const std::string& op, json arguments) {
   if (!arguments.is_object()) {
     arguments = json::object();
@@ -182,11 +201,11 @@ Result<json> AgentClient::request(const std::string& op, json arguments) {
   arguments["id"] = id;
   arguments["op"] = op;
   if (auto sent = send_all(encode_frame(arguments.dump())); !sent) {
-    return sent.error();
+    return broken(op, sent.error());
   }
   auto header = receive_exactly(4);
   if (!header) {
-    return header.error();
+    return broken(op, header.error());
   }
   auto size = decode_frame_length(reinterpret_cast<const unsigned char*>(header->data()));
   if (!size) {
@@ -194,7 +213,7 @@ Result<json> AgentClient::request(const std::string& op, json arguments) {
   }
   auto payload = receive_exactly(*size);
   if (!payload) {
-    return payload.error();
+    return broken(op, payload.error());
   }
   json response = json::parse(*payload, nullptr, false);
   if (response.is_discarded() || !response.is_object()) {
@@ -246,7 +265,7 @@ Result<StagedAgent> stage_agent_for(const ProcessInfo& process) {
   if (auto placed = directory->place_file(name, agent_source(), 0644); !placed) {
     return placed.error();
   }
-  return StagedAgent{std::move(*directory), name, socket_directory(process.uid) + "/" + name};
+  return StagedAgent{std::move(*directory), name, socket_directory(process) + "/" + name};
 }
 
 std::string python_string_literal(const std::string& text) {

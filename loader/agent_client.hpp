@@ -37,15 +37,20 @@ class AgentClient final : public AgentChannel {
   void set_timeout(std::chrono::milliseconds timeout) { m_timeout = timeout; }
   // SO_PEERCRED of the listening end: checked before anything is sent.
   Result<ucred> peer_credentials() const;
+  // The process the agent runs in (pyhot's pid namespace): a connection that
+  // breaks because it exited says so instead of "Broken pipe".
+  void set_target(int pid) { m_target_pid = pid; }
 
  private:
   AgentClient(int fd, std::chrono::milliseconds timeout) : m_fd(fd), m_timeout(timeout) {}
   Result<Done> send_all(const std::string& bytes);
   Result<std::string> receive_exactly(std::size_t size);
+  Error broken(const std::string& op, Error error) const;
 
   int m_fd = -1;
   std::chrono::milliseconds m_timeout;
   int m_next_id = 1;
+  int m_target_pid = 0;
 };
 
 struct ConnectOptions {

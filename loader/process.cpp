@@ -1,10 +1,12 @@
 #include "loader/process.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "loader/attach/interpreter.hpp"
 #include "loader/attach/proc_info.hpp"
@@ -31,6 +33,11 @@ Result<ProcessInfo> inspect(int pid, attach::RuntimeFileCache* cache) {
   auto status = attach::read_any_status(pid);
   if (!status) {
     return make_error(ErrorKind::not_found, "no process with pid " + std::to_string(pid));
+  }
+  if (status->state == 'Z' || status->state == 'X') {
+    // Its pid and status stay until the parent waits, but its memory is gone.
+    return make_error(ErrorKind::not_found, "process " + std::to_string(pid) + " is a zombie (it exited; its parent " +
+                                                std::to_string(status->parent_pid) + " has not reaped it yet)");
   }
   ProcessInfo info;
   info.pid = pid;
@@ -111,15 +118,47 @@ bool process_has_ended(int pid) {
 
 std::uint64_t process_start_time(int pid) { return attach::read_start_time(pid); }
 
-std::string socket_directory(int uid) {
+namespace {
+
+// The target's XDG_RUNTIME_DIR as it started, seen inside its root, when it
+// is an absolute path to a directory of the target's uid, mode 0700, not a
+// link: no other user can have made a directory in it. The agent applies the
+// same test to the same text (_runtime_dir in pyhot_agent.py, from
+// /proc/self/environ), so both choose the same directory.
+std::optional<std::string> runtime_directory(const ProcessInfo& process) {
+  auto path = attach::read_start_environment(process.pid, "XDG_RUNTIME_DIR");
+  if (!path) {
+    return std::nullopt;
+  }
+  while (!path->empty() && path->back() == '/') {
+    path->pop_back();
+  }
+  if (path->empty() || path->front() != '/') {
+    return std::nullopt;
+  }
+  struct stat info {};
+  std::string seen = "/proc/" + std::to_string(process.pid) + "/root" + *path;
+  if (lstat(seen.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || static_cast<int>(info.st_uid) != process.uid ||
+      (info.st_mode & 07777) != 0700) {
+    return std::nullopt;
+  }
+  return path;
+}
+
+}  // namespace
+
+std::string socket_directory(const ProcessInfo& process) {
   if (const char* dir = std::getenv("PYHOT_AGENT_SOCKET_DIR"); dir != nullptr && *dir != '\0') {
     return dir;
   }
-  return "/tmp/pyhot-" + std::to_string(uid);
+  if (auto runtime = runtime_directory(process)) {
+    return *runtime + "/pyhot";
+  }
+  return "/tmp/pyhot-" + std::to_string(process.uid);
 }
 
 std::string agent_socket_directory(const ProcessInfo& process) {
-  std::string dir = socket_directory(process.uid);
+  std::string dir = socket_directory(process);
   if (std::getenv("PYHOT_AGENT_SOCKET_DIR") != nullptr) {
     return dir;
   }

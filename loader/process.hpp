@@ -36,8 +36,11 @@ bool process_has_ended(int pid);
 // from the process that had it. 0 when it is gone.
 std::uint64_t process_start_time(int pid);
 
-// Directory the agent of a process with this uid listens in (inside the target's root).
-std::string socket_directory(int uid);
+// Directory the agent of the process listens in, as the target names it:
+// PYHOT_AGENT_SOCKET_DIR, else its own XDG_RUNTIME_DIR/pyhot when that
+// directory is verified to be private to the target's uid, else
+// /tmp/pyhot-UID (verified before use, see secure_dir.hpp).
+std::string socket_directory(const ProcessInfo& process);
 // The path pyhot connects to: through /proc/PID/root so other mount namespaces work.
 std::string agent_socket_path(const ProcessInfo& process);
 // Its two parts: the directory as pyhot reaches it, and the socket's name in it.

@@ -207,8 +207,14 @@ SourceFile extract_source_file(const TSTree* tree, std::string_view text, const 
   if (file.errors.empty() && ts_node_has_error(root)) {
     file.errors.push_back(module_level_hidden_error(root, text, walker));
   }
+  // Too deep an indentation makes the grammar's scanner misparse (its errors
+  // name some line before, not the cause), and CPython's tokenizer refuses it
+  // before its grammar runs: it replaces whatever the grammar reported.
+  if (auto deep = find_indentation_error(text)) {
+    file.errors.assign(1, std::move(*deep));
+  }
   // What CPython's tokenizer refuses before its grammar sees anything.
-  for (auto error : {find_coding_error(text), find_tab_error(text)}) {
+  for (auto error : {find_coding_error(text), find_encoding_error(text), find_tab_error(text)}) {
     if (error) {
       auto later = std::find_if(file.errors.begin(), file.errors.end(),
                                 [&](const SyntaxError& other) { return other.line > error->line; });

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "util/text.hpp"
+
 namespace pyhot::parser {
 
 namespace {
@@ -152,20 +154,17 @@ bool is_blank_or_comment(std::string_view line) {
   return at == std::string_view::npos || line[at] == '#';
 }
 
-}  // namespace
-
-std::optional<SyntaxError> find_tab_error(std::string_view text) {
-  if (text.find('\t') == std::string_view::npos) {
-    return std::nullopt;  // no tab, nothing to order two ways
-  }
-  std::vector<Indentation> stack{Indentation{}};
+// Calls `visit(line, indentation)` at the start of every logical line that
+// is not blank, a comment or inside brackets or a continuation, as CPython's
+// tokenizer measures indentation; stops at the first error `visit` returns.
+template <typename Visit>
+std::optional<SyntaxError> for_each_indentation(std::string_view text, Visit visit) {
   std::uint32_t line = 1;
   int depth = 0;  // open brackets: their lines continue a logical line
   bool continued = false;
-  bool stop = false;
   bool line_start = true;
   std::size_t at = text.starts_with(k_bom) ? k_bom.size() : 0;
-  while (at < text.size() && !stop) {
+  while (at < text.size()) {
     if (line_start) {
       line_start = false;
       Indentation now;
@@ -186,8 +185,10 @@ std::optional<SyntaxError> find_tab_error(std::string_view text) {
       }
       bool blank = first >= text.size() || text[first] == '\n' || text[first] == '\r' || text[first] == '#' ||
                    text[first] == '\\';
-      if (depth == 0 && !continued && !blank && !indentation_is_consistent(stack, now, stop)) {
-        return SyntaxError{line, 1, "inconsistent use of tabs and spaces in indentation"};
+      if (depth == 0 && !continued && !blank) {
+        if (auto error = visit(line, now)) {
+          return error;
+        }
       }
       continued = false;
       at = first;
@@ -214,6 +215,77 @@ std::optional<SyntaxError> find_tab_error(std::string_view text) {
   return std::nullopt;
 }
 
+// CPython's tokenizer keeps at most this many indentation levels (MAXINDENT
+// is 100, the level of column 0 included).
+constexpr std::size_t k_max_indentation_levels = 99;
+
+// tree-sitter-python's scanner keeps each indentation column in one byte:
+// from column 256 on it compares wrong columns and misparses.
+constexpr int k_max_parsed_column = 255;
+
+constexpr char k_deep_spaces[] =
+    "                                                                                                   ";
+static_assert(sizeof(k_deep_spaces) - 1 == k_max_indentation_levels, "one space per level at least");
+
+// The encoding the first two lines declare, normalized, if any.
+std::optional<std::string> declared_encoding(std::string_view text) {
+  std::size_t at = text.starts_with(k_bom) ? k_bom.size() : 0;
+  for (int line = 1; line <= 2 && at <= text.size(); ++line) {
+    std::size_t end = std::min(text.find('\n', at), text.size());
+    std::string_view current = text.substr(at, end - at);
+    if (auto spec = coding_spec(current)) {
+      return spec;
+    }
+    if (!is_blank_or_comment(current) || end == text.size()) {
+      return std::nullopt;
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<SyntaxError> find_tab_error(std::string_view text) {
+  if (text.find('\t') == std::string_view::npos) {
+    return std::nullopt;  // no tab, nothing to order two ways
+  }
+  std::vector<Indentation> stack{Indentation{}};
+  bool stop = false;
+  return for_each_indentation(text, [&](std::uint32_t line, Indentation now) -> std::optional<SyntaxError> {
+    if (!stop && !indentation_is_consistent(stack, now, stop)) {
+      return SyntaxError{line, 1, "inconsistent use of tabs and spaces in indentation"};
+    }
+    return std::nullopt;
+  });
+}
+
+std::optional<SyntaxError> find_indentation_error(std::string_view text) {
+  // Without tabs a column is a space: both limits need a run of spaces.
+  if (text.find('\t') == std::string_view::npos &&
+      text.find(std::string_view(k_deep_spaces)) == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::vector<int> levels{0};
+  return for_each_indentation(text, [&](std::uint32_t line, Indentation now) -> std::optional<SyntaxError> {
+    while (levels.size() > 1 && now.column < levels.back()) {
+      levels.pop_back();
+    }
+    if (now.column > levels.back()) {
+      if (levels.size() > k_max_indentation_levels) {
+        return SyntaxError{line, 1, "too many levels of indentation"};
+      }
+      levels.push_back(now.column);
+    }
+    if (now.column > k_max_parsed_column) {
+      return SyntaxError{line, 1,
+                         "indented " + std::to_string(now.column) + " columns: pyhot's parser reads at most " +
+                             std::to_string(k_max_parsed_column) + " (CPython allows 99 levels at any width)"};
+    }
+    return std::nullopt;
+  });
+}
+
 std::optional<SyntaxError> find_coding_error(std::string_view text) {
   const bool bom = text.starts_with(k_bom);
   std::size_t at = bom ? k_bom.size() : 0;
@@ -236,6 +308,30 @@ std::optional<SyntaxError> find_coding_error(std::string_view text) {
     at = end + 1;
   }
   return std::nullopt;
+}
+
+}  // namespace pyhot::parser
+
+namespace pyhot::parser {
+
+std::optional<SyntaxError> find_encoding_error(std::string_view text) {
+  auto encoding = declared_encoding(text);
+  std::size_t bad = util::first_non_utf8(text);
+  if (bad == std::string_view::npos || (encoding && normal_name(*encoding) != "utf-8")) {
+    return std::nullopt;  // another encoding is CPython's to decode (reload refuses it)
+  }
+  auto line = static_cast<std::uint32_t>(1 + std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n'));
+  std::size_t line_start = bad == 0 ? std::string_view::npos : text.rfind('\n', bad - 1);
+  auto column = static_cast<std::uint32_t>(bad - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1);
+  static constexpr char k_hex[] = "0123456789abcdef";
+  auto byte = static_cast<unsigned char>(text[bad]);
+  std::string hex = {k_hex[byte >> 4], k_hex[byte & 0xF]};
+  if (encoding) {
+    return SyntaxError{line, column, "(unicode error) 'utf-8' codec can't decode byte 0x" + hex};
+  }
+  return SyntaxError{line, column,
+                     "Non-UTF-8 code starting with '\\x" + hex + "' on line " + std::to_string(line) +
+                         ", but no encoding declared; see https://peps.python.org/pep-0263/ for details"};
 }
 
 }  // namespace pyhot::parser

@@ -18,6 +18,15 @@ namespace pyhot::parser {
 // would in its file.
 std::optional<SyntaxError> find_tab_error(std::string_view text);
 
+// Indentation deeper than CPython's tokenizer takes (99 levels: "too many
+// levels of indentation"), or than tree-sitter-python's scanner tracks
+// (column 255), which would otherwise misparse far from the cause.
+std::optional<SyntaxError> find_indentation_error(std::string_view text);
+
+// Bytes that are not UTF-8 in a file that declares no other encoding:
+// CPython's "Non-UTF-8 code" error.
+std::optional<SyntaxError> find_encoding_error(std::string_view text);
+
 // A `coding[:=]` comment on line 1 (or line 2 after a comment or blank
 // line 1) naming no text encoding CPython knows, or not UTF-8 after a
 // UTF-8 byte-order mark.

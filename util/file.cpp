@@ -1,10 +1,13 @@
 #include "util/file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "util/text.hpp"
 
 namespace pyhot::util {
 
@@ -40,6 +43,29 @@ Result<std::string> read_file(const std::string& path) {
     contents.append(piece, static_cast<std::size_t>(in.gcount()));
   }
   return contents;
+}
+
+Result<std::string> read_source(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) {
+    return text;
+  }
+  constexpr std::string_view k_bom = "\xEF\xBB\xBF";
+  if (std::string_view(*text).starts_with(k_bom)) {
+    text->erase(0, k_bom.size());
+  }
+  std::size_t bad = first_non_utf8(*text);
+  if (bad == std::string::npos) {
+    return text;
+  }
+  std::size_t line_start = bad == 0 ? std::string::npos : text->rfind('\n', bad - 1);
+  auto line = 1 + std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+  auto column = bad - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+  static constexpr char k_hex[] = "0123456789abcdef";
+  auto byte = static_cast<unsigned char>((*text)[bad]);
+  return make_error(ErrorKind::syntax_error, path + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                                 ": not UTF-8 (byte 0x" + k_hex[byte >> 4] + k_hex[byte & 0xF] +
+                                                 "): pyhot reads source files as UTF-8 only");
 }
 
 Result<Done> write_file(const std::string& path, const std::string& contents) {

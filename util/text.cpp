@@ -82,4 +82,44 @@ int count_lines(std::string_view text) {
   return lines;
 }
 
+std::size_t first_non_utf8(std::string_view text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    auto byte = static_cast<unsigned char>(text[at]);
+    if (byte < 0x80) {
+      ++at;
+      continue;
+    }
+    std::size_t length = byte >= 0xC2 && byte <= 0xDF   ? 2
+                         : byte >= 0xE0 && byte <= 0xEF ? 3
+                         : byte >= 0xF0 && byte <= 0xF4 ? 4
+                                                        : 0;
+    if (length == 0 || at + length > text.size()) {
+      return at;
+    }
+    auto second = static_cast<unsigned char>(text[at + 1]);
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (byte == 0xE0) {
+      low = 0xA0;
+    } else if (byte == 0xED) {
+      high = 0x9F;
+    } else if (byte == 0xF0) {
+      low = 0x90;
+    } else if (byte == 0xF4) {
+      high = 0x8F;
+    }
+    if (second < low || second > high) {
+      return at;
+    }
+    for (std::size_t i = 2; i < length; ++i) {
+      if ((static_cast<unsigned char>(text[at + i]) & 0xC0) != 0x80) {
+        return at;
+      }
+    }
+    at += length;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace pyhot::util

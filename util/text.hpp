@@ -23,6 +23,11 @@ std::string dedent(std::string_view text);
 std::string_view trim(std::string_view text);
 bool starts_with(std::string_view text, std::string_view prefix);
 
+// The offset of the first byte that does not continue well-formed UTF-8
+// (as CPython's strict decoder: no overlong forms, no surrogates, nothing
+// above U+10FFFF), or npos.
+std::size_t first_non_utf8(std::string_view text);
+
 // Number of lines ("a\nb" and "a\nb\n" both have 2).
 int count_lines(std::string_view text);
 

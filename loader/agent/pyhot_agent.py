@@ -31,6 +31,7 @@ import linecache
 import os
 import runpy
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -135,7 +136,38 @@ def _socket_dir():
     configured = os.environ.get('PYHOT_AGENT_SOCKET_DIR')
     if configured:
         return configured
+    runtime = _runtime_dir()
+    if runtime is not None:
+        return runtime + '/pyhot'
     return '/tmp/pyhot-%d' % os.getuid()
+
+
+def _runtime_dir():
+    """XDG_RUNTIME_DIR as the process started with it (/proc/self/environ,
+    which is what pyhot reads from outside: the two must agree) when it is
+    an absolute path to a directory of our uid, mode 0700, not a link, so no
+    other user can have made the directory pyhot uses in it. loader/process.cpp
+    applies the same test."""
+    try:
+        with open('/proc/self/environ', 'rb') as environ:
+            entries = environ.read().split(b'\0')
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.startswith(b'XDG_RUNTIME_DIR='):
+            path = os.fsdecode(entry[len(b'XDG_RUNTIME_DIR='):]).rstrip('/')
+            break
+    else:
+        return None
+    if not path.startswith('/'):
+        return None
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) != 0o700:
+        return None
+    return path
 
 
 def _prepare_dir(path):

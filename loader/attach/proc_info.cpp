@@ -160,6 +160,20 @@ std::string read_command_line(int pid) {
   return cmdline;
 }
 
+std::optional<std::string> read_start_environment(int pid, std::string_view name) {
+  std::string environ = read_proc_text(proc_path(pid, "environ"));
+  std::string_view rest = environ;
+  while (!rest.empty()) {
+    std::size_t end = std::min(rest.find('\0'), rest.size());
+    std::string_view entry = rest.substr(0, end);
+    if (entry.size() > name.size() && entry.starts_with(name) && entry[name.size()] == '=') {
+      return std::string(entry.substr(name.size() + 1));
+    }
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return std::nullopt;
+}
+
 std::string read_executable(int pid) {
   char exe[4096];
   ssize_t n = readlink(proc_path(pid, "exe").c_str(), exe, sizeof exe - 1);

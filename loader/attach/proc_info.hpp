@@ -45,6 +45,10 @@ std::optional<ProcessStatus> read_any_status(int pid);
 
 // argv joined by spaces, trailing spaces dropped; "" for a kernel thread.
 std::string read_command_line(int pid);
+// A variable of the environment the process started with (/proc/PID/environ:
+// later changes of its own environment are not there); nullopt when unset or
+// unreadable. The first one counts when it is there twice, as for getenv().
+std::optional<std::string> read_start_environment(int pid, std::string_view name);
 // The target of /proc/PID/exe; "" when hidden.
 std::string read_executable(int pid);
 // Field 22 of /proc/PID/stat (clock ticks after boot), so a recycled pid is

@@ -1,10 +1,12 @@
 """Bad input gets one clear line, the right exit code (1 refused with nothing
 changed, 2 usage) and leaves the target as it was (issue 9, items 9 and 11)."""
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
-from harness import TargetTestCase, for_each_interpreter, pyhot
+from harness import TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, wait_for
 
 APP = {
     "app.py": '''
@@ -36,12 +38,110 @@ class EmptyFileTest(TargetTestCase):
         self.assertEqual(target.call("hasattr(app, 'price')"), "False")
 
 
+def nested_ifs(levels, width=2):
+    """A function whose body nests `levels` if statements, `width` spaces each."""
+    indent = " " * width
+    lines = ["def price(x):"]
+    lines += [indent * (level + 1) + "if x:" for level in range(levels)]
+    lines += [indent * (levels + 1) + "pass", indent + "return x * 5", ""]
+    return "\n".join(lines)
+
+
+class SourceTextTest(TargetTestCase):
+    """Texts CPython compiles (or refuses) in its own way: the reload agrees."""
+
+    def test_a_file_with_a_utf8_byte_order_mark_reloads(self):
+        target = self.start(APP, ["app"])
+        with open(target.path("app.py"), "wb") as f:
+            f.write(b"\xef\xbb\xbfdef price(x):\n    return x * 3\n\n\nclass Cart:\n    def total(self):\n        return 3\n")
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("app.price(2)"), "6")
+
+    def test_a_file_that_is_not_utf8_gets_one_line(self):
+        target = self.start(APP, ["app"])
+        for text in (b"def price(x):\n    return '\xe9' * x\n",
+                     # CPython reads this one; pyhot sends UTF-8 only, and says so.
+                     b"# -*- coding: latin-1 -*-\ndef price(x):\n    return '\xe9' * x\n"):
+            with open(target.path("app.py"), "wb") as f:
+                f.write(text)
+            done = pyhot("reload", target.pid, target.path("app.py"))
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertEqual(done.stderr, "")
+            line = text.count(b"\n")
+            self.assertEqual(done.stdout, "Error: Unexpected error during reload: %s:%d:13: not UTF-8 (byte 0xe9): "
+                             "pyhot reads source files as UTF-8 only.\n" % (target.path("app.py"), line))
+            self.assertEqual(target.call("app.price(2)"), "4")
+        # check and defs say what CPython says of the file without a declaration.
+        with open(target.path("app.py"), "wb") as f:
+            f.write(b"def price(x):\n    return '\xe9' * x\n")
+        done = pyhot("defs", target.path("app.py"))
+        self.assertIn("app.py:2:13  syntax error: Non-UTF-8 code starting with '\\xe9' on line 2, but no encoding "
+                      "declared", done.stdout + done.stderr)
+
+    def test_too_deep_indentation_is_refused_where_cpython_refuses_it(self):
+        target = self.start(APP, ["app"])
+        target.write("app.py", nested_ifs(99))  # CPython: 99 levels of `if` inside a def are one too many
+        expected = subprocess.run([self.python, "-c", "compile(open('app.py').read(), 'app.py', 'exec')"],
+                                  cwd=target.dir, capture_output=True, text=True)
+        self.assertIn("too many levels of indentation", expected.stderr)
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn(target.path("app.py") + ":101:1: too many levels of indentation", done.stdout)
+        # tree-sitter-python's scanner keeps a column in a byte: past 255 pyhot says so where it is.
+        target.write("app.py", nested_ifs(64, width=4))
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn(target.path("app.py") + ":65:1: indented 256 columns: pyhot's parser reads at most 255",
+                      done.stdout)
+        self.assertEqual(target.call("app.price(2)"), "4")
+        target.write("app.py", nested_ifs(98))  # CPython compiles this one
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("app.price(2)"), "10")
+
+
+class TargetExitsTest(TargetTestCase):
+    def test_a_target_that_exits_during_the_reload_is_one_line(self):
+        # The reload's own code ends the target (a changed default
+        # expression); test_faults kills targets at random instants instead.
+        target = self.start(APP, ["app"])
+        target.write("app.py", "def price(x):\n    return x * 2\n")
+        self.assertEqual(pyhot("reload", target.pid, target.path("app.py")).returncode, 0)
+        target.write("app.py", "import os\ndef price(x, y=os._exit(3)):\n    return x * 2\n")
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertEqual(done.stdout.splitlines()[0], "Error: Unexpected error during reload: process %d exited "
+                         "during the reload." % target.pid)
+        self.assertEqual(done.stderr, "")
+
+
 class UsageTest(unittest.TestCase):
     def test_pid_that_cannot_be_a_process_is_a_usage_error(self):
         for pid in ("0", "-3"):
             done = pyhot("reload", pid, "app.py")
             self.assertEqual(done.returncode, 2, pid + ": " + done.stdout + done.stderr)
             self.assertEqual(len((done.stdout + done.stderr).strip().splitlines()), 1, done.stderr)
+
+    def test_a_zombie_is_named_one(self):
+        # A parent that never reaps its exited Python child.
+        parent = spawn([sys.executable, "-c", "import os, sys, time\n"
+                        "pid = os.fork()\n"
+                        "if pid == 0:\n    os._exit(3)\n"
+                        "print(pid, flush=True)\n"
+                        "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(kill_group, parent)
+        child = int(read_line(parent))
+        def state():
+            with open("/proc/%d/stat" % child) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        wait_for(lambda: state() == "Z", 10, "the child to be a zombie")
+        for args in (("history", child), ("reload", child, "app.py")):
+            done = pyhot(*args)
+            self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+            self.assertEqual(done.stderr, "pyhot: process %d is a zombie (it exited; its parent %d has not reaped "
+                             "it yet)\n" % (child, parent.pid))
 
     def test_defs_and_check_of_a_directory_are_usage_errors(self):
         directory = tempfile.mkdtemp(prefix="pyhot-dir-")
@@ -53,7 +153,9 @@ class UsageTest(unittest.TestCase):
 
 
 for_each_interpreter(EmptyFileTest, globals())
-del EmptyFileTest
+for_each_interpreter(SourceTextTest, globals())
+for_each_interpreter(TargetExitsTest, globals())
+del EmptyFileTest, SourceTextTest, TargetExitsTest
 
 if __name__ == "__main__":
     unittest.main()

@@ -222,5 +222,78 @@ class SquattingTest(unittest.TestCase):
             self.assertEqual(f.read(), "0", "pyhot sent bytes to a socket that is not the target's")
 
 
+# A target whose environment names an XDG_RUNTIME_DIR; it changes its own
+# os.environ afterwards (the agent and pyhot both go by the environment it
+# started with, /proc/PID/environ).
+XDG_TARGET = ("import os, sys, time\n"
+              "os.environ['XDG_RUNTIME_DIR'] = '/nonexistent'\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(120)\n")
+
+
+@unittest.skipUnless(os.path.exists(PYHOT), "build pyhot first")
+class RuntimeDirectoryTest(unittest.TestCase):
+    """The agent listens (and is staged) in the target's XDG_RUNTIME_DIR when
+    that is a directory of the target's user no one else can enter, else in
+    /tmp/pyhot-UID; pyhot looks where the agent does."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pyhot_xdg_")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.fallback = "/tmp/pyhot-%d" % os.getuid()
+
+    def target(self, python, runtime_dir, prepared=False):
+        script = os.path.join(self.tmp, "target_%d.py" % random.getrandbits(32))
+        with open(script, "w") as f:
+            f.write(XDG_TARGET)
+        env = dict(os.environ, XDG_RUNTIME_DIR=runtime_dir)
+        env.pop("PYHOT_AGENT_SOCKET_DIR", None)
+        command = ([PYHOT, "run", "--"] if prepared else []) + [python, script]
+        proc = spawn(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.addCleanup(kill_group, proc)
+        self.assertEqual(read_line(proc).strip(), "ready", proc.stderr.read() if proc.poll() else "")
+        return proc
+
+    def history_works(self, proc):
+        done = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True, timeout=60,
+                              env={k: v for k, v in os.environ.items() if k != "PYHOT_AGENT_SOCKET_DIR"})
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def runtime_dir(self, mode=0o700):
+        path = tempfile.mkdtemp(prefix="run_", dir=self.tmp)
+        os.chmod(path, mode)
+        return path
+
+    def test_a_private_runtime_directory_is_used_by_both(self):
+        for label, python in interpreters():
+            for prepared in (False, True):
+                with self.subTest(python=label, prepared=prepared):
+                    runtime = self.runtime_dir()
+                    proc = self.target(python, runtime, prepared)
+                    self.history_works(proc)
+                    socket_path = os.path.join(runtime, "pyhot", "%d.sock" % proc.pid)
+                    wait_for(lambda: os.path.exists(socket_path), 10, "the socket in the runtime directory")
+                    self.assertEqual(os.stat(os.path.join(runtime, "pyhot")).st_mode & 0o7777, 0o700)
+                    self.assertFalse(os.path.exists(os.path.join(self.fallback, "%d.sock" % proc.pid)))
+                    if not prepared:
+                        self.assertTrue(glob.glob(os.path.join(runtime, "pyhot", "pyhot_agent-*.py")))
+                    self.history_works(proc)  # the agent that is listening now
+
+    def test_a_runtime_directory_others_could_use_is_not(self):
+        label, python = interpreters()[0]
+        linked_to = self.runtime_dir()
+        link = os.path.join(self.tmp, "link")
+        os.symlink(linked_to, link)
+        for what, runtime in (("mode 0755", self.runtime_dir(0o755)), ("a symlink", link),
+                              ("relative", "run"), ("missing", os.path.join(self.tmp, "none"))):
+            with self.subTest(runtime=what):
+                proc = self.target(python, runtime)
+                self.history_works(proc)
+                wait_for(lambda: os.path.exists(os.path.join(self.fallback, "%d.sock" % proc.pid)), 10,
+                         "the socket in %s" % self.fallback)
+                self.assertFalse(os.path.exists(os.path.join(runtime, "pyhot")))
+                self.assertFalse(os.path.exists(os.path.join(linked_to, "pyhot")))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -426,6 +426,29 @@ TEST(ParserDefinitions, DeletesEveryDefinition) {
   EXPECT_FALSE(deletes_every_definition(parse("X = 1\n"), parse("")));
 }
 
+std::string nested_ifs(int levels, int width) {
+  std::string text = "def f(x):\n";
+  for (int level = 1; level <= levels + 1; ++level) {
+    text += std::string(static_cast<std::size_t>(level * width), ' ') + (level <= levels ? "if x:\n" : "pass\n");
+  }
+  return text;
+}
+
+// CPython's tokenizer takes 99 levels of indentation; the grammar's scanner
+// misparsed from column 256 on and blamed line 1.
+TEST(ParserErrors, TooDeepIndentationIsReportedWhereItIs) {
+  EXPECT_TRUE(parse(nested_ifs(98, 2)).errors.empty());
+  SourceFile deep = parse(nested_ifs(99, 2));
+  ASSERT_EQ(deep.errors.size(), 1U);
+  EXPECT_EQ(deep.errors[0].line, 101U);
+  EXPECT_EQ(deep.errors[0].message, "too many levels of indentation");
+  SourceFile wide = parse(nested_ifs(64, 4));
+  ASSERT_EQ(wide.errors.size(), 1U);
+  EXPECT_EQ(wide.errors[0].line, 65U);
+  EXPECT_TRUE(parse(nested_ifs(62, 4)).errors.empty());
+  EXPECT_TRUE(parse(std::string(300, ' ') + "\n" + "x = '" + std::string(300, ' ') + "'\n").errors.empty());
+}
+
 // What CPython's tokenizer refuses before its grammar: the parser reports it
 // as a syntax error too, so `check` and the pre-commit hook refuse it.
 TEST(ParserErrors, InconsistentTabsAreATabError) {

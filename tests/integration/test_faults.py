@@ -1,0 +1,228 @@
+"""Faults during commands (issue 9, fault-injection suite): pyhot killed with
+SIGKILL at random instants during a large reload, the target killed during
+one, two CLIs at once against one target, and a fork after an attach.
+
+What a user would notice is checked: a module is all-old or all-new, never
+mixed; the next command works; a target that died gets one line and exit 1;
+concurrent commands both end as they would alone; a forked child runs on.
+(test_attach_faults kills pyhot during the attach itself.)
+
+PYHOT_FAULT_ROUNDS sets the rounds of each randomized test per interpreter
+(default 6); more is a longer run on demand.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for  # noqa: E402
+
+FUNCTIONS = 1500  # a reload that takes long enough to be killed inside
+
+
+def rounds():
+    return int(os.environ.get("PYHOT_FAULT_ROUNDS", "6"))
+
+
+def big_module(version):
+    """FUNCTIONS functions that all return `version`, plus one that names it."""
+    parts = ["def f%d(x):\n    return %d + x * 0\n\n" % (i, version) for i in range(FUNCTIONS)]
+    parts.append("def versions():\n    return sorted({f(0) for f in [%s]})\n" % ", ".join(
+        "f%d" % i for i in range(FUNCTIONS)))
+    return "".join(parts)
+
+
+class LargeReloadFaults(TargetTestCase):
+    def reload_seconds(self, target, version):
+        """Applies `version` in full (no kill) and returns how long it took."""
+        target.write("big.py", big_module(version))
+        started = time.monotonic()
+        done = pyhot("reload", target.pid, target.path("big.py"))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("big.versions()"), "[%d]" % version)
+        return time.monotonic() - started
+
+    def test_sigkill_of_pyhot_during_a_large_reload_leaves_all_old_or_all_new(self):
+        target = self.start({"big.py": big_module(0)}, ["big"])
+        seconds = self.reload_seconds(target, 1)
+        rng = random.Random(FUNCTIONS)
+        live = 1
+        outcomes = {"old": 0, "new": 0}
+        for round_ in range(rounds()):
+            version = live + 1
+            target.write("big.py", big_module(version))
+            killed = subprocess.Popen([PYHOT, "reload", str(target.pid), target.path("big.py")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0, seconds * 1.2))
+            killed.send_signal(signal.SIGKILL)
+            killed.wait(timeout=30)
+            # An apply the agent received whole is applied whole (maybe after
+            # pyhot died); one cut off is not applied: never anything between.
+            both = ("[%d]" % live, "[%d]" % version)
+            self.assertIn(target.call("big.versions()"), both, "round %d: a mixed module" % round_)
+            # Requests are served one at a time: once this one is answered, no
+            # apply of the killed pyhot is still running.
+            done = pyhot("history", target.pid)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            seen = target.call("big.versions()")
+            self.assertIn(seen, both, "round %d: a mixed module" % round_)
+            if seen == "[%d]" % version:
+                live = version
+                outcomes["new"] += 1
+            else:
+                outcomes["old"] += 1
+            # The next command works: a whole reload of the next version.
+            live += 1
+            self.reload_seconds(target, live)
+        done = pyhot("history", target.pid)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        sys.stderr.write("\n  %s: reload %.2f s; after the kill %s\n" % (self.python_label, seconds, outcomes))
+
+    def test_target_killed_during_a_large_reload_is_one_line_and_exit_1(self):
+        rng = random.Random(FUNCTIONS + 1)
+        messages = set()
+        for round_ in range(max(2, rounds() // 2)):
+            target = self.start({"big.py": big_module(0)}, ["big"])
+            seconds = self.reload_seconds(target, 1)
+            target.write("big.py", big_module(2))
+            reload = subprocess.Popen([PYHOT, "reload", str(target.pid), target.path("big.py")],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(rng.uniform(0, seconds))
+            os.killpg(target.pid, signal.SIGKILL)
+            out, err = reload.communicate(timeout=60)
+            if reload.returncode == 0:
+                continue  # done before the kill
+            self.assertEqual(reload.returncode, 1, out + err)
+            lines = (out + err).strip().splitlines()
+            error = [line for line in lines if not line.startswith("Located file path:")]
+            self.assertEqual(len(error), 1, out + err)
+            self.assertNotIn("pipe", out + err)
+            self.assertNotIn("closed the connection", out + err)
+            self.assertRegex(error[0], r"process %d exited during the reload|no process with pid %d"
+                             % (target.pid, target.pid), "round %d" % round_)
+            messages.add(error[0].split(":")[-1].strip())
+        self.assertTrue(messages, "every reload finished before the kill")
+
+    def test_two_clis_at_once_both_end_correctly(self):
+        files = {"big.py": big_module(0), "small.py": "def g():\n    return 0\n"}
+        target = self.start(files, ["big", "small"])
+        self.reload_seconds(target, 1)
+        for round_ in range(rounds()):
+            target.write("big.py", big_module(round_ + 2))
+            target.write("small.py", "def g():\n    return %d\n" % (round_ + 2))
+            results = {}
+
+            def run(name, *args):
+                results[name] = pyhot(*args)
+
+            threads = [threading.Thread(target=run, args=("big", "reload", target.pid, target.path("big.py"))),
+                       threading.Thread(target=run, args=("small", "reload", target.pid, target.path("small.py"))),
+                       threading.Thread(target=run, args=("history", "history", target.pid))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+            for name, done in results.items():
+                self.assertEqual(done.returncode, 0, "%s: %s%s" % (name, done.stdout, done.stderr))
+            self.assertEqual(len(results), 3)
+            self.assertTrue(results["big"].stdout.startswith("Reload is done successfully."), results["big"].stdout)
+            self.assertTrue(results["small"].stdout.startswith("Reload is done successfully."),
+                            results["small"].stdout)
+            self.assertEqual(target.call("big.versions()"), "[%d]" % (round_ + 2))
+            self.assertEqual(target.call("small.g()"), str(round_ + 2))
+        history = pyhot("history", target.pid, "--json", check=0).stdout
+        self.assertEqual(history.count('"small"'), rounds(), history)
+
+
+FORKER = r'''
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import app
+go, release = sys.argv[1], sys.argv[2]
+print('ready', os.getpid(), flush=True)
+while not os.path.exists(go):
+    time.sleep(0.01)
+child = os.fork()
+if child == 0:
+    print('child', os.getpid(), app.price(2), flush=True)
+    while not os.path.exists(release):
+        time.sleep(0.01)
+    print('child done', app.price(2), flush=True)
+    sys.stdout.flush()
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+print('parent', app.price(2), 'child status', status, flush=True)
+'''
+
+
+class ForkAfterAttach(TargetTestCase):
+    def test_a_child_forked_after_an_attach_runs_on(self):
+        directory = self.enterContext_tmp()
+        with open(os.path.join(directory, "app.py"), "w") as f:
+            f.write("def price(x):\n    return x * 2\n")
+        with open(os.path.join(directory, "forker.py"), "w") as f:
+            f.write(FORKER)
+        go, release = os.path.join(directory, "go"), os.path.join(directory, "release")
+        log_path = os.path.join(directory, "out.txt")
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        err_path = os.path.join(directory, "err.txt")
+        err = open(err_path, "w")
+        self.addCleanup(err.close)
+        parent = self.spawn([self.python, os.path.join(directory, "forker.py"), go, release],
+                            stdout=log, stderr=err, cwd=directory)
+
+        def lines():
+            with open(log_path) as f:
+                return [line.split() for line in f.read().splitlines(True) if line.endswith("\n")]
+
+        wait_for(lambda: any(line[0] == "ready" for line in lines()), 20, "the target")
+        # Attach (inject the agent) and patch, then let it fork.
+        with open(os.path.join(directory, "app.py"), "w") as f:
+            f.write("def price(x):\n    return x * 3\n")
+        done = pyhot("reload", parent.pid, os.path.join(directory, "app.py"))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        open(go, "w").close()
+        child_line = wait_for(lambda: [line for line in lines() if line[0] == "child" and line[1] != "done"], 20,
+                              "the child")[0]
+        child = int(child_line[1])
+        self.assertEqual(child_line[2], "6")
+        # The child is a process pyhot can work on as well.
+        done = pyhot("history", child)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        open(release, "w").close()
+        last = wait_for(lambda: [line for line in lines() if line[0] == "parent"], 20, "the parent's report")[0]
+        self.assertEqual(last, ["parent", "6", "child", "status", "0"])
+        self.assertIn(["child", "done", "6"], lines())
+        parent.wait(20)
+        self.assertEqual(parent.returncode, 0)
+        with open(err_path) as f:
+            errors = f.read()
+        # 3.12+ warns at a fork of a process with threads, and the agent's is
+        # one (a DeprecationWarning, shown when __main__ forks): nothing else.
+        warning = "DeprecationWarning: This process (pid=%d) is multi-threaded, use of fork()" % parent.pid
+        errors = "".join(line for line in errors.splitlines(True)
+                         if warning not in line and line.strip() != "child = os.fork()")
+        self.assertEqual(errors, "")
+        done = pyhot("history", child)
+        self.assertEqual(done.returncode, 1)
+
+    def enterContext_tmp(self):
+        import shutil
+        import tempfile
+        directory = tempfile.mkdtemp(prefix="pyhot-fork-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        return directory
+
+
+for_each_interpreter(LargeReloadFaults, globals())
+for_each_interpreter(ForkAfterAttach, globals())
+del LargeReloadFaults, ForkAfterAttach
+
+if __name__ == "__main__":
+    unittest.main()
