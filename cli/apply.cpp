@@ -100,8 +100,8 @@ int apply_bundle_in(int pid, const Bundle& bundle, const ApplyOptions& options, 
       document["baseline_differs"] = module.module;
       return refuse(document,
                     "the code live for " + module.module + " in process " + std::to_string(pid) +
-                        " is not the text bundle " + bundle.id + " was made against (" + bundle.revision +
-                        "); nothing was changed.",
+                        " is not the text bundle " + bundle.id + " was made against, at " + bundle.revision +
+                        "; nothing was changed.",
                     options.json);
     }
     if (*state == LiveState::already_new) {
@@ -203,7 +203,8 @@ int run_apply(const ApplyOptions& options) {
   }
   auto one = [&](int pid, json& document) { return apply_bundle_in(pid, *bundle, options, document); };
   if (options.tree) {
-    return run_labelled_over_tree(options.pid, bundle->id, options.dry_run, options.json, "run the bundle", one);
+    return run_labelled_over_tree(options.pid, bundle->id, options.dry_run, options.json,
+                                  options.dry_run ? "can take the bundle" : "run the bundle", one);
   }
   json document;
   int code = one(options.pid, document);

@@ -189,7 +189,7 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
         continue;
       case MemberOutcome::not_reached:
         ++not_reached;
-        std::cout << ": never had the patch (it imported the module itself); skipped\n";
+        std::cout << ": never had the patch; skipped\n";
         continue;
       case MemberOutcome::done:
         ++done;
