@@ -13,6 +13,7 @@
 
 #include "cli/autoreload_output.hpp"
 #include "cli/autoreload_target.hpp"
+#include "cli/autoreload_tree.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "loader/agent_api.hpp"
@@ -123,6 +124,10 @@ class Autoreload {
   void handle(const std::vector<watcher::FileEvent>& events);
   FileResult locate(loader::AgentChannel& agent, const std::string& path, WatchedFile& file);
   FileResult apply(loader::AgentChannel& agent, const std::string& path);
+  bool over_tree();
+  FileResult apply_over_tree(const std::string& path);
+  void refresh_worker_modules(bool announce);
+  void report_syntax_error(const std::string& path, const std::string& module, const parser::SyntaxError& error) const;
   bool deletes_everything(loader::AgentChannel& agent, const std::string& path, const WatchedFile& file,
                           const parser::SourceFile& after);
   void report_deletes_everything(const std::string& path, const std::string& module) const;
@@ -140,6 +145,7 @@ class Autoreload {
   std::set<std::string> m_flat_directories;    // directories of the target's modules
   std::chrono::milliseconds m_poll_interval = k_first_module_poll;
   bool m_applied_changes = false;  // did the last apply() change anything live
+  bool m_tree_seen = false;        // run --autoreload: the child has forked Python workers
   std::string m_agent_directory;   // "<dir>/": where `pyhot run` puts the agent and its sitecustomize
 };
 
@@ -271,6 +277,9 @@ FileResult Autoreload::locate(loader::AgentChannel& agent, const std::string& pa
 // against it. On a syntax error or a restart verdict nothing is applied and
 // the live state stays what it was, so the next good save carries everything.
 FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& path) {
+  if (over_tree()) {
+    return apply_over_tree(path);
+  }
   auto& file = m_files[path];
   std::string shown = m_output.display(path);
   if (auto located = locate(agent, path, file); located != FileResult::applied) {
@@ -297,18 +306,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     return FileResult::failed;
   }
   if (!parsed->errors.empty()) {
-    const auto& error = parsed->errors.front();
-    if (m_output.json_output()) {
-      m_output.event({{"event", "syntax_error"},
-                      {"file", path},
-                      {"module", file.module},
-                      {"line", error.line},
-                      {"column", error.column},
-                      {"message", error.message}});
-    } else {
-      m_output.line(shown + ":" + std::to_string(error.line) + ":" + std::to_string(error.column),
-                    "syntax error: " + error.message + " (nothing applied)", m_output.red());
-    }
+    report_syntax_error(path, file.module, parsed->errors.front());
     return FileResult::failed;
   }
   if (!m_options.allow_empty && deletes_everything(agent, path, file, *parsed)) {
@@ -342,6 +340,77 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   m_applied_changes = outcome->applied_anything();
   file.live = std::move(*parsed);
   return FileResult::applied;
+}
+
+void Autoreload::report_syntax_error(const std::string& path, const std::string& module,
+                                     const parser::SyntaxError& error) const {
+  if (m_output.json_output()) {
+    m_output.event({{"event", "syntax_error"},
+                    {"file", path},
+                    {"module", module},
+                    {"line", error.line},
+                    {"column", error.column},
+                    {"message", error.message}});
+  } else {
+    m_output.line(m_output.display(path) + ":" + std::to_string(error.line) + ":" + std::to_string(error.column),
+                  "syntax error: " + error.message + " (nothing applied)", m_output.red());
+  }
+}
+
+// --tree always; `run --autoreload` from the first time its child has
+// Python workers (a program that never forks is patched as one process).
+bool Autoreload::over_tree() {
+  if (!m_options.tree) {
+    return false;
+  }
+  if (!m_options.child || m_tree_seen) {
+    return true;
+  }
+  m_tree_seen = has_python_workers(m_options.pid);
+  return m_tree_seen;
+}
+
+// One save over the tree: each process is asked what is live for the file
+// (processes may hold different texts: workers that imported it later).
+FileResult Autoreload::apply_over_tree(const std::string& path) {
+  auto& file = m_files[path];
+  FileState before_reading = file_state(path);
+  auto text = util::read_file(path);
+  if (!text) {
+    report_error(m_output.display(path), "error", path, file.module, text.error().message);
+    return FileResult::failed;
+  }
+  if (file_state(path) != before_reading) {
+    return FileResult::skipped;  // written to while we read it: its writer's next event brings it back
+  }
+  auto parsed = parser::parse_source(*text, path);
+  if (!parsed) {
+    report_error(m_output.display(path), "error", path, file.module, parsed.error().message);
+    return FileResult::failed;
+  }
+  if (!parsed->errors.empty()) {
+    report_syntax_error(path, file.module, parsed->errors.front());
+    return FileResult::failed;
+  }
+  if (!m_options.allow_empty && parsed->definitions.empty() && file.had_definitions.value_or(true)) {
+    report_deletes_everything(path, file.module);
+    return FileResult::failed;
+  }
+  file.live.reset();  // each process says what is live for it
+  bool ok = apply_save_over_tree({m_options.pid, path, *text, m_options.force}, m_output);
+  m_applied_changes = ok;
+  return ok ? FileResult::applied : FileResult::failed;
+}
+
+// A master without the application's modules: its first worker says which
+// files to watch.
+void Autoreload::refresh_worker_modules(bool announce) {
+  if (!m_options.tree || !m_options.paths.empty()) {
+    return;
+  }
+  if (auto worker = first_worker_agent(m_options.pid, m_options.force)) {
+    refresh_modules(*worker, announce);
+  }
 }
 
 // A file with no definition left where the module has some is what a save
@@ -438,6 +507,7 @@ std::vector<std::string> Autoreload::files_to_compare(loader::AgentChannel& agen
   std::vector<std::string> files;
   if (m_options.paths.empty()) {
     refresh_modules(agent, false);
+    refresh_worker_modules(false);
     for (const auto& [path, file] : m_files) {
       files.push_back(path);
     }
@@ -554,6 +624,7 @@ int Autoreload::watch_loop() {
         if (auto agent = connect(false)) {
           refresh_modules(**agent, true);
         }
+        refresh_worker_modules(true);
       }
       next_poll = Clock::now() + m_poll_interval;
     }
@@ -620,6 +691,7 @@ int Autoreload::run() {
     }
     refresh_modules(**agent, false);
   }
+  refresh_worker_modules(false);
   announce_watching();
   return watch_loop();
 }

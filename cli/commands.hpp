@@ -63,8 +63,29 @@ struct AutoreloadOptions {
   // Set by `pyhot run --autoreload`: pid is pyhot's child; signals sent to
   // pyhot go to it, and the exit code is the child's.
   bool child = false;
+  // Also every Python process below pid (pre-fork servers): each save is
+  // one labelled patch across the tree (cli/process_tree.hpp).
+  bool tree = false;
 };
 int run_autoreload(const AutoreloadOptions& options);
+
+struct BundleOptions {
+  std::vector<std::string> files;
+  std::string output;             // -o patch.pyhot
+  std::string revision = "HEAD";  // the texts expected live are the files at this git revision
+  bool json = false;
+};
+int run_bundle(const BundleOptions& options);
+
+struct ApplyOptions {
+  int pid = 0;
+  std::string bundle;
+  bool tree = false;
+  bool dry_run = false;
+  bool json = false;
+  bool force = false;
+};
+int run_apply(const ApplyOptions& options);
 
 struct RunOptions {
   std::vector<std::string> command;  // python app.py args...

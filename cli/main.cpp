@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <utility>
 
 #include "cli/commands.hpp"
 #include "loader/agent_source.hpp"
@@ -21,6 +23,62 @@ const CLI::Validator k_process_id(
       return std::string();
     },
     "PID");
+
+// `bundle` and `apply`: a patch made once and applied on many hosts.
+struct FleetCommands {
+  pyhot::cli::BundleOptions bundle;
+  pyhot::cli::ApplyOptions apply;
+};
+
+void add_fleet_commands(CLI::App& app, FleetCommands& fleet, int& code) {
+  using namespace pyhot::cli;
+  auto* bundle_command = app.add_subcommand(
+      "bundle", "Make a patch to apply elsewhere: FILE... -o patch.pyhot (each file against its text at --base)");
+  bundle_command->add_option("FILE", fleet.bundle.files, "Edited Python files")->required();
+  bundle_command->add_option("-o,--output", fleet.bundle.output, "The bundle file to write")->required();
+  bundle_command->add_option("--base", fleet.bundle.revision,
+                             "Git revision whose texts must be live where it is applied (default HEAD)");
+  bundle_command->add_flag("--json", fleet.bundle.json, "Machine-readable output");
+  bundle_command->callback([&] { code = run_bundle(fleet.bundle); });
+
+  auto* apply_command = app.add_subcommand(
+      "apply", "Apply a bundle to a live process, only where the code live is what it was made against");
+  apply_command->add_option("PID", fleet.apply.pid, "Target process id")->required()->check(k_process_id);
+  apply_command->add_option("BUNDLE", fleet.apply.bundle, "A file made by `pyhot bundle`")->required();
+  apply_command->add_flag("--tree", fleet.apply.tree, "Also every Python process below PID (pre-fork servers)");
+  apply_command->add_flag("--dry-run", fleet.apply.dry_run,
+                          "Check the baseline and compile in the target, apply nothing");
+  apply_command->add_flag("--force", fleet.apply.force, "Attach even where remote debugging was disabled (3.14+)");
+  apply_command->add_flag("--json", fleet.apply.json, "Machine-readable output");
+  apply_command->callback([&] { code = run_apply(fleet.apply); });
+}
+
+// Every command's --help ends with an example.
+void add_examples(CLI::App& app) {
+  static const std::pair<const char*, const char*> k_examples[] = {
+      {"defs", "pyhot defs app/views.py"},
+      {"check", "pyhot check HEAD\n  pyhot check --staged"},
+      {"reload",
+       "pyhot reload 4242 app/views.py\n  pyhot reload 4242 app/views.py --tree   (a pre-fork master and its workers)"},
+      {"module", "pyhot module 4242 app/views.py"},
+      {"history", "pyhot history 4242\n  pyhot history 4242 --tree"},
+      {"revert", "pyhot revert 4242 3\n  pyhot revert 4242 t-1a2b3c4d --tree   (the label `reload --tree` printed)"},
+      {"ps", "pyhot ps"},
+      {"agent-path", "pyhot agent-path   (PYTHONPATH=$(pyhot agent-path) lets a program import pyhot_agent)"},
+      {"autoreload",
+       "pyhot autoreload 4242 app/\n  pyhot autoreload 4242 --tree   (a pre-fork master and its workers)"},
+      {"run", "pyhot run --autoreload -- python app.py\n  pyhot run --autoreload -- gunicorn app:wsgi -w 4"},
+      {"bundle", "pyhot bundle app/views.py -o fix.pyhot --base v1.4"},
+      {"apply", "pyhot apply 4242 fix.pyhot --dry-run\n  pyhot apply 4242 fix.pyhot --tree"},
+  };
+  for (const auto& [name, text] : k_examples) {
+    for (auto* command : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (command->get_name() == name) {
+        command->footer(std::string("Example:\n  ") + text);
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -56,6 +114,9 @@ int main(int argc, char** argv) {
   ReloadOptions reload;
   auto* reload_command = app.add_subcommand(
       "reload", "Make a live process run the current source: PID FILE.py | PID MODULE | PID MODULE [CLASS] METHOD");
+  reload_command->footer(
+      "Example:\n  pyhot reload 4242 app/views.py\n  pyhot reload 4242 app/views.py --tree   (a pre-fork master and "
+      "its workers)");
   reload_command->add_option("PID", reload.pid, "Target process id")->required()->check(k_process_id);
   reload_command->add_option("TARGET", reload.target, "FILE.py, MODULE, or MODULE [CLASS] METHOD")->required();
   reload_command->add_flag("-v,--verbose", reload.verbose, "Show the whole extracted method source");
@@ -85,6 +146,8 @@ int main(int argc, char** argv) {
 
   ProcessOptions revert;
   auto* revert_command = app.add_subcommand("revert", "Undo a patch (default: the newest still applied)");
+  revert_command->footer(
+      "Example:\n  pyhot revert 4242 3\n  pyhot revert 4242 t-1a2b3c4d --tree   (the label `reload --tree` printed)");
   revert_command->add_option("PID", revert.pid, "Target process id")->required()->check(k_process_id);
   revert_command->add_option("ID", revert.arguments, "Patch id from `pyhot history`");
   revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
@@ -102,16 +165,22 @@ int main(int argc, char** argv) {
   AutoreloadOptions autoreload;
   auto* autoreload_command = app.add_subcommand(
       "autoreload", "Apply every save to a live process: PID [PATH...] (default: the files of its own modules)");
+  autoreload_command->footer(
+      "Example:\n  pyhot autoreload 4242 app/\n  pyhot autoreload 4242 --tree   (a pre-fork master and its workers)");
   autoreload_command->add_option("PID", autoreload.pid, "Target process id")->required()->check(k_process_id);
   autoreload_command->add_option("PATH", autoreload.paths, "Files or directories to watch (directories recursively)");
   autoreload_command->add_option("--debounce", autoreload.debounce_ms,
                                  "Milliseconds a file must be quiet before it is applied (default 20)");
   autoreload_command->add_flag("--once", autoreload.once, "Apply what differs from the live code, then exit");
+  autoreload_command->add_flag("--tree", autoreload.tree, "Also every Python process below PID (pre-fork servers)");
   autoreload_command->add_flag("--force", autoreload.force, "Attach even where remote debugging was disabled (3.14+)");
   autoreload_command->add_flag("--json", autoreload.json, "One JSON object per line, per event");
   autoreload_command->add_flag("--allow-empty", autoreload.allow_empty,
                                "Apply a save even when it deletes every definition of its module");
   autoreload_command->callback([&] { code = run_autoreload(autoreload); });
+
+  FleetCommands fleet;
+  add_fleet_commands(app, fleet, code);
 
   RunOptions run;
   auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
@@ -122,6 +191,7 @@ int main(int argc, char** argv) {
   run_command->add_option("COMMAND", run.command, "The program and its arguments, after --")->required();
   run_command->callback([&] { code = run_program(run); });
 
+  add_examples(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iomanip>
 #include <iostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -73,6 +75,8 @@ TreeMember run_once(int pid, const TreeCommand& command) {
     member.outcome = MemberOutcome::exited;
   } else if (member.document.value("lacks_module", false)) {
     member.outcome = MemberOutcome::lacks_module;
+  } else if (member.document.value("not_reached", false)) {
+    member.outcome = MemberOutcome::not_reached;
   } else {
     member.outcome = MemberOutcome::failed;
   }
@@ -170,6 +174,7 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
   int confirmed = 0;
   int exited = 0;
   int lacking = 0;
+  int not_reached = 0;
   int failed = 0;
   for (const auto& member : members) {
     std::cout << "== process " << member.pid;
@@ -181,6 +186,10 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
       case MemberOutcome::lacks_module:
         ++lacking;
         std::cout << ": does not have the module loaded; skipped\n";
+        continue;
+      case MemberOutcome::not_reached:
+        ++not_reached;
+        std::cout << ": never had the patch; skipped\n";
         continue;
       case MemberOutcome::done:
         ++done;
@@ -205,11 +214,14 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
   if (lacking > 0) {
     std::cout << "; " << lacking << " without the module, skipped";
   }
+  if (not_reached > 0) {
+    std::cout << "; " << not_reached << " never had the patch, skipped";
+  }
   std::cout << ".\n";
 }
 
 nlohmann::json tree_to_json(const std::vector<TreeMember>& members) {
-  static constexpr const char* k_words[] = {"done", "confirmed", "failed", "lacks_module", "exited"};
+  static constexpr const char* k_words[] = {"done", "confirmed", "failed", "lacks_module", "exited", "not_reached"};
   nlohmann::json processes = nlohmann::json::array();
   for (const auto& member : members) {
     nlohmann::json document = member.document;
@@ -218,6 +230,22 @@ nlohmann::json tree_to_json(const std::vector<TreeMember>& members) {
     processes.push_back(std::move(document));
   }
   return {{"ok", tree_exit_code(members) == k_exit_done}, {"processes", processes}};
+}
+
+std::string make_tree_label() {
+  std::random_device random;
+  std::ostringstream label;
+  label << "t-" << std::hex << std::setw(8) << std::setfill('0') << (random() & 0xffffffffU);
+  return label.str();
+}
+
+bool is_patch_label(const std::string& word) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  auto allowed = [&](char c) {
+    return digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' || c == ':' || c == '-';
+  };
+  return !word.empty() && word.size() <= 64 && std::all_of(word.begin(), word.end(), allowed) &&
+         !std::all_of(word.begin(), word.end(), digit);
 }
 
 }  // namespace pyhot::cli

@@ -18,6 +18,7 @@ enum class MemberOutcome {
   failed,        // a real failure: counts against the exit status
   lacks_module,  // the process never imported the module: skipped with a note
   exited,        // the process ended while the command ran: reported, not a failure
+  not_reached,   // revert: the patch never reached the process (it imported the module later): a note
 };
 
 struct TreeMember {
@@ -32,7 +33,7 @@ struct TreeMember {
 // The command for one process: prints to std::cout (captured per member),
 // fills `document`, and says how it went. `exited` and `lacks_module` are
 // decided by the runner from the process's state and the document's
-// "lacks_module" flag, `confirmed` from its "already_live" flag, so commands
+// "lacks_module" flag (`not_reached` from "not_reached"), `confirmed` from its "already_live" flag, so commands
 // need not know about trees.
 using TreeCommand = std::function<int(int pid, nlohmann::json& document)>;
 
@@ -53,5 +54,13 @@ int tree_exit_code(const std::vector<TreeMember>& members);
 void print_tree(const std::vector<TreeMember>& members, const std::string& what);
 
 nlohmann::json tree_to_json(const std::vector<TreeMember>& members);
+
+// A new tree-wide label ("t-" and 8 hex digits): the one id a `--tree`
+// command gives its patch in every process (PROTOCOL.md, "revert").
+std::string make_tree_label();
+
+// Whether `word` is a patch label (a tree's or a bundle's) rather than a
+// per-process patch id (a number).
+bool is_patch_label(const std::string& word);
 
 }  // namespace pyhot::cli

@@ -8,8 +8,10 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/live_process.hpp"
 #include "cli/output.hpp"
 #include "cli/process_tree.hpp"
+#include "cli/tree_patch.hpp"
 #include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
@@ -26,16 +28,6 @@ namespace {
 
 constexpr int k_truncate_above_lines = 20;
 constexpr int k_truncated_keep_lines = 10;
-
-Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force) {
-  auto process = loader::require_python_process(pid);
-  if (!process) {
-    return process.error();
-  }
-  loader::ConnectOptions options;
-  options.force = force;
-  return loader::connect_to_agent(*process, options);
-}
 
 // Runs `one` for the process, or with --tree for it and every Python process
 // below it until the tree is stable (cli/process_tree.hpp).
@@ -97,14 +89,6 @@ void print_refused(const PatchOutcome& outcome) {
     std::cout << outcome.file << ":" << change.line << "  " << change.qualname << "  restart  " << change.reason
               << "\n";
   }
-}
-
-std::string error_text(const Error& error) {
-  std::string text = error.message;
-  if (!text.empty() && text.back() != '.') {
-    text += ".";
-  }
-  return text;
 }
 
 int reload_method(loader::Agent& agent, const ReloadOptions& options, json& document) {
@@ -276,8 +260,9 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     }
     std::cout << "\n";
   }
-  if (outcome->patch_id) {
-    // The process's own pid: under --tree each process has its own patch ids.
+  if (outcome->patch_id && !options.tree) {
+    // Under --tree the one command that undoes the patch in every process
+    // follows the tree (cli/tree_patch.hpp).
     std::cout << "Patch " << *outcome->patch_id << ": `pyhot revert " << pid << " " << *outcome->patch_id
               << "` undoes it.\n";
   }
@@ -287,51 +272,6 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
   return k_exit_done;
 }
 
-json to_json(const std::vector<loader::PatchChange>& changes) {
-  json out = json::array();
-  for (const auto& change : changes) {
-    out.push_back({{"qualname", change.qualname}, {"verdict", change.verdict}});
-  }
-  return out;
-}
-
-json to_json(const std::vector<loader::PatchRecord>& patches) {
-  json out = json::array();
-  for (const auto& patch : patches) {
-    out.push_back({{"id", patch.id},
-                   {"time", patch.time},
-                   {"module", patch.module},
-                   {"file", patch.file},
-                   {"reverted", patch.reverted},
-                   {"changes", to_json(patch.changes)}});
-  }
-  return out;
-}
-
-std::string format_time(double unix_seconds) {
-  std::time_t seconds = static_cast<std::time_t>(unix_seconds);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
-  return text;
-}
-
-// Opens the agent; on failure prints one line (or fills the JSON) and says so.
-loader::AgentClient* open_or_report(int pid, bool force, bool json_output, json& document,
-                                    std::unique_ptr<loader::AgentClient>& holder) {
-  auto agent = open_agent(pid, force);
-  if (!agent) {
-    document = {{"ok", false}, {"error", agent.error().message}, {"error_kind", error_kind_name(agent.error().kind)}};
-    if (!json_output) {
-      std::cerr << "pyhot: " << agent.error().message << "\n";
-    }
-    return nullptr;
-  }
-  holder = std::move(*agent);
-  return holder.get();
-}
-
 }  // namespace
 
 int run_reload(const ReloadOptions& options) {
@@ -339,16 +279,22 @@ int run_reload(const ReloadOptions& options) {
     print_error("reload takes PID FILE.py, PID MODULE, or PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
-  return for_each_target(options.pid, options.tree, options.json, "run the new code", [&](int pid, json& document) {
+  std::string label = options.tree ? make_tree_label() : std::string();
+  auto one = [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
     auto* agent = open_or_report(pid, options.force, options.json, document, holder);
     if (agent == nullptr) {
       return k_exit_failed;
     }
     loader::Agent typed(*agent);
+    typed.label_patches(label);
     return options.target.size() == 1 ? reload_file(typed, options, pid, document)
                                       : reload_method(typed, options, document);
-  });
+  };
+  if (options.tree) {
+    return run_labelled_over_tree(options.pid, label, options.dry_run, options.json, "run the new code", one);
+  }
+  return for_each_target(options.pid, false, options.json, "run the new code", one);
 }
 
 int run_module(const ProcessOptions& options) {
@@ -384,6 +330,9 @@ int run_module(const ProcessOptions& options) {
 }
 
 int run_history(const ProcessOptions& options) {
+  if (options.tree) {
+    return run_tree_history(options);
+  }
   return for_each_target(options.pid, options.tree, options.json, "answered", [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
     auto* agent = open_or_report(pid, options.force, options.json, document, holder);
@@ -418,6 +367,14 @@ int run_history(const ProcessOptions& options) {
 }
 
 int run_revert(const ProcessOptions& options) {
+  if (options.arguments.size() > 1) {
+    print_error("revert takes PID [ID]", options.json);
+    return k_exit_usage;
+  }
+  // Patch ids differ per process: a tree is reverted by its patch's label.
+  if (options.tree || (options.arguments.size() == 1 && is_patch_label(options.arguments[0]))) {
+    return run_label_revert(options);
+  }
   std::optional<int> patch_id;
   if (options.arguments.size() == 1) {
     try {
@@ -426,9 +383,6 @@ int run_revert(const ProcessOptions& options) {
       print_error("revert takes PID [ID]: '" + options.arguments[0] + "' is not a patch id", options.json);
       return k_exit_usage;
     }
-  } else if (options.arguments.size() > 1) {
-    print_error("revert takes PID [ID]", options.json);
-    return k_exit_usage;
   }
   return for_each_target(options.pid, options.tree, options.json, "reverted", [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;

@@ -59,6 +59,7 @@ int run_program(const RunOptions& options) {
   autoreload.debounce_ms = options.debounce_ms;
   autoreload.allow_empty = options.allow_empty;
   autoreload.child = true;
+  autoreload.tree = true;  // a pre-fork server's workers get every save too
   return run_autoreload(autoreload);
 }
 

@@ -87,6 +87,17 @@ std::vector<PatchChange> patch_changes(const json& changes) {
   return out;
 }
 
+RevertReply revert_reply(const json& reply) {
+  RevertReply out{reply.value("reverted", 0), patch_changes(reply.at("changes")),
+                  reply.value("kept", std::vector<std::string>{}), {}};
+  if (reply.contains("patches") && reply["patches"].is_array()) {
+    for (const auto& patch : reply["patches"]) {
+      out.patches.push_back({patch.value("id", 0), patch.value("module", ""), patch.value("file", "")});
+    }
+  }
+  return out;
+}
+
 UnitResult unit_result(const json& result) {
   UnitResult out;
   if (result.contains("status") && result["status"].is_string()) {
@@ -219,6 +230,9 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   if (!request.snapshot_hash.empty()) {
     arguments["snapshot_hash"] = request.snapshot_hash;
   }
+  if (!m_patch_label.empty() && !request.dry_run) {
+    arguments["label"] = m_patch_label;
+  }
   // Not sending the text twice keeps the request (parsed while the target's
   // GIL is held) small: without the field the agent records `source`.
   if (request.snapshot_edit) {
@@ -247,7 +261,7 @@ Result<std::vector<PatchRecord>> Agent::history() {
     std::vector<PatchRecord> out;
     for (const auto& patch : reply.at("patches")) {
       out.push_back({patch.value("id", 0), patch.value("time", 0.0), patch.value("module", ""), patch.value("file", ""),
-                     patch.value("reverted", false), patch_changes(patch.at("changes"))});
+                     patch.value("reverted", false), patch_changes(patch.at("changes")), patch.value("label", "")});
     }
     return out;
   });
@@ -258,10 +272,11 @@ Result<RevertReply> Agent::revert(std::optional<int> patch) {
   if (patch) {
     arguments["patch"] = *patch;
   }
-  return call<RevertReply>(m_channel, Op::revert, std::move(arguments), [](const json& reply) {
-    return RevertReply{reply.value("reverted", 0), patch_changes(reply.at("changes")),
-                       reply.value("kept", std::vector<std::string>{})};
-  });
+  return call<RevertReply>(m_channel, Op::revert, std::move(arguments), revert_reply);
+}
+
+Result<RevertReply> Agent::revert_label(const std::string& label) {
+  return call<RevertReply>(m_channel, Op::revert, {{"label", label}}, revert_reply);
 }
 
 Result<Done> Agent::stop() {

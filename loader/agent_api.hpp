@@ -157,17 +157,29 @@ struct PatchRecord {
   std::string file;
   bool reverted = false;
   std::vector<PatchChange> changes;
+  std::string label;  // "" when the patch was applied without one
+};
+
+struct RevertedPatch {
+  int id = 0;
+  std::string module;
+  std::string file;
 };
 
 struct RevertReply {
-  int reverted = 0;  // the patch id
+  int reverted = 0;  // the patch id (the newest one of a label); 0: the label's were reverted already
   std::vector<PatchChange> changes;
   std::vector<std::string> kept;  // names the patch added: still bound for code that runs
+  std::vector<RevertedPatch> patches;
 };
 
 class Agent {
  public:
   explicit Agent(AgentChannel& channel) : m_channel(channel) {}
+
+  // Every apply made through this Agent from now on carries `label`, the
+  // patch's one id across a process tree (PROTOCOL.md, "revert").
+  void label_patches(std::string label) { m_patch_label = std::move(label); }
 
   Result<PingReply> ping();
   Result<std::vector<LoadedModule>> modules();
@@ -190,10 +202,13 @@ class Agent {
   Result<std::vector<PatchRecord>> history();
   // nullopt: the newest patch still applied.
   Result<RevertReply> revert(std::optional<int> patch);
+  // Every patch still applied that carries `label`; not_found when none has it.
+  Result<RevertReply> revert_label(const std::string& label);
   Result<Done> stop();
 
  private:
   AgentChannel& m_channel;
+  std::string m_patch_label;
 };
 
 }  // namespace pyhot::loader

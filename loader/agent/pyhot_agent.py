@@ -60,6 +60,7 @@ ACCEPT_WAIT = 0.005
 # line numbers stay far inside a C int, and compiling a unit behind
 # first_line - 1 newlines stays cheap.
 MAX_ID = 2 ** 53 - 1
+MAX_LABEL = 64
 MAX_LINE = 1000000
 # History limits (PYHOT_HISTORY_MAX_PATCHES, PYHOT_HISTORY_MAX_BYTES).
 DEFAULT_HISTORY_MAX_PATCHES = 100
@@ -399,6 +400,18 @@ def _int_field(request, name, low, high, default=_MISSING):
     if value is not default and not low <= value <= high:
         raise _Failure('protocol', "field '%s' is %d, outside %d to %d" % (name, value, low, high))
     return value
+
+
+def _label_field(request):
+    """A patch's tree-wide label (PROTOCOL.md): one id the client gives
+    the patch in every process it reaches; None without one."""
+    label = _field(request, 'label', str, None)
+    if label is not None and not (0 < len(label) <= MAX_LABEL
+                                  and all(c.isalnum() or c in '._:-' for c in label)
+                                  and label.isascii()):
+        raise _Failure('protocol', "field 'label' must be 1 to %d letters, digits or ._:-"
+                       % MAX_LABEL)
+    return label
 
 
 def _word_field(request, name, words, default=_MISSING):
@@ -830,6 +843,7 @@ class _ApplyRequest(object):
         self.snapshot_hash = _field(request, 'snapshot_hash', str, None)
         self.dry_run = _flag_field(request, 'dry_run')
         self.verify = _flag_field(request, 'verify')
+        self.label = _label_field(request)
         # What to record as live afterwards: the whole source by default; a
         # client that applies only part of a file sends its own text, or
         # null to record nothing.
@@ -2166,12 +2180,15 @@ def _undo_one(action, writes):
 
 class _Patch(object):
     __slots__ = ('id', 'time', 'module', 'file', 'reverted', 'changes',
-                 'actions', 'previous_snapshot', 'previous_lines', 'size')
+                 'actions', 'previous_snapshot', 'previous_lines', 'size', 'label')
 
     def to_json(self):
-        return {'id': self.id, 'time': self.time, 'module': self.module,
-                'file': self.file, 'reverted': self.reverted,
-                'changes': [dict(qualname=q, verdict=v) for q, v in self.changes]}
+        out = {'id': self.id, 'time': self.time, 'module': self.module,
+               'file': self.file, 'reverted': self.reverted,
+               'changes': [dict(qualname=q, verdict=v) for q, v in self.changes]}
+        if self.label is not None:
+            out['label'] = self.label
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -2410,6 +2427,7 @@ class _History(object):
         patch.module = request.module_name
         patch.file = request.file
         patch.reverted = False
+        patch.label = request.label
         patch.changes = tuple((u.qualname, u.verdict) for u in units if u.status == 'applied')
         patch.actions = tuple(actions)
         patch.previous_snapshot = previous_snapshot
@@ -2449,6 +2467,23 @@ class _History(object):
             raise _Failure('refused', 'revert patch(es) %s of %s first'
                            % (', '.join(str(i) for i in later), patch.module))
         return patch
+
+    def find_labelled(self, label):
+        """The applied patches of a label, newest first; [] when every one
+        was reverted. A later patch of one of their modules outside the label
+        must be reverted first."""
+        labelled = [p for p in self.patches if p.label == label]
+        if not labelled:
+            raise _Failure('not_found', 'no patch labelled %s' % label)
+        applied = [p for p in labelled if not p.reverted]
+        ids = set(p.id for p in applied)
+        for patch in applied:
+            later = [p.id for p in self.patches if not p.reverted and p.module == patch.module
+                     and p.id > patch.id and p.id not in ids]
+            if later:
+                raise _Failure('refused', 'revert patch(es) %s of %s first'
+                               % (', '.join(str(i) for i in later), patch.module))
+        return applied[::-1]
 
     def mark_reverted(self, patch):
         patch.reverted = True
@@ -2628,21 +2663,30 @@ class _Operations(object):
                 'results': [u.result() for u in plan.units]}
 
     def op_revert(self, request):
-        patch = self.history.find_revertible(_int_field(request, 'patch', 1, MAX_ID, None))
-        # Names the patch added stay bound: a frame still running its code
-        # (a request in flight) may use them, and would meet a NameError.
-        added = [a for a in patch.actions
-                 if a[0] == 'bind' and a[3] is _MISSING and a[4] is not _MISSING]
-        added_ids = set(id(a) for a in added)
-        errors = _undo([a for a in patch.actions if id(a) not in added_ids])
-        if errors:
-            raise _Failure('internal', 'revert of patch %d incomplete: %s'
-                           % (patch.id, '; '.join(errors)))
-        self.history.mark_reverted(patch)
-        _restore_lines(patch.previous_lines)
-        kept = [a[2] if not isinstance(a[1], type) else '%s.%s' % (a[1].__qualname__, a[2])
-                for a in added]
-        return {'reverted': patch.id, 'changes': patch.to_json()['changes'], 'kept': kept}
+        label = _label_field(request)
+        if label is None:
+            patches = [self.history.find_revertible(_int_field(request, 'patch', 1, MAX_ID, None))]
+        else:
+            patches = self.history.find_labelled(label)
+        changes = []
+        kept = []
+        for patch in patches:
+            # Names the patch added stay bound: a frame still running its code
+            # (a request in flight) may use them, and would meet a NameError.
+            added = [a for a in patch.actions
+                     if a[0] == 'bind' and a[3] is _MISSING and a[4] is not _MISSING]
+            added_ids = set(id(a) for a in added)
+            errors = _undo([a for a in patch.actions if id(a) not in added_ids])
+            if errors:
+                raise _Failure('internal', 'revert of patch %d incomplete: %s'
+                               % (patch.id, '; '.join(errors)))
+            self.history.mark_reverted(patch)
+            _restore_lines(patch.previous_lines)
+            changes.extend(patch.to_json()['changes'])
+            kept.extend(a[2] if not isinstance(a[1], type) else '%s.%s' % (a[1].__qualname__, a[2])
+                        for a in added)
+        return {'reverted': patches[0].id if patches else 0, 'changes': changes, 'kept': kept,
+                'patches': [{'id': p.id, 'module': p.module, 'file': p.file} for p in patches]}
 
 
 def _error_reply(request_id, kind, message):
