@@ -271,6 +271,10 @@ Result<StagedAgent> stage_agent_for(const ProcessInfo& process) {
 std::string python_string_literal(const std::string& text) {
   std::string literal = "'";
   for (char c : text) {
+    if (c == '\n') {
+      literal += "\\n";
+      continue;
+    }
     if (c == '\\' || c == '\'') {
       literal.push_back('\\');
     }
@@ -306,9 +310,19 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
     return verified.error().with_context(context);
   }
   // Binds no names in __main__, runs once however many times it is queued,
-  // and never raises into the program.
-  std::string bootstrap = "try:\n    __import__('runpy').run_path(" + python_string_literal(staged->inside_path) +
-                          ", run_name='__agent__')\nexcept BaseException:\n    pass\n";
+  // and never raises into the program. It runs at whatever line the main
+  // thread is at, maybe inside a lock that thread holds (threading's own
+  // fork handler holds one, the agent's start another): so it only starts
+  // a thread (with _thread: always loaded, it takes no lock Python code
+  // holds), which imports and starts the agent where waiting for a lock is
+  // safe. threading is imported first, here: before 3.13 threading takes
+  // the thread that imports it for the main thread, and a program that has
+  // not imported it holds none of its locks.
+  std::string start_agent = "try:\n    __import__('runpy').run_path(" + python_string_literal(staged->inside_path) +
+                            ", run_name='__agent__')\nexcept BaseException:\n    pass\n";
+  std::string bootstrap =
+      "try:\n    __import__('threading')\n    __import__('_thread').start_new_thread(__import__('builtins').exec, (" +
+      python_string_literal(start_agent) + ", {}))\nexcept BaseException:\n    pass\n";
   attach::InjectOptions inject;
   inject.force = options.force;
   inject.deadline = options.timeout;

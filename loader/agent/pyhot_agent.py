@@ -24,6 +24,11 @@ import dis
 import errno
 import functools
 import gc
+# Imported here, never by the agent's thread while it serves: a fork while
+# that thread imports would leave the module's import lock held for good in
+# the child (by a thread the child does not have).
+import importlib.machinery
+import importlib.util
 import itertools
 import operator
 import json
@@ -56,6 +61,9 @@ LISTEN_BACKLOG = 512
 # waits for a request before it hands the connection to a thread of its own.
 BOOST_WAIT = 0.05
 ACCEPT_WAIT = 0.005
+# How long start() in a forked child waits for the thread that is taking
+# the parent's agent state over (_Agent.become_child).
+FORK_TAKEOVER_WAIT = 10.0
 # Range checks for protocol values: request ids fit a double exactly;
 # line numbers stay far inside a C int, and compiling a unit behind
 # first_line - 1 newlines stays cheap.
@@ -2742,6 +2750,10 @@ class _Agent(object):
         self.dispatch_lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.boost = _SwitchBoost()
+        # The process this state belongs to, and in a forked child, who
+        # claimed taking it over (see become_child).
+        self.home = os.getpid()
+        self.children = {}
         self.operations = _Operations(self)
         atexit.register(self.at_exit)
         if hasattr(os, 'register_at_fork'):
@@ -2750,6 +2762,16 @@ class _Agent(object):
     # -- lifetime -------------------------------------------------------------
 
     def start(self):
+        if self.home != os.getpid():
+            # A fork whose handler has not taken the parent's state over yet
+            # (the CLI's bootstrap thread can get here first): take it over
+            # here, or wait for the thread that is doing it.
+            self.become_child()
+            deadline = time.monotonic() + FORK_TAKEOVER_WAIT
+            while self.home != os.getpid():
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.001)
         with self.lock:
             if self.listener is not None and self.pid == os.getpid():
                 return self.path
@@ -2769,9 +2791,11 @@ class _Agent(object):
                     self.operations.baselines.start()
                 except Exception as exc:
                     _debug('cannot record imports: %s' % _exception_text(exc))
+                # daemon given here, not asked of the thread calling start()
+                # (the CLI's bootstrap thread): threading would keep a
+                # record of that thread for good.
                 thread = threading.Thread(target=self.serve, args=(listener,),
-                                          name=THREAD_NAME)
-                thread.daemon = True
+                                          name=THREAD_NAME, daemon=True)
                 thread.start()
                 self.thread = thread
                 _debug('listening on %s' % path)
@@ -2815,25 +2839,33 @@ class _Agent(object):
 
     def after_fork_in_child(self):
         try:
-            # Threads holding these in the parent do not exist here.
-            self.lock = threading.Lock()
-            self.dispatch_lock = threading.Lock()
-            self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-            self.boost.after_fork()
-            listening = self.listener is not None
-            if self.listener is not None:
-                try:
-                    self.listener.close()   # our copy only; the parent keeps serving
-                except OSError:
-                    pass
-            self.listener = None
-            self.thread = None
-            self.path = None
-            self.pid = None
-            if listening:
-                self.start()
+            self.become_child()
         except Exception as exc:
             _debug('after fork: %s' % _exception_text(exc))
+
+    def become_child(self):
+        """In a forked child: the parent's locks (held by threads that do not
+        exist here), its socket and its thread are not ours. Done once per
+        child, by the fork handler or by the CLI's bootstrap thread if it
+        gets there first; the one that claims it also starts the child's
+        agent when the parent was listening."""
+        token = object()
+        if self.children.setdefault(os.getpid(), token) is not token:
+            return
+        inherited = self.listener
+        fresh = {'lock': threading.Lock(), 'dispatch_lock': threading.Lock(),
+                 'slots': threading.BoundedSemaphore(MAX_CONNECTIONS), 'listener': None, 'thread': None,
+                 'path': None, 'pid': None, 'home': os.getpid(), 'children': {os.getpid(): token}}
+        # One C-level call: another thread sees the parent's state or the
+        # child's, never half of each.
+        self.__dict__.update(fresh)
+        self.boost.after_fork()
+        if inherited is not None:
+            try:
+                inherited.close()   # our copy only; the parent keeps serving
+            except OSError:
+                pass
+            self.start()
 
     # -- serving ----------------------------------------------------------------
 
@@ -3110,7 +3142,6 @@ def _literal_constants_match(module, text):
     value in the live module (code objects say nothing about constants).
     Each statement is parsed alone: parsing a large module at once would
     hold the GIL as long as compiling it."""
-    import ast
     namespace = module.__dict__
     for statement in _module_assignments(text):
         try:
@@ -3265,7 +3296,6 @@ class _BytecodeCache(object):
 
 
 def _decode(data):
-    import importlib.util
     return importlib.util.decode_source(data)
 
 
@@ -3346,7 +3376,6 @@ class _Baselines(object):
         return _proves(module, file, text)
 
     def _hook_imports(self):
-        import importlib.machinery
         loader = importlib.machinery.SourceFileLoader
         original = loader.get_code
         if getattr(original, '__pyhot_records__', False):

@@ -45,14 +45,19 @@ std::string guarded_bootstrap(const std::string& bootstrap, const std::string& t
     hex.push_back(k_hex[c >> 4]);
     hex.push_back(k_hex[c & 15]);
   }
-  // Binds no names in __main__; the counter in sys makes the first of
-  // possibly two runs (escalation, then the pending call) the only one.
+  // Binds no names in __main__; the one-item list in sys makes the first of
+  // possibly two runs (escalation, then the pending call) the only one (the
+  // second pop raises). It runs wherever the main thread was interrupted,
+  // so it imports only modules that are always loaded (a real import there
+  // could need a lock the interrupted code holds).
   std::string source = "try:\n";
   if (!unlink_path.empty()) {
-    source += " try: __import__('os').unlink('" + unlink_path + "')\n except BaseException: pass\n";
+    source += " try: __import__('posix').unlink('" + unlink_path + "')\n except BaseException: pass\n";
   }
-  source += " if next(__import__('sys').__dict__.setdefault('_pyhot_once_" + token +
-            "', __import__('itertools').count())) == 0: exec(bytes.fromhex('" + hex +
+  source += " __import__('sys').__dict__.setdefault('_pyhot_once_" + token +
+            "', [0]).pop()\n"
+            " exec(bytes.fromhex('" +
+            hex +
             "').decode(), __import__('__main__').__dict__)\n"
             "except BaseException: pass\n";
   return source;

@@ -135,17 +135,6 @@ class RecyclingTreeTest(unittest.TestCase):
             handle.write("def answer():\n    return %d\n" % value)
         os.replace(path + ".tmp", path)
 
-    def skip_if_known_fork_hang(self, done):
-        """A known defect, not yet fixed (see the session notes): under heavy
-        load a worker forked just as its master's agent is busy sometimes
-        never starts its own agent (its main thread waits on a futex) and
-        cannot be patched. Reported as a skip that names it, never a pass;
-        any other failure fails the test."""
-        failures = [line for line in done.stderr.splitlines() if line.startswith("pyhot: ")]
-        known = "the bootstrap is queued in process"
-        if failures and all(known in line and "blocked in futex" in line for line in failures):
-            self.skipTest("known defect: a worker forked during an agent request hangs in futex: " + failures[0])
-
     def stale_answers(self, expected, samples=30):
         """Asks fresh requests after the command returned: every one must be
         answered by the new code, whichever worker takes it."""
@@ -161,8 +150,6 @@ class RecyclingTreeTest(unittest.TestCase):
         for round_number in range(2, 2 + ROUNDS):
             self.write_work(round_number)
             done = pyhot("reload", self.master.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=120)
-            if done.returncode != 0:
-                self.skip_if_known_fork_hang(done)
             self.assertEqual(done.returncode, 0, "round %d:\n%s%s" % (round_number, done.stdout, done.stderr))
             self.assertEqual(self.stale_answers(round_number), [], "round %d:\n%s" % (round_number, done.stdout))
         self.assertEqual(self.load.failures, 0, "requests failed while the tree was patched")
@@ -183,8 +170,6 @@ class LazyImportTreeTest(RecyclingTreeTest):
         wait_for(lambda: self.load.ask()[1] == "1", 10, "the server to answer")
         self.write_work(7)
         done = pyhot("reload", self.master.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=120)
-        if done.returncode != 0:
-            self.skip_if_known_fork_hang(done)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("== process %d: does not have the module loaded; skipped" % self.master.pid, done.stdout)
 
