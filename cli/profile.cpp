@@ -172,7 +172,7 @@ Result<Done> wait_profiling(loader::Agent& agent, int session, const ProfileOpti
       if (isatty(1)) {
         std::cout << "\x1b[H\x1b[2J";
       }
-      print_flat(std::cout, {options.pid, read->data, functions, {}});
+      print_flat(std::cout, {options.pid, read->data, functions, {}, {}});
       std::cout << std::flush;
     }
   }
@@ -249,7 +249,9 @@ int run_profile(const ProfileOptions& options) {
     print_error("the profile was lost: " + why + " (the agent removed the instrumentation)", options.json);
     return k_exit_failed;
   }
-  std::vector<ProcessProfile> profiles{{removed->pid, removed->data, prepared->functions, removed->changed}};
+  ProcessProfile profile{removed->pid, {}, prepared->functions, removed->changed, {}};
+  profile.data = group_threads(removed->data, &profile.members);
+  std::vector<ProcessProfile> profiles{std::move(profile)};
   if (auto written = write_outputs(options, profiles); !written) {
     print_error(written.error().message, options.json);
     return k_exit_failed;

@@ -59,6 +59,17 @@ struct Frame {
   int depth = 0;
 };
 
+// The label as the script draws it, so the graph reads without scripts too
+// (image viewers): as many characters as fit, ~7 px each.
+std::string fitted_label(const std::string& name, double width) {
+  auto fits = static_cast<long>((width - 6) / 7);
+  if (fits < 3) {
+    return {};
+  }
+  auto count = static_cast<std::size_t>(fits);
+  return name.size() > count ? name.substr(0, count - 2) + ".." : name;
+}
+
 const char* k_script = R"JS(
 var W=1200,M=10,frames=[].slice.call(document.querySelectorAll('g.f')),info=document.getElementById('info');
 function place(x0,w0){frames.forEach(function(g){var x=+g.dataset.x,w=+g.dataset.w,r=g.querySelector('rect'),t=g.querySelector('text');
@@ -137,7 +148,8 @@ std::string flamegraph_svg(const std::vector<ProcessProfile>& profiles, const st
         << escape(frame.name) << label << "</title><rect x=\"" << k_margin + frame.start * scale << "\" y=\"" << y
         << "\" width=\"" << frame.size * scale << "\" height=\"" << k_row - 1 << "\" fill=\""
         << (i == 0 ? "rgb(220,220,220)" : colour_of(frame.name)) << "\" rx=\"2\"/><text x=\""
-        << k_margin + frame.start * scale + 3 << "\" y=\"" << y + k_row - 5 << "\"></text></g>\n";
+        << k_margin + frame.start * scale + 3 << "\" y=\"" << y + k_row - 5 << "\">"
+        << escape(fitted_label(frame.name, frame.size * scale)) << "</text></g>\n";
   }
   out << "<script type=\"text/ecmascript\"><![CDATA[" << k_script << "]]></script>\n</svg>\n";
   return out.str();

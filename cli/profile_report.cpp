@@ -1,6 +1,7 @@
 #include "cli/profile_report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -65,7 +66,58 @@ json node_json(const ProfileNode& node, const ProcessProfile& profile) {
   return out;
 }
 
+// "Thread-12 (worker)" -> "Thread-* (worker)"; other names stay.
+std::string group_name(const std::string& name) {
+  const std::string prefix = "Thread-";
+  if (name.rfind(prefix, 0) != 0) {
+    return name;
+  }
+  std::size_t end = prefix.size();
+  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end])) != 0) {
+    ++end;
+  }
+  if (end == prefix.size() || (end < name.size() && name.compare(end, 2, " (") != 0)) {
+    return name;
+  }
+  return prefix + "*" + name.substr(end);
+}
+
+void add_nodes(std::vector<ProfileNode>& into, const std::vector<ProfileNode>& nodes) {
+  for (const auto& node : nodes) {
+    auto found = std::find_if(into.begin(), into.end(), [&](const ProfileNode& n) { return n.probe == node.probe; });
+    if (found == into.end()) {
+      into.push_back(node);
+      continue;
+    }
+    found->hits += node.hits;
+    found->total += node.total;
+    found->max = std::max(found->max, node.max);
+    found->self += node.self;
+    found->raised += node.raised;
+    add_nodes(found->children, node.children);
+  }
+}
+
 }  // namespace
+
+loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std::string, int>* members) {
+  loader::ProfileData out = data;
+  out.threads.clear();
+  for (const auto& thread : data.threads) {
+    std::string name = group_name(thread.name);
+    auto found = std::find_if(out.threads.begin(), out.threads.end(),
+                              [&](const loader::ProfileThread& t) { return t.name == name; });
+    if (found == out.threads.end()) {
+      out.threads.push_back({thread.id, name, thread.calls});
+    } else {
+      add_nodes(found->calls, thread.calls);
+    }
+    if (members != nullptr) {
+      ++(*members)[name];
+    }
+  }
+  return out;
+}
 
 std::string format_ms(double milliseconds) {
   char text[32];
@@ -85,7 +137,10 @@ void print_profile(std::ostream& out, const ProcessProfile& profile) {
       width = std::max(width, static_cast<std::size_t>(depth) * 2 + name_of(profile, node.probe).size() + 2);
       raised = raised || node.raised > 0;
     });
-    out << "process " << profile.pid << ", thread " << thread.name << "\n";
+    auto group = profile.members.find(thread.name);
+    int count = group == profile.members.end() ? 1 : group->second;
+    out << "process " << profile.pid << ", thread" << (count > 1 ? "s " : " ") << thread.name
+        << (count > 1 ? " (" + std::to_string(count) + " threads)" : "") << "\n";
     out << std::left << std::setw(static_cast<int>(width)) << "function" << std::right << std::setw(6) << "hits"
         << std::setw(11) << "total ms" << std::setw(10) << "per hit" << std::setw(9) << "max ms" << std::setw(10)
         << "self ms" << (raised ? "   raised" : "") << "\n";
@@ -149,7 +204,11 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
       for (const auto* node : ordered(thread.calls, profile)) {
         calls.push_back(node_json(*node, profile));
       }
-      threads.push_back({{"id", thread.id}, {"name", thread.name}, {"calls", calls}});
+      auto group = profile.members.find(thread.name);
+      threads.push_back({{"id", thread.id},
+                         {"name", thread.name},
+                         {"threads", group == profile.members.end() ? 1 : group->second},
+                         {"calls", calls}});
     }
     processes.push_back({{"pid", profile.pid},
                          {"seconds", profile.data.ended - profile.data.started},

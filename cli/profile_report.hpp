@@ -26,7 +26,14 @@ struct ProcessProfile {
   loader::ProfileData data;
   std::map<int, ProfiledFunction> functions;  // by probe id
   std::vector<std::string> changed;           // reloaded while profiled
+  std::map<std::string, int> members;         // threads in each group (group_threads)
 };
+
+// Threads named as threading names them by default ("Thread-12", "Thread-12
+// (process_request_thread)": a thread per request) are one group, reported
+// as "Thread-* (process_request_thread)" with their trees added up; threads
+// named by the program stay apart. `threads` of a group counts its members.
+loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std::string, int>* members = nullptr);
 
 // "process 4510, thread MainThread" and the tree of each thread: hits,
 // total ms, ms per hit, max ms, self ms (and `raised` when any call exited

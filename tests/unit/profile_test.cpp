@@ -181,6 +181,25 @@ TEST(ProfileReport, CollapsedSpeedscopeAndFlamegraph) {
   EXPECT_EQ(json["processes"][0]["threads"][0]["calls"][0]["children"][0]["function"], "manager.all");
 }
 
+TEST(ProfileReport, ThreadsNamedByDefaultAreOneGroup) {
+  loader::ProfileData data;
+  loader::ProfileNode one{1, 1, 0.002, 0.002, 0.002, 0, {}};
+  data.threads = {{1, "Thread-3 (process_request_thread)", {one}},
+                  {2, "Thread-4 (process_request_thread)", {one}},
+                  {3, "MainThread", {one}},
+                  {4, "Thread-5", {one}},
+                  {5, "Thread-x", {one}}};
+  std::map<std::string, int> members;
+  auto grouped = cli::group_threads(data, &members);
+  ASSERT_EQ(grouped.threads.size(), 4U);
+  EXPECT_EQ(grouped.threads[0].name, "Thread-* (process_request_thread)");
+  EXPECT_EQ(grouped.threads[0].calls[0].hits, 2);
+  EXPECT_DOUBLE_EQ(grouped.threads[0].calls[0].total, 0.004);
+  EXPECT_EQ(members["Thread-* (process_request_thread)"], 2);
+  EXPECT_EQ(grouped.threads[2].name, "Thread-*");
+  EXPECT_EQ(grouped.threads[3].name, "Thread-x");
+}
+
 TEST(ProfileReport, NumbersAndDurations) {
   EXPECT_EQ(cli::format_ms(1385.64), "1385.6");
   EXPECT_EQ(cli::format_ms(0.92), "0.92");
