@@ -237,6 +237,10 @@ int run_profile(const ProfileOptions& options) {
     print_error("nothing was instrumented: " + installed.error().message, options.json);
     return k_exit_failed;
   }
+  for (const auto& skipped : installed->skipped) {
+    std::cerr << "pyhot: not profiled: " << skipped.module << "." << skipped.qualname << ": " << skipped.message
+              << "\n";
+  }
   if (!options.json && !options.live) {
     std::cerr << "Profiling " << installed->functions << " functions of process " << installed->pid
               << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")

@@ -316,8 +316,15 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
   json arguments = {
       {"kind", request.kind}, {"lease", request.lease_seconds}, {"marker", request.marker}, {"modules", modules}};
   return call<InstrumentReply>(m_channel, Op::instrument, std::move(arguments), [](const json& reply) {
-    return InstrumentReply{reply.at("session").get<int>(), reply.at("pid").get<int>(),
-                           reply.at("functions").get<int>()};
+    InstrumentReply out{
+        reply.at("session").get<int>(), reply.at("pid").get<int>(), reply.at("functions").get<int>(), {}};
+    if (reply.contains("skipped")) {
+      for (const auto& skipped : reply["skipped"]) {
+        out.skipped.push_back(
+            {skipped.value("module", ""), skipped.value("qualname", ""), skipped.value("message", "")});
+      }
+    }
+    return out;
   });
 }
 

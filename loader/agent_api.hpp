@@ -199,10 +199,17 @@ struct InstrumentRequest {
   std::vector<InstrumentedModule> modules;
 };
 
+struct SkippedUnit {
+  std::string module;
+  std::string qualname;
+  std::string message;  // why its live code was left alone
+};
+
 struct InstrumentReply {
   int session = 0;
   int pid = 0;
   int functions = 0;  // live functions swapped
+  std::vector<SkippedUnit> skipped;
 };
 
 // A profile collector's call tree: one node per caller edge among the

@@ -3136,21 +3136,33 @@ class _Instrumentations(object):
             raise _Failure('protocol', "field 'marker' must be 8 to 100 characters")
         collector = _ProfileCollector()
         session = _Instrumentation(self.next_id, collector, float(lease))
+        skipped = []
         for entry in _field(request, 'modules', list):
             if not isinstance(entry, dict):
                 raise _Failure('protocol', 'a module entry is not a JSON object')
             request_fields = _ApplyRequest(dict(entry, units=[]))
             for raw in _field(entry, 'units', list):
-                session.functions.append(_InstrumentedFunction(
-                    raw, request_fields.module_name, request_fields.module, request_fields.file,
-                    request_fields.flags, marker + ':', collector.probe))
+                try:
+                    session.functions.append(_InstrumentedFunction(
+                        raw, request_fields.module_name, request_fields.module, request_fields.file,
+                        request_fields.flags, marker + ':', collector.probe))
+                except _Failure as failure:
+                    # A function whose live code is not the text sent (or
+                    # that is gone) is left alone; the others are probed.
+                    if failure.kind not in ('refused', 'not_found'):
+                        raise
+                    skipped.append({'module': request_fields.module_name,
+                                    'qualname': raw.get('qualname'), 'message': failure.message})
         if not session.functions:
+            if skipped:
+                raise _Failure('refused', 'nothing was instrumented: %s' % skipped[0]['message'])
             raise _Failure('protocol', 'nothing to instrument')
         self.next_id += 1
         session.install()
         self.active[session.id] = session
         self.start_lease_thread()
-        return {'session': session.id, 'pid': os.getpid(), 'functions': len(session.functions)}
+        return {'session': session.id, 'pid': os.getpid(), 'functions': len(session.functions),
+                'skipped': skipped}
 
     def find(self, request):
         ident = _int_field(request, 'session', 1, MAX_ID)

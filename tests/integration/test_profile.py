@@ -256,6 +256,43 @@ class ProfileTest(TargetTestCase):
         self.assertEqual(self.target.call("work.run(1)"), "31")
 
 
+    def test_forked_child_removes_its_copy_and_live_table(self):
+        process = self.profile("work.run", "work.step", "--live", duration="3s")
+        marker = os.path.join(self.target.dir, "child.txt")
+        # The child runs only this expression, then exits without cleanup.
+        self.target.call("(lambda pid: pid or (open(%r, 'w').write(str(work.run.__code__ is ORIGINAL['run'])),"
+                         " os._exit(0)))(__import__('os').fork())" % marker)
+        def answer():
+            if not os.path.exists(marker):
+                return None
+            with open(marker) as handle:
+                return handle.read()
+        self.assertEqual(wait_for(answer, 10, "the child's answer"), "True")
+        self.assertEqual(self.target.call("work.run.__code__ is ORIGINAL['run']"), "False")  # the parent's stays
+        self.target.call("work.run(1)")
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertIn("work.run", out)
+        self.assertIn("self ms", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
+    def test_function_edited_since_import_is_left_alone(self):
+        self.target.edit("work.py", 'raise ValueError("boom")', 'raise ValueError("edited")')
+        process = self.profile("work.**")
+        self.target.call("work.run(3)")
+        out, err = self.finish(process)
+        if self.prepared:
+            # The agent recorded the imported text: that is what is profiled.
+            self.assertNotIn("not profiled", err)
+            self.assertIn("work.fail", out)
+        else:
+            self.assertIn("not profiled: work.fail: the live code of work.fail is not the text", err)
+            self.assertNotIn("work.fail", out)
+            self.assertIn("work.step", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
 class AttachedProfileTest(ProfileTest):
     prepared = False
 
