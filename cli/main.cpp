@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cli/commands.hpp"
+#include "cli/profile.hpp"
 #include "loader/agent_source.hpp"
 
 namespace {
@@ -70,6 +71,8 @@ void add_examples(CLI::App& app) {
       {"run", "pyhot run --autoreload -- python app.py\n  pyhot run --autoreload -- gunicorn app:wsgi -w 4"},
       {"bundle", "pyhot bundle app/views.py -o fix.pyhot --base v1.4"},
       {"apply", "pyhot apply 4242 fix.pyhot --dry-run\n  pyhot apply 4242 fix.pyhot --tree"},
+      {"profile",
+       "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg"},
   };
   for (const auto& [name, text] : k_examples) {
     for (auto* command : app.get_subcommands([](const CLI::App*) { return true; })) {
@@ -190,6 +193,41 @@ int main(int argc, char** argv) {
                         "Apply a save even when it deletes every definition of its module (autoreload)");
   run_command->add_option("COMMAND", run.command, "The program and its arguments, after --")->required();
   run_command->callback([&] { code = run_program(run); });
+
+  ProfileOptions profile;
+  std::string profile_duration = "10s";
+  auto* profile_command = app.add_subcommand(
+      "profile", "Time chosen functions of a live process, then remove the instrumentation: PID PATTERN...");
+  profile_command->add_option("PID", profile.pid, "Target process id")->required()->check(k_process_id);
+  profile_command
+      ->add_option("PATTERN", profile.patterns, "module.qualname, module.*, pkg.**, module.Class.*, or a file")
+      ->required();
+  profile_command->add_option("--duration", profile_duration, "How long to profile: 10s, 500ms, 2m (default 10s)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (10s, 500ms, 2m)";
+          },
+          "DURATION"));
+  std::string profile_lease = "5s";
+  profile_command
+      ->add_option("--lease", profile_lease,
+                   "The agent removes the instrumentation when pyhot has not renewed it for this long (5s)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (5s, 500ms)";
+          },
+          "DURATION"));
+  profile_command->add_flag("--json", profile.json, "Machine-readable output");
+  profile_command->add_flag("--live", profile.live, "Refresh a table of the functions every second while profiling");
+  profile_command->add_option("--flamegraph", profile.flamegraph, "Write a self-contained flame graph SVG");
+  profile_command->add_option("--speedscope", profile.speedscope, "Write the profile in speedscope's file format");
+  profile_command->add_option("--collapsed", profile.collapsed, "Write folded stacks (flamegraph.pl, inferno)");
+  profile_command->add_flag("--force", profile.force, "Attach even where remote debugging was disabled (3.14+)");
+  profile_command->callback([&] {
+    profile.duration_seconds = parse_duration(profile_duration);
+    profile.lease_seconds = parse_duration(profile_lease);
+    code = run_profile(profile);
+  });
 
   add_examples(app);
   try {

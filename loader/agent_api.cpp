@@ -11,11 +11,19 @@ using nlohmann::json;
 namespace {
 
 constexpr std::array k_ops{
-    OpEntry{Op::ping, "ping"},         OpEntry{Op::modules, "modules"},
-    OpEntry{Op::locate, "locate"},     OpEntry{Op::module_for_file, "module_for_file"},
-    OpEntry{Op::snapshot, "snapshot"}, OpEntry{Op::apply, "apply"},
-    OpEntry{Op::history, "history"},   OpEntry{Op::revert, "revert"},
-    OpEntry{Op::stop, "stop"},         OpEntry{Op::prove_baseline, "prove_baseline"},
+    OpEntry{Op::ping, "ping"},
+    OpEntry{Op::modules, "modules"},
+    OpEntry{Op::locate, "locate"},
+    OpEntry{Op::module_for_file, "module_for_file"},
+    OpEntry{Op::snapshot, "snapshot"},
+    OpEntry{Op::apply, "apply"},
+    OpEntry{Op::history, "history"},
+    OpEntry{Op::revert, "revert"},
+    OpEntry{Op::stop, "stop"},
+    OpEntry{Op::prove_baseline, "prove_baseline"},
+    OpEntry{Op::instrument, "instrument"},
+    OpEntry{Op::instrument_read, "instrument_read"},
+    OpEntry{Op::instrument_remove, "instrument_remove"},
 };
 
 constexpr std::array k_statuses{
@@ -110,6 +118,43 @@ UnitResult unit_result(const json& result) {
   }
   if (result.contains("message") && result["message"].is_string()) {
     out.message = result["message"].get<std::string>();
+  }
+  return out;
+}
+
+ProfileNode profile_node(const json& node) {
+  ProfileNode out;
+  out.probe = node.at("id").get<int>();
+  out.hits = node.at("hits").get<std::int64_t>();
+  out.total = node.at("total").get<double>();
+  out.max = node.at("max").get<double>();
+  out.self = node.at("self").get<double>();
+  out.raised = node.value("raised", std::int64_t{0});
+  if (node.contains("children")) {
+    for (const auto& child : node["children"]) {
+      out.children.push_back(profile_node(child));
+    }
+  }
+  return out;
+}
+
+InstrumentReadReply read_reply(const json& reply) {
+  InstrumentReadReply out;
+  out.session = reply.at("session").get<int>();
+  out.pid = reply.at("pid").get<int>();
+  const auto& data = reply.at("data");
+  for (const auto& thread : data.at("threads")) {
+    ProfileThread one{thread.at("id").get<std::int64_t>(), thread.at("name").get<std::string>(), {}};
+    for (const auto& node : thread.at("calls")) {
+      one.calls.push_back(profile_node(node));
+    }
+    out.data.threads.push_back(std::move(one));
+  }
+  out.data.lost = data.value("lost", std::int64_t{0});
+  out.data.started = data.value("started", 0.0);
+  out.data.ended = data.value("ended", 0.0);
+  if (reply.contains("changed")) {
+    out.changed = reply["changed"].get<std::vector<std::string>>();
   }
   return out;
 }
@@ -277,6 +322,42 @@ Result<RevertReply> Agent::revert(std::optional<int> patch) {
 
 Result<RevertReply> Agent::revert_label(const std::string& label) {
   return call<RevertReply>(m_channel, Op::revert, {{"label", label}}, revert_reply);
+}
+
+Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
+  json modules = json::array();
+  for (const auto& module : request.modules) {
+    json units = json::array();
+    for (const auto& unit : module.units) {
+      json document = to_json(unit.unit);
+      document["instrumented"] = unit.instrumented;
+      document["lines"] = unit.lines;
+      units.push_back(std::move(document));
+    }
+    modules.push_back(
+        {{"module", module.module}, {"file", module.file}, {"future_flags", module.future_flags}, {"units", units}});
+  }
+  json arguments = {
+      {"kind", request.kind}, {"lease", request.lease_seconds}, {"marker", request.marker}, {"modules", modules}};
+  return call<InstrumentReply>(m_channel, Op::instrument, std::move(arguments), [](const json& reply) {
+    InstrumentReply out{
+        reply.at("session").get<int>(), reply.at("pid").get<int>(), reply.at("functions").get<int>(), {}};
+    if (reply.contains("skipped")) {
+      for (const auto& skipped : reply["skipped"]) {
+        out.skipped.push_back(
+            {skipped.value("module", ""), skipped.value("qualname", ""), skipped.value("message", "")});
+      }
+    }
+    return out;
+  });
+}
+
+Result<InstrumentReadReply> Agent::instrument_read(int session) {
+  return call<InstrumentReadReply>(m_channel, Op::instrument_read, {{"session", session}}, read_reply);
+}
+
+Result<InstrumentReadReply> Agent::instrument_remove(int session) {
+  return call<InstrumentReadReply>(m_channel, Op::instrument_remove, {{"session", session}}, read_reply);
 }
 
 Result<Done> Agent::stop() {

@@ -14,7 +14,21 @@
 
 namespace pyhot::loader {
 
-enum class Op { ping, modules, locate, module_for_file, snapshot, apply, history, revert, stop, prove_baseline };
+enum class Op {
+  ping,
+  modules,
+  locate,
+  module_for_file,
+  snapshot,
+  apply,
+  history,
+  revert,
+  stop,
+  prove_baseline,
+  instrument,
+  instrument_read,
+  instrument_remove,
+};
 
 struct OpEntry {
   Op op;
@@ -173,6 +187,74 @@ struct RevertReply {
   std::vector<RevertedPatch> patches;
 };
 
+// Instrumentation (PROTOCOL.md, "instrument"): per function, the text a
+// fresh import compiles (`unit.source`, checked against the live code) and
+// the same text with probe lines inserted, with the real line of each line.
+struct InstrumentedUnitRequest {
+  UnitRequest unit;
+  std::string instrumented;
+  std::vector<std::uint32_t> lines;
+};
+
+struct InstrumentedModule {
+  std::string module;
+  std::string file;
+  std::vector<std::string> future_flags;
+  std::vector<InstrumentedUnitRequest> units;
+};
+
+struct InstrumentRequest {
+  std::string kind = "profile";  // the collector
+  double lease_seconds = 5;      // removed by the agent unless read again within this
+  std::string marker;            // probe constants are "<marker>:<probe id>"
+  std::vector<InstrumentedModule> modules;
+};
+
+struct SkippedUnit {
+  std::string module;
+  std::string qualname;
+  std::string message;  // why its live code was left alone
+};
+
+struct InstrumentReply {
+  int session = 0;
+  int pid = 0;
+  int functions = 0;  // live functions swapped
+  std::vector<SkippedUnit> skipped;
+};
+
+// A profile collector's call tree: one node per caller edge among the
+// probed functions (recursion folded), times in seconds.
+struct ProfileNode {
+  int probe = 0;
+  std::int64_t hits = 0;
+  double total = 0;
+  double max = 0;
+  double self = 0;
+  std::int64_t raised = 0;
+  std::vector<ProfileNode> children;
+};
+
+struct ProfileThread {
+  std::int64_t id = 0;
+  std::string name;
+  std::vector<ProfileNode> calls;
+};
+
+struct ProfileData {
+  std::vector<ProfileThread> threads;
+  std::int64_t lost = 0;  // frames the collector could not pair (should stay 0)
+  double started = 0;     // unix seconds
+  double ended = 0;
+};
+
+struct InstrumentReadReply {
+  int session = 0;
+  int pid = 0;
+  ProfileData data;
+  std::vector<std::string> changed;  // remove: functions whose code was replaced meanwhile (kept)
+};
+
 class Agent {
  public:
   explicit Agent(AgentChannel& channel) : m_channel(channel) {}
@@ -205,6 +287,12 @@ class Agent {
   // Every patch still applied that carries `label`; not_found when none has it.
   Result<RevertReply> revert_label(const std::string& label);
   Result<Done> stop();
+  // Swaps every unit's instrumented code in, all or nothing.
+  Result<InstrumentReply> instrument(const InstrumentRequest& request);
+  // The data so far; renews the lease.
+  Result<InstrumentReadReply> instrument_read(int session);
+  // Puts the original code objects back; the final data.
+  Result<InstrumentReadReply> instrument_remove(int session);
 
  private:
   AgentChannel& m_channel;

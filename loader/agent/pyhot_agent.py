@@ -2515,6 +2515,8 @@ class _Operations(object):
             'apply': self.op_apply, 'history': self.op_history, 'revert': self.op_revert,
             'stop': self.op_stop, 'prove_baseline': self.op_prove_baseline,
         }
+        self.instrumentations = _Instrumentations(agent)
+        self.table.update(self.instrumentations.table())
 
     def dispatch(self, body):
         request_id = None
@@ -3459,6 +3461,482 @@ class _Baselines(object):
         if cache.code is not None and _matches_live(module, file, cache.code):
             self.notes[name] = cache.note(file)
         return None
+
+
+# ---------------------------------------------------------------------------
+# Instrumentation: diagnostics are patches. The CLI sends, per function, the
+# text a fresh import compiled (checked against the live code) and the same
+# text with probe statements inserted (`with '<marker>:<id>':` above a body),
+# and the real line of every line of it. The agent compiles it, gives it the
+# real line numbers, puts each probe object where its marker string was in
+# co_consts (so no name is bound anywhere: not in globals, not in builtins),
+# swaps __code__, and puts the original code objects back at the end, when
+# the client's lease runs out, and in a forked child. A collector (one kind
+# per diagnostic: _ProfileCollector) makes the probes and keeps their data.
+
+INSTRUMENT_KINDS = ('profile',)
+LEASE_THREAD_NAME = 'pyhot-agent-lease'
+MAX_LEASE = 3600.0
+
+
+def _varint(out, value):
+    while value >= 64:
+        out.append(0x40 | (value & 63))
+        value >>= 6
+    out.append(value)
+
+
+def _svarint(out, value):
+    _varint(out, ((-value) << 1) | 1 if value < 0 else value << 1)
+
+
+def _location_table(code, first, real):
+    """3.11+: code's location table (Objects/locations.md) with every line
+    mapped by real, relative to the new first line; long forms only."""
+    out = bytearray()
+    previous = first
+    positions = list(code.co_positions())
+    i = 0
+    while i < len(positions):
+        position = positions[i]
+        j = i + 1
+        while j < len(positions) and j - i < 8 and positions[j] == position:
+            j += 1
+        line, end_line, column, end_column = position
+        if line is None:
+            out.append(0x80 | (15 << 3) | (j - i - 1))
+        else:
+            line = real(line)
+            end_line = real(end_line) if end_line is not None else line
+            out.append(0x80 | (14 << 3) | (j - i - 1))
+            _svarint(out, line - previous)
+            _varint(out, max(0, end_line - line))
+            _varint(out, 0 if column is None else column + 1)
+            _varint(out, 0 if end_column is None else end_column + 1)
+            previous = line
+        i = j
+    return bytes(out)
+
+
+def _line_table_310(code, first, real):
+    """3.10: co_linetable, (byte delta, line delta) per range of co_lines()."""
+    out = bytearray()
+    previous = first
+    for start, end, line in code.co_lines():
+        size = end - start
+        if line is None:
+            delta = -128
+        else:
+            line = real(line)
+            delta = line - previous
+            previous = line
+            while delta > 127:
+                out += bytes((0, 127))
+                delta -= 127
+            while delta < -127:
+                out += bytes((0, 129))
+                delta += 127
+        while size > 254:
+            out += bytes((254, delta & 0xff))
+            size -= 254
+            if delta != -128:
+                delta = 0
+        out += bytes((size, delta & 0xff))
+    return bytes(out)
+
+
+def _lnotab(code, first, real):
+    """3.8, 3.9: co_lnotab, (byte delta, line delta) per line start."""
+    out = bytearray()
+    offset, previous = 0, first
+    for start, line in dis.findlinestarts(code):
+        line = real(line)
+        if line == previous:
+            continue
+        size, delta = start - offset, line - previous
+        while size > 255:
+            out += bytes((255, 0))
+            size -= 255
+        while delta > 127:
+            out += bytes((size, 127))
+            size, delta = 0, delta - 127
+        while delta < -128:
+            out += bytes((size, 128))
+            size, delta = 0, delta + 128
+        out += bytes((size, delta & 0xff))
+        offset, previous = start, line
+    return bytes(out)
+
+
+def _remap_lines(code, real):
+    """code (and its nested code) with every line number l replaced by
+    real(l): the probes' inserted lines disappear from the line numbers."""
+    consts = tuple(_remap_lines(c, real) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    first = real(code.co_firstlineno)
+    if sys.version_info >= (3, 11):
+        return code.replace(co_firstlineno=first, co_consts=consts,
+                            co_linetable=_location_table(code, first, real))
+    if sys.version_info >= (3, 10):
+        return code.replace(co_firstlineno=first, co_consts=consts,
+                            co_linetable=_line_table_310(code, first, real))
+    return code.replace(co_firstlineno=first, co_consts=consts,
+                        co_lnotab=_lnotab(code, first, real))
+
+
+def _bind_probes(code, prefix, probe_of, used):
+    """code with each constant '<prefix><id>' replaced by probe_of(id),
+    nested code included; the ids found are added to used."""
+    consts = []
+    changed = False
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            new = _bind_probes(c, prefix, probe_of, used)
+        elif type(c) is str and c.startswith(prefix) and c[len(prefix):].isdigit():
+            probe_id = int(c[len(prefix):])
+            new = probe_of(probe_id)
+            used.add(probe_id)
+        else:
+            new = c
+        changed = changed or new is not c
+        consts.append(new)
+    return code.replace(co_consts=tuple(consts)) if changed else code
+
+
+class _InstrumentedFunction(object):
+    """One live function and its instrumented code, checked, not yet swapped."""
+    __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented')
+
+    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of):
+        if not isinstance(raw, dict):
+            raise _Failure('protocol', 'a unit is not a JSON object')
+        plain = dict(raw)
+        plain['verdict'] = 'swap'
+        unit = _Unit(plain)
+        if unit.nested():
+            raise _Failure('protocol', 'unit %s: send the outermost function' % unit.qualname)
+        text = _field(raw, 'instrumented', str)
+        lines = _field(raw, 'lines', list)
+        if len(lines) < text.count('\n') or not all(
+                type(n) is int and 1 <= n <= MAX_LINE for n in lines):
+            raise _Failure('protocol', "unit %s: field 'lines' must give the real line of every "
+                           "line of 'instrumented'" % unit.qualname)
+        _compile_unit(unit, file, flags)
+        _LiveResolver(module_name, module).resolve(unit)
+        if unit.live_fn is None:
+            raise _Failure('not_found', 'Cannot locate function %s in module %s'
+                           % (unit.qualname, module_name))
+        if not _code_equal(unit.new_code, unit.old_code):
+            raise _Failure('refused', 'the live code of %s.%s is not the text of %s (edited since '
+                           'it was imported?); nothing was instrumented'
+                           % (module_name, unit.qualname, file))
+        try:
+            code = compile(text, file, 'exec', flags, True)
+        except (SyntaxError, ValueError, TypeError) as exc:
+            raise _Failure('internal', 'instrumented %s does not compile: %s'
+                           % (unit.qualname, _exception_text(exc)))
+        unit.code = _remap_lines(code, lambda line: lines[line - 1] if line <= len(lines)
+                                 else lines[-1] + line - len(lines))
+        _find_unit_code(unit, file)
+        used = set()
+        new = _bind_probes(unit.new_code, prefix, probe_of, used)
+        if not used or new.co_freevars != unit.old_code.co_freevars \
+                or new.co_firstlineno != unit.old_code.co_firstlineno:
+            raise _Failure('internal', 'instrumented %s does not fit the live function'
+                           % unit.qualname)
+        self.qualname = unit.qualname
+        self.module = module_name
+        self.function = unit.live_fn
+        self.original = unit.old_code
+        self.instrumented = new
+
+
+class _Instrumentation(object):
+    """One client's instrumentation: what it swapped, its collector, its lease."""
+
+    def __init__(self, ident, collector, lease):
+        self.id = ident
+        self.collector = collector
+        self.lease = lease
+        self.deadline = time.monotonic() + lease
+        self.functions = []
+
+    def install(self):
+        # Everything was compiled and checked: assignments that cannot fail.
+        for item in self.functions:
+            item.function.__code__ = item.instrumented
+
+    def remove(self):
+        """Puts the original code back; returns the functions whose code was
+        replaced meanwhile (a reload): those keep the new code."""
+        changed = []
+        for item in self.functions:
+            if item.function.__code__ is item.instrumented:
+                item.function.__code__ = item.original
+            else:
+                changed.append('%s.%s' % (item.module, item.qualname))
+        self.collector.close()
+        return changed
+
+
+class _Instrumentations(object):
+    """The instrumentation ops (loader/PROTOCOL.md) and the lease thread
+    that removes an instrumentation whose client stopped renewing it."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.active = {}
+        self.next_id = 1
+        self.wake = threading.Event()
+        self.thread = None
+        if hasattr(os, 'register_at_fork'):
+            os.register_at_fork(after_in_child=self.after_fork_in_child)
+
+    def table(self):
+        return {'instrument': self.op_instrument, 'instrument_read': self.op_read,
+                'instrument_remove': self.op_remove}
+
+    def op_instrument(self, request):
+        kind = _word_field(request, 'kind', INSTRUMENT_KINDS)
+        lease = _field(request, 'lease', (int, float))
+        if not 0 < lease <= MAX_LEASE:
+            raise _Failure('protocol', "field 'lease' must be in (0, %d] seconds" % MAX_LEASE)
+        marker = _field(request, 'marker', str)
+        if not 8 <= len(marker) <= 100:
+            raise _Failure('protocol', "field 'marker' must be 8 to 100 characters")
+        collector = _ProfileCollector()
+        session = _Instrumentation(self.next_id, collector, float(lease))
+        skipped = []
+        for entry in _field(request, 'modules', list):
+            if not isinstance(entry, dict):
+                raise _Failure('protocol', 'a module entry is not a JSON object')
+            request_fields = _ApplyRequest(dict(entry, units=[]))
+            for raw in _field(entry, 'units', list):
+                try:
+                    session.functions.append(_InstrumentedFunction(
+                        raw, request_fields.module_name, request_fields.module, request_fields.file,
+                        request_fields.flags, marker + ':', collector.probe))
+                except _Failure as failure:
+                    # A function whose live code is not the text sent (or
+                    # that is gone) is left alone; the others are probed.
+                    if failure.kind not in ('refused', 'not_found'):
+                        raise
+                    skipped.append({'module': request_fields.module_name,
+                                    'qualname': raw.get('qualname'), 'message': failure.message})
+        if not session.functions:
+            if skipped:
+                raise _Failure('refused', 'nothing was instrumented: %s' % skipped[0]['message'])
+            raise _Failure('protocol', 'nothing to instrument')
+        self.next_id += 1
+        session.install()
+        self.active[session.id] = session
+        self.start_lease_thread()
+        return {'session': session.id, 'pid': os.getpid(), 'functions': len(session.functions),
+                'skipped': skipped}
+
+    def find(self, request):
+        ident = _int_field(request, 'session', 1, MAX_ID)
+        session = self.active.get(ident)
+        if session is None:
+            raise _Failure('not_found', 'no instrumentation %d (removed, or its lease ran out)'
+                           % ident)
+        return session
+
+    def op_read(self, request):
+        session = self.find(request)
+        session.deadline = time.monotonic() + session.lease
+        return {'session': session.id, 'pid': os.getpid(), 'data': session.collector.report()}
+
+    def op_remove(self, request):
+        session = self.find(request)
+        del self.active[session.id]
+        changed = session.remove()
+        return {'session': session.id, 'pid': os.getpid(), 'changed': changed,
+                'data': session.collector.report()}
+
+    def start_lease_thread(self):
+        self.wake.set()
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.thread = threading.Thread(target=self.watch_leases, name=LEASE_THREAD_NAME)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def watch_leases(self):
+        while True:
+            self.wake.clear()
+            with self.agent.dispatch_lock:
+                now = time.monotonic()
+                for session in list(self.active.values()):
+                    if session.deadline <= now:
+                        del self.active[session.id]
+                        _debug('lease of instrumentation %d ran out' % session.id)
+                        session.remove()
+                if not self.active:
+                    self.thread = None
+                    return
+                wait = min(s.deadline for s in self.active.values()) - now
+            self.wake.wait(max(0.01, wait))
+
+    def after_fork_in_child(self):
+        # The client talks to the parent: the child's copy goes at once.
+        try:
+            for session in list(self.active.values()):
+                session.remove()
+            self.active.clear()
+            self.wake = threading.Event()
+            self.thread = None
+        except Exception as exc:
+            _debug('after fork: %s' % _exception_text(exc))
+
+
+# A profile node, one per path of probed calls (so a node is on its thread's
+# current path at most once, and keeps its own call's start time):
+# [children by probe id, hits, total, max, raised, time in children, start
+#  of the running call, parent, probe id].
+_CHILDREN, _HITS, _TOTAL, _MAX, _RAISED, _IN_CHILDREN, _START, _PARENT, _ID = range(9)
+
+
+def _new_node(parent, ident):
+    return [{}, 0, 0.0, 0.0, 0, 0.0, 0.0, parent, ident]
+
+
+class _ProfileProbe(object):
+    """The object a profiled function's `with` enters: times the call as a
+    child of the thread's current node. This is all a probed call costs."""
+    __slots__ = ('id', 'local', 'collector')
+
+    def __init__(self, ident, collector):
+        self.id = ident
+        self.local = collector.local
+        self.collector = collector
+
+    def __enter__(self, _clock=time.perf_counter):
+        local = self.local
+        try:
+            current = local.node
+        except AttributeError:
+            current = self.collector.new_thread()
+        node = current[0].get(self.id)
+        if node is None:
+            node = current[0][self.id] = _new_node(current, self.id)
+        local.node = node
+        node[6] = _clock()
+
+    def __exit__(self, kind, value, traceback, _clock=time.perf_counter):
+        end = _clock()
+        local = self.local
+        node = local.node
+        if node[8] != self.id:
+            node = self.collector.unwind(node, self.id)
+            if node is None:
+                return False
+        elapsed = end - node[6]
+        node[1] += 1
+        node[2] += elapsed
+        if elapsed > node[3]:
+            node[3] = elapsed
+        if kind is not None:
+            node[4] += 1
+        parent = node[7]
+        parent[5] += elapsed
+        local.node = parent
+        return False
+
+
+class _ProfileCollector(object):
+    """Aggregates calls per thread and path of probed calls: no record per
+    call, nothing written anywhere. Recursion is folded when reported."""
+
+    def __init__(self):
+        self.local = threading.local()
+        self.roots = []
+        self.lost = 0
+        self.started = time.time()
+        self.ended = None
+
+    def probe(self, ident):
+        return _ProfileProbe(ident, self)
+
+    def new_thread(self):
+        root = _new_node(None, 0)
+        self.local.node = root
+        ident = threading.get_ident()
+        # Named now: a thread may be gone when the profile is read. Not
+        # current_thread(): in a thread threading did not start it would
+        # make (and leave) a dummy Thread object.
+        thread = getattr(threading, '_active', {}).get(ident)
+        self.roots.append((ident, getattr(thread, 'name', None), root))
+        return root
+
+    def unwind(self, node, ident):
+        """The current node is not the probe's own (never for plain
+        functions): go up to the probe's own, or give up."""
+        while node is not None and node[_ID] != ident:
+            node = node[_PARENT]
+            self.lost += 1
+        if node is None or node[_PARENT] is None:
+            self.local.node = self.roots_of_thread()
+            return None
+        return node
+
+    def roots_of_thread(self):
+        ident = threading.get_ident()
+        for owner, _, root in reversed(self.roots):
+            if owner == ident:
+                return root
+        return self.new_thread()
+
+    def close(self):
+        self.ended = time.time()
+
+    def report(self):
+        names = dict((t.ident, t.name) for t in list(threading.enumerate()))
+        threads = []
+        for ident, name, root in list(self.roots):
+            out = {'children': {}}
+            for child in list(root[_CHILDREN].values()):
+                self.fold(child, out, {})
+            threads.append({'id': ident, 'name': name or names.get(ident, 'Thread-%d' % ident),
+                            'calls': self.node_list(out)})
+        return {'threads': threads, 'lost': self.lost, 'started': self.started,
+                'ended': self.ended if self.ended is not None else time.time()}
+
+    def fold(self, node, parent_out, path):
+        """Adds node's figures under parent_out; a call of a function already
+        on the path (recursion) goes into that outer call's figures, whose
+        total already holds its time."""
+        ident = node[_ID]
+        own = node[_TOTAL] - node[_IN_CHILDREN]
+        out = path.get(ident)
+        outer = out is None
+        if outer:
+            out = parent_out['children'].get(ident)
+            if out is None:
+                out = parent_out['children'][ident] = {'id': ident, 'hits': 0, 'total': 0.0, 'max': 0.0,
+                                                       'self': 0.0, 'raised': 0, 'children': {}}
+            out['total'] += node[_TOTAL]
+            out['max'] = max(out['max'], node[_MAX])
+            path[ident] = out
+        out['hits'] += node[_HITS]
+        out['self'] += own
+        out['raised'] += node[_RAISED]
+        for child in list(node[_CHILDREN].values()):
+            self.fold(child, out, path)
+        if outer:
+            del path[ident]
+
+    def node_list(self, out):
+        nodes = []
+        for node in out['children'].values():
+            node = dict(node)
+            children = self.node_list(node)
+            if children:
+                node['children'] = children
+            else:
+                del node['children']
+            nodes.append(node)
+        return nodes
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,273 @@
+#include "cli/profile.hpp"
+
+#include <signal.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/profile_report.hpp"
+#include "cli/profile_select.hpp"
+#include "loader/agent_api.hpp"
+#include "loader/agent_client.hpp"
+#include "loader/process.hpp"
+#include "parser/parser.hpp"
+#include "patch/compilation_unit.hpp"
+#include "patch/instrumentation.hpp"
+#include "util/file.hpp"
+
+namespace pyhot::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Reads renew the lease: at least three of them fit in it.
+constexpr double k_longest_read_interval = 1.0;
+
+volatile sig_atomic_t g_interrupted = 0;
+
+void note_interrupt(int) { g_interrupted = 1; }
+
+// Ctrl-C (and SIGTERM, SIGHUP) end the profile: the instrumentation is
+// removed and the summary printed, as when the duration is over.
+class InterruptScope {
+ public:
+  InterruptScope() {
+    struct sigaction action {};
+    action.sa_handler = note_interrupt;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < 3; ++i) {
+      sigaction(k_signals[i], &action, &m_previous[i]);
+    }
+  }
+  ~InterruptScope() {
+    for (int i = 0; i < 3; ++i) {
+      sigaction(k_signals[i], &m_previous[i], nullptr);
+    }
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  static constexpr int k_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction m_previous[3]{};
+};
+
+void pause_until(Clock::time_point until) {
+  while (!g_interrupted && Clock::now() < until) {
+    auto left = std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(100));
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec wait{static_cast<time_t>(nanos / 1000000000), static_cast<long>(nanos % 1000000000)};
+    nanosleep(&wait, nullptr);
+  }
+}
+
+std::string new_marker() {
+  std::random_device random;
+  std::uniform_int_distribution<unsigned> digit(0, 15);
+  std::string marker = "__pyhot_probe_";
+  for (int i = 0; i < 16; ++i) {
+    marker += "0123456789abcdef"[digit(random)];
+  }
+  return marker;
+}
+
+// The text that is live for a module: what the agent recorded (the imported
+// text, or the last reload's), else the file.
+FunctionCatalog::Loader live_text(loader::Agent& agent) {
+  return [&agent](const loader::LoadedModule& module) -> Result<parser::SourceFile> {
+    auto recorded = agent.snapshot(module.name);
+    if (recorded && *recorded) {
+      return parser::parse_source(**recorded, module.file);
+    }
+    auto text = util::read_file(module.file);
+    if (!text) {
+      return text.error();
+    }
+    return parser::parse_source(*text, module.file);
+  };
+}
+
+struct Prepared {
+  loader::InstrumentRequest request;
+  std::map<int, ProfiledFunction> functions;
+};
+
+Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunction>& chosen, double lease) {
+  Prepared out;
+  out.request.lease_seconds = lease;
+  out.request.marker = new_marker();
+  std::map<std::string, std::vector<patch::ProbeSite>> sites;
+  std::vector<std::string> order;
+  int next = 1;
+  for (const auto& function : chosen) {
+    if (!sites.contains(function.module)) {
+      order.push_back(function.module);
+    }
+    sites[function.module].push_back({function.definition, next});
+    out.functions[next] = {function.name(), function.file, function.definition->def_line};
+    ++next;
+  }
+  for (const auto& module : order) {
+    const auto* source = catalog.source(module);
+    auto units = patch::instrument_units(*source, sites[module], out.request.marker);
+    for (const auto& skipped : units.skipped) {
+      std::cerr << "pyhot: not profiled: " << module << "." << skipped.definition->qualname << ": " << skipped.reason
+                << "\n";
+    }
+    if (units.units.empty()) {
+      continue;
+    }
+    out.request.modules.push_back({module, source->path, patch::future_features(*source), std::move(units.units)});
+  }
+  if (out.request.modules.empty()) {
+    return make_error(ErrorKind::refused, "none of the functions chosen can be profiled");
+  }
+  return out;
+}
+
+Result<Done> write_outputs(const ProfileOptions& options, const std::vector<ProcessProfile>& profiles) {
+  if (!options.flamegraph.empty()) {
+    auto title = "pyhot profile " + std::to_string(options.pid);
+    if (auto written = util::write_file(options.flamegraph, flamegraph_svg(profiles, title)); !written) {
+      return written.error();
+    }
+  }
+  if (!options.speedscope.empty()) {
+    if (auto written = util::write_file(options.speedscope, speedscope_document(profiles).dump() + "\n"); !written) {
+      return written.error();
+    }
+  }
+  if (!options.collapsed.empty()) {
+    if (auto written = util::write_file(options.collapsed, collapsed_stacks(profiles)); !written) {
+      return written.error();
+    }
+  }
+  return k_done;
+}
+
+// Reads every second (which renews the lease) until the duration is over or
+// pyhot is interrupted; false when the instrumentation is gone meanwhile.
+Result<Done> wait_profiling(loader::Agent& agent, int session, const ProfileOptions& options,
+                            const std::map<int, ProfiledFunction>& functions) {
+  auto end = Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
+  auto every = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::min(k_longest_read_interval, options.lease_seconds / 3)));
+  while (!g_interrupted && Clock::now() < end) {
+    pause_until(std::min(end, Clock::now() + every));
+    if (g_interrupted || Clock::now() >= end) {
+      break;
+    }
+    auto read = agent.instrument_read(session);
+    if (!read) {
+      return read.error();
+    }
+    if (options.live) {
+      if (isatty(1)) {
+        std::cout << "\x1b[H\x1b[2J";
+      }
+      print_flat(std::cout, {options.pid, read->data, functions, {}, {}});
+      std::cout << std::flush;
+    }
+  }
+  return k_done;
+}
+
+}  // namespace
+
+double parse_duration(const std::string& text) {
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(value > 0)) {
+    return -1;
+  }
+  std::string unit(end);
+  if (unit.empty() || unit == "s") {
+    return value;
+  }
+  if (unit == "ms") {
+    return value / 1000;
+  }
+  if (unit == "m") {
+    return value * 60;
+  }
+  return -1;
+}
+
+int run_profile(const ProfileOptions& options) {
+  auto process = loader::require_python_process(options.pid);
+  if (!process) {
+    print_error(process.error().message, options.json);
+    return k_exit_failed;
+  }
+  loader::ConnectOptions connect;
+  connect.force = options.force;
+  auto client = loader::connect_to_agent(*process, connect);
+  if (!client) {
+    print_error(client.error().message, options.json);
+    return k_exit_failed;
+  }
+  loader::Agent agent(**client);
+  auto modules = agent.modules();
+  if (!modules) {
+    print_error(modules.error().message, options.json);
+    return k_exit_failed;
+  }
+  FunctionCatalog catalog(*modules, live_text(agent));
+  auto chosen = catalog.select(options.patterns);
+  if (!chosen) {
+    print_error(chosen.error().message, options.json);
+    return k_exit_failed;
+  }
+  auto prepared = prepare(catalog, *chosen, options.lease_seconds);
+  if (!prepared) {
+    print_error(prepared.error().message, options.json);
+    return k_exit_failed;
+  }
+  g_interrupted = 0;
+  InterruptScope interrupts;
+  auto installed = agent.instrument(prepared->request);
+  if (!installed) {
+    print_error("nothing was instrumented: " + installed.error().message, options.json);
+    return k_exit_failed;
+  }
+  for (const auto& skipped : installed->skipped) {
+    std::cerr << "pyhot: not profiled: " << skipped.module << "." << skipped.qualname << ": " << skipped.message
+              << "\n";
+  }
+  if (!options.json && !options.live) {
+    std::cerr << "Profiling " << installed->functions << " functions of process " << installed->pid
+              << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")
+              << " (Ctrl-C to stop)\n";
+  }
+  auto waited = wait_profiling(agent, installed->session, options, prepared->functions);
+  auto removed = agent.instrument_remove(installed->session);
+  if (!removed) {
+    std::string why = !waited ? waited.error().message : removed.error().message;
+    print_error("the profile was lost: " + why + " (the agent removed the instrumentation)", options.json);
+    return k_exit_failed;
+  }
+  ProcessProfile profile{removed->pid, {}, prepared->functions, removed->changed, {}};
+  profile.data = group_threads(removed->data, &profile.members);
+  std::vector<ProcessProfile> profiles{std::move(profile)};
+  if (auto written = write_outputs(options, profiles); !written) {
+    print_error(written.error().message, options.json);
+    return k_exit_failed;
+  }
+  if (options.json) {
+    print_json(profile_json(profiles));
+  } else {
+    for (const auto& profile : profiles) {
+      print_profile(std::cout, profile);
+    }
+  }
+  return k_exit_done;
+}
+
+}  // namespace pyhot::cli

@@ -1,0 +1,29 @@
+// `pyhot profile PID PATTERN...`: time chosen functions of a live process
+// through instrumentation that is a patch, then remove it without a trace.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pyhot::cli {
+
+struct ProfileOptions {
+  int pid = 0;
+  std::vector<std::string> patterns;
+  double duration_seconds = 10;
+  bool json = false;
+  bool live = false;
+  bool force = false;
+  std::string flamegraph;  // .svg to write
+  std::string speedscope;  // .json to write
+  std::string collapsed;   // folded stacks to write
+  // The agent removes the instrumentation by itself when pyhot has not
+  // read it for this long (pyhot was killed, or lost the connection).
+  double lease_seconds = 5;
+};
+int run_profile(const ProfileOptions& options);
+
+// "10", "10s", "1.5s", "500ms", "2m" -> seconds; negative when it is none.
+double parse_duration(const std::string& text);
+
+}  // namespace pyhot::cli

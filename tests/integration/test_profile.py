@@ -1,0 +1,305 @@
+"""pyhot profile against real processes: exact hit counts, times of known
+sleeps, exits by exception, recursion, threads, the output files, the
+instrumentation gone after the profile (by identity, no names left), on
+Ctrl-C and when pyhot is killed (the agent's lease)."""
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+import xml.etree.ElementTree as ElementTree
+
+from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+
+WORK = '''
+import functools
+import threading
+import time
+
+
+def logged(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+    return wrapper
+
+
+def nap(seconds):
+    time.sleep(seconds)
+
+
+def step(i):
+    nap(0.01)
+    if i == 2:
+        try:
+            fail()
+        except ValueError:
+            pass
+    return i
+
+
+def fail():
+    raise ValueError("boom")
+
+
+def broken():
+    return 1 / 0
+
+
+@logged
+def decorated(x):
+    return x + 1
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def outer(n):
+    def inner(k):
+        return k * 2
+    return sum(inner(k) for k in range(n))
+
+
+def one_liner(x): return x * 3
+
+
+class Shop:
+    rate = 2
+
+    def price(self, n):
+        return n * self.rate
+
+    @staticmethod
+    def tax(n):
+        return n // 10
+
+    @classmethod
+    def make(cls):
+        return cls()
+
+    @property
+    def name(self):
+        return "shop"
+
+
+def run(n):
+    total = 0
+    for i in range(n):
+        total += step(i)
+    shop = Shop.make()
+    total += shop.price(3) + Shop.tax(50) + len(shop.name)
+    total += decorated(1) + fib(5) + outer(3) + one_liner(1)
+    return total
+
+
+def in_threads(count):
+    threads = [threading.Thread(target=run, args=(2,), name="worker-%d" % i) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return count
+'''
+
+NAMES = ["run", "step", "nap", "fail", "broken", "decorated", "fib", "outer", "one_liner", "in_threads"]
+SETUP = '''
+import builtins
+import work
+ORIGINAL = {n: getattr(work, n).__code__ for n in %r}
+ORIGINAL["wrapped"] = work.decorated.__wrapped__.__code__
+ORIGINAL["price"] = work.Shop.price.__code__
+ORIGINAL["name"] = work.Shop.name.fget.__code__
+GLOBALS = sorted(vars(work))
+BUILTINS = sorted(vars(builtins))
+''' % (NAMES,)
+
+RESTORED = ("all(getattr(work, n).__code__ is ORIGINAL[n] for n in %r) "
+            "and work.decorated.__wrapped__.__code__ is ORIGINAL['wrapped'] "
+            "and work.Shop.price.__code__ is ORIGINAL['price'] "
+            "and work.Shop.name.fget.__code__ is ORIGINAL['name'] "
+            "and sorted(vars(work)) == GLOBALS and sorted(vars(builtins)) == BUILTINS" % (NAMES,))
+
+
+def walk(nodes, path=()):
+    for node in nodes:
+        yield path + (node["function"],), node
+        for item in walk(node["children"], path + (node["function"],)):
+            yield item
+
+
+class ProfileTest(TargetTestCase):
+    prepared = True
+
+    def setUp(self):
+        self.target = self.start({"work.py": WORK}, ["work"], setup=SETUP, prepared=self.prepared)
+
+    def profile(self, *args, duration="60s"):
+        """Starts pyhot profile; returns it once the target runs instrumented code."""
+        process = self.spawn([PYHOT, "profile", str(self.target.pid)] + list(args) + ["--duration", duration],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: process.poll() is not None or self.target.call(
+            "work.run.__code__ is not ORIGINAL['run']") == "True", 30, "the instrumentation")
+        self.assertIsNone(process.poll(), process.stderr.read() if process.poll() is not None else "")
+        return process
+
+    def finish(self, process, sig=signal.SIGINT):
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        return out, err
+
+    def test_call_tree_counts_times_and_exceptions(self):
+        process = self.profile("work.**", "--json")
+        self.assertEqual(self.target.call("work.run(5)"), "41")
+        self.assertIn("ZeroDivisionError", self.target.call_error("work.broken()")["error"])
+        out, _ = self.finish(process)
+        self.assertEqual(self.target.call(RESTORED), "True")
+        document = json.loads(out)
+        threads = document["processes"][0]["threads"]
+        nodes = {path: node for thread in threads for path, node in walk(thread["calls"])}
+        run = nodes[("work.run",)]
+        self.assertEqual(run["hits"], 1)
+        self.assertEqual(nodes[("work.run", "work.step")]["hits"], 5)
+        self.assertEqual(nodes[("work.run", "work.step", "work.nap")]["hits"], 5)
+        self.assertEqual(nodes[("work.run", "work.step", "work.fail")]["raised"], 1)
+        self.assertEqual(nodes[("work.run", "work.step")]["raised"], 0)
+        self.assertEqual(nodes[("work.broken",)]["raised"], 1)
+        for name in ("work.Shop.make", "work.Shop.price", "work.Shop.tax", "work.Shop.name", "work.decorated",
+                     "work.outer", "work.one_liner"):
+            self.assertEqual(nodes[("work.run", name)]["hits"], 1, name)
+        self.assertEqual(nodes[("work.run", "work.outer", "work.outer.<locals>.inner")]["hits"], 3)
+        # Recursion is folded: fib(5) is 15 calls in one node, its time once.
+        self.assertEqual(nodes[("work.run", "work.fib")]["hits"], 15)
+        self.assertNotIn(("work.run", "work.fib", "work.fib"), nodes)
+        # Five sleeps of 10 ms: the time is theirs, and nap's own.
+        naps = nodes[("work.run", "work.step", "work.nap")]
+        self.assertGreaterEqual(naps["total_ms"], 50)
+        self.assertLess(naps["total_ms"], 50 * 3)
+        self.assertAlmostEqual(naps["self_ms"], naps["total_ms"], delta=1)
+        self.assertGreaterEqual(run["total_ms"], naps["total_ms"])
+        self.assertLess(run["self_ms"], run["total_ms"] / 2)
+        self.assertAlmostEqual(naps["per_hit_ms"], naps["total_ms"] / 5, delta=0.01)
+        self.assertGreaterEqual(naps["max_ms"], naps["per_hit_ms"])
+        selfs = sum(node["self_ms"] for path, node in nodes.items() if path[0] == "work.run")
+        self.assertAlmostEqual(selfs, run["total_ms"], delta=0.5)
+
+    def test_table_threads_and_line_numbers(self):
+        process = self.profile("work.run", "work.step", "work.in_threads", "work.broken")
+        self.assertEqual(self.target.call("work.in_threads(2)"), "2")
+        answer = self.target.call_error("work.broken()")
+        out, _ = self.finish(process)
+        # Tracebacks from instrumented code point at the real lines.
+        self.assertIn('work.py", line %d, in broken' % (WORK.lstrip("\n").splitlines().index(
+            "    return 1 / 0") + 1), answer["traceback"])
+        self.assertIn("thread worker-0", out)
+        self.assertIn("thread worker-1", out)
+        for header in (line for line in out.splitlines() if line.startswith("function")):
+            for column in ("hits", "total ms", "per hit", "max ms", "self ms"):
+                self.assertIn(column, header)
+        rows = [line.split() for line in out.splitlines() if line.strip().startswith("work.")]
+        steps = [row for row in rows if row[0] == "work.step"]
+        self.assertEqual([row[1] for row in steps], ["2", "2"])  # one row per worker thread
+        self.assertIn("raised", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+    def test_pattern_that_matches_nothing_names_the_nearest(self):
+        done = pyhot("profile", self.target.pid, "work.stepp", "--duration", "1s")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("no function matches 'work.stepp'", done.stderr)
+        self.assertIn("work.step", done.stderr)
+        done = pyhot("profile", self.target.pid, "work.Shop.*", "nowhere.**", "--duration", "1s")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("nowhere.**", done.stderr)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+    def test_duration_file_pattern_and_output_files(self):
+        directory = self.target.dir
+        svg, speedscope, collapsed = (os.path.join(directory, n) for n in ("out.svg", "out.json", "out.txt"))
+        process = self.profile(self.target.path("work.py"), "--flamegraph", svg,
+                               "--speedscope", speedscope, "--collapsed", collapsed, duration="4s")
+        self.target.call("work.run(3)")
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertIn("work.run", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+        root = ElementTree.parse(svg).getroot()
+        titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+        self.assertTrue(any(t.startswith("work.step (") for t in titles), titles)
+        self.assertTrue(any(t.startswith("work.nap (") for t in titles), titles)
+        with open(speedscope) as handle:
+            document = json.load(handle)
+        self.assertEqual(document["$schema"], "https://www.speedscope.app/file-format-schema.json")
+        names = [frame["name"] for frame in document["shared"]["frames"]]
+        self.assertIn("work.nap", names)
+        for profile in document["profiles"]:
+            for field in ("type", "name", "unit", "startValue", "endValue", "samples", "weights"):
+                self.assertIn(field, profile)
+            self.assertEqual(len(profile["samples"]), len(profile["weights"]))
+            self.assertTrue(all(0 <= i < len(names) for s in profile["samples"] for i in s))
+        with open(collapsed) as handle:
+            lines = handle.read().splitlines()
+        stacks = dict(line.rsplit(" ", 1) for line in lines)
+        nap = [stack for stack in stacks if stack.endswith(";work.run;work.step;work.nap")]
+        self.assertEqual(len(nap), 1, lines)
+        self.assertGreaterEqual(int(stacks[nap[0]]), 30000)  # three 10 ms sleeps, in microseconds
+
+    def test_killed_pyhot_leaves_no_instrumentation(self):
+        process = self.profile("work.**", "--lease", "2s")
+        self.target.call("work.run(1)")
+        process.kill()
+        process.communicate(timeout=10)
+        started = time.monotonic()
+        wait_for(lambda: self.target.call(RESTORED) == "True", 15, "the agent to remove the instrumentation")
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(self.target.call("work.run(1)"), "31")
+
+
+    def test_forked_child_removes_its_copy_and_live_table(self):
+        process = self.profile("work.run", "work.step", "--live", duration="3s")
+        marker = os.path.join(self.target.dir, "child.txt")
+        # The child runs only this expression, then exits without cleanup.
+        self.target.call("(lambda pid: pid or (open(%r, 'w').write(str(work.run.__code__ is ORIGINAL['run'])),"
+                         " os._exit(0)))(__import__('os').fork())" % marker)
+        def answer():
+            if not os.path.exists(marker):
+                return None
+            with open(marker) as handle:
+                return handle.read()
+        self.assertEqual(wait_for(answer, 10, "the child's answer"), "True")
+        self.assertEqual(self.target.call("work.run.__code__ is ORIGINAL['run']"), "False")  # the parent's stays
+        self.target.call("work.run(1)")
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertIn("work.run", out)
+        self.assertIn("self ms", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
+    def test_function_edited_since_import_is_left_alone(self):
+        self.target.edit("work.py", 'raise ValueError("boom")', 'raise ValueError("edited")')
+        process = self.profile("work.**")
+        self.target.call("work.run(3)")
+        out, err = self.finish(process)
+        if self.prepared:
+            # The agent recorded the imported text: that is what is profiled.
+            self.assertNotIn("not profiled", err)
+            self.assertIn("work.fail", out)
+        else:
+            self.assertIn("not profiled: work.fail: the live code of work.fail is not the text", err)
+            self.assertNotIn("work.fail", out)
+            self.assertIn("work.step", out)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
+class AttachedProfileTest(ProfileTest):
+    prepared = False
+
+
+for_each_interpreter(ProfileTest, globals())
+for_each_interpreter(AttachedProfileTest, globals())
+del ProfileTest, AttachedProfileTest
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,217 @@
+// pyhot profile's CLI side: which functions a pattern names, the
+// instrumented text of a unit, and what the profile prints and writes.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "cli/profile.hpp"
+#include "cli/profile_report.hpp"
+#include "cli/profile_select.hpp"
+#include "parser/parser.hpp"
+#include "patch/instrumentation.hpp"
+
+namespace pyhot {
+namespace {
+
+using cli::ChosenFunction;
+using cli::FunctionCatalog;
+
+parser::SourceFile parse(const std::string& text, const std::string& path = "/app/views.py") {
+  auto parsed = parser::parse_source(text, path);
+  EXPECT_TRUE(parsed.ok());
+  return *parsed;
+}
+
+const char* k_views = R"(import functools
+
+def results(request):
+    return all_items()
+
+def all_items():
+    def key(item):
+        return item
+    return sorted([], key=key)
+
+class Order:
+    def total(self):
+        return 1
+
+    @staticmethod
+    def tax(n):
+        return n
+
+    @property
+    def name(self):
+        return "o"
+
+def rows():
+    yield 1
+)";
+
+FunctionCatalog catalog() {
+  std::vector<loader::LoadedModule> modules{
+      {"app.views", "/app/views.py"}, {"app.models", "/app/models.py"}, {"other", "/other.py"}};
+  return FunctionCatalog(modules, [](const loader::LoadedModule& module) -> Result<parser::SourceFile> {
+    if (module.name == "app.views") {
+      return parse(k_views, module.file);
+    }
+    if (module.name == "app.models") {
+      return parse("def save():\n    pass\n", module.file);
+    }
+    return parse("def other():\n    pass\n", module.file);
+  });
+}
+
+std::vector<std::string> names(const Result<std::vector<ChosenFunction>>& chosen) {
+  std::vector<std::string> out;
+  if (chosen) {
+    for (const auto& function : *chosen) {
+      out.push_back(function.name());
+    }
+  }
+  return out;
+}
+
+TEST(ProfilePattern, ExactNameOneLevelAndRecursive) {
+  auto functions = catalog();
+  EXPECT_EQ(names(functions.select({"app.views.results"})), std::vector<std::string>{"app.views.results"});
+  EXPECT_EQ(names(functions.select({"app.views.*"})),
+            (std::vector<std::string>{"app.views.results", "app.views.all_items", "app.views.rows"}));
+  EXPECT_EQ(names(functions.select({"app.views.Order.*"})),
+            (std::vector<std::string>{"app.views.Order.total", "app.views.Order.tax", "app.views.Order.name"}));
+  EXPECT_EQ(names(functions.select({"app.views.Order"})), names(functions.select({"app.views.Order.*"})));
+  EXPECT_EQ(names(functions.select({"app.**"})).size(), 8U);
+  EXPECT_EQ(names(functions.select({"app.views.all_items.key"})),
+            std::vector<std::string>{"app.views.all_items.<locals>.key"});
+  EXPECT_EQ(names(functions.select({"/app/views.py", "app.views.results"})).size(), 7U);  // each once
+}
+
+TEST(ProfilePattern, NothingMatchingNamesTheNearest) {
+  auto functions = catalog();
+  auto chosen = functions.select({"app.views.result"});
+  ASSERT_FALSE(chosen.ok());
+  EXPECT_EQ(chosen.error().message,
+            "no function matches 'app.views.result'; nearest: app.views.results, "
+            "app.views.rows, app.views.Order.tax");
+  auto module = functions.select({"app.view.results"});
+  ASSERT_FALSE(module.ok());
+  EXPECT_NE(module.error().message.find("nearest: app.views"), std::string::npos) << module.error().message;
+  EXPECT_FALSE(functions.select({"app.views.Order.missing"}).ok());
+  EXPECT_FALSE(functions.select({"/elsewhere.py"}).ok());
+}
+
+TEST(Instrumentation, ProbeAboveTheBodyAtTheRealLines) {
+  auto file = parse("import os\n\nclass C:\n    def m(self, x):\n        return x\n\ndef f(): return 1\n");
+  std::vector<patch::ProbeSite> sites{{file.find("C.m"), 1}, {file.find("f"), 2}};
+  auto built = patch::instrument_units(file, sites, "MARK");
+  ASSERT_EQ(built.units.size(), 2U);
+  const auto& method = built.units[0];
+  EXPECT_EQ(method.unit.qualname, "C.m");
+  EXPECT_EQ(method.unit.source, "class C:\n    def m(self, x):\n        return x\nif 0: import os\n");
+  EXPECT_EQ(method.instrumented,
+            "class C:\n    def m(self, x):\n     with 'MARK:1':\n        return x\nif 0: import os\n");
+  EXPECT_EQ(method.lines, (std::vector<std::uint32_t>{3, 4, 5, 5, 6}));
+  const auto& one_line = built.units[1];
+  EXPECT_EQ(one_line.instrumented, "def f(): \n with 'MARK:2':\n  return 1\nif 0: import os\n");
+  EXPECT_EQ(one_line.lines, (std::vector<std::uint32_t>{7, 7, 7, 8}));
+}
+
+TEST(Instrumentation, NestedSitesShareTheirOutermostFunctionsUnit) {
+  auto file = parse("def outer():\n    def inner():\n        return 1\n    return inner()\n");
+  auto built = patch::instrument_units(file, {{file.find("outer.<locals>.inner"), 2}, {file.find("outer"), 1}}, "M");
+  ASSERT_EQ(built.units.size(), 1U);
+  EXPECT_EQ(built.units[0].unit.qualname, "outer");
+  EXPECT_EQ(built.units[0].instrumented,
+            "def outer():\n with 'M:1':\n    def inner():\n     with 'M:2':\n        return 1\n    return inner()\n");
+  EXPECT_EQ(built.units[0].lines, (std::vector<std::uint32_t>{1, 2, 2, 3, 3, 4}));
+}
+
+TEST(Instrumentation, GeneratorsTabsAndOneColumnBodiesAreSkippedWithAReason) {
+  auto file = parse("def g():\n    yield 1\n\ndef t():\n\treturn 1\n\ndef o():\n return 1\n");
+  auto built = patch::instrument_units(file, {{file.find("g"), 1}, {file.find("t"), 2}, {file.find("o"), 3}}, "M");
+  EXPECT_TRUE(built.units.empty());
+  ASSERT_EQ(built.skipped.size(), 3U);
+  EXPECT_EQ(built.skipped[0].reason, "a generator (not yet profiled)");
+  EXPECT_EQ(built.skipped[1].reason, "indented with tabs");
+  EXPECT_EQ(built.skipped[2].reason, "its body is indented by one column");
+}
+
+cli::ProcessProfile sample_profile() {
+  cli::ProcessProfile profile;
+  profile.pid = 4510;
+  loader::ProfileNode get{3, 20, 0.0184, 0.0013, 0.0184, 0, {}};
+  loader::ProfileNode all{2, 20, 0.2842, 0.0198, 0.2658, 1, {get}};
+  loader::ProfileNode results{1, 10, 1.3856, 0.152, 1.1014, 0, {all}};
+  profile.data.threads.push_back({1, "MainThread", {results}});
+  profile.functions = {{1, {"views.results", "/app/views.py", 3}},
+                       {2, {"manager.all", "/app/manager.py", 8}},
+                       {3, {"manager.get_queryset", "/app/manager.py", 20}}};
+  return profile;
+}
+
+TEST(ProfileReport, TableIsTheCallTreeWithRaisedWhenAnyCallRaised) {
+  std::ostringstream out;
+  cli::print_profile(out, sample_profile());
+  EXPECT_EQ(out.str(),
+            "process 4510, thread MainThread\n"
+            "function                      hits   total ms   per hit   max ms   self ms   raised\n"
+            "views.results                   10     1385.6     138.6    152.0    1101.4        0\n"
+            "  manager.all                   20      284.2      14.2     19.8     265.8        1\n"
+            "    manager.get_queryset        20       18.4      0.92      1.3      18.4        0\n");
+}
+
+TEST(ProfileReport, CollapsedSpeedscopeAndFlamegraph) {
+  std::vector<cli::ProcessProfile> profiles{sample_profile()};
+  EXPECT_EQ(cli::collapsed_stacks(profiles),
+            "MainThread;views.results 1101400\n"
+            "MainThread;views.results;manager.all 265800\n"
+            "MainThread;views.results;manager.all;manager.get_queryset 18400\n");
+  auto document = cli::speedscope_document(profiles);
+  EXPECT_EQ(document["$schema"], "https://www.speedscope.app/file-format-schema.json");
+  ASSERT_EQ(document["profiles"].size(), 1U);
+  const auto& profile = document["profiles"][0];
+  EXPECT_EQ(profile["type"], "sampled");
+  EXPECT_EQ(profile["samples"], nlohmann::json::parse("[[0], [0, 1], [0, 1, 2]]"));
+  EXPECT_NEAR(profile["endValue"].get<double>(), 1385.6, 1e-6);
+  EXPECT_EQ(document["shared"]["frames"][2]["name"], "manager.get_queryset");
+  auto svg = cli::flamegraph_svg(profiles, "title <&>");
+  EXPECT_NE(svg.find("<title>manager.all (284.2 ms, 20.51%, self 265.8 ms)</title>"), std::string::npos);
+  EXPECT_NE(svg.find("title &lt;&amp;&gt;"), std::string::npos);
+  auto json = cli::profile_json(profiles);
+  EXPECT_EQ(json["processes"][0]["threads"][0]["calls"][0]["children"][0]["function"], "manager.all");
+}
+
+TEST(ProfileReport, ThreadsNamedByDefaultAreOneGroup) {
+  loader::ProfileData data;
+  loader::ProfileNode one{1, 1, 0.002, 0.002, 0.002, 0, {}};
+  data.threads = {{1, "Thread-3 (process_request_thread)", {one}},
+                  {2, "Thread-4 (process_request_thread)", {one}},
+                  {3, "MainThread", {one}},
+                  {4, "Thread-5", {one}},
+                  {5, "Thread-x", {one}}};
+  std::map<std::string, int> members;
+  auto grouped = cli::group_threads(data, &members);
+  ASSERT_EQ(grouped.threads.size(), 4U);
+  EXPECT_EQ(grouped.threads[0].name, "Thread-* (process_request_thread)");
+  EXPECT_EQ(grouped.threads[0].calls[0].hits, 2);
+  EXPECT_DOUBLE_EQ(grouped.threads[0].calls[0].total, 0.004);
+  EXPECT_EQ(members["Thread-* (process_request_thread)"], 2);
+  EXPECT_EQ(grouped.threads[2].name, "Thread-*");
+  EXPECT_EQ(grouped.threads[3].name, "Thread-x");
+}
+
+TEST(ProfileReport, NumbersAndDurations) {
+  EXPECT_EQ(cli::format_ms(1385.64), "1385.6");
+  EXPECT_EQ(cli::format_ms(0.92), "0.92");
+  EXPECT_EQ(cli::format_ms(0.0351), "0.035");
+  EXPECT_EQ(cli::format_ms(0), "0.0");
+  EXPECT_DOUBLE_EQ(cli::parse_duration("10s"), 10);
+  EXPECT_DOUBLE_EQ(cli::parse_duration("500ms"), 0.5);
+  EXPECT_DOUBLE_EQ(cli::parse_duration("2m"), 120);
+  EXPECT_DOUBLE_EQ(cli::parse_duration("3"), 3);
+  EXPECT_LT(cli::parse_duration("soon"), 0);
+  EXPECT_LT(cli::parse_duration("-1s"), 0);
+}
+
+}  // namespace
+}  // namespace pyhot
