@@ -207,6 +207,21 @@ std::string_view UnitBuilder::line(std::uint32_t number) const {
   return text.substr(m_anchor_byte, (end == std::string_view::npos ? text.size() : end) - m_anchor_byte);
 }
 
+// The line the byte at `byte` is on: a scope's header, found from its own
+// offset (walking to it from the unit's lines would cost the distance, for
+// every method of a large class).
+std::string_view UnitBuilder::line_holding(std::uint32_t byte) const {
+  const std::string_view text = m_file.text;
+  if (byte >= text.size()) {
+    return {};
+  }
+  const void* newline = byte == 0 ? nullptr : ::memrchr(text.data(), '\n', byte);
+  std::size_t start =
+      newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+  std::size_t end = text.find('\n', byte);
+  return text.substr(start, (end == std::string_view::npos ? text.size() : end) - start);
+}
+
 void UnitBuilder::anchor_at(const parser::Range& range) const {
   const std::string_view text = m_file.text;
   std::size_t byte = std::min<std::size_t>(range.start_byte, text.size());
@@ -227,12 +242,13 @@ namespace {
 // same co_freevars.
 std::vector<Scope> write_scope_stubs(const std::vector<const Definition*>& chain,
                                      const std::vector<std::string>& free_variables, std::uint32_t anchor,
-                                     const std::function<std::string_view(std::uint32_t)>& line_of, UnitText& unit) {
+                                     const std::function<std::string_view(const Definition&)>& header_line_of,
+                                     UnitText& unit) {
   std::vector<Scope> scopes;
   bool first_function = true;
   auto stub_line = anchor - static_cast<std::uint32_t>(chain.size());
   for (const Definition* scope : chain) {
-    std::string indent = leading_whitespace(line_of(scope->def_line));
+    std::string indent = leading_whitespace(header_line_of(*scope));
     bool is_class = scope->kind == parser::DefinitionKind::klass;
     if (is_class) {
       unit.set(stub_line, indent + "class " + scope->name + ":");
@@ -277,7 +293,7 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.duplicate = verdict == Verdict::swap &&
                    std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
                                  [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
-  auto line_of = [this](std::uint32_t number) { return line(number); };
+  auto header_line_of = [this](const Definition& scope) { return line_holding(scope.def_byte); };
   anchor_at(def.range);
   UnitText text;
   auto chain = ancestors(m_file, def);
@@ -287,10 +303,10 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
                                  [](const Definition* scope) { return scope->conditional || scope->in_main_guard; });
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
     // Nothing to compile: the agent shifts or unbinds what is live.
-    unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, line_of, text);
+    unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, header_line_of, text);
     return unit;
   }
-  unit.scopes = write_scope_stubs(chain, def.free_variables, def.range.start_line, line_of, text);
+  unit.scopes = write_scope_stubs(chain, def.free_variables, def.range.start_line, header_line_of, text);
   std::uint32_t first_copied = def.range.start_line;
   if (!def.decorators.empty() && verdict == Verdict::swap) {
     // The decorator is not run again, but co_firstlineno is still the first
@@ -322,7 +338,8 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
       auto chain = ancestors(m_file, *klass);
       chain.push_back(klass);
       unit.scopes = write_scope_stubs(
-          chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
+          chain, {}, statement.range.start_line,
+          [this](const Definition& scope) { return line_holding(scope.def_byte); }, text);
     }
   }
   if (statement.kind == Statement::Kind::docstring) {

@@ -47,6 +47,7 @@ class UnitBuilder {
 
  private:
   std::string_view line(std::uint32_t number) const;
+  std::string_view line_holding(std::uint32_t byte) const;
   // Lines are found from here on: `range`'s first line.
   void anchor_at(const parser::Range& range) const;
 

@@ -354,7 +354,7 @@ std::size_t count_lines(std::string_view text) {
 
 std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash,
                                               std::string_view now) {
-  if (!only_newline_breaks(base) || !only_newline_breaks(now)) {
+  if (!only_newline_breaks(base)) {
     return std::nullopt;
   }
   std::size_t prefix = common_length(base, now, false);
@@ -368,6 +368,12 @@ std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::
   };
   while (suffix > 0 && !(at_line_start(base, suffix) && at_line_start(now, suffix))) {
     --suffix;
+  }
+  // Outside the edited lines `now` is `base`, and both ends of them are
+  // just after a '\n', which no other break's bytes contain: only the
+  // edited lines can bring one in.
+  if (!only_newline_breaks(now.substr(prefix, now.size() - suffix - prefix))) {
+    return std::nullopt;
   }
   loader::SourceEdit edit;
   edit.base = base_hash;

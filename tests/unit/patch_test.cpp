@@ -276,6 +276,14 @@ TEST(SourceEdit, OtherLineBreaksThanNewlineSendTheWholeText) {
   EXPECT_FALSE(source_edit("a\r\nb\n", "h", "a\r\nc\n").has_value());
   EXPECT_FALSE(source_edit("a\fb\n", "h", "a\fc\n").has_value());
   EXPECT_FALSE(source_edit("s = '\xe2\x80\xa8'\n", "h", "s = 1\n").has_value());
+  // A break brought in by the edit, in the middle or at either end of the
+  // edited lines.
+  EXPECT_FALSE(source_edit("a\nb\nc\n", "h", "a\nb\rx\nc\n").has_value());
+  EXPECT_FALSE(source_edit("a\nb\nc\n", "h", "a\n\x1c\nc\n").has_value());
+  EXPECT_FALSE(source_edit("a\nb\nc\n", "h", "a\nb\xe2\x80\xa9\nc\n").has_value());
+  EXPECT_FALSE(source_edit("a\nb\nc\n", "h", "a\nb\nc\n\xc2\x85").has_value());
+  EXPECT_FALSE(source_edit("a\nb\nc\n", "h", "\va\nb\nc\n").has_value());
+  EXPECT_TRUE(source_edit("a\nb\nc\n", "h", "a\nB\nc\n").has_value());
 }
 
 TEST_F(PatchTest, WithTheSnapshotsHashCachedTheTextCrossesAsAnEdit) {
