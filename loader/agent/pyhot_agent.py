@@ -3033,6 +3033,16 @@ def _bind_probes(code, prefix, probe_of, used):
     return code.replace(co_consts=tuple(consts)) if changed else code
 
 
+def _holds_probes(code, collector):
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            if _holds_probes(c, collector):
+                return True
+        elif getattr(c, 'collector', None) is collector and type(c).__name__.endswith('Probe'):
+            return True
+    return False
+
+
 class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
     __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented')
@@ -3101,8 +3111,14 @@ class _Instrumentation(object):
         replaced meanwhile (a reload): those keep the new code."""
         changed = []
         for item in self.functions:
-            if item.function.__code__ is item.instrumented:
+            live = item.function.__code__
+            if live is item.instrumented:
                 item.function.__code__ = item.original
+            elif _holds_probes(live, self.collector):
+                # A reload moved the instrumented code (relocate): the
+                # original goes back, moved the same way.
+                item.function.__code__ = _shift_code(
+                    item.original, live.co_firstlineno - item.instrumented.co_firstlineno)
             else:
                 changed.append('%s.%s' % (item.module, item.qualname))
         self.collector.close()
