@@ -3193,10 +3193,36 @@ class _Instrumentations(object):
         session.deadline = time.monotonic() + session.lease
         return {'session': session.id, 'pid': os.getpid(), 'data': session.collector.report()}
 
-    def op_remove(self, request):
-        session = self.find(request)
+    def remove(self, session):
         del self.active[session.id]
         changed = session.remove()
+        try:
+            self.scrub_history(session)
+        except Exception as exc:
+            _debug('history after instrumentation %d: %s' % (session.id, _exception_text(exc)))
+        return changed
+
+    def scrub_history(self, session):
+        """A reload made while instrumented recorded the instrumented code as
+        what it replaced: its revert is to bring back the original."""
+        originals = dict((id(item.instrumented), (item.instrumented, item.original))
+                         for item in session.functions)
+        history = getattr(getattr(self.agent, 'operations', None), 'history', None)
+        for patch in getattr(history, 'patches', ()):
+            actions = list(patch.actions)
+            changed = False
+            for index, action in enumerate(actions):
+                if action[0] in ('code', 'function') and len(action) > 2:
+                    found = originals.get(id(action[2]))
+                    if found is not None and found[0] is action[2]:
+                        actions[index] = action[:2] + (found[1],) + action[3:]
+                        changed = True
+            if changed:
+                patch.actions = type(patch.actions)(actions) if isinstance(patch.actions, tuple) else actions
+
+    def op_remove(self, request):
+        session = self.find(request)
+        changed = self.remove(session)
         return {'session': session.id, 'pid': os.getpid(), 'changed': changed,
                 'data': session.collector.report()}
 
@@ -3215,9 +3241,8 @@ class _Instrumentations(object):
                 now = time.monotonic()
                 for session in list(self.active.values()):
                     if session.deadline <= now:
-                        del self.active[session.id]
                         _debug('lease of instrumentation %d ran out' % session.id)
-                        session.remove()
+                        self.remove(session)
                 if not self.active:
                     self.thread = None
                     return

@@ -308,6 +308,9 @@ class ProfileTest(TargetTestCase):
             "[type(c).__name__ for c in work.run.__code__.co_consts if 'Probe' in type(c).__name__]"), "[]")
         self.assertEqual(self.target.call("work.run.__code__.co_firstlineno - ORIGINAL['run'].co_firstlineno"), "1")
         self.assertEqual(self.target.call("work.run.__code__.co_code == ORIGINAL['run'].co_code"), "True")
+        # Reverting that reload brings back the code from before the profile.
+        pyhot("revert", self.target.pid, check=0)
+        self.assertEqual(self.target.call(RESTORED), "True")
 
 
 class AttachedProfileTest(ProfileTest):
