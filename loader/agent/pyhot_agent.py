@@ -3603,6 +3603,16 @@ def _bind_probes(code, prefix, probe_of, used):
     return code.replace(co_consts=tuple(consts)) if changed else code
 
 
+def _holds_probes(code, collector):
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            if _holds_probes(c, collector):
+                return True
+        elif getattr(c, 'collector', None) is collector and type(c).__name__.endswith('Probe'):
+            return True
+    return False
+
+
 class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
     __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented')
@@ -3671,8 +3681,14 @@ class _Instrumentation(object):
         replaced meanwhile (a reload): those keep the new code."""
         changed = []
         for item in self.functions:
-            if item.function.__code__ is item.instrumented:
+            live = item.function.__code__
+            if live is item.instrumented:
                 item.function.__code__ = item.original
+            elif _holds_probes(live, self.collector):
+                # A reload moved the instrumented code (relocate): the
+                # original goes back, moved the same way.
+                item.function.__code__ = _shift_code(
+                    item.original, live.co_firstlineno - item.instrumented.co_firstlineno)
             else:
                 changed.append('%s.%s' % (item.module, item.qualname))
         self.collector.close()
@@ -3747,10 +3763,36 @@ class _Instrumentations(object):
         session.deadline = time.monotonic() + session.lease
         return {'session': session.id, 'pid': os.getpid(), 'data': session.collector.report()}
 
-    def op_remove(self, request):
-        session = self.find(request)
+    def remove(self, session):
         del self.active[session.id]
         changed = session.remove()
+        try:
+            self.scrub_history(session)
+        except Exception as exc:
+            _debug('history after instrumentation %d: %s' % (session.id, _exception_text(exc)))
+        return changed
+
+    def scrub_history(self, session):
+        """A reload made while instrumented recorded the instrumented code as
+        what it replaced: its revert is to bring back the original."""
+        originals = dict((id(item.instrumented), (item.instrumented, item.original))
+                         for item in session.functions)
+        history = getattr(getattr(self.agent, 'operations', None), 'history', None)
+        for patch in getattr(history, 'patches', ()):
+            actions = list(patch.actions)
+            changed = False
+            for index, action in enumerate(actions):
+                if action[0] in ('code', 'function') and len(action) > 2:
+                    found = originals.get(id(action[2]))
+                    if found is not None and found[0] is action[2]:
+                        actions[index] = action[:2] + (found[1],) + action[3:]
+                        changed = True
+            if changed:
+                patch.actions = type(patch.actions)(actions) if isinstance(patch.actions, tuple) else actions
+
+    def op_remove(self, request):
+        session = self.find(request)
+        changed = self.remove(session)
         return {'session': session.id, 'pid': os.getpid(), 'changed': changed,
                 'data': session.collector.report()}
 
@@ -3769,9 +3811,8 @@ class _Instrumentations(object):
                 now = time.monotonic()
                 for session in list(self.active.values()):
                     if session.deadline <= now:
-                        del self.active[session.id]
                         _debug('lease of instrumentation %d ran out' % session.id)
-                        session.remove()
+                        self.remove(session)
                 if not self.active:
                     self.thread = None
                     return

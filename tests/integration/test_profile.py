@@ -293,6 +293,26 @@ class ProfileTest(TargetTestCase):
         self.assertEqual(self.target.call(RESTORED), "True")
 
 
+    def test_function_reloaded_while_profiled_keeps_the_new_code(self):
+        process = self.profile("work.run", "work.nap")
+        self.target.call("work.run(1)")
+        self.target.edit("work.py", "    time.sleep(seconds)", "    time.sleep(seconds)\n    return 'new'")
+        pyhot("reload", self.target.pid, self.target.path("work.py"), check=0)
+        self.assertEqual(self.target.call("work.nap(0)"), "'new'")
+        out, err = self.finish(process)
+        self.assertIn("note: work.nap was reloaded while profiled", out)
+        self.assertEqual(self.target.call("work.nap(0)"), "'new'")
+        # run moved down a line with the edit: the original code is back, moved
+        # the same way, with no probe left in it.
+        self.assertEqual(self.target.call(
+            "[type(c).__name__ for c in work.run.__code__.co_consts if 'Probe' in type(c).__name__]"), "[]")
+        self.assertEqual(self.target.call("work.run.__code__.co_firstlineno - ORIGINAL['run'].co_firstlineno"), "1")
+        self.assertEqual(self.target.call("work.run.__code__.co_code == ORIGINAL['run'].co_code"), "True")
+        # Reverting that reload brings back the code from before the profile.
+        pyhot("revert", self.target.pid, check=0)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
 class AttachedProfileTest(ProfileTest):
     prepared = False
 
