@@ -368,7 +368,8 @@ CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const
     UnitText text;
     // Nothing to compile: the agent unbinds the name in the live class.
     unit.scopes = write_scope_stubs(
-        chain, {}, statement.range.start_line, [this](std::uint32_t number) { return line(number); }, text);
+        chain, {}, statement.range.start_line, [this](const Definition& scope) { return line_holding(scope.def_byte); },
+        text);
   }
   return unit;
 }
