@@ -477,6 +477,11 @@ void diff_statements(const SourceFile& before, const SourceFile& after,
   }
 }
 
+bool has_definitions_inside(const SourceFile& file, std::size_t index) {
+  return std::any_of(file.definitions.begin(), file.definitions.end(),
+                     [&](const Definition& def) { return def.parent == static_cast<int>(index); });
+}
+
 bool has_ancestor_in(const SourceFile& file, const Definition& def, const std::set<int>& indexes) {
   for (int parent = def.parent; parent >= 0; parent = file.definitions[static_cast<std::size_t>(parent)].parent) {
     if (indexes.count(parent) != 0) {
@@ -710,6 +715,13 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
       if (change && same_whole()) {
         change.reset();
       }
+      if (!change && was.range.start_line != now.range.start_line && !parent_is_function(after, now) &&
+          !has_definitions_inside(after, i) && same_whole()) {
+        // Nothing inside it moves on its own (`class Full(Exception): pass`),
+        // yet on 3.13 the class records its first line.
+        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
+        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+      }
       // Otherwise its methods or class-level statements changed: they are reported on their own.
     } else if (same_whole()) {
       if (was.range.start_line != now.range.start_line && !parent_is_function(after, now)) {
@@ -729,6 +741,12 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
     } else {
       change = make_change(parent_is_function(after, now) ? Rule::nested_definition_changed : Rule::body_changed,
                            ChangeKind::body_changed, now.qualname);
+    }
+    if (change && change->verdict != Verdict::relocate && now.name == "__new__" && now.parent >= 0 &&
+        has_generated_fields(after.definitions[static_cast<std::size_t>(now.parent)])) {
+      // Enum's metaclass made the members with it and put another __new__
+      // in its place: there is no live function to swap.
+      change = make_change(Rule::class_fields_changed, ChangeKind::body_changed, now.qualname, "__new__");
     }
     if (change) {
       change->old_index = old_index;

@@ -1921,6 +1921,14 @@ class _Apply(object):
                 # First touch: the client asks which candidates exist live.
                 if not (request.verify and failure.kind == 'not_found'):
                     raise
+                if unit.old_binding is not _MISSING and unit.verdict in ('swap', 'rebind') \
+                        and not unit.nested():
+                    # The name is bound to what is no function of this
+                    # definition (Enum put its own __new__ in place of the
+                    # one that made the members): defining it would undo that.
+                    unit.status = 'unchanged'
+                    unit.message = failure.message
+                    continue
                 unit.status = 'missing'
         _settle_duplicates(self.units, request.verify)
         execution = _Execution(request)

@@ -1,0 +1,7 @@
+class Empty(Exception):
+    "Raised by get() on an empty queue."
+    pass
+
+
+class Full(Exception):
+    pass
