@@ -570,8 +570,10 @@ class AgentTests(object):
         self.assertApplied(reload, 1)
         self.assertEqual(reload.changes(), [('make', 'relocate')])
         t.exec('c2 = app.make(1)')
+        # The closure made before the move moves with it (issue 14 item 11):
+        # both are where a fresh import of the moved file puts `inner`.
         self.assertEqual(t.value('(c1.__code__.co_firstlineno, c2.__code__.co_firstlineno)'),
-                         (2, 4))
+                         (4, 4))
         reload = t.reload('app.py', new)
         self.assertEqual(reload.result('make.<locals>.inner')['objects'], 2)
         self.assertEqual(t.value('(c1(5), c2(5), app.make(1)(5))'), (4, 4, 4))
