@@ -170,7 +170,11 @@ std::string imported_names_line(const SourceFile& file) {
 }  // namespace
 
 UnitBuilder::UnitBuilder(const SourceFile& file)
-    : m_file(file), m_lines(util::split_lines(file.text)), m_imports_line(imported_names_line(file)) {}
+    : m_file(file), m_lines(util::split_lines(file.text)), m_imports_line(imported_names_line(file)) {
+  for (const Definition& def : file.definitions) {
+    ++m_qualname_counts[def.qualname];
+  }
+}
 
 std::string_view UnitBuilder::line(std::uint32_t number) const {
   return number >= 1 && number <= m_lines.size() ? m_lines[number - 1] : std::string_view{};
@@ -234,9 +238,8 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
-  unit.duplicate = verdict == Verdict::swap &&
-                   std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
-                                 [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
+  auto count = m_qualname_counts.find(def.qualname);
+  unit.duplicate = verdict == Verdict::swap && count != m_qualname_counts.end() && count->second > 1;
   auto line_of = [this](std::uint32_t number) { return line(number); };
   UnitText text;
   auto chain = ancestors(m_file, def);
