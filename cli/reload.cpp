@@ -249,12 +249,17 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
                                 : "Reload is done successfully.\n");
   std::cout << "Located file path: " << where->file << " (module " << where->module << ")\n";
   for (const auto& change : outcome->changes) {
-    // A removed statement is kept, never run: said as the JSON says it.
-    std::string verb = options.dry_run && change.status != loader::Status::kept
-                           ? "would " + std::string(differ::to_string(change.verdict))
-                           : past_tense(change);
+    // A statement removed from the file is kept, not run: its verdict is
+    // only what the change would have been.
+    bool kept = change.status == loader::Status::kept;
+    std::string verb = !options.dry_run ? past_tense(change)
+                       : kept           ? std::string("would keep")
+                                        : "would " + std::string(differ::to_string(change.verdict));
     std::cout << "  " << std::left << std::setw(10) << verb << " " << change.qualname << "  (line " << change.line
               << ")";
+    if (kept) {
+      std::cout << "  removed from the file; stays in the live module";
+    }
     if (!change.message.empty()) {
       std::cout << "  " << change.message;
     }

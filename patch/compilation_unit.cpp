@@ -222,6 +222,16 @@ std::string_view UnitBuilder::line_holding(std::uint32_t byte) const {
   return text.substr(start, (end == std::string_view::npos ? text.size() : end) - start);
 }
 
+int UnitBuilder::qualname_count(const std::string& qualname) const {
+  if (m_qualname_counts.empty()) {
+    for (const Definition& def : m_file.definitions) {
+      ++m_qualname_counts[def.qualname];
+    }
+  }
+  auto found = m_qualname_counts.find(qualname);
+  return found == m_qualname_counts.end() ? 0 : found->second;
+}
+
 void UnitBuilder::anchor_at(const parser::Range& range) const {
   const std::string_view text = m_file.text;
   std::size_t byte = std::min<std::size_t>(range.start_byte, text.size());
@@ -290,9 +300,7 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
-  unit.duplicate = verdict == Verdict::swap &&
-                   std::count_if(m_file.definitions.begin(), m_file.definitions.end(),
-                                 [&](const Definition& other) { return other.qualname == def.qualname; }) > 1;
+  unit.duplicate = verdict == Verdict::swap && qualname_count(def.qualname) > 1;
   auto header_line_of = [this](const Definition& scope) { return line_holding(scope.def_byte); };
   anchor_at(def.range);
   UnitText text;

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "differ/differ.hpp"
@@ -56,6 +57,11 @@ class UnitBuilder {
   mutable std::size_t m_anchor_byte = 0;    // ... and where it starts
   std::string m_imports_line;               // "if 0: import a, b" or ""
   std::set<std::string> m_deleted;
+  // Definitions per qualname, counted once, when the first swap asks:
+  // counting per unit made the first touch of a large module quadratic
+  // (20,000 definitions: seconds), counting up front costs every steady reload.
+  int qualname_count(const std::string& qualname) const;
+  mutable std::unordered_map<std::string_view, int> m_qualname_counts;
 };
 
 // Names a module-level `del` removes: the live module lacks them because the

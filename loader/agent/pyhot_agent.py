@@ -917,10 +917,19 @@ def _compile_unit(unit, file, flags):
     # result is what compiling at the real lines gives). Anything that
     # runs its body (a class's __firstlineno__, tracebacks of decorators)
     # is compiled at the real lines.
+    shift = offset if unit.verdict == 'swap' else 0
+    _compile_unit_at(unit, file, flags, shift)
     # On 3.13+ a class body keeps its first line as a constant (its
-    # __firstlineno__), which moving line numbers cannot reach: a unit
-    # there is compiled at its real lines.
-    shift = offset if unit.verdict == 'swap' and sys.version_info < (3, 13) else 0
+    # __firstlineno__), which moving line numbers may not reach: a function
+    # holding a class statement is compiled at its real lines. (Compiling
+    # every unit there behind first_line - 1 newlines made a first touch of
+    # a 60,000-line module take a minute.)
+    if shift and sys.version_info >= (3, 13) and _holds_class_body(unit.new_code):
+        _compile_unit_at(unit, file, flags, 0)
+
+
+def _compile_unit_at(unit, file, flags, shift):
+    offset = unit.first_line - 1
     source = unit.source if shift or not offset else '\n' * offset + unit.source
     try:
         unit.code = compile(source, file, 'exec', flags, True)
@@ -932,6 +941,11 @@ def _compile_unit(unit, file, flags):
     if shift:
         unit.code = _shift_code(unit.code, shift)
     _find_unit_code(unit, file)
+
+
+def _holds_class_body(code):
+    return code is not None and ('__firstlineno__' in code.co_names or any(
+        _holds_class_body(c) for c in code.co_consts if isinstance(c, types.CodeType)))
 
 
 def _find_unit_code(unit, file):

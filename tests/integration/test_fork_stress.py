@@ -188,7 +188,8 @@ class ForkStressTest(unittest.TestCase):
         hung = sorted(pid for pid in forked if alive(pid))
         outcomes = collections.Counter(self.outcomes).most_common(10)
         self.assertEqual((hung, sorted(self.queued)), ([], []),
-                         "of %d workers, these never ended / had the bootstrap stuck; commands: %s" % (len(forked), outcomes))
+                         "of %d workers, these never ended / had the bootstrap stuck; commands: %s"
+                         % (len(forked), outcomes))
         self.assertEqual(self.errors, [])
 
 

@@ -227,6 +227,17 @@ class ReloadTest(TargetTestCase):
         self.assertIn("deleted", done.stdout)
         self.assertFalse(self.target.call_error("shop.numbers")["ok"])
 
+    def test_removed_statement_is_reported_kept_not_rerun(self):
+        self.reload(self.target.path("shop.py"))   # the first reload records what is live
+        self.target.edit("shop.py", "calls = []\n", "")
+        done = self.reload(self.target.path("shop.py"), "--dry-run")
+        self.assertIn("would keep <module>: calls = []", done.stdout)
+        done = self.reload(self.target.path("shop.py"))
+        self.assertIn("kept       <module>: calls = []  (line 4)  removed from the file; stays in the live module",
+                      done.stdout)
+        self.assertNotIn("re-ran", done.stdout)
+        self.assertEqual(self.target.call("shop.calls"), "[]")
+
     def test_generator_running_frames_finish_on_old_code(self):
         self.target.call("globals().__setitem__('gen', shop.numbers(3))")
         self.assertEqual(self.target.call("next(gen)"), "0")
