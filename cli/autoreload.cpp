@@ -357,8 +357,10 @@ void Autoreload::report_syntax_error(const std::string& path, const std::string&
   }
 }
 
-// --tree always; `run --autoreload` from the first time its child has
-// Python workers (a program that never forks is patched as one process).
+// --tree always; `run --autoreload` from the first time its child is seen
+// with children (a program that never forks is patched as one process).
+// Any child counts: a worker of a pre-fork server that recycles them fast
+// may be exiting (no longer Python) at the moment it is looked at.
 bool Autoreload::over_tree() {
   if (!m_options.tree) {
     return false;
@@ -366,7 +368,7 @@ bool Autoreload::over_tree() {
   if (!m_options.child || m_tree_seen) {
     return true;
   }
-  m_tree_seen = has_python_workers(m_options.pid);
+  m_tree_seen = has_workers(m_options.pid);
   return m_tree_seen;
 }
 
@@ -620,6 +622,7 @@ int Autoreload::watch_loop() {
       return report_exit();
     }
     if (Clock::now() >= next_poll && !WatchedTarget::stop_requested()) {
+      over_tree();  // run --autoreload: notices the workers of a pre-fork server before its first save
       if (m_options.paths.empty()) {
         if (auto agent = connect(false)) {
           refresh_modules(**agent, true);

@@ -128,14 +128,6 @@ std::unique_ptr<loader::AgentClient> first_worker_agent(int root, bool force) {
   return nullptr;
 }
 
-bool has_python_workers(int root) {
-  for (int pid : loader::descendant_pids(root)) {
-    auto info = loader::inspect_process(pid);
-    if (info && info->is_python()) {
-      return true;
-    }
-  }
-  return false;
-}
+bool has_workers(int root) { return !loader::descendant_pids(root).empty(); }
 
 }  // namespace pyhot::cli

@@ -31,8 +31,9 @@ struct FleetCommands {
   pyhot::cli::ApplyOptions apply;
 };
 
-void add_fleet_commands(CLI::App& app, FleetCommands& fleet, int& code) {
+void add_fleet_commands(CLI::App& app, int& code) {
   using namespace pyhot::cli;
+  static FleetCommands fleet;  // read by the callbacks after parsing
   auto* bundle_command = app.add_subcommand(
       "bundle", "Make a patch to apply elsewhere: FILE... -o patch.pyhot (each file against its text at --base)");
   bundle_command->add_option("FILE", fleet.bundle.files, "Edited Python files")->required();
@@ -182,8 +183,7 @@ int main(int argc, char** argv) {
                                "Apply a save even when it deletes every definition of its module");
   autoreload_command->callback([&] { code = run_autoreload(autoreload); });
 
-  FleetCommands fleet;
-  add_fleet_commands(app, fleet, code);
+  add_fleet_commands(app, code);
 
   RunOptions run;
   auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
