@@ -54,30 +54,13 @@ bool apply_save_over_tree(const TreeSave& save, const AutoreloadOutput& output) 
   std::string label = make_tree_label();
   auto members =
       run_over_tree(save.root, [&](int pid, json& document) { return apply_in(pid, save, label, output, document); });
-  int done = 0;
-  int confirmed = 0;
-  int failed = 0;
-  int exited = 0;
-  int lacking = 0;
+  OutcomeCounts counts;
   for (const auto& member : members) {
-    bool shown_before = done > 0 || confirmed > 0;
-    switch (member.outcome) {
-      case MemberOutcome::done:
-        ++done;
-        break;
-      case MemberOutcome::confirmed:
-        ++confirmed;
-        break;
-      case MemberOutcome::failed:
-        ++failed;
-        break;
-      case MemberOutcome::exited:
-        ++exited;
-        continue;
-      case MemberOutcome::lacks_module:
-      case MemberOutcome::not_reached:
-        ++lacking;
-        continue;
+    bool shown_before = counts.running_it() > 0;
+    counts.add(member.outcome);
+    if (member.outcome != MemberOutcome::done && member.outcome != MemberOutcome::confirmed &&
+        member.outcome != MemberOutcome::failed) {
+      continue;  // exited, or without the module: counted in the last line
     }
     // Each process's events in JSON; in words, what the save changed once
     // and every failure.
@@ -100,18 +83,18 @@ bool apply_save_over_tree(const TreeSave& save, const AutoreloadOutput& output) 
                   {"processes", processes}});
     return ok;
   }
-  std::string text = "in " + std::to_string(done + confirmed) + " of " + std::to_string(done + confirmed + failed) +
+  std::string text = "in " + std::to_string(counts.running_it()) + " of " + std::to_string(counts.alive_with_module()) +
                      " processes of the tree of " + std::to_string(save.root);
-  if (exited > 0) {
-    text += "; " + std::to_string(exited) + " exited meanwhile";
+  if (counts.exited > 0) {
+    text += "; " + std::to_string(counts.exited) + " exited meanwhile";
   }
-  if (lacking > 0) {
-    text += "; " + std::to_string(lacking) + " without the module";
+  if (counts.lacks_module + counts.not_reached > 0) {
+    text += "; " + std::to_string(counts.lacks_module + counts.not_reached) + " without the module";
   }
-  if (done > 0) {
+  if (counts.done > 0) {
     text += " (patch " + label + ")";
   }
-  output.line(output.display(save.path), text, failed > 0 ? output.red() : output.dim());
+  output.line(output.display(save.path), text, counts.failed > 0 ? output.red() : output.dim());
   return ok;
 }
 

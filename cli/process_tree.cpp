@@ -169,53 +169,57 @@ int tree_exit_code(const std::vector<TreeMember>& members) {
   return k_exit_failed;  // no process has the module
 }
 
+void OutcomeCounts::add(MemberOutcome outcome) {
+  switch (outcome) {
+    case MemberOutcome::done:
+      ++done;
+      return;
+    case MemberOutcome::confirmed:
+      ++confirmed;
+      return;
+    case MemberOutcome::failed:
+      ++failed;
+      return;
+    case MemberOutcome::lacks_module:
+      ++lacks_module;
+      return;
+    case MemberOutcome::exited:
+      ++exited;
+      return;
+    case MemberOutcome::not_reached:
+      ++not_reached;
+      return;
+  }
+}
+
 void print_tree(const std::vector<TreeMember>& members, const std::string& what) {
-  int done = 0;
-  int confirmed = 0;
-  int exited = 0;
-  int lacking = 0;
-  int not_reached = 0;
-  int failed = 0;
+  OutcomeCounts counts;
   for (const auto& member : members) {
+    counts.add(member.outcome);
     std::cout << "== process " << member.pid;
-    switch (member.outcome) {
-      case MemberOutcome::exited:
-        ++exited;
-        std::cout << ": exited during the command (not counted)\n";
-        continue;
-      case MemberOutcome::lacks_module:
-        ++lacking;
-        std::cout << ": does not have the module loaded; skipped\n";
-        continue;
-      case MemberOutcome::not_reached:
-        ++not_reached;
-        std::cout << ": never had the patch; skipped\n";
-        continue;
-      case MemberOutcome::done:
-        ++done;
-        break;
-      case MemberOutcome::confirmed:
-        ++confirmed;
-        break;
-      case MemberOutcome::failed:
-        ++failed;
-        break;
+    if (member.outcome == MemberOutcome::exited) {
+      std::cout << ": exited during the command (not counted)\n";
+    } else if (member.outcome == MemberOutcome::lacks_module) {
+      std::cout << ": does not have the module loaded; skipped\n";
+    } else if (member.outcome == MemberOutcome::not_reached) {
+      std::cout << ": never had the patch; skipped\n";
+    } else {
+      std::cout << "\n" << member.output << std::flush;
+      std::cerr << member.errors;
     }
-    std::cout << "\n" << member.output << std::flush;
-    std::cerr << member.errors;
   }
-  std::cout << (done + confirmed) << " of " << (done + confirmed + failed) << " processes " << what;
-  if (confirmed > 0) {
-    std::cout << " (" << confirmed << " already did)";
+  std::cout << counts.running_it() << " of " << counts.alive_with_module() << " processes " << what;
+  if (counts.confirmed > 0) {
+    std::cout << " (" << counts.confirmed << " already did)";
   }
-  if (exited > 0) {
-    std::cout << "; " << exited << " exited during the command";
+  if (counts.exited > 0) {
+    std::cout << "; " << counts.exited << " exited during the command";
   }
-  if (lacking > 0) {
-    std::cout << "; " << lacking << " without the module, skipped";
+  if (counts.lacks_module > 0) {
+    std::cout << "; " << counts.lacks_module << " without the module, skipped";
   }
-  if (not_reached > 0) {
-    std::cout << "; " << not_reached << " never had the patch, skipped";
+  if (counts.not_reached > 0) {
+    std::cout << "; " << counts.not_reached << " never had the patch, skipped";
   }
   std::cout << ".\n";
 }

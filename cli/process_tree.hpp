@@ -21,6 +21,20 @@ enum class MemberOutcome {
   not_reached,   // revert: the patch never reached the process (it imported the module later): a note
 };
 
+// How many members of a tree ended each way.
+struct OutcomeCounts {
+  int done = 0;
+  int confirmed = 0;
+  int failed = 0;
+  int lacks_module = 0;
+  int exited = 0;
+  int not_reached = 0;
+
+  void add(MemberOutcome outcome);
+  int running_it() const { return done + confirmed; }
+  int alive_with_module() const { return done + confirmed + failed; }
+};
+
 struct TreeMember {
   int pid = 0;
   int code = 1;  // the command's own exit code for this process
