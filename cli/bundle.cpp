@@ -63,7 +63,11 @@ Result<Bundle> make_bundle(const std::vector<std::string>& files, const std::str
     }
     auto base = patch::text_at_revision(file, revision);
     if (!base) {
-      return base.error().with_context("bundling '" + given + "'");
+      // The bundle says which text must be live where it lands: that text
+      // comes from git, so say how to give it one.
+      return make_error(base.error().kind, "bundling '" + given + "': " + base.error().message +
+                                               " (a bundle is made against the deployed version in git: "
+                                               "commit it, or name it with --base REV)");
     }
     if (*base == *text) {
       return make_error(ErrorKind::refused, given + " has not changed since " + revision + ": nothing to bundle");

@@ -242,7 +242,8 @@ int run_profile(const ProfileOptions& options) {
               << "\n";
   }
   if (!options.json && !options.live) {
-    std::cerr << "Profiling " << installed->functions << " functions of process " << installed->pid
+    std::cerr << "Profiling " << installed->functions << (installed->functions == 1 ? " function" : " functions")
+              << " of process " << installed->pid
               << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")
               << " (Ctrl-C to stop)\n";
   }
