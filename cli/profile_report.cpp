@@ -227,7 +227,9 @@ std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles) {
       std::function<void(const std::vector<ProfileNode>&)> walk = [&](const std::vector<ProfileNode>& nodes) {
         for (const auto* node : ordered(nodes, profile)) {
           stack.push_back(name_of(profile, node->probe));
-          auto micros = static_cast<long long>(std::llround(node->self * 1e6));
+          // Rounded by hand: std::llround would make the binary need libm,
+          // and an installed pyhot needs nothing beyond libc (check_packaging.sh).
+          auto micros = static_cast<long long>(node->self * 1e6 + 0.5);
           if (micros > 0) {
             out << (profiles.size() > 1 ? "process " + std::to_string(profile.pid) + ";" : "") << thread.name;
             for (const auto& frame : stack) {
