@@ -63,8 +63,11 @@ class LargeReloadFaults(TargetTestCase):
             killed.wait(timeout=30)
             # An apply the agent received whole is applied whole (maybe after
             # pyhot died); one cut off is not applied: never anything between.
+            # Looked at only once no apply can still be running: versions()
+            # calls the functions one by one, so a reading taken while the
+            # killed pyhot's apply commits would see old functions before the
+            # commit and new ones after it, however atomic the commit is.
             both = ("[%d]" % live, "[%d]" % version)
-            self.assertIn(target.call("big.versions()"), both, "round %d: a mixed module" % round_)
             # Requests are served one at a time: once this one is answered, no
             # apply of the killed pyhot is still running.
             done = pyhot("history", target.pid)
