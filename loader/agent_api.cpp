@@ -96,8 +96,10 @@ std::vector<PatchChange> patch_changes(const json& changes) {
 }
 
 RevertReply revert_reply(const json& reply) {
-  RevertReply out{reply.value("reverted", 0), patch_changes(reply.at("changes")),
-                  reply.value("kept", std::vector<std::string>{}), {}};
+  RevertReply out{reply.value("reverted", 0),
+                  patch_changes(reply.at("changes")),
+                  reply.value("kept", std::vector<std::string>{}),
+                  {}};
   if (reply.contains("patches") && reply["patches"].is_array()) {
     for (const auto& patch : reply["patches"]) {
       out.patches.push_back({patch.value("id", 0), patch.value("module", ""), patch.value("file", "")});
