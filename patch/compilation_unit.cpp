@@ -173,6 +173,21 @@ std::string imported_names_line(const SourceFile& file) {
 UnitBuilder::UnitBuilder(const SourceFile& file)
     : m_file(file), m_imports_line(imported_names_line(file)), m_deleted(deleted_names(file)) {}
 
+namespace {
+
+// Where the line holding the byte before `byte` starts: just after the last
+// '\n' in [0, byte), or 0. rfind rather than memrchr: GCC's -Wnonnull cannot
+// see, in the sanitizer build, that a text with bytes before `byte` has data.
+std::size_t start_of_line_before(std::string_view text, std::size_t byte) {
+  if (byte == 0) {
+    return 0;
+  }
+  std::size_t newline = text.rfind('\n', byte - 1);
+  return newline == std::string_view::npos ? 0 : newline + 1;
+}
+
+}  // namespace
+
 // What util::split_lines(text)[number - 1] would be, "" past the end:
 // walked to from the anchor, not indexed for the whole text (megabytes for
 // the one or two units of an ordinary reload).
@@ -194,10 +209,7 @@ std::string_view UnitBuilder::line(std::uint32_t number) const {
   }
   while (m_anchor_line > number) {
     // The line before ends at m_anchor_byte - 1; it starts after the newline before that.
-    const std::size_t end = m_anchor_byte - 1;
-    const void* newline = end == 0 ? nullptr : ::memrchr(text.data(), '\n', end);
-    m_anchor_byte =
-        newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+    m_anchor_byte = start_of_line_before(text, m_anchor_byte - 1);
     --m_anchor_line;
   }
   if (m_anchor_byte >= text.size()) {
@@ -215,9 +227,7 @@ std::string_view UnitBuilder::line_holding(std::uint32_t byte) const {
   if (byte >= text.size()) {
     return {};
   }
-  const void* newline = byte == 0 ? nullptr : ::memrchr(text.data(), '\n', byte);
-  std::size_t start =
-      newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
+  std::size_t start = start_of_line_before(text, byte);
   std::size_t end = text.find('\n', byte);
   return text.substr(start, (end == std::string_view::npos ? text.size() : end) - start);
 }
@@ -235,10 +245,9 @@ int UnitBuilder::qualname_count(const std::string& qualname) const {
 void UnitBuilder::anchor_at(const parser::Range& range) const {
   const std::string_view text = m_file.text;
   std::size_t byte = std::min<std::size_t>(range.start_byte, text.size());
-  const void* newline = byte == 0 ? nullptr : ::memrchr(text.data(), '\n', byte);
-  m_anchor_byte =
-      newline == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
-  m_anchor_line = newline == nullptr ? 1 : std::max<std::uint32_t>(range.start_line, 1);
+  m_anchor_byte = start_of_line_before(text, byte);
+  // No newline before it: the first line.
+  m_anchor_line = m_anchor_byte == 0 ? 1 : std::max<std::uint32_t>(range.start_line, 1);
 }
 
 namespace {
