@@ -362,9 +362,10 @@ std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::
   std::size_t newline = prefix == 0 ? std::string_view::npos : base.rfind('\n', prefix - 1);
   prefix = newline == std::string_view::npos ? 0 : newline + 1;
   std::size_t suffix = common_length(base.substr(prefix), now.substr(prefix), true);
-  // Forward to a line start in both texts.
+  // Forward to a line start in both texts (a tail that is the whole text
+  // starts at its first line: `now` may be `base` with bytes put in front).
   auto at_line_start = [](std::string_view text, std::size_t tail) {
-    return tail == 0 || text[text.size() - tail - 1] == '\n';
+    return tail == 0 || tail >= text.size() || text[text.size() - tail - 1] == '\n';
   };
   while (suffix > 0 && !(at_line_start(base, suffix) && at_line_start(now, suffix))) {
     --suffix;
