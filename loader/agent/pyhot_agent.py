@@ -4346,8 +4346,8 @@ def _resolve_path(path):
         if isinstance(module, types.ModuleType):
             break
     else:
-        raise _Failure('not_found', "no module named '%s' is loaded in process %d"
-                       % (parts[0], os.getpid()))
+        raise _Failure('not_found', "no module named '%s' is loaded in process %d (pyhot imports "
+                       "nothing)%s" % (parts[0], os.getpid(), _nearest(parts[0], list(sys.modules))))
     where = '.'.join(parts[:end])
     value = module
     for part in parts[end:]:
@@ -4356,19 +4356,46 @@ def _resolve_path(path):
     return module, value, where
 
 
+def _edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def _nearest(name, candidates):
+    """'; nearest: A, B' for names a slip of the keyboard away, else ''."""
+    scored = []
+    for candidate in candidates:
+        if not isinstance(candidate, str) or abs(len(candidate) - len(name)) > 3:
+            continue
+        distance = _edit_distance(name.lower(), candidate.lower())
+        if distance <= max(1, len(name) // 3):
+            scored.append((distance, candidate))
+    scored.sort()
+    return '; nearest: %s' % ', '.join(c for _, c in scored[:3]) if scored else ''
+
+
 def _attribute(owner, name, where):
     if isinstance(owner, types.ModuleType):
         namespace = owner.__dict__
         if name in namespace:
             return namespace[name]
-        raise _Failure('not_found', "module '%s' has no global '%s'" % (where, name))
-    for holder in ((_instance_dict(owner) or {}),) + tuple(
-            c.__dict__ for c in (owner.__mro__ if isinstance(owner, type) else type(owner).__mro__)):
+        raise _Failure('not_found', "module '%s' has no global '%s'%s"
+                       % (where, name, _nearest(name, list(namespace)[:10000])))
+    holders = ((_instance_dict(owner) or {}),) + tuple(
+        c.__dict__ for c in (owner.__mro__ if isinstance(owner, type) else type(owner).__mro__))
+    for holder in holders:
         if name in holder:
             found = holder[name]
             break
     else:
-        raise _Failure('not_found', "%s (a %s) has no attribute '%s'" % (where, _type_label(owner), name))
+        names = [key for holder in holders for key in list(holder)[:10000]]
+        raise _Failure('not_found', "%s (a %s) has no attribute '%s'%s"
+                       % (where, _type_label(owner), name, _nearest(name, names)))
     if hasattr(type(found), '__get__') and not isinstance(found, (types.FunctionType, staticmethod,
                                                                   classmethod, type)):
         # A property or other descriptor: the path asked for what it gives.

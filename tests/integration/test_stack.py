@@ -209,6 +209,7 @@ class StackTest(TargetTestCase):
         cases = [
             (('inspect', 'nosuch.thing'), "no module named 'nosuch' is loaded"),
             (('inspect', 'shop.nosuch'), "module 'shop' has no global 'nosuch'"),
+            (('inspect', 'shop.PRICE'), "module 'shop' has no global 'PRICE'; nearest: PRICES"),
             (('inspect', 'shop.Cart.nosuch'), "has no attribute 'nosuch'"),
             (('inspect', 'shop.PRICES', '--expr', '1/0'), 'the expression raised ZeroDivisionError'),
             (('inspect', 'shop.PRICES', '--expr', 'obj['), 'the expression is not valid Python'),
@@ -266,6 +267,9 @@ class HeldGilTest(TargetTestCase):
             self.assertRegex(done.stdout, r'tid %d \(main\)  in (clock_nanosleep|restart_syscall)' % process.pid)
             self.assertIn('an out-of-process stack is not available on this version', done.stdout)
         self.assertIsNone(process.poll(), 'the target died')
+        with open('/proc/%d/stat' % process.pid) as handle:
+            state = handle.read().rsplit(')', 1)[1].split()[0]
+        self.assertNotIn(state, ('T', 't'), 'the target was left stopped')
 
     def test_with_the_agent_running(self):
         self.check(prepared=True)
