@@ -205,6 +205,16 @@ class StackTest(TargetTestCase):
         self.assertEqual(json.loads(pyhot('instances', self.target.pid, 'shop.Cart', '--json',
                                           check=0).stdout)['count'], 4)
 
+    def test_instances_of_a_class_not_defined_in_python_are_found_by_a_walk(self):
+        self.target.call("shop.NESTED.setdefault('ordered', __import__('collections').OrderedDict(a=1))")
+        self.before = self.target.call(STATE)
+        document = json.loads(pyhot('instances', self.target.pid, 'collections.OrderedDict', '--limit', '100000',
+                                    '--json', check=0).stdout)
+        self.assertTrue(document['complete'])
+        self.assertGreater(document['scanned'], 1000)
+        self.assertGreaterEqual(document['count'], 1)  # the one made here, and any the standard library made
+        self.assertEqual({i['type'] for i in document['instances']}, {'collections.OrderedDict'})
+
     def test_bad_input_is_one_line_and_exit_1(self):
         cases = [
             (('inspect', 'nosuch.thing'), "no module named 'nosuch' is loaded"),
@@ -222,6 +232,7 @@ class StackTest(TargetTestCase):
             self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
             self.assertIn(message, done.stderr)
             self.assertEqual(done.stdout, '')
+            self.assertEqual(self.target.call(STATE), self.before, arguments)
 
 
 class HeldGilTest(TargetTestCase):
