@@ -95,4 +95,28 @@ struct RunOptions {
 };
 int run_program(const RunOptions& options);
 
+struct StackOptions {
+  int pid = 0;
+  bool tasks = false;   // --async
+  bool locals = false;  // --locals
+  bool json = false;
+  bool force = false;
+  // How long the agent has to answer before pyhot says which thread keeps
+  // it from running and reads the stacks from outside where it can.
+  int timeout_ms = 3000;
+};
+int run_stack(const StackOptions& options);
+
+struct InspectOptions {
+  int pid = 0;
+  std::string path;  // MODULE[.NAME.ATTR...] or MODULE.CLASS
+  std::string expr;  // "" none
+  int depth = 1;
+  int limit = 20;  // instances
+  bool json = false;
+  bool force = false;
+};
+int run_inspect(const InspectOptions& options);
+int run_instances(const InspectOptions& options);
+
 }  // namespace pyhot::cli

@@ -55,6 +55,56 @@ void add_fleet_commands(CLI::App& app, int& code) {
   apply_command->callback([&] { code = run_apply(fleet.apply); });
 }
 
+// `stack`, `inspect`, `instances`: looking at a live process without changing it.
+struct LookCommands {
+  pyhot::cli::StackOptions stack;
+  pyhot::cli::InspectOptions inspect;
+  pyhot::cli::InspectOptions instances;
+};
+
+void add_look_commands(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  static LookCommands look;  // read by the callbacks after parsing
+  auto* stack_command =
+      app.add_subcommand("stack", "Every thread's Python stack (and asyncio task's, --async) of a live process: PID");
+  stack_command->add_option("PID", look.stack.pid, "Target process id")->required()->check(k_process_id);
+  stack_command->add_flag("--async", look.stack.tasks, "Also every pending asyncio task with its await chain");
+  stack_command->add_flag("--locals", look.stack.locals, "Also each frame's local variables (bounded reprs)");
+  stack_command
+      ->add_option("--timeout", look.stack.timeout_ms,
+                   "Milliseconds the agent has to answer before pyhot reads from outside (default 3000)")
+      ->check(CLI::Range(100, 600000));
+  stack_command->add_flag("--force", look.stack.force, "Attach even where remote debugging was disabled (3.14+)");
+  stack_command->add_flag("--json", look.stack.json, "Machine-readable output");
+  stack_command->callback([&] { code = run_stack(look.stack); });
+
+  auto* inspect_command = app.add_subcommand(
+      "inspect", "Show a module's globals, or a global or attribute of a live process: PID MODULE[.NAME.ATTR...]");
+  inspect_command->add_option("PID", look.inspect.pid, "Target process id")->required()->check(k_process_id);
+  inspect_command->add_option("PATH", look.inspect.path, "MODULE, MODULE.NAME, MODULE.NAME.ATTR...")->required();
+  inspect_command->add_option("--expr", look.inspect.expr,
+                              "A Python expression evaluated in the target over the value, named obj");
+  inspect_command->add_option("--depth", look.inspect.depth, "Levels of members to show (default 1)")
+      ->check(CLI::Range(0, 10));
+  inspect_command->add_flag("--force", look.inspect.force, "Attach even where remote debugging was disabled (3.14+)");
+  inspect_command->add_flag("--json", look.inspect.json, "Machine-readable output");
+  inspect_command->callback([&] { code = run_inspect(look.inspect); });
+
+  auto* instances_command = app.add_subcommand(
+      "instances",
+      "Live instances of a class in a live process, found through the garbage collector: PID MODULE.CLASS");
+  instances_command->add_option("PID", look.instances.pid, "Target process id")->required()->check(k_process_id);
+  instances_command->add_option("CLASS", look.instances.path, "MODULE.CLASS")->required();
+  instances_command->add_option("--limit", look.instances.limit, "How many to show (default 20)")
+      ->check(CLI::Range(0, 100000));
+  instances_command->add_option("--expr", look.instances.expr,
+                                "A Python expression shown for each instance, named obj");
+  instances_command->add_flag("--force", look.instances.force,
+                              "Attach even where remote debugging was disabled (3.14+)");
+  instances_command->add_flag("--json", look.instances.json, "Machine-readable output");
+  instances_command->callback([&] { code = run_instances(look.instances); });
+}
+
 // Every command's --help ends with an example.
 void add_examples(CLI::App& app) {
   static const std::pair<const char*, const char*> k_examples[] = {
@@ -74,6 +124,13 @@ void add_examples(CLI::App& app) {
       {"apply", "pyhot apply 4242 fix.pyhot --dry-run\n  pyhot apply 4242 fix.pyhot --tree"},
       {"profile",
        "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg"},
+      {"stack", "pyhot stack 4242\n  pyhot stack 4242 --async --locals"},
+      {"inspect",
+       "pyhot inspect 4242 shop.pricing\n  pyhot inspect 4242 shop.pricing.PRICES --depth 2\n  pyhot inspect 4242 "
+       "shop.cart.Cart.TAX --expr 'obj * 100'"},
+      {"instances",
+       "pyhot instances 4242 shop.cart.Cart --limit 5\n  pyhot instances 4242 shop.cart.Cart --expr "
+       "'len(obj.items)'"},
   };
   for (const auto& [name, text] : k_examples) {
     for (auto* command : app.get_subcommands([](const CLI::App*) { return true; })) {
@@ -228,6 +285,8 @@ int main(int argc, char** argv) {
     profile.lease_seconds = parse_duration(profile_lease);
     code = run_profile(profile);
   });
+
+  add_look_commands(app, code);
 
   add_examples(app);
   try {

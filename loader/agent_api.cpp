@@ -24,6 +24,9 @@ constexpr std::array k_ops{
     OpEntry{Op::instrument, "instrument"},
     OpEntry{Op::instrument_read, "instrument_read"},
     OpEntry{Op::instrument_remove, "instrument_remove"},
+    OpEntry{Op::stack, "stack"},
+    OpEntry{Op::inspect, "inspect"},
+    OpEntry{Op::instances, "instances"},
 };
 
 constexpr std::array k_statuses{
@@ -158,6 +161,103 @@ InstrumentReadReply read_reply(const json& reply) {
   if (reply.contains("changed")) {
     out.changed = reply["changed"].get<std::vector<std::string>>();
   }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> string_pairs(const json& object) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : object.items()) {
+    out.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  return out;
+}
+
+std::vector<StackFrame> stack_frames(const json& frames) {
+  std::vector<StackFrame> out;
+  for (const auto& frame : frames) {
+    StackFrame one{frame.at("file").get<std::string>(),
+                   frame.at("line").get<int>(),
+                   frame.at("function").get<std::string>(),
+                   frame.value("text", ""),
+                   {}};
+    if (frame.contains("locals") && frame["locals"].is_object()) {
+      one.locals = string_pairs(frame["locals"]);
+    }
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+StackReply stack_reply(const json& reply) {
+  StackReply out;
+  out.pid = reply.at("pid").get<int>();
+  for (const auto& thread : reply.at("threads")) {
+    ThreadStack one;
+    one.ident = thread.at("ident").get<std::int64_t>();
+    if (thread.contains("native_id") && thread["native_id"].is_number_integer()) {
+      one.native_id = thread["native_id"].get<long>();
+    }
+    one.name = thread.at("name").get<std::string>();
+    if (thread.contains("daemon") && thread["daemon"].is_boolean()) {
+      one.daemon = thread["daemon"].get<bool>();
+    }
+    one.main = thread.value("main", false);
+    one.frames = stack_frames(thread.at("frames"));
+    out.threads.push_back(std::move(one));
+  }
+  if (reply.contains("tasks")) {
+    for (const auto& task : reply["tasks"]) {
+      TaskStack one;
+      one.name = task.at("name").get<std::string>();
+      one.loop = task.value("loop", "");
+      if (task.contains("loop_thread") && task["loop_thread"].is_number_integer()) {
+        one.loop_thread = task["loop_thread"].get<std::int64_t>();
+      }
+      one.coroutine = task.value("coroutine", "");
+      one.awaiting = task.value("awaiting", "");
+      one.frames = stack_frames(task.at("frames"));
+      out.tasks.push_back(std::move(one));
+    }
+  }
+  return out;
+}
+
+ValueView value_view(const json& value) {
+  ValueView out{value.value("name", ""),
+                value.at("type").get<std::string>(),
+                value.at("repr").get<std::string>(),
+                std::nullopt,
+                {}};
+  if (value.contains("count") && value["count"].is_number_integer()) {
+    out.count = value["count"].get<std::int64_t>();
+  }
+  if (value.contains("members")) {
+    for (const auto& member : value["members"]) {
+      out.members.push_back(value_view(member));
+    }
+  }
+  return out;
+}
+
+InstancesReply instances_reply(const json& reply) {
+  InstancesReply out;
+  out.class_path = reply.at("class").get<std::string>();
+  out.count = reply.at("count").get<std::int64_t>();
+  for (const auto& instance : reply.at("instances")) {
+    InstanceView one{instance.at("id").get<std::string>(), instance.at("type").get<std::string>(), std::nullopt, {}};
+    if (instance.contains("value") && instance["value"].is_string()) {
+      one.value = instance["value"].get<std::string>();
+    }
+    if (instance.contains("attributes") && instance["attributes"].is_object()) {
+      one.attributes = string_pairs(instance["attributes"]);
+    }
+    out.instances.push_back(std::move(one));
+  }
+  if (reply.contains("scanned") && reply["scanned"].is_number_integer()) {
+    out.scanned = reply["scanned"].get<std::int64_t>();
+  }
+  out.complete = reply.value("complete", true);
+  out.seconds = reply.value("seconds", 0.0);
   return out;
 }
 
@@ -364,6 +464,28 @@ Result<InstrumentReadReply> Agent::instrument_remove(int session) {
 
 Result<Done> Agent::stop() {
   return call<Done>(m_channel, Op::stop, json::object(), [](const json&) { return k_done; });
+}
+
+Result<StackReply> Agent::stack(const StackRequest& request) {
+  return call<StackReply>(m_channel, Op::stack, {{"async", request.tasks}, {"locals", request.locals}}, stack_reply);
+}
+
+Result<InspectReply> Agent::inspect(const InspectRequest& request) {
+  json arguments = {{"path", request.path}, {"depth", request.depth}};
+  if (request.expr) {
+    arguments["expr"] = *request.expr;
+  }
+  return call<InspectReply>(m_channel, Op::inspect, std::move(arguments), [](const json& reply) {
+    return InspectReply{reply.at("path").get<std::string>(), value_view(reply.at("value"))};
+  });
+}
+
+Result<InstancesReply> Agent::instances(const InstancesRequest& request) {
+  json arguments = {{"class", request.class_path}, {"limit", request.limit}, {"time_limit", request.time_limit}};
+  if (request.expr) {
+    arguments["expr"] = *request.expr;
+  }
+  return call<InstancesReply>(m_channel, Op::instances, std::move(arguments), instances_reply);
 }
 
 }  // namespace pyhot::loader

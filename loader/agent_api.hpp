@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "loader/agent_client.hpp"
@@ -28,6 +29,9 @@ enum class Op {
   instrument,
   instrument_read,
   instrument_remove,
+  stack,
+  inspect,
+  instances,
 };
 
 struct OpEntry {
@@ -255,6 +259,88 @@ struct InstrumentReadReply {
   std::vector<std::string> changed;  // remove: functions whose code was replaced meanwhile (kept)
 };
 
+// Read-only views (PROTOCOL.md, "stack", "inspect", "instances").
+struct StackFrame {
+  std::string file;
+  int line = 0;
+  std::string function;  // co_qualname (co_name before 3.11)
+  std::string text;      // the line's text, stripped; "" when the file cannot be read
+  std::vector<std::pair<std::string, std::string>> locals;  // name, bounded repr (--locals)
+};
+
+struct ThreadStack {
+  std::int64_t ident = 0;
+  std::optional<long> native_id;
+  std::string name;
+  std::optional<bool> daemon;  // none for a thread threading did not start
+  bool main = false;
+  std::vector<StackFrame> frames;  // innermost last
+};
+
+struct TaskStack {
+  std::string name;
+  std::string loop;  // the loop's address, to group tasks by loop
+  std::optional<std::int64_t> loop_thread;
+  std::string coroutine;
+  std::string awaiting;            // "" when it waits on nothing
+  std::vector<StackFrame> frames;  // the await chain, outermost first
+};
+
+struct StackRequest {
+  bool tasks = false;
+  bool locals = false;
+};
+
+struct StackReply {
+  int pid = 0;
+  std::vector<ThreadStack> threads;
+  std::vector<TaskStack> tasks;
+};
+
+// A value as a tree: its members to the depth asked (a container's items,
+// a module's globals, a class's or instance's attributes).
+struct ValueView {
+  std::string name;  // "" at the root
+  std::string type;
+  std::string repr;
+  std::optional<std::int64_t> count;  // members it has (more than shown when bounded)
+  std::vector<ValueView> members;
+};
+
+struct InspectRequest {
+  std::string path;  // MODULE[.NAME.ATTR...]
+  std::optional<std::string> expr;
+  int depth = 1;
+};
+
+struct InspectReply {
+  std::string path;
+  ValueView value;
+};
+
+struct InstancesRequest {
+  std::string class_path;  // MODULE.CLASS
+  int limit = 20;
+  std::optional<std::string> expr;
+  double time_limit = 2;
+};
+
+struct InstanceView {
+  std::string id;  // its address
+  std::string type;
+  std::optional<std::string> value;                             // of --expr
+  std::vector<std::pair<std::string, std::string>> attributes;  // without --expr
+};
+
+struct InstancesReply {
+  std::string class_path;
+  std::int64_t count = 0;
+  std::vector<InstanceView> instances;
+  std::optional<std::int64_t> scanned;  // objects walked (none: found through gc.get_referrers)
+  bool complete = true;                 // false: stopped at the time limit
+  double seconds = 0;
+};
+
 class Agent {
  public:
   explicit Agent(AgentChannel& channel) : m_channel(channel) {}
@@ -293,6 +379,11 @@ class Agent {
   Result<InstrumentReadReply> instrument_read(int session);
   // Puts the original code objects back; the final data.
   Result<InstrumentReadReply> instrument_remove(int session);
+  // Every thread's Python stack (pyhot's own threads left out) and, when
+  // asked, every asyncio task with its await chain.
+  Result<StackReply> stack(const StackRequest& request);
+  Result<InspectReply> inspect(const InspectRequest& request);
+  Result<InstancesReply> instances(const InstancesRequest& request);
 
  private:
   AgentChannel& m_channel;

@@ -2539,6 +2539,7 @@ class _Operations(object):
         }
         self.instrumentations = _Instrumentations(agent)
         self.table.update(self.instrumentations.table())
+        self.table.update(_Inspections().table())
 
     def dispatch(self, body):
         request_id = None
@@ -4000,6 +4001,530 @@ class _ProfileCollector(object):
                 del node['children']
             nodes.append(node)
         return nodes
+
+
+# ---------------------------------------------------------------------------
+# Looking without changing: stacks, values, instances (ops `stack`,
+# `inspect`, `instances`). Nothing here imports a module, binds a name or
+# fills a cache of the program's; the only user code that runs is a
+# __repr__ (bounded, and a failure is reported, never hidden) and an
+# expression the user gave.
+
+_AGENT_FILE = globals().get('__file__')
+REPR_MAX_LENGTH = 4000
+MAX_DEPTH = 10
+MAX_ITEMS = 1000
+MAX_INSTANCES = 100000
+# How long `instances` may look at the objects of the heap (its own
+# thread holds the GIL only between switches, but the program waits for
+# the answer's pause of each gc call).
+INSTANCES_TIME_LIMIT = 2.0
+MAX_TASK_CHAIN = 100
+MAX_FRAMES = 1000
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+_CLASS_BOILERPLATE = frozenset(('__module__', '__qualname__', '__doc__', '__dict__', '__weakref__',
+                                '__firstlineno__', '__static_attributes__'))
+
+
+def _type_label(obj):
+    cls = type(obj)
+    module = getattr(cls, '__module__', None)
+    name = getattr(cls, '__qualname__', cls.__name__)
+    if module in (None, 'builtins'):
+        return name
+    return '%s.%s' % (module, name)
+
+
+def _shorten(text, limit):
+    if len(text) > limit:
+        return text[:max(limit - 3, 0)] + '...'
+    return text
+
+
+class _BoundedRepr(object):
+    """repr() bounded in depth, items and length. Builtin containers are
+    walked here (their own repr could be huge); anything else is asked for
+    its repr, and a __repr__ that raises is reported as such."""
+
+    def __init__(self, length=200, items=20, depth=3):
+        self.length = length
+        self.items = items
+        self.depth = depth
+
+    def __call__(self, obj, level=0):
+        if type(obj) in _CONTAINERS:
+            return _shorten(self.container(obj, level), self.length)
+        if isinstance(obj, (str, bytes, bytearray)):
+            text = repr(obj[:self.length])
+            return text if len(obj) <= self.length else text + '...'
+        return _shorten(self.leaf(obj), self.length)
+
+    def leaf(self, obj):
+        try:
+            text = repr(obj)
+            if not isinstance(text, str):
+                return '<%s: __repr__ returned %s, not str>' % (_type_label(obj), _type_label(text))
+            return text
+        except BaseException as exc:
+            return '<%s object at %#x: its __repr__ raised %s>' % (
+                _type_label(obj), id(obj), _one_line(_exception_text(exc)))
+
+    def container(self, obj, level):
+        kind = type(obj)
+        if kind is dict:
+            opening, closing = '{', '}'
+        elif kind is list:
+            opening, closing = '[', ']'
+        elif kind is tuple:
+            opening, closing = '(', ')'
+        elif not obj:
+            return '%s()' % kind.__name__
+        else:
+            opening, closing = (kind.__name__ + '({', '})') if kind is frozenset else ('{', '}')
+        if not obj:
+            return opening + closing
+        if level >= self.depth:
+            return opening + '...' + closing
+        parts = []
+        used = 0
+        for index, item in enumerate(obj.items() if kind is dict else obj):
+            if index >= self.items or used > self.length:
+                parts.append('...')
+                break
+            if kind is dict:
+                part = '%s: %s' % (self(item[0], level + 1), self(item[1], level + 1))
+            else:
+                part = self(item, level + 1)
+            used += len(part) + 2
+            parts.append(part)
+        if kind is tuple and len(obj) == 1:
+            return '(%s,)' % parts[0]
+        return opening + ', '.join(parts) + closing
+
+
+def _source_line(filename, line, cache):
+    """The text of a line, from linecache's cache when it has the file, else
+    from the file (linecache itself is not filled: it is the program's)."""
+    if not line or not filename:
+        return ''
+    lines = cache.get(filename)
+    if lines is None:
+        entry = linecache.cache.get(filename)
+        if entry is not None and len(entry) >= 3:
+            lines = entry[2]
+        else:
+            lines = ()
+            if not (filename.startswith('<') and filename.endswith('>')):
+                try:
+                    with open(filename, 'rb') as f:
+                        data = f.read(16 * 1024 * 1024)
+                    lines = data.decode('utf-8', 'replace').splitlines()
+                except (OSError, ValueError):
+                    pass
+        cache[filename] = lines
+    if 0 < line <= len(lines):
+        return lines[line - 1].strip()[:500]
+    return ''
+
+
+def _code_name(code):
+    return getattr(code, 'co_qualname', code.co_name)
+
+
+class _FrameView(object):
+    """Frames as the protocol describes them, without pyhot's own."""
+
+    def __init__(self, with_locals, bounded):
+        self.with_locals = with_locals
+        self.bounded = bounded
+        self.lines = {}
+
+    def is_own(self, code):
+        return _AGENT_FILE is not None and code.co_filename == _AGENT_FILE
+
+    def frame(self, frame, line=None):
+        code = frame.f_code
+        if line is None:
+            line = frame.f_lineno
+        out = {'file': code.co_filename, 'line': line or 0, 'function': _code_name(code),
+               'text': _source_line(code.co_filename, line, self.lines)}
+        if self.with_locals:
+            out['locals'] = self.locals(frame)
+        return out
+
+    def locals(self, frame):
+        try:
+            names = frame.f_locals
+            items = list(names.items())[:MAX_ITEMS]
+        except BaseException as exc:
+            return {'<locals>': 'cannot be read: %s' % _one_line(_exception_text(exc))}
+        return dict((str(name), self.bounded(value)) for name, value in items)
+
+    def stack(self, frame):
+        """Innermost last, as a traceback prints it."""
+        frames = []
+        while frame is not None and len(frames) < MAX_FRAMES:
+            if not self.is_own(frame.f_code):
+                frames.append(self.frame(frame))
+            frame = frame.f_back
+        frames.reverse()
+        return frames
+
+
+def _coroutine_chain(coro, view):
+    """A coroutine's await chain, outermost first: each coroutine or
+    generator it awaits through cr_await/gi_yieldfrom."""
+    frames = []
+    seen = set()
+    while coro is not None and id(coro) not in seen and len(frames) < MAX_TASK_CHAIN:
+        seen.add(id(coro))
+        frame = getattr(coro, 'cr_frame', None) or getattr(coro, 'gi_frame', None) \
+            or getattr(coro, 'ag_frame', None)
+        if frame is not None:
+            frames.append(view.frame(frame))
+        inner = None
+        for name in ('cr_await', 'gi_yieldfrom', 'ag_await'):
+            inner = getattr(coro, name, None)
+            if inner is not None:
+                break
+        if inner is None:
+            break
+        if not any(hasattr(inner, name) for name in ('cr_frame', 'gi_frame', 'ag_frame')):
+            break
+        coro = inner
+    return frames
+
+
+def _future_label(future, names):
+    task = names.get(id(future))
+    if task is not None:
+        return 'task %r' % task
+    # Never the future's own repr: it calls back into user objects.
+    return '%s at %#x' % (_type_label(future), id(future))
+
+
+class _Inspections(object):
+    """The read-only ops (loader/PROTOCOL.md): stack, inspect, instances."""
+
+    def table(self):
+        return {'stack': self.op_stack, 'inspect': self.op_inspect,
+                'instances': self.op_instances}
+
+    # -- stack ----------------------------------------------------------------
+
+    def op_stack(self, request):
+        with_tasks = _flag_field(request, 'async')
+        view = _FrameView(_flag_field(request, 'locals'),
+                          _BoundedRepr(_int_field(request, 'repr_length', 10, REPR_MAX_LENGTH, 200)))
+        frames = sys._current_frames()
+        by_ident = dict((thread.ident, thread) for thread in threading.enumerate())
+        main = threading.main_thread().ident
+        threads = []
+        for ident, frame in frames.items():
+            thread = by_ident.get(ident)
+            name = thread.name if thread is not None else None
+            if name is not None and name.startswith(THREAD_NAME):
+                continue
+            stack = view.stack(frame)
+            if not stack:
+                continue  # a thread of pyhot's that threading does not know (its bootstrap)
+            threads.append({
+                'ident': ident, 'name': name if name is not None else '(not started by threading)',
+                'native_id': getattr(thread, 'native_id', None) if thread is not None else None,
+                'daemon': bool(thread.daemon) if thread is not None else None,
+                'main': ident == main, 'frames': stack})
+        del frames
+        threads.sort(key=lambda t: (not t['main'], t['name']))
+        reply = {'pid': os.getpid(), 'threads': threads}
+        if with_tasks:
+            reply['tasks'] = self.tasks(view)
+        return reply
+
+    def tasks(self, view):
+        """Every asyncio task the asyncio module knows of (never imported
+        here: a program that has not imported it has none)."""
+        tasks_module = sys.modules.get('asyncio.tasks')
+        if tasks_module is None:
+            return []
+        found = []
+        for registry in ('_all_tasks', '_scheduled_tasks', '_eager_tasks'):
+            tasks = getattr(tasks_module, registry, None)
+            if tasks is not None:
+                found.extend(list(tasks))
+        unique = []
+        seen = set()
+        for task in found:
+            if id(task) not in seen:
+                seen.add(id(task))
+                unique.append(task)
+        names = {}
+        for task in unique:
+            try:
+                names[id(task)] = str(task.get_name())
+            except BaseException:
+                names[id(task)] = '?'
+        out = []
+        for task in unique:
+            try:
+                done = task.done()
+            except BaseException:
+                done = False
+            if done:
+                continue
+            loop = getattr(task, '_loop', None)
+            try:
+                coro = task.get_coro()
+            except BaseException:
+                coro = None
+            frames = _coroutine_chain(coro, view)
+            entry = {'name': names[id(task)], 'loop': '%#x' % id(loop),
+                     'loop_thread': getattr(loop, '_thread_id', None),
+                     'coroutine': _code_name(coro.cr_code) if hasattr(coro, 'cr_code') else
+                     _type_label(coro), 'frames': frames}
+            # What the task's innermost await is parked on (a future, a task).
+            waiter = getattr(task, '_fut_waiter', None)
+            if waiter is not None:
+                entry['awaiting'] = _future_label(waiter, names)
+            out.append(entry)
+        del found, unique
+        out.sort(key=lambda t: (str(t['loop_thread']), t['name']))
+        return out
+
+    # -- inspect --------------------------------------------------------------
+
+    def op_inspect(self, request):
+        path = _field(request, 'path', str)
+        depth = _int_field(request, 'depth', 0, MAX_DEPTH, 1)
+        bounded = _BoundedRepr(_int_field(request, 'repr_length', 10, REPR_MAX_LENGTH, 200),
+                               _int_field(request, 'items', 1, MAX_ITEMS, 50), depth + 1)
+        expr = _field(request, 'expr', str, None)
+        module, value, where = _resolve_path(path)
+        if expr is not None:
+            value = _evaluate(expr, value, module)
+            where = '%s -> %s' % (where, expr)
+        return {'path': where, 'value': _describe(value, depth, bounded)}
+
+    # -- instances ------------------------------------------------------------
+
+    def op_instances(self, request):
+        path = _field(request, 'class', str)
+        limit = _int_field(request, 'limit', 0, MAX_INSTANCES, 20)
+        time_limit = _field(request, 'time_limit', (int, float), INSTANCES_TIME_LIMIT)
+        if not 0 < time_limit <= 60:
+            raise _Failure('protocol', "field 'time_limit' must be above 0 and at most 60 seconds")
+        bounded = _BoundedRepr(_int_field(request, 'repr_length', 10, REPR_MAX_LENGTH, 200), 10, 1)
+        expr = _field(request, 'expr', str, None)
+        code = _compile_expression(expr) if expr is not None else None
+        module, cls, where = _resolve_path(path)
+        if not isinstance(cls, type):
+            raise _Failure('not_found', '%s is a %s, not a class' % (where, _type_label(cls)))
+        started = time.monotonic()
+        found, scanned, complete = _find_instances(cls, started + time_limit)
+        shown = []
+        for obj in found[:limit]:
+            entry = {'id': '%#x' % id(obj), 'type': _type_label(obj)}
+            if code is not None:
+                entry['value'] = bounded(_evaluate_code(code, obj, module))
+            else:
+                entry['attributes'] = _instance_attributes(obj, bounded)
+            shown.append(entry)
+        reply = {'class': where, 'count': len(found), 'instances': shown, 'scanned': scanned,
+                 'complete': complete, 'seconds': round(time.monotonic() - started, 6)}
+        del found
+        return reply
+
+
+def _resolve_path(path):
+    """MODULE[.NAME.ATTR...]: the longest prefix that is a loaded module
+    (nothing is imported), then attributes found without running a
+    property unless the path names one."""
+    parts = path.split('.')
+    if not path or not all(part.isidentifier() for part in parts):
+        raise _Failure('not_found', "'%s' is not a dotted Python name (MODULE.NAME.ATTR)" % path[:200])
+    for end in range(len(parts), 0, -1):
+        module = sys.modules.get('.'.join(parts[:end]))
+        if isinstance(module, types.ModuleType):
+            break
+    else:
+        raise _Failure('not_found', "no module named '%s' is loaded in process %d (pyhot imports "
+                       "nothing)%s" % (parts[0], os.getpid(), _nearest(parts[0], list(sys.modules))))
+    where = '.'.join(parts[:end])
+    value = module
+    for part in parts[end:]:
+        value = _attribute(value, part, where)
+        where += '.' + part
+    return module, value, where
+
+
+def _edit_distance(a, b):
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+def _nearest(name, candidates):
+    """'; nearest: A, B' for names a slip of the keyboard away, else ''."""
+    scored = []
+    for candidate in candidates:
+        if not isinstance(candidate, str) or abs(len(candidate) - len(name)) > 3:
+            continue
+        distance = _edit_distance(name.lower(), candidate.lower())
+        if distance <= max(1, len(name) // 3):
+            scored.append((distance, candidate))
+    scored.sort()
+    return '; nearest: %s' % ', '.join(c for _, c in scored[:3]) if scored else ''
+
+
+def _attribute(owner, name, where):
+    if isinstance(owner, types.ModuleType):
+        namespace = owner.__dict__
+        if name in namespace:
+            return namespace[name]
+        raise _Failure('not_found', "module '%s' has no global '%s'%s"
+                       % (where, name, _nearest(name, list(namespace)[:10000])))
+    holders = ((_instance_dict(owner) or {}),) + tuple(
+        c.__dict__ for c in (owner.__mro__ if isinstance(owner, type) else type(owner).__mro__))
+    for holder in holders:
+        if name in holder:
+            found = holder[name]
+            break
+    else:
+        names = [key for holder in holders for key in list(holder)[:10000]]
+        raise _Failure('not_found', "%s (a %s) has no attribute '%s'%s"
+                       % (where, _type_label(owner), name, _nearest(name, names)))
+    if hasattr(type(found), '__get__') and not isinstance(found, (types.FunctionType, staticmethod,
+                                                                  classmethod, type)):
+        # A property or other descriptor: the path asked for what it gives.
+        try:
+            return getattr(owner, name)
+        except BaseException as exc:
+            raise _Failure('refused', "reading %s.%s raised %s" % (where, name,
+                                                                  _one_line(_exception_text(exc))))
+    return found
+
+
+def _compile_expression(expr):
+    try:
+        return compile(expr, '<pyhot expression>', 'eval', dont_inherit=True)
+    except SyntaxError as exc:
+        raise _Failure('compile', 'the expression is not valid Python: %s' % exc.msg)
+
+
+def _evaluate_code(code, obj, module):
+    # The module's globals as they are, read through a copy (a name the
+    # expression binds stays out of the module); the object is `obj`.
+    namespace = dict(module.__dict__)
+    namespace['obj'] = obj
+    try:
+        return eval(code, namespace)
+    except BaseException as exc:
+        raise _Failure('refused', 'the expression raised %s' % _one_line(_exception_text(exc)))
+
+
+def _evaluate(expr, obj, module):
+    return _evaluate_code(_compile_expression(expr), obj, module)
+
+
+def _describe(value, depth, bounded):
+    """A value as the protocol's tree: its type, its bounded repr, and to
+    `depth` levels its members (a container's items, a module's globals,
+    a class's or an instance's attributes)."""
+    out = {'type': _type_label(value), 'repr': bounded(value)}
+    if depth <= 0:
+        return out
+    members = None
+    if type(value) is dict:
+        members = [(bounded(k), v) for k, v in value.items()]
+    elif type(value) in (list, tuple):
+        members = [('[%d]' % i, v) for i, v in enumerate(value)]
+    elif type(value) in (set, frozenset):
+        members = [('-', v) for v in value]
+    elif isinstance(value, types.ModuleType):
+        members = _public(value.__dict__)
+    elif isinstance(value, type):
+        members = [(k, v) for k, v in sorted(value.__dict__.items(), key=lambda kv: str(kv[0]))
+                   if k not in _CLASS_BOILERPLATE]
+    else:
+        attributes = _instance_dict(value)
+        if isinstance(attributes, dict):
+            members = sorted(((str(k), v) for k, v in attributes.items()), key=lambda kv: kv[0])
+    if members is not None:
+        out['count'] = len(members)
+        out['members'] = [dict(_describe(v, depth - 1, bounded), name=str(k))
+                          for k, v in members[:bounded.items]]
+    return out
+
+
+def _public(namespace):
+    return sorted(((str(k), v) for k, v in namespace.items()
+                   if not (str(k).startswith('__') and str(k).endswith('__'))), key=lambda kv: kv[0])
+
+
+def _instance_attributes(obj, bounded):
+    attributes = _instance_dict(obj)
+    out = {}
+    if isinstance(attributes, dict):
+        for name, value in list(attributes.items())[:MAX_ITEMS]:
+            out[str(name)] = bounded(value)
+    for cls in type(obj).__mro__:
+        for name in cls.__dict__.get('__slots__', ()) if isinstance(cls.__dict__.get('__slots__', ()),
+                                                                   (tuple, list)) else ():
+            descriptor = cls.__dict__.get(name)
+            if descriptor is not None and hasattr(descriptor, '__get__'):
+                try:
+                    out[name] = bounded(descriptor.__get__(obj, type(obj)))
+                except AttributeError:
+                    pass
+    return out
+
+
+def _subclasses(cls):
+    found = [cls]
+    seen = {id(cls)}
+    index = 0
+    while index < len(found):
+        try:
+            below = type.__subclasses__(found[index])
+        except TypeError:
+            below = []
+        for sub in below:
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                found.append(sub)
+        index += 1
+    return found
+
+
+def _find_instances(cls, deadline):
+    """The live instances of cls and its subclasses, by type (no
+    __instancecheck__ runs). An instance of a class defined in Python
+    refers to its class, so gc.get_referrers finds them in one pass;
+    other classes need a walk over every object, which stops at the
+    deadline. Returns (instances, objects scanned or None, complete)."""
+    classes = _subclasses(cls)
+    wanted = set(id(c) for c in classes)
+    if all(c.__flags__ & (1 << 9) for c in classes):  # Py_TPFLAGS_HEAPTYPE
+        candidates = gc.get_referrers(*classes)
+        found = [obj for obj in candidates if id(type(obj)) in wanted]
+        del candidates
+        return found, None, True
+    objects = gc.get_objects()
+    found = []
+    complete = True
+    scanned = 0
+    for obj in objects:
+        if scanned % 4096 == 0 and time.monotonic() > deadline:
+            complete = False
+            break
+        scanned += 1
+        if id(type(obj)) in wanted:
+            found.append(obj)
+    del objects
+    return found, scanned, complete
 
 
 # ---------------------------------------------------------------------------

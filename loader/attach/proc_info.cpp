@@ -292,6 +292,9 @@ constexpr SyscallName k_syscalls[] = {
     {47, "recvmsg", true},
     {61, "wait4", true},
     {202, "futex", false},
+    // A sleep the kernel resumes after a ptrace stop (the injector's); not
+    // counted as parking: what it waits in is not known from here.
+    {219, "restart_syscall", false},
     {230, "clock_nanosleep", true},
     {232, "epoll_wait", true},
     {247, "waitid", true},

@@ -17,6 +17,7 @@
 #include "loader/attach/injector.hpp"
 #include "loader/attach/interpreter.hpp"
 #include "loader/attach/proc_info.hpp"
+#include "loader/attach/remote_stack.hpp"
 #include "loader/attach/traced_thread.hpp"
 
 using namespace pyhot;
@@ -577,4 +578,33 @@ TEST(Inject, ExplainsADifferentUid) {
   EXPECT_EQ(line.rfind(std::to_string(static_cast<int>(ErrorKind::permission_denied)) + " ", 0), 0u) << line;
   EXPECT_NE(line.find("runs as uid 0 and pyhot as uid 65534"), std::string::npos) << line;
   EXPECT_EQ(read_status(python.pid())->tracer_pid, 0);
+}
+
+// The location table of a small function as CPython 3.13 compiled it, and
+// the line of every code unit as its co_lines() says (0: no line).
+TEST(RemoteStack, LineOfEveryInstructionAsCoLinesSays) {
+  std::string hex =
+      "8000d80809884189058041e60708dc181d98619c08d30c21990890318a5199088801d00c21f006000c0d8048f9f207000d22";
+  std::string table;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    table.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  std::vector<int> expected = {1, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+                               5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 8, 8, 0, 0, 5, 5, 5};
+  for (size_t unit = 0; unit < expected.size(); ++unit) {
+    EXPECT_EQ(pyhot::loader::attach::line_of_instruction(table, 1, unit), expected[unit]) << "code unit " << unit;
+  }
+  EXPECT_EQ(pyhot::loader::attach::line_of_instruction(table, 1, expected.size() + 10), 0);
+}
+
+TEST(RemoteStack, RefusesTablesOfOtherVersions) {
+  std::string table(pyhot::loader::attach::k_debug_offsets_size_3_13, '\0');
+  std::memcpy(table.data(), "xdebugpy", 8);
+  uint64_t version = 0x030E00F0;  // 3.14.0 final
+  std::memcpy(table.data() + 8, &version, 8);
+  auto parsed = pyhot::loader::attach::parse_stack_offsets(table);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().kind, pyhot::ErrorKind::refused);
+  EXPECT_EQ(pyhot::loader::attach::parse_stack_offsets(std::string(600, 'x')).error().kind,
+            pyhot::ErrorKind::not_python);
 }
