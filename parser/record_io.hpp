@@ -63,7 +63,10 @@ std::size_t min_size() {
 // bytes go.
 class Writer {
  public:
-  explicit Writer(const std::function<bool(std::string_view)>& write) : m_write(write), m_buffer(k_buffer_size, '\0') {
+  // Without `checksummed`, finish() writes no checksum (the caller keeps its own).
+  explicit Writer(const std::function<bool(std::string_view)>& write, bool checksummed = true,
+                  std::size_t buffer_size = k_buffer_size)
+      : m_write(write), m_buffer(buffer_size, '\0'), m_checksummed(checksummed) {
     XXH3_64bits_reset(&m_checksum);
   }
 
@@ -102,9 +105,11 @@ class Writer {
       return;
     }
     m_written += size;
-    if (size > k_buffer_size / 2) {  // a long statement: past the buffer
+    if (size > m_buffer.size() / 2) {  // a long statement: past the buffer
       flush();
-      XXH3_64bits_update(&m_checksum, bytes, size);
+      if (m_checksummed) {
+        XXH3_64bits_update(&m_checksum, bytes, size);
+      }
       m_ok = m_ok && m_write(std::string_view(bytes, size));
       return;
     }
@@ -119,6 +124,9 @@ class Writer {
   // Ends with the checksum of every byte before it; false when a write failed.
   bool finish() {
     flush();
+    if (!m_checksummed) {
+      return m_ok;
+    }
     put_raw(static_cast<std::uint64_t>(XXH3_64bits_digest(&m_checksum)));
     m_ok = m_ok && m_write(std::string_view(m_buffer.data(), m_at));
     return m_ok;
@@ -134,7 +142,9 @@ class Writer {
   }
 
   [[gnu::noinline]] void flush() {
-    XXH3_64bits_update(&m_checksum, m_buffer.data(), m_at);
+    if (m_checksummed) {
+      XXH3_64bits_update(&m_checksum, m_buffer.data(), m_at);
+    }
     m_ok = m_ok && m_write(std::string_view(m_buffer.data(), m_at));
     m_at = 0;
   }
@@ -144,6 +154,7 @@ class Writer {
   std::size_t m_at = 0;
   std::size_t m_written = 0;
   XXH3_state_t m_checksum;
+  bool m_checksummed = true;
   bool m_ok = true;
 };
 

@@ -4,6 +4,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "util/text.hpp"
+
 namespace pyhot::patch {
 
 namespace {
@@ -49,7 +51,7 @@ bool only_in_span(std::span<const KeyCount> table, const std::vector<std::uint64
 }  // namespace
 
 EntryEdit EditWindow::entry_edit(const CachedEntry& live) const {
-  return EntryEdit{&live, &span, after.text, old_qualnames, old_keys, new_keys};
+  return EntryEdit{&live, &span, after.text, text_hash, old_qualnames, old_keys, new_keys};
 }
 
 std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path) {
@@ -121,6 +123,7 @@ std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_t
     return std::nullopt;  // derived values are looked for in the whole file
   }
   window.span = std::move(*span);
+  window.text_hash = util::hash64(window.after.text);
   return window;
 }
 

@@ -40,6 +40,7 @@ struct EditWindow {
   std::vector<std::uint64_t> old_qualnames;  // of the span's definitions in the live text
   std::vector<std::uint64_t> old_keys;       // statement keys of its statements there
   std::vector<std::uint64_t> new_keys;       // and in the new text
+  std::uint64_t text_hash = 0;               // of the new text (util::hash64): hashed once
 
   // The new text's entry, written from `live`'s.
   EntryEdit entry_edit(const CachedEntry& live) const;

@@ -68,8 +68,9 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
     request.source = after.text;
   }
   if (!dry_run && snapshot.kind != SnapshotRecord::Kind::nothing) {
-    request.snapshot_hash =
-        util::hash_hex(snapshot.kind == SnapshotRecord::Kind::this_text ? snapshot.text : after.text);
+    request.snapshot_hash = snapshot.kind == SnapshotRecord::Kind::this_text ? util::hash_hex(snapshot.text)
+                            : baseline.new_hash.empty()                      ? util::hash_hex(after.text)
+                                                                             : baseline.new_hash;
   }
   request.future_flags = future_features(after);
   request.dry_run = dry_run;
@@ -96,7 +97,7 @@ struct ParsedVersions {
       return {};
     }
     if (window) {
-      return {&window->before.text, live_hash};
+      return {&window->before.text, live_hash, util::to_hex(window->text_hash)};
     }
     return live ? Baseline{&live->text, live_hash} : Baseline{};
   }

@@ -66,10 +66,10 @@ void evict_oldest(const std::string& directory) {
 
 constexpr std::uint32_t k_magic = 0x43485050;  // "PPHC"
 // Bump whenever the layout or what the parser puts in a SourceFile changes.
-constexpr std::uint32_t k_version = 1 + parser::k_serialized_format_version * 100;
+constexpr std::uint32_t k_version = 3 + parser::k_serialized_format_version * 100;
 constexpr std::uint32_t k_by_span = 1;
 
-// At the end of an entry, before the checksum (XXH3-64 of every byte before it).
+// At the end of an entry, before the checksum (XXH3-64 of every byte from the extents on).
 struct Trailer {
   std::uint32_t magic = k_magic;
   std::uint32_t version = k_version;
@@ -90,12 +90,7 @@ std::size_t align8(std::size_t offset) { return (offset + 7) & ~std::size_t{7}; 
 
 // Where each part of an entry starts, from its trailer.
 struct Layout {
-  std::size_t records = 0;
-  std::size_t items = 0;
-  std::size_t meta = 0;
-  std::size_t qualnames = 0;
-  std::size_t keys = 0;
-  std::size_t trailer = 0;
+  std::size_t records = 0, items = 0, meta = 0, qualnames = 0, keys = 0, trailer = 0;
 
   explicit Layout(const Trailer& t) {
     records = align8(t.text_size);
@@ -124,10 +119,13 @@ bool write_all(int fd, std::string_view bytes) {
 
 // The slot of `key` in a table of a power-of-two size: where it is, or the
 // empty slot it would take.
+std::uint32_t tag_of(std::uint64_t key) { return static_cast<std::uint32_t>(key >> 32) | 1; }
+
 std::size_t slot_of(std::span<const KeyCount> table, std::uint64_t key) {
   const std::size_t mask = table.size() - 1;
-  std::size_t slot = static_cast<std::size_t>(key * 0x9E3779B97F4A7C15ULL >> 20) & mask;
-  while (table[slot].used != 0 && table[slot].key != key) {
+  const std::uint32_t tag = tag_of(key);
+  std::size_t slot = static_cast<std::size_t>(key) & mask;
+  while (table[slot].tag != 0 && table[slot].tag != tag) {
     slot = (slot + 1) & mask;
   }
   return slot;
@@ -136,12 +134,11 @@ std::size_t slot_of(std::span<const KeyCount> table, std::uint64_t key) {
 // Adds `delta` to the count of `key`; false when the table would be more than half full.
 bool add_key(std::vector<KeyCount>& table, std::uint32_t& used, std::uint64_t key, int delta) {
   KeyCount& slot = table[slot_of(table, key)];
-  if (slot.used == 0) {
+  if (slot.tag == 0) {
     if ((used + 1) * 2 > table.size() || delta < 0) {
       return false;
     }
-    slot.used = 1;
-    slot.key = key;
+    slot.tag = tag_of(key);
     ++used;
   }
   if (delta < 0 && slot.count < static_cast<std::uint32_t>(-delta)) {
@@ -152,7 +149,7 @@ bool add_key(std::vector<KeyCount>& table, std::uint32_t& used, std::uint64_t ke
 }
 
 std::vector<KeyCount> table_for(std::size_t keys) {
-  return std::vector<KeyCount>(std::bit_ceil(std::max<std::size_t>(64, 4 * (keys + 64))));
+  return std::vector<KeyCount>(std::bit_ceil(std::max<std::size_t>(64, 2 * (keys + 64))));
 }
 
 // A top-level statement's records with offsets relative to it: byte 0 is
@@ -237,36 +234,79 @@ std::uint32_t context_flags(const ItemRecords& records) {
   return std::any_of(records.statements.begin(), records.statements.end(), is_module_context) ? k_module_context : 0;
 }
 
-// Writes an entry in order, through one checksum.
+// Writes an entry in order. The checksum covers what is read whole on every
+// load (the extents, the records' places and checksums, the tables, the
+// trailer); each top-level statement's records have their own, checked only
+// when they are decoded, and the text is checked against its hash.
 class EntryWriter {
  public:
-  explicit EntryWriter(int fd)
-      : m_sink([fd](std::string_view bytes) { return write_all(fd, bytes); }), m_writer(m_sink) {}
+  explicit EntryWriter(int fd) : m_fd(fd) {}
 
-  void bytes(std::string_view bytes) { m_writer.put_bytes(bytes.data(), bytes.size()); }
-  template <typename T>
-  void array(std::span<const T> values) {
-    bytes(std::string_view(reinterpret_cast<const char*>(values.data()), values.size_bytes()));
-  }
-  template <typename T>
-  void raw(const T& value) {
-    bytes(std::string_view(reinterpret_cast<const char*>(&value), sizeof(T)));
-  }
-  void records(const ItemRecords& records) {
-    m_writer.put(records.definitions);
-    m_writer.put(records.statements);
+  void bytes(std::string_view bytes) {
+    m_ok = m_ok && write_all(m_fd, bytes);
+    m_written += bytes.size();
   }
   void pad() {
     static constexpr char k_zeros[8] = {};
-    bytes(std::string_view(k_zeros, align8(m_writer.written()) - m_writer.written()));
+    bytes(std::string_view(k_zeros, align8(m_written) - m_written));
   }
-  std::size_t written() const { return m_writer.written(); }
-  bool finish() { return m_writer.finish(); }
+  std::size_t written() const { return m_written; }
+  bool finish() const { return m_ok; }
 
  private:
-  std::function<bool(std::string_view)> m_sink;
-  parser::record_io::Writer m_writer;
+  int m_fd;
+  std::size_t m_written = 0;
+  bool m_ok = true;
 };
+
+// Each top-level statement's records serialized, and where each went.
+struct EncodedRecords {
+  std::string bytes;
+  std::vector<EntryRecords> places;
+};
+
+EncodedRecords encode_records(const std::vector<ItemRecords>& grouped) {
+  EncodedRecords encoded;
+  const std::function<bool(std::string_view)> append = [&](std::string_view bytes) {
+    encoded.bytes.append(bytes);
+    return true;
+  };
+  parser::record_io::Writer writer(append, /*checksummed=*/false, 64 * 1024);
+  encoded.places.resize(grouped.size());
+  for (std::size_t i = 0; i < grouped.size(); ++i) {
+    encoded.places[i].offset = static_cast<std::uint32_t>(writer.written());
+    writer.put(grouped[i].definitions);
+    writer.put(grouped[i].statements);
+    encoded.places[i].size = static_cast<std::uint32_t>(writer.written()) - encoded.places[i].offset;
+    encoded.places[i].flags = context_flags(grouped[i]);
+  }
+  writer.finish();
+  for (auto& place : encoded.places) {
+    place.checksum = util::hash64(std::string_view(encoded.bytes).substr(place.offset, place.size));
+  }
+  return encoded;
+}
+
+// The parts after the records through the trailer, and their checksum.
+void write_tail(EntryWriter& writer, std::span<const parser::TopLevelStatement> items,
+                std::span<const EntryRecords> places, std::span<const KeyCount> qualnames,
+                std::span<const KeyCount> keys, const Trailer& trailer) {
+  writer.pad();
+  std::string tail;
+  auto add = [&](const void* data, std::size_t size) { tail.append(static_cast<const char*>(data), size); };
+  auto pad = [&] { tail.append(align8(writer.written() + tail.size()) - writer.written() - tail.size(), '\0'); };
+  tail.reserve(items.size_bytes() + places.size_bytes() + qualnames.size_bytes() + keys.size_bytes() + 64);
+  add(items.data(), items.size_bytes());
+  pad();
+  add(places.data(), places.size_bytes());
+  pad();
+  add(qualnames.data(), qualnames.size_bytes());
+  add(keys.data(), keys.size_bytes());
+  add(&trailer, sizeof(trailer));
+  const std::uint64_t checksum = util::hash64(tail);
+  add(&checksum, sizeof(checksum));
+  writer.bytes(tail);
+}
 
 // Writes `fill(writer)` to `final_path` through a temporary file and a rename.
 template <typename Fill>
@@ -301,8 +341,7 @@ std::uint32_t count_of(std::span<const KeyCount> table, std::uint64_t key) {
   if (table.empty()) {
     return 0;
   }
-  const KeyCount& slot = table[slot_of(table, key)];
-  return slot.used != 0 ? slot.count : 0;
+  return table[slot_of(table, key)].count;
 }
 
 CachedEntry::CachedEntry(CachedEntry&& other) noexcept
@@ -368,10 +407,14 @@ bool CachedEntry::parse() {
     return false;
   }
   const Layout layout(trailer);
-  if (layout.trailer != trailer_at || checksum != XXH3_64bits(bytes.data(), bytes.size() - sizeof(checksum))) {
+  if (layout.trailer != trailer_at ||
+      checksum != util::hash64(bytes.substr(layout.items, bytes.size() - sizeof(checksum) - layout.items))) {
     return false;
   }
   m_text = bytes.substr(0, trailer.text_size);
+  if (util::hash64(m_text) != trailer.text_hash) {
+    return false;  // the entry is named by this hash: a text that differs from it is corrupt
+  }
   m_record_bytes = bytes.substr(layout.records, trailer.record_bytes);
   // The mapping is page-aligned and every array starts at a multiple of 8.
   m_items = {reinterpret_cast<const parser::TopLevelStatement*>(bytes.data() + layout.items), trailer.item_count};
@@ -398,8 +441,11 @@ bool CachedEntry::parse() {
 bool CachedEntry::decode(std::size_t first, std::size_t end, parser::SourceFile& file) const {
   for (std::size_t i = first; i < end && i < m_items.size(); ++i) {
     const parser::TopLevelStatement& item = m_items[i];
-    parser::record_io::Reader reader(m_record_bytes.substr(m_records[i].offset, m_records[i].size),
-                                     m_text.size() - item.start);
+    const std::string_view bytes = m_record_bytes.substr(m_records[i].offset, m_records[i].size);
+    if (util::hash64(bytes) != m_records[i].checksum) {
+      return false;
+    }
+    parser::record_io::Reader reader(bytes, m_text.size() - item.start);
     ItemRecords records;
     reader.get(records.definitions);
     reader.get(records.statements);
@@ -484,26 +530,13 @@ void ParsedCache::store(const parser::SourceFile& file) const {
   }
   trailer.qualname_slots = static_cast<std::uint32_t>(qualnames.size());
   trailer.key_slots = static_cast<std::uint32_t>(keys.size());
+  const EncodedRecords records = encode_records(grouped);
+  trailer.record_bytes = records.bytes.size();
   write_entry_file(m_directory, final_path, [&](EntryWriter& writer) {
     writer.bytes(file.text);
     writer.pad();
-    const std::size_t records_start = writer.written();
-    std::vector<EntryRecords> meta(items.size());
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      meta[i].offset = static_cast<std::uint32_t>(writer.written() - records_start);
-      writer.records(grouped[i]);
-      meta[i].size = static_cast<std::uint32_t>(writer.written() - records_start) - meta[i].offset;
-      meta[i].flags = context_flags(grouped[i]);
-    }
-    trailer.record_bytes = writer.written() - records_start;
-    writer.pad();
-    writer.array(std::span<const parser::TopLevelStatement>(items));
-    writer.pad();
-    writer.array(std::span<const EntryRecords>(meta));
-    writer.pad();
-    writer.array(std::span<const KeyCount>(qualnames));
-    writer.array(std::span<const KeyCount>(keys));
-    writer.raw(trailer);
+    writer.bytes(records.bytes);
+    write_tail(writer, items, records.places, qualnames, keys, trailer);
     return true;
   });
 }
@@ -511,7 +544,7 @@ void ParsedCache::store(const parser::SourceFile& file) const {
 bool ParsedCache::store(const EntryEdit& edit) const {
   const CachedEntry& base = *edit.base;
   const parser::EditedSpan& span = *edit.span;
-  const std::uint64_t text_hash = util::hash64(edit.new_text);
+  const std::uint64_t text_hash = edit.text_hash;
   std::string final_path = entry_path(util::to_hex(text_hash));
   std::error_code ec;
   if (std::filesystem::exists(final_path, ec)) {
@@ -561,41 +594,34 @@ bool ParsedCache::store(const EntryEdit& edit) const {
   const std::string_view old_records = base.record_bytes();
   const std::size_t cut = first < base.items().size() ? base.records()[first].offset : old_records.size();
   const std::size_t resume = end < base.items().size() ? base.records()[end].offset : old_records.size();
+  // The records: the base's before the span and after it, the span's new ones between.
+  const EncodedRecords span_records = encode_records(grouped);
+  const auto records_delta = static_cast<std::uint32_t>(cut + span_records.bytes.size() - resume);
+  trailer.record_bytes = old_records.size() - (resume - cut) + span_records.bytes.size();
+  std::vector<parser::TopLevelStatement> items(base.items().begin(), base.items().begin() + first);
+  items.insert(items.end(), span_items.begin(), span_items.end());
+  for (parser::TopLevelStatement item : base.items().subspan(end)) {
+    item.start += span.after_bytes;
+    item.end += span.after_bytes;
+    item.line += span.after_lines;
+    items.push_back(item);
+  }
+  std::vector<EntryRecords> places(base.records().begin(), base.records().begin() + first);
+  for (EntryRecords place : span_records.places) {
+    place.offset += static_cast<std::uint32_t>(cut);
+    places.push_back(place);
+  }
+  for (EntryRecords place : base.records().subspan(end)) {
+    place.offset += records_delta;
+    places.push_back(place);
+  }
   return write_entry_file(m_directory, final_path, [&](EntryWriter& writer) {
     writer.bytes(edit.new_text);
     writer.pad();
-    const std::size_t records_start = writer.written();
     writer.bytes(old_records.substr(0, cut));
-    std::vector<EntryRecords> meta(span_items.size());
-    for (std::size_t i = 0; i < span_items.size(); ++i) {
-      meta[i].offset = static_cast<std::uint32_t>(writer.written() - records_start);
-      writer.records(grouped[i]);
-      meta[i].size = static_cast<std::uint32_t>(writer.written() - records_start) - meta[i].offset;
-      meta[i].flags = context_flags(grouped[i]);
-    }
-    const auto records_delta = static_cast<std::uint32_t>(writer.written() - records_start - resume);
+    writer.bytes(span_records.bytes);
     writer.bytes(old_records.substr(resume));
-    trailer.record_bytes = writer.written() - records_start;
-    writer.pad();
-    writer.array(base.items().subspan(0, first));
-    writer.array(std::span<const parser::TopLevelStatement>(span_items));
-    for (parser::TopLevelStatement item : base.items().subspan(end)) {
-      item.start += span.after_bytes;
-      item.end += span.after_bytes;
-      item.line += span.after_lines;
-      writer.raw(item);
-    }
-    writer.pad();
-    writer.array(base.records().subspan(0, first));
-    writer.array(std::span<const EntryRecords>(meta));
-    for (EntryRecords records : base.records().subspan(end)) {
-      records.offset += records_delta;
-      writer.raw(records);
-    }
-    writer.pad();
-    writer.array(std::span<const KeyCount>(qualnames));
-    writer.array(std::span<const KeyCount>(keys));
-    writer.raw(trailer);
+    write_tail(writer, items, places, qualnames, keys, trailer);
     return true;
   });
 }

@@ -29,6 +29,8 @@ struct EntryRecords {
   std::uint32_t offset = 0;  // into the records area
   std::uint32_t size = 0;
   std::uint32_t flags = 0;  // k_module_context
+  std::uint32_t reserved = 0;
+  std::uint64_t checksum = 0;  // XXH3-64 of the records' bytes
 };
 
 // The top-level statement holds a module-level import, `from __future__`,
@@ -36,12 +38,13 @@ struct EntryRecords {
 // (patch/compilation_unit.hpp), so a window of the file carries it.
 inline constexpr std::uint32_t k_module_context = 1;
 
-// Counts of 64-bit keys in an open-addressed table; a key whose count fell
-// to zero keeps its slot.
+// Counts of 64-bit keys in an open-addressed table, each slot holding the
+// key's high half (keys that share it and a slot share the count: a count
+// is never less than the key's own); a key whose count fell to zero keeps
+// its slot.
 struct KeyCount {
-  std::uint64_t key = 0;
-  std::uint32_t count = 0;  // 0 and key 0: an empty slot
-  std::uint32_t used = 0;   // 1 once taken
+  std::uint32_t tag = 0;  // 0: an empty slot
+  std::uint32_t count = 0;
 };
 
 // One entry, mapped.
@@ -108,6 +111,7 @@ struct EntryEdit {
   const CachedEntry* base = nullptr;
   const parser::EditedSpan* span = nullptr;  // positions in new_text
   std::string_view new_text;
+  std::uint64_t text_hash = 0;  // of new_text (util::hash64)
   std::vector<std::uint64_t> old_qualnames;
   std::vector<std::uint64_t> old_keys;
   std::vector<std::uint64_t> new_keys;
