@@ -570,6 +570,11 @@ class OldIndex {
 
 }  // namespace
 
+std::uint64_t statement_key(const SourceFile& file, const Statement& statement) {
+  const std::uint64_t scope = XXH3_64bits(statement.scope_qualname.data(), statement.scope_qualname.size());
+  return scope * 0x9E3779B97F4A7C15ULL ^ statement_hash(file, statement);
+}
+
 std::uint64_t hash_definition(const SourceFile& file, const Definition& def) {
   return hash_dedented(file, def.range.start_byte, def.range.end_byte);
 }

@@ -54,6 +54,10 @@ std::uint64_t hash_definition(const parser::SourceFile& file, const parser::Defi
 // (a property's setter, a conditional redefinition).
 std::vector<std::string> definition_keys(const parser::SourceFile& file);
 
+// What diff() pairs a statement by (its scope and its dedented text), as
+// one number: two statements it may pair have the same key.
+std::uint64_t statement_key(const parser::SourceFile& file, const parser::Statement& statement);
+
 enum class Rule;
 
 struct Change {

@@ -1,18 +1,28 @@
 // libFuzzer harness over the parser: any bytes must parse without a crash
-// or a sanitizer report, and the parser's two promises must hold for them:
-// reparse_from() of an edit gives exactly what parse_source() gives, and
-// deserialize(serialize(file)) is the same file.
+// or a sanitizer report, and the parser's promises must hold for them:
+// reparse_from() of an edit gives exactly what parse_source() gives,
+// deserialize(serialize(file)) is the same file, and the steady reload's
+// edit window (patch/edit_window.hpp), whenever it is taken, plans exactly
+// what the whole files plan and writes the entry a fresh parse would load as.
 //
 // An input is one text, or two texts (before and after an edit) joined by
 // k_edit_separator; the seed corpus (make_corpus.sh) pairs testdata's files.
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "differ/differ.hpp"
 #include "parser/parser.hpp"
 #include "parser/serialize.hpp"
+#include "patch/edit_window.hpp"
+#include "patch/parsed_cache.hpp"
+#include "patch/plan.hpp"
+#include "util/text.hpp"
 
 namespace {
 
@@ -23,6 +33,47 @@ constexpr std::string_view k_edit_separator = "\n#---pyhot-edit---\n";
                before.size(), static_cast<int>(before.size()), before.data(), after.size(),
                static_cast<int>(after.size()), after.data());
   __builtin_trap();
+}
+
+pyhot::patch::Plan plan_for(const pyhot::parser::SourceFile& before, const pyhot::parser::SourceFile& after,
+                            const pyhot::differ::ChangeSet& changes) {
+  return pyhot::patch::plan_from_snapshot(
+      before, after, changes, [](const pyhot::differ::Change&) { return true; }, pyhot::loader::SnapshotRecord::sent());
+}
+
+// The window against the whole files, when it is taken.
+void check_edit_window(const pyhot::parser::SourceFile& before, const pyhot::parser::SourceFile& after) {
+  using namespace pyhot;
+  static const bool cache_directory_set = [] {
+    std::string directory = "/tmp/pyhot-parser-fuzz-" + std::to_string(getpid());
+    return setenv("PYHOT_CACHE_DIR", directory.c_str(), 1) == 0;
+  }();
+  (void)cache_directory_set;
+  if (!before.errors.empty()) {
+    return;
+  }
+  patch::ParsedCache cache;
+  cache.store(before);
+  auto entry = cache.open_by_hash(util::hash_hex(before.text));
+  if (!entry) {
+    return;
+  }
+  auto window = patch::edit_window(*entry, after.text, before.path);
+  if (!window) {
+    return;
+  }
+  auto changes = differ::diff(before, after);
+  auto windowed = plan_for(window->before, window->after, window->changes);
+  auto whole = plan_for(before, after, changes);
+  if (windowed.units != whole.units || windowed.kept != whole.kept || windowed.refused != whole.refused) {
+    broken_promise("the edit window plans other than the whole files", before.text, after.text);
+  }
+  if (cache.store(window->entry_edit(*entry))) {
+    auto stored = cache.load_by_hash(util::hash_hex(after.text), after.path);
+    if (!stored || *stored != after) {
+      broken_promise("the entry written from the edit window is not the new text's parse", before.text, after.text);
+    }
+  }
 }
 
 }  // namespace
@@ -47,5 +98,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!restored || pyhot::parser::serialize(*restored) != expected) {
     broken_promise("deserialize(serialize(file)) is another file", before, after);
   }
+  check_edit_window(*parsed_before, *parsed_after);
   return 0;
 }

@@ -9,26 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "parser/edit_span.hpp"
 #include "parser/source_file.hpp"
 
 namespace pyhot::parser {
-
-// Moves results from where they were extracted to where their statement
-// is now. Offsets are unsigned: adding a negative delta in two's complement
-// moves them back.
-inline void shift(Range& range, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  range.start_byte += byte_delta;
-  range.end_byte += byte_delta;
-  range.start_line += line_delta;
-  range.end_line += line_delta;
-}
-
-inline void shift(Definition& definition, std::uint32_t byte_delta, std::uint32_t line_delta) {
-  shift(definition.range, byte_delta, line_delta);
-  definition.def_line += line_delta;
-  definition.def_byte += byte_delta;
-  definition.body_byte += byte_delta;
-}
 
 // What one top-level statement contributes to a SourceFile. Definition::parent
 // indexes `definitions` of this Extraction, not of the file.

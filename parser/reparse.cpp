@@ -32,6 +32,7 @@
 #include <optional>
 #include <vector>
 
+#include "parser/edit_span.hpp"
 #include "parser/extract.hpp"
 #include "parser/grammar.hpp"
 #include "parser/parser.hpp"
@@ -41,24 +42,22 @@ namespace pyhot::parser {
 
 namespace {
 
-// A top-level statement of the previous text: a module-level definition
-// or statement that no other contains.
-struct TopLevel {
-  std::uint32_t start = 0;
-  std::uint32_t end = 0;
-  std::uint32_t line = 0;  // of `start`, 1-based
-};
+using TopLevel = TopLevelStatement;
+using Items = std::span<const TopLevel>;
 
-// In source order; false when `file` does not look like a parse result.
-bool top_level_statements(const SourceFile& file, std::vector<TopLevel>& out) {
+}  // namespace
+
+bool top_level_statements(const std::vector<Definition>& file_definitions,
+                          const std::vector<Statement>& file_statements, std::size_t text_size,
+                          std::vector<TopLevelStatement>& out) {
   std::vector<TopLevel> definitions;
   std::vector<TopLevel> statements;
-  for (const Definition& definition : file.definitions) {
+  for (const Definition& definition : file_definitions) {
     if (definition.parent < 0) {
       definitions.push_back({definition.range.start_byte, definition.range.end_byte, definition.range.start_line});
     }
   }
-  for (const Statement& statement : file.statements) {
+  for (const Statement& statement : file_statements) {
     if (statement.scope_qualname.empty()) {
       statements.push_back({statement.range.start_byte, statement.range.end_byte, statement.range.start_line});
     }
@@ -72,7 +71,7 @@ bool top_level_statements(const SourceFile& file, std::vector<TopLevel>& out) {
     return false;
   }
   for (const TopLevel& item : all) {
-    if (item.start > item.end || item.end > file.text.size()) {
+    if (item.start > item.end || item.end > text_size) {
       return false;
     }
     if (!out.empty() && item.start < out.back().end) {
@@ -86,6 +85,8 @@ bool top_level_statements(const SourceFile& file, std::vector<TopLevel>& out) {
   }
   return true;
 }
+
+namespace {
 
 bool at_line_start(std::string_view text, std::size_t offset) { return offset == 0 || text[offset - 1] == '\n'; }
 
@@ -225,12 +226,14 @@ struct Span {
   bool module_start = false;    // it holds the module's first statement, which may be its docstring
   std::size_t old_stop = 0;
   std::size_t new_stop = 0;
-  std::size_t old_end = 0;  // where the edit ends in the previous text
-  std::size_t new_end = 0;  // and in the new one
+  std::size_t old_end = 0;     // where the edit ends in the previous text
+  std::size_t new_end = 0;     // and in the new one
+  std::size_t first_item = 0;  // the previous top-level statements [first_item, end_item) are in it
+  std::size_t end_item = 0;
 };
 
 // The one edit between the texts, widened to clean top-level boundaries.
-Span find_span(std::string_view old_text, std::string_view new_text, const std::vector<TopLevel>& items) {
+Span find_span(std::string_view old_text, std::string_view new_text, Items items) {
   Span span;
   // The edit: old_text[prefix, old_end) became new_text[prefix, new_end).
   const std::size_t limit = std::min(old_text.size(), new_text.size());
@@ -255,6 +258,7 @@ Span find_span(std::string_view old_text, std::string_view new_text, const std::
   span.start = first >= 0 ? items[static_cast<std::size_t>(first)].start : 0;
   span.start_row = first >= 0 ? items[static_cast<std::size_t>(first)].line - 1 : 0;
   span.module_start = first <= 0;
+  span.first_item = first >= 0 ? static_cast<std::size_t>(first) : 0;
 
   // It ends at the first top-level boundary after the edit with only blank
   // lines before it, or at the end of the text.
@@ -266,11 +270,13 @@ Span find_span(std::string_view old_text, std::string_view new_text, const std::
     ++after;
   }
   span.old_stop = old_text.size();
+  span.end_item = items.size();
   for (; after != items.end(); ++after) {
     std::size_t gap_start = std::max<std::size_t>(after == items.begin() ? 0 : (after - 1)->end, span.old_end);
     if (is_boundary(old_text, after->start) && is_clean_gap(old_text, gap_start, after->start, false) &&
         last_line_is_plain(new_text, span.start, after->start - span.old_end + span.new_end)) {
       span.old_stop = after->start;
+      span.end_item = static_cast<std::size_t>(after - items.begin());
       break;
     }
   }
@@ -336,29 +342,60 @@ std::optional<SourceFile> parse_span(std::string_view span, bool at_text_end, bo
   return parsed;
 }
 
+// The span found and parsed, its records moved to their place in the new text.
+std::optional<EditedSpan> edit_span(Items items, std::string_view old_text, std::string_view new_text,
+                                    const std::string& path, const char*& why, std::size_t& parsed_bytes) {
+  const Span span = find_span(old_text, new_text, items);
+  const std::string_view text = new_text.substr(span.start, span.new_stop - span.start);
+  parsed_bytes = text.size();
+  if (span.start > 0 && !text.empty() && !starts_statement(text.front())) {
+    why = "the edited statements do not start at column 0";
+    return std::nullopt;
+  }
+  auto parsed = parse_span(text, span.new_stop == new_text.size(), span.module_start, path, why);
+  if (!parsed) {
+    return std::nullopt;
+  }
+  EditedSpan edited;
+  edited.first_item = span.first_item;
+  edited.end_item = span.end_item;
+  edited.start = span.start;
+  edited.old_stop = span.old_stop;
+  edited.new_stop = span.new_stop;
+  edited.after_bytes = static_cast<std::uint32_t>(span.new_end - span.old_end);
+  edited.after_lines = count_lines(text) - count_lines(old_text.substr(span.start, span.old_stop - span.start));
+  const auto span_byte_delta = static_cast<std::uint32_t>(span.start);
+  const std::uint32_t span_line_delta = span.start_row;
+  for (Definition& definition : parsed->definitions) {
+    shift(definition, span_byte_delta, span_line_delta);
+  }
+  for (Statement& statement : parsed->statements) {
+    shift(statement.range, span_byte_delta, span_line_delta);
+    // Only the module's first statement is its docstring.
+    if (!span.module_start && statement.kind == Statement::Kind::docstring && statement.scope_qualname.empty()) {
+      statement.kind = Statement::Kind::other;
+    }
+  }
+  edited.parsed = std::move(*parsed);
+  return edited;
+}
+
 // The new text's SourceFile: the previous definitions and statements
 // before and after the span, moved, and the span's own in between.
-std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed, const Span& span_at,
-                                   std::string_view new_text, const std::string& path, const char*& why) {
+std::optional<SourceFile> assemble(const SourceFile& previous, EditedSpan edited, std::string_view new_text,
+                                   const std::string& path, const char*& why) {
   auto fail = [&](const char* reason) {
     why = reason;
     return std::nullopt;
   };
-  const std::string_view old_text = previous.text;
-  const std::size_t start = span_at.start;
-  const std::size_t old_stop = span_at.old_stop;
-  const std::size_t old_end = span_at.old_end;
-  const std::size_t new_end = span_at.new_end;
-  const std::uint32_t start_row = span_at.start_row;
-  const bool module_start = span_at.module_start;
-  const std::string_view span = new_text.substr(start, span_at.new_stop - start);
+  SourceFile& parsed = edited.parsed;
+  const std::size_t start = edited.start;
+  const std::size_t old_stop = edited.old_stop;
   SourceFile file;
   file.path = path;
   file.text = std::string(new_text);
-  const auto span_byte_delta = static_cast<std::uint32_t>(start);
-  const std::uint32_t span_line_delta = start_row;
-  const auto after_byte_delta = static_cast<std::uint32_t>(new_end - old_end);
-  const std::uint32_t after_line_delta = count_lines(span) - count_lines(old_text.substr(start, old_stop - start));
+  const std::uint32_t after_byte_delta = edited.after_bytes;
+  const std::uint32_t after_line_delta = edited.after_lines;
 
   // Before the span, the span, after it: previous definitions and
   // statements come grouped by top-level statement, in source order.
@@ -386,7 +423,6 @@ std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed
   }
   const std::size_t span_base = file.definitions.size();
   for (Definition& definition : parsed.definitions) {
-    shift(definition, span_byte_delta, span_line_delta);
     if (definition.parent >= 0) {
       definition.parent += static_cast<int>(span_base);
     }
@@ -424,12 +460,6 @@ std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed
     }
   }
   for (Statement& parsed_statement : parsed.statements) {
-    shift(parsed_statement.range, span_byte_delta, span_line_delta);
-    // Only the module's first statement is its docstring.
-    if (!module_start && parsed_statement.kind == Statement::Kind::docstring &&
-        parsed_statement.scope_qualname.empty()) {
-      parsed_statement.kind = Statement::Kind::other;
-    }
     file.statements.push_back(std::move(parsed_statement));
   }
   for (; statement < previous.statements.size(); ++statement) {
@@ -438,7 +468,6 @@ std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed
     }
     shift(file.statements.emplace_back(previous.statements[statement]).range, after_byte_delta, after_line_delta);
   }
-  return file;
   return file;
 }
 
@@ -449,8 +478,7 @@ std::optional<SourceFile> assemble(const SourceFile& previous, SourceFile parsed
 // unchanged, and the previous text from that statement on: going to it and
 // then on to the new text are two small edits. Nothing when there is no
 // such statement, or the edit is small anyway.
-std::optional<std::string> halfway_text(std::string_view old_text, std::string_view new_text,
-                                        const std::vector<TopLevel>& items) {
+std::optional<std::string> halfway_text(std::string_view old_text, std::string_view new_text, Items items) {
   constexpr std::size_t k_worth_splitting = 4096;  // bytes: below this, parsing the span is cheap
   constexpr std::size_t k_items_tried = 8;
   constexpr std::size_t k_probe = 256;  // bytes of a statement searched for
@@ -508,7 +536,7 @@ Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text
   if (!previous.errors.empty()) {
     return full_parse("the previous text has syntax errors");
   }
-  if (has_empty_body(previous.definitions) || has_line_ending_in_comma(previous.statements)) {
+  if (!reparses_by_span(previous)) {
     return full_parse("the previous text has constructs tree-sitter parses depending on context");
   }
   if (old_text == new_text) {
@@ -517,7 +545,7 @@ Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text
     return same;
   }
   std::vector<TopLevel> items;
-  if (!top_level_statements(previous, items)) {
+  if (!top_level_statements(previous.definitions, previous.statements, previous.text.size(), items)) {
     return full_parse("the previous SourceFile is inconsistent");
   }
   if (depth < k_max_splits) {
@@ -536,18 +564,12 @@ Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text
       }
     }
   }
-  const Span span = find_span(old_text, new_text, items);
-  const std::string_view text = new_text.substr(span.start, span.new_stop - span.start);
-  if (span.start > 0 && !text.empty() && !starts_statement(text.front())) {
-    return full_parse("the edited statements do not start at column 0");
-  }
   const char* why = nullptr;
-  report.parsed_bytes = text.size();
-  auto parsed = parse_span(text, span.new_stop == new_text.size(), span.module_start, path, why);
-  if (!parsed) {
+  auto edited = edit_span(items, old_text, new_text, path, why, report.parsed_bytes);
+  if (!edited) {
     return full_parse(why);
   }
-  auto file = assemble(previous, std::move(*parsed), span, new_text, path, why);
+  auto file = assemble(previous, std::move(*edited), new_text, path, why);
   if (!file) {
     return full_parse(why);
   }
@@ -559,6 +581,21 @@ Result<SourceFile> reparse(const SourceFile& previous, std::string_view new_text
 Result<SourceFile> reparse_from(const SourceFile& previous, std::string_view new_text, const std::string& path,
                                 ReparseInfo* info) {
   return reparse(previous, new_text, path, info, 0);
+}
+
+bool reparses_by_span(const SourceFile& file) {
+  return file.errors.empty() && !has_empty_body(file.definitions) && !has_line_ending_in_comma(file.statements);
+}
+
+bool edit_needs_two_steps(std::string_view old_text, std::string_view new_text,
+                          std::span<const TopLevelStatement> items) {
+  return halfway_text(old_text, new_text, items).has_value();
+}
+
+std::optional<EditedSpan> parse_edited_span(std::span<const TopLevelStatement> items, std::string_view old_text,
+                                            std::string_view new_text, const std::string& path, const char*& why) {
+  std::size_t parsed_bytes = 0;
+  return edit_span(items, old_text, new_text, path, why, parsed_bytes);
 }
 
 }  // namespace pyhot::parser

@@ -16,6 +16,7 @@ namespace pyhot::patch {
 struct Scope {
   std::string name;
   bool is_class = false;
+  bool operator==(const Scope&) const = default;
 };
 
 struct CompilationUnit {
@@ -32,6 +33,7 @@ struct CompilationUnit {
   bool only_if_missing = false;      // reexec on first touch: run only when a target is unbound
   bool duplicate = false;            // swap: the qualname is defined more than once; line_delta is new - old start
   bool conditional = false;          // in a module-level block, under the main guard, or `del`eted by the module
+  bool operator==(const CompilationUnit&) const = default;
 };
 
 // Builds units for definitions and statements of one file; finds a line

@@ -5,6 +5,7 @@
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
 #include "patch/baseline.hpp"
+#include "patch/edit_window.hpp"
 #include "patch/parsed_cache.hpp"
 #include "util/file.hpp"
 #include "util/text.hpp"
@@ -67,8 +68,9 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
     request.source = after.text;
   }
   if (!dry_run && snapshot.kind != SnapshotRecord::Kind::nothing) {
-    request.snapshot_hash =
-        util::hash_hex(snapshot.kind == SnapshotRecord::Kind::this_text ? snapshot.text : after.text);
+    request.snapshot_hash = snapshot.kind == SnapshotRecord::Kind::this_text ? util::hash_hex(snapshot.text)
+                            : baseline.new_hash.empty()                      ? util::hash_hex(after.text)
+                                                                             : baseline.new_hash;
   }
   request.future_flags = future_features(after);
   request.dry_run = dry_run;
@@ -80,14 +82,25 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   return agent.apply(request);
 }
 
-// What is live (when the agent has a snapshot) and the file on disk, parsed.
+// What is live (when the agent has a snapshot) and the file on disk, parsed:
+// whole, or only the window an edit touches (patch/edit_window.hpp).
 struct ParsedVersions {
   std::optional<parser::SourceFile> live;
   parser::SourceFile file;
-  std::string live_hash;       // the agent's hash of live->text ("" unknown)
-  std::string bytecode_cache;  // no baseline: what the module's .pyc proved
+  std::optional<CachedEntry> entry;  // the live text's parsed cache entry, read in place
+  std::optional<EditWindow> window;  // set instead of `live` and `file`
+  std::string live_hash;             // the agent's hash of the live text ("" unknown)
+  std::string bytecode_cache;        // no baseline: what the module's .pyc proved
 
-  Baseline baseline() const { return live && !live_hash.empty() ? Baseline{&live->text, live_hash} : Baseline{}; }
+  Baseline baseline() const {
+    if (live_hash.empty()) {
+      return {};
+    }
+    if (window) {
+      return {&window->before.text, live_hash, util::to_hex(window->text_hash)};
+    }
+    return live ? Baseline{&live->text, live_hash} : Baseline{};
+  }
 };
 
 // The live text: by its hash from the parsed cache when pyhot parsed it
@@ -106,8 +119,8 @@ Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleL
     // among the candidates pyhot can see (the agent records it).
     return recover_baseline(agent, where, &versions.bytecode_cache);
   }
-  if (auto cached = ParsedCache().load_by_hash(*live->hash, where.file)) {
-    versions.live = std::move(*cached);
+  if (auto entry = ParsedCache().open_by_hash(*live->hash)) {
+    versions.entry.emplace(std::move(*entry));
     versions.live_hash = *live->hash;
     return std::optional<std::string>();
   }
@@ -128,11 +141,31 @@ Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const Mod
   return recover_baseline(agent, where);
 }
 
-Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text) {
+// `windowed`: the caller takes an EditWindow in place of whole files.
+Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+                                      bool windowed = false) {
   ParsedVersions versions;
   auto snapshot = live_text(agent, where, versions);
   if (!snapshot) {
     return snapshot.error();
+  }
+  if (versions.entry && windowed) {
+    if (auto window = edit_window(*versions.entry, new_text, where.file)) {
+      versions.window = std::move(*window);
+      return versions;
+    }
+  }
+  if (versions.entry) {
+    if (auto whole = versions.entry->source_file(where.file)) {
+      versions.live = std::move(*whole);
+    } else {
+      versions.entry.reset();
+      versions.live_hash.clear();
+      snapshot = live_snapshot(agent, where);
+      if (!snapshot) {
+        return snapshot.error();
+      }
+    }
   }
   if (versions.live) {
     auto file = parser::reparse_from(*versions.live, new_text, where.file);
@@ -319,11 +352,36 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
   return outcome;
 }
 
+namespace {
+
+// The steady reload of an edit, window-wise: the plan is made from the
+// window, and the new entry written from the live one.
+Result<PatchOutcome> patch_window(loader::Agent& agent, const ModuleLocation& where, const ParsedVersions& versions,
+                                  bool dry_run) {
+  const EditWindow& window = *versions.window;
+  auto outcome = execute(
+      agent, where, window.after,
+      plan_from_snapshot(window.before, window.after, window.changes, take_every_change, SnapshotRecord::sent()),
+      dry_run, versions.baseline());
+  if (outcome && !dry_run && outcome->refused.empty() && !ParsedCache().store(window.entry_edit(*versions.entry))) {
+    // The entry's tables are full: the whole file, once.
+    if (auto whole = parser::parse_source(window.after.text, where.file)) {
+      ParsedCache().store(*whole);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace
+
 Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
                                 bool dry_run) {
-  auto versions = parse_versions(agent, where, new_text);
+  auto versions = parse_versions(agent, where, new_text, /*windowed=*/true);
   if (!versions) {
     return versions.error();
+  }
+  if (versions->window) {
+    return patch_window(agent, where, *versions, dry_run);
   }
   if (!versions->file.errors.empty()) {
     return syntax_error(where, versions->file.errors.front());

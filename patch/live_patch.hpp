@@ -43,6 +43,7 @@ Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& mo
 struct Baseline {
   const std::string* text = nullptr;
   std::string hash;
+  std::string new_hash;  // the new text's hash when the caller has it already ("": hashed when sent)
 };
 
 // Runs a plan: one apply request, the agent's statuses folded into the outcome.

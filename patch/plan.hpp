@@ -32,6 +32,7 @@ struct PlannedUnit {
   AppliedChange change;
   int definition = -1;   // first touch: index into the new file's definitions
   bool reported = true;  // false: carried along (first touch's imports), not a change the user made
+  bool operator==(const PlannedUnit&) const = default;
 };
 
 struct Plan {

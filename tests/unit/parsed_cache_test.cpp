@@ -9,8 +9,11 @@
 #include <iterator>
 #include <string>
 
+#include "differ/differ.hpp"
 #include "parser/parser.hpp"
+#include "patch/edit_window.hpp"
 #include "patch/parsed_cache.hpp"
+#include "patch/plan.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::patch {
@@ -36,7 +39,7 @@ class ParsedCacheTest : public ::testing::Test {
     return *file;
   }
 
-  std::filesystem::path entry() const { return m_directory / (util::hash_hex(k_text) + ".parsed"); }
+  std::filesystem::path entry() const { return m_directory / (util::hash_hex(k_text) + ".entry"); }
 
   std::string entry_bytes() const {
     std::ifstream in(entry(), std::ios::binary);
@@ -85,6 +88,151 @@ TEST_F(ParsedCacheTest, AnEmptyTruncatedOrCorruptEntryIsAMiss) {
   }
   write_entry(whole);
   EXPECT_TRUE(ParsedCache().load_by_hash(util::hash_hex(k_text), "/srv/app.py").has_value());
+}
+
+// A module with what the window must carry or refuse: imports, a future
+// import, `del`, module code, a main guard, duplicate qualnames, classes
+// with constants, nested functions.
+const std::string k_module =
+    "\"\"\"Doc.\"\"\"\n"
+    "from __future__ import annotations\n"
+    "import os\n"
+    "try:\n"
+    "    import json\n"
+    "except ImportError:\n"
+    "    json = None\n"
+    "X = 1\n"
+    "_tmp = 2\n"
+    "del _tmp\n"
+    "def f(a, b=X):\n"
+    "    return os.path.join(a, b)\n"
+    "def g():\n"
+    "    def inner():\n"
+    "        return json.dumps(1)\n"
+    "    return inner\n"
+    "def f(a):\n"
+    "    return a + 1\n"
+    "class Shape:\n"
+    "    SIDES = 0\n"
+    "    def area(self):\n"
+    "        return super().area() + self.SIDES\n"
+    "    @property\n"
+    "    def size(self):\n"
+    "        return 3\n"
+    "def h(x):\n"
+    "    return x * 2\n"
+    "print(X)\n"
+    "if __name__ == '__main__':\n"
+    "    def main():\n"
+    "        print(f(1))\n"
+    "    main()\n";
+
+// What is sent to the agent for an edit: the window's plan, or the whole files'.
+Plan plan_for(const parser::SourceFile& before, const parser::SourceFile& after, const differ::ChangeSet& changes) {
+  return plan_from_snapshot(
+      before, after, changes, [](const differ::Change&) { return true; }, loader::SnapshotRecord::sent());
+}
+
+// Takes the window when it can; then what it plans and the entry it
+// writes must be what the whole files give. Returns whether it took it.
+bool expect_window_exact(const std::string& before, const std::string& after) {
+  auto whole_before = parser::parse_source(before, "/srv/m.py");
+  auto whole_after = parser::parse_source(after, "/srv/m.py");
+  EXPECT_TRUE(whole_before.ok() && whole_after.ok());
+  ParsedCache().store(*whole_before);
+  auto entry = ParsedCache().open_by_hash(util::hash_hex(before));
+  if (!whole_before->errors.empty() || !entry) {
+    return false;
+  }
+  auto window = edit_window(*entry, after, "/srv/m.py");
+  if (!window) {
+    return false;
+  }
+  EXPECT_TRUE(whole_after->errors.empty());
+  auto changes = differ::diff(*whole_before, *whole_after);
+  EXPECT_EQ(window->changes.changes.size(), changes.changes.size());
+  Plan windowed = plan_for(window->before, window->after, window->changes);
+  Plan whole = plan_for(*whole_before, *whole_after, changes);
+  EXPECT_EQ(windowed.units, whole.units);
+  EXPECT_EQ(windowed.kept, whole.kept);
+  EXPECT_EQ(windowed.refused, whole.refused);
+  EXPECT_EQ(future_features(window->after), future_features(*whole_after));
+  // The entry written from the live one loads back as the new text's parse.
+  EXPECT_TRUE(ParsedCache().store(window->entry_edit(*entry)));
+  auto stored = ParsedCache().load_by_hash(util::hash_hex(after), "/srv/m.py");
+  EXPECT_TRUE(stored.has_value());
+  if (stored) {
+    EXPECT_EQ(*stored, *whole_after);
+  }
+  return true;
+}
+
+TEST_F(ParsedCacheTest, AnEditWindowIsTakenForABodyEditAndPlansWhatTheWholeFilesPlan) {
+  std::string edited = k_module;
+  edited.replace(edited.find("x * 2"), 5, "x * 3");
+  EXPECT_TRUE(expect_window_exact(k_module, edited));
+  std::string method = k_module;
+  method.replace(method.find("return 3"), 8, "return 4");
+  EXPECT_TRUE(expect_window_exact(k_module, method));
+}
+
+TEST_F(ParsedCacheTest, AnEditWindowIsRefusedWhereTheWholeFileDecides) {
+  auto replaced = [](std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  // A line added moves every definition below; the second `f` pairs with
+  // the first; a changed constant is re-run, and may feed others.
+  EXPECT_FALSE(expect_window_exact(k_module, replaced(k_module, "    return x * 2\n", "    y = x\n    return y\n")));
+  EXPECT_FALSE(expect_window_exact(k_module, replaced(k_module, "a + 1", "a + 2")));
+  EXPECT_FALSE(expect_window_exact(k_module, replaced(k_module, "X = 1", "X = 2")));
+}
+
+// Random edits, each against the one before: whenever the window is
+// taken, it is exact.
+TEST_F(ParsedCacheTest, AnEditWindowEqualsTheWholeFilesOverRandomEdits) {
+  std::string text = k_module;
+  const std::string alphabet = "abxy_():=.,'#@ 12";
+  std::uint32_t seed = 4242;
+  auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1103515245U + 12345U;
+    return (seed >> 16) % bound;
+  };
+  int taken = 0;
+  for (int round = 0; round < 600; ++round) {
+    std::string edited = text;
+    std::size_t at = next(static_cast<std::uint32_t>(edited.size() + 1));
+    switch (next(4)) {
+      case 0:
+      case 1:
+        edited.insert(at, 1, alphabet[next(static_cast<std::uint32_t>(alphabet.size()))]);
+        break;
+      case 2:
+        if (at < edited.size() && edited[at] != '\n') {
+          edited.erase(at, 1);
+        }
+        break;
+      default: {
+        // A word in a line replaced by another of the same line: often still Python.
+        std::size_t start = edited.rfind('\n', at == 0 ? 0 : at - 1);
+        start = start == std::string::npos ? 0 : start + 1;
+        std::size_t end = edited.find('\n', start);
+        if (end != std::string::npos && end > start) {
+          edited.replace(start, end - start, std::string(end - start, 'a'));
+        }
+      }
+    }
+    SCOPED_TRACE("round " + std::to_string(round) + "\n" + text + "\n---\n" + edited);
+    taken += expect_window_exact(text, edited) ? 1 : 0;
+    if (::testing::Test::HasFailure()) {
+      return;
+    }
+    auto parsed = parser::parse_source(edited, "/srv/m.py");
+    if (parsed && parsed->errors.empty() && round % 5 != 4) {
+      text = edited;  // on from the edited text, or back to the last one that parsed
+    }
+  }
+  EXPECT_GT(taken, 50);
 }
 
 }  // namespace

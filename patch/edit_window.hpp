@@ -1,0 +1,53 @@
+// A steady reload at the cost of its edit, not of its module: the live
+// text's parsed cache entry is read in place, only the top-level statements
+// the edit touches are parsed and compared, and the new entry is the old one
+// with those statements replaced.
+//
+// Why the window's diff is the whole files' diff. The window holds, in both
+// versions, the edited span's definitions and statements, plus the
+// top-level statements that hold module-level imports, `del`s and other
+// module code (what a compilation unit reads of the rest of the module:
+// imported names, deleted names, future features), which are the same in
+// both. Everything outside the span is the same text at the same lines
+// (the shortcut is only taken when the edit adds or removes no line), so in
+// the whole-file diff each outside definition and statement pairs with its
+// own copy and yields no change, provided nothing in the span can pair
+// with it instead: no qualname of a span definition and no statement key
+// (differ::statement_key) of a span statement occurs outside the span,
+// which the entry's count tables show (a count collision can only make the
+// shortcut refuse). Derived values are looked for over the whole file, so
+// an edit the diff re-executes a statement for is left to the whole-file
+// path too. The span's records are parse_source()'s (reparse.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "differ/differ.hpp"
+#include "parser/edit_span.hpp"
+#include "parser/source_file.hpp"
+#include "patch/parsed_cache.hpp"
+
+namespace pyhot::patch {
+
+struct EditWindow {
+  parser::SourceFile before;  // the live text, with the window's definitions and statements only
+  parser::SourceFile after;   // the new text, likewise
+  differ::ChangeSet changes;  // diff(before, after): what diff() of the whole files gives, indexes into the window
+  parser::EditedSpan span;
+  std::vector<std::uint64_t> old_qualnames;  // of the span's definitions in the live text
+  std::vector<std::uint64_t> old_keys;       // statement keys of its statements there
+  std::vector<std::uint64_t> new_keys;       // and in the new text
+  std::uint64_t text_hash = 0;               // of the new text (util::hash64): hashed once
+
+  // The new text's entry, written from `live`'s.
+  EntryEdit entry_edit(const CachedEntry& live) const;
+};
+
+// Nothing when the shortcut cannot be shown to give what the whole files
+// give (the caller then loads, re-parses and diffs them whole).
+std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path);
+
+}  // namespace pyhot::patch
