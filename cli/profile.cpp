@@ -115,7 +115,7 @@ Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunct
   }
   for (const auto& module : order) {
     const auto* source = catalog.source(module);
-    auto units = patch::instrument_units(*source, sites[module], out.request.marker);
+    auto units = patch::instrument_units(*source, sites[module], out.request.marker, patch::ProbeShape::calls);
     for (const auto& skipped : units.skipped) {
       std::cerr << "pyhot: not profiled: " << module << "." << skipped.definition->qualname << ": " << skipped.reason
                 << "\n";

@@ -303,8 +303,15 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   });
 }
 
-Result<std::vector<PatchRecord>> Agent::history() {
-  return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [](const json& reply) {
+Result<std::vector<PatchRecord>> Agent::history(std::vector<ActiveInstrumentation>* active) {
+  return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [active](const json& reply) {
+    if (active != nullptr) {
+      active->clear();
+      for (const auto& item : reply.value("instrumentations", json::array())) {
+        active->push_back({item.value("session", 0), item.value("kind", ""), item.value("started", 0.0),
+                           item.value("lease", 0.0), item.value("functions", std::vector<std::string>{})});
+      }
+    }
     std::vector<PatchRecord> out;
     for (const auto& patch : reply.at("patches")) {
       out.push_back({patch.value("id", 0), patch.value("time", 0.0), patch.value("module", ""), patch.value("file", ""),

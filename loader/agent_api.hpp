@@ -174,6 +174,16 @@ struct PatchRecord {
   std::string label;  // "" when the patch was applied without one
 };
 
+// A diagnostic's instrumentation active in the process (profile, watch):
+// listed by `history` while it lasts.
+struct ActiveInstrumentation {
+  int session = 0;
+  std::string kind;
+  double started = 0;  // unix seconds
+  double lease_seconds = 0;
+  std::vector<std::string> functions;  // module.qualname
+};
+
 struct RevertedPatch {
   int id = 0;
   std::string module;
@@ -281,7 +291,8 @@ class Agent {
   Result<std::optional<std::size_t>> prove_baseline(const std::string& module,
                                                     const std::vector<std::string>& candidates,
                                                     std::string* bytecode_cache = nullptr);
-  Result<std::vector<PatchRecord>> history();
+  // `active`, when given, gets the instrumentations active meanwhile.
+  Result<std::vector<PatchRecord>> history(std::vector<ActiveInstrumentation>* active = nullptr);
   // nullopt: the newest patch still applied.
   Result<RevertReply> revert(std::optional<int> patch);
   // Every patch still applied that carries `label`; not_found when none has it.
