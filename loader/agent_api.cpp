@@ -144,6 +144,12 @@ InstrumentReadReply read_reply(const json& reply) {
   InstrumentReadReply out;
   out.session = reply.at("session").get<int>();
   out.pid = reply.at("pid").get<int>();
+  if (reply.contains("changed")) {
+    out.changed = reply["changed"].get<std::vector<std::string>>();
+  }
+  if (!reply.contains("data")) {
+    return out;  // a lease renewal
+  }
   const auto& data = reply.at("data");
   for (const auto& thread : data.at("threads")) {
     ProfileThread one{thread.at("id").get<std::int64_t>(), thread.at("name").get<std::string>(), {}};
@@ -155,9 +161,6 @@ InstrumentReadReply read_reply(const json& reply) {
   out.data.lost = data.value("lost", std::int64_t{0});
   out.data.started = data.value("started", 0.0);
   out.data.ended = data.value("ended", 0.0);
-  if (reply.contains("changed")) {
-    out.changed = reply["changed"].get<std::vector<std::string>>();
-  }
   return out;
 }
 
@@ -361,8 +364,9 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
   });
 }
 
-Result<InstrumentReadReply> Agent::instrument_read(int session) {
-  return call<InstrumentReadReply>(m_channel, Op::instrument_read, {{"session", session}}, read_reply);
+Result<InstrumentReadReply> Agent::instrument_read(int session, bool with_data) {
+  return call<InstrumentReadReply>(m_channel, Op::instrument_read, {{"session", session}, {"data", with_data}},
+                                   read_reply);
 }
 
 Result<InstrumentReadReply> Agent::instrument_remove(int session) {

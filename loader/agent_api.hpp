@@ -301,7 +301,9 @@ class Agent {
   // Swaps every unit's instrumented code in, all or nothing.
   Result<InstrumentReply> instrument(const InstrumentRequest& request);
   // The data so far; renews the lease.
-  Result<InstrumentReadReply> instrument_read(int session);
+  // Renews the lease; with_data: and returns what was collected so far
+  // (a whole profile's worth of nodes, built while the target waits).
+  Result<InstrumentReadReply> instrument_read(int session, bool with_data = true);
   // Puts the original code objects back; the final data.
   Result<InstrumentReadReply> instrument_remove(int session);
 

@@ -3701,6 +3701,12 @@ class _Instrumentation(object):
         for item in self.functions:
             item.function.__code__ = item.instrumented
 
+    def changed(self):
+        """The functions whose instrumented code a reload replaced."""
+        return ['%s.%s' % (item.module, item.qualname) for item in self.functions
+                if item.function.__code__ is not item.instrumented
+                and not _holds_probes(item.function.__code__, self.collector)]
+
     def remove(self):
         """Puts the original code back; returns the functions whose code was
         replaced meanwhile (a reload): those keep the new code."""
@@ -3793,7 +3799,10 @@ class _Instrumentations(object):
     def op_read(self, request):
         session = self.find(request)
         session.deadline = time.monotonic() + session.lease
-        return {'session': session.id, 'pid': os.getpid(), 'data': session.collector.report()}
+        reply = {'session': session.id, 'pid': os.getpid(), 'changed': session.changed()}
+        if _field(request, 'data', bool, True):
+            reply['data'] = session.collector.report()
+        return reply
 
     def remove(self, session):
         del self.active[session.id]
