@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
@@ -98,13 +99,14 @@ struct Prepared {
   std::map<int, ProfiledFunction> functions;
 };
 
-Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunction>& chosen, double lease) {
+Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunction>& chosen, double lease,
+                         int first_probe = 1) {
   Prepared out;
   out.request.lease_seconds = lease;
   out.request.marker = new_marker();
   std::map<std::string, std::vector<patch::ProbeSite>> sites;
   std::vector<std::string> order;
-  int next = 1;
+  int next = first_probe;
   for (const auto& function : chosen) {
     if (!sites.contains(function.module)) {
       order.push_back(function.module);
@@ -115,7 +117,7 @@ Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunct
   }
   for (const auto& module : order) {
     const auto* source = catalog.source(module);
-    auto units = patch::instrument_units(*source, sites[module], out.request.marker);
+    auto units = patch::instrument_units(*source, sites[module], out.request.marker, patch::ProbeShape::calls);
     for (const auto& skipped : units.skipped) {
       std::cerr << "pyhot: not profiled: " << module << "." << skipped.definition->qualname << ": " << skipped.reason
                 << "\n";
@@ -151,10 +153,60 @@ Result<Done> write_outputs(const ProfileOptions& options, const std::vector<Proc
   return k_done;
 }
 
-// Reads every second (which renews the lease) until the duration is over or
-// pyhot is interrupted; false when the instrumentation is gone meanwhile.
-Result<Done> wait_profiling(loader::Agent& agent, int session, const ProfileOptions& options,
-                            const std::map<int, ProfiledFunction>& functions) {
+// The instrumentations of one profile: the first, and one more for the
+// functions reloaded meanwhile (their new code, profiled from then on).
+struct Sessions {
+  std::vector<int> ids;
+  std::map<int, ProfiledFunction> functions;  // by probe id, over all sessions
+  std::set<std::string> reprofiled;           // reloaded, and their new code instrumented
+  std::set<std::string> noticed;              // reloaded, whether or not re-instrumented
+};
+
+// Instruments the new code of functions a reload replaced: the text the
+// agent recorded for the reload, parsed again.
+void reprofile(loader::Agent& agent, const std::vector<std::string>& names, const ProfileOptions& options,
+               Sessions& sessions) {
+  std::vector<std::string> fresh;
+  for (const auto& name : names) {
+    if (sessions.noticed.insert(name).second) {
+      fresh.push_back(name);
+    }
+  }
+  if (fresh.empty()) {
+    return;
+  }
+  auto modules = agent.modules();
+  if (!modules) {
+    return;
+  }
+  FunctionCatalog catalog(*modules, live_text(agent));
+  auto not_profiled = [&](const Error& error) {
+    std::cerr << "pyhot: the new code of " << fresh.front() << (fresh.size() > 1 ? " and others" : "")
+              << " is not profiled: " << error.message << "\n";
+  };
+  auto chosen = catalog.select(fresh);
+  if (!chosen) {
+    return not_profiled(chosen.error());
+  }
+  int first = sessions.functions.empty() ? 1 : sessions.functions.rbegin()->first + 1;
+  auto prepared = prepare(catalog, *chosen, options.lease_seconds, first);
+  if (!prepared) {
+    return not_profiled(prepared.error());
+  }
+  auto installed = agent.instrument(prepared->request);
+  if (!installed) {
+    return not_profiled(installed.error());
+  }
+  sessions.ids.push_back(installed->session);
+  for (auto& [probe, function] : prepared->functions) {
+    sessions.functions[probe] = function;
+    sessions.reprofiled.insert(function.name);
+  }
+}
+
+// Reads every second (which renews the leases) until the duration is over or
+// pyhot is interrupted; an error when the instrumentation is gone meanwhile.
+Result<Done> wait_profiling(loader::Agent& agent, Sessions& sessions, const ProfileOptions& options) {
   auto end = Clock::now() +
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
   auto every = std::chrono::duration_cast<Clock::duration>(
@@ -164,19 +216,53 @@ Result<Done> wait_profiling(loader::Agent& agent, int session, const ProfileOpti
     if (g_interrupted || Clock::now() >= end) {
       break;
     }
-    auto read = agent.instrument_read(session);
+    auto read = agent.instrument_read(sessions.ids.front(), options.live);
     if (!read) {
       return read.error();
     }
+    for (std::size_t i = 1; i < sessions.ids.size(); ++i) {
+      if (auto renewed = agent.instrument_read(sessions.ids[i], false); !renewed) {
+        return renewed.error();
+      }
+    }
+    reprofile(agent, read->changed, options, sessions);
     if (options.live) {
       if (isatty(1)) {
         std::cout << "\x1b[H\x1b[2J";
       }
-      print_flat(std::cout, {options.pid, read->data, functions, {}, {}});
+      print_flat(std::cout, {options.pid, read->data, sessions.functions, {}, {}});
       std::cout << std::flush;
     }
   }
   return k_done;
+}
+
+// Removes every session, newest first (a reloaded function's second
+// instrumentation is over its first); one profile of them all.
+Result<ProcessProfile> remove_all(loader::Agent& agent, const Sessions& sessions) {
+  ProcessProfile profile{0, {}, sessions.functions, {}, {}};
+  for (auto id = sessions.ids.rbegin(); id != sessions.ids.rend(); ++id) {
+    auto removed = agent.instrument_remove(*id);
+    if (!removed) {
+      return removed.error();
+    }
+    profile.pid = removed->pid;
+    auto& data = profile.data;
+    // Threads of one name are added up by group_threads, across sessions too.
+    for (auto& thread : removed->data.threads) {
+      data.threads.push_back(std::move(thread));
+    }
+    data.lost += removed->data.lost;
+    data.started = removed->data.started;
+    data.ended = std::max(data.ended, removed->data.ended);
+    for (const auto& name : removed->changed) {
+      if (!sessions.reprofiled.contains(name)) {
+        profile.changed.push_back(name);
+      }
+    }
+  }
+  profile.reprofiled.assign(sessions.reprofiled.begin(), sessions.reprofiled.end());
+  return profile;
 }
 
 }  // namespace
@@ -247,15 +333,17 @@ int run_profile(const ProfileOptions& options) {
               << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")
               << " (Ctrl-C to stop)\n";
   }
-  auto waited = wait_profiling(agent, installed->session, options, prepared->functions);
-  auto removed = agent.instrument_remove(installed->session);
+  Sessions sessions{{installed->session}, prepared->functions, {}, {}};
+  auto waited = wait_profiling(agent, sessions, options);
+  auto removed = remove_all(agent, sessions);
   if (!removed) {
     std::string why = !waited ? waited.error().message : removed.error().message;
     print_error("the profile was lost: " + why + " (the agent removed the instrumentation)", options.json);
     return k_exit_failed;
   }
-  ProcessProfile profile{removed->pid, {}, prepared->functions, removed->changed, {}};
-  profile.data = group_threads(removed->data, &profile.members);
+  ProcessProfile profile = std::move(*removed);
+  auto data = std::move(profile.data);
+  profile.data = group_threads(data, &profile.members);
   std::vector<ProcessProfile> profiles{std::move(profile)};
   if (auto written = write_outputs(options, profiles); !written) {
     print_error(written.error().message, options.json);

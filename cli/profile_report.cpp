@@ -160,6 +160,10 @@ void print_profile(std::ostream& out, const ProcessProfile& profile) {
   for (const auto& name : profile.changed) {
     out << "note: " << name << " was reloaded while profiled; its new code was not profiled and was kept\n";
   }
+  for (const auto& name : profile.reprofiled) {
+    out << "note: " << name << " was reloaded while profiled; its new code was profiled from then on (its rows "
+        << "after the reload are at the top level)\n";
+  }
   if (profile.data.lost > 0) {
     out << "note: " << profile.data.lost << " calls could not be paired with their caller and were left out\n";
   }
@@ -214,6 +218,7 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
                          {"seconds", profile.data.ended - profile.data.started},
                          {"threads", threads},
                          {"changed", profile.changed},
+                         {"reprofiled", profile.reprofiled},
                          {"lost", profile.data.lost}});
   }
   return {{"ok", true}, {"processes", processes}};

@@ -25,7 +25,8 @@ struct ProcessProfile {
   int pid = 0;
   loader::ProfileData data;
   std::map<int, ProfiledFunction> functions;  // by probe id
-  std::vector<std::string> changed;           // reloaded while profiled
+  std::vector<std::string> changed;           // reloaded while profiled, the new code not profiled
+  std::vector<std::string> reprofiled;        // reloaded while profiled, the new code profiled since
   std::map<std::string, int> members;         // threads in each group (group_threads)
 };
 

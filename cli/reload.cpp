@@ -344,7 +344,8 @@ int run_history(const ProcessOptions& options) {
     if (agent == nullptr) {
       return k_exit_failed;
     }
-    auto patches = loader::Agent(*agent).history();
+    std::vector<loader::ActiveInstrumentation> active;
+    auto patches = loader::Agent(*agent).history(&active);
     if (!patches) {
       document = {{"ok", false}, {"error", patches.error().message}};
       if (!options.json) {
@@ -353,11 +354,28 @@ int run_history(const ProcessOptions& options) {
       return k_exit_failed;
     }
     document = {{"ok", true}, {"patches", to_json(*patches)}};
+    json instrumentations = json::array();
+    for (const auto& item : active) {
+      instrumentations.push_back({{"session", item.session},
+                                  {"kind", item.kind},
+                                  {"started", item.started},
+                                  {"lease_seconds", item.lease_seconds},
+                                  {"functions", item.functions}});
+    }
+    document["instrumentations"] = instrumentations;
     if (options.json) {
       return k_exit_done;
     }
-    if (patches->empty()) {
+    if (patches->empty() && active.empty()) {
       std::cout << "No patches applied to process " << pid << ".\n";
+    }
+    for (const auto& item : active) {
+      std::cout << item.kind << " " << item.session << "  " << format_time(item.started) << "  active, "
+                << item.functions.size() << " function" << (item.functions.size() == 1 ? "" : "s")
+                << " instrumented (removed when it ends)\n";
+      for (const auto& function : item.functions) {
+        std::cout << "      " << function << "\n";
+      }
     }
     for (const auto& patch : *patches) {
       std::cout << "#" << patch.id << "  " << format_time(patch.time) << "  " << patch.module << "  "

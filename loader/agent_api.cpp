@@ -147,6 +147,12 @@ InstrumentReadReply read_reply(const json& reply) {
   InstrumentReadReply out;
   out.session = reply.at("session").get<int>();
   out.pid = reply.at("pid").get<int>();
+  if (reply.contains("changed")) {
+    out.changed = reply["changed"].get<std::vector<std::string>>();
+  }
+  if (!reply.contains("data")) {
+    return out;  // a lease renewal
+  }
   const auto& data = reply.at("data");
   for (const auto& thread : data.at("threads")) {
     ProfileThread one{thread.at("id").get<std::int64_t>(), thread.at("name").get<std::string>(), {}};
@@ -158,9 +164,6 @@ InstrumentReadReply read_reply(const json& reply) {
   out.data.lost = data.value("lost", std::int64_t{0});
   out.data.started = data.value("started", 0.0);
   out.data.ended = data.value("ended", 0.0);
-  if (reply.contains("changed")) {
-    out.changed = reply["changed"].get<std::vector<std::string>>();
-  }
   return out;
 }
 
@@ -403,8 +406,15 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
   });
 }
 
-Result<std::vector<PatchRecord>> Agent::history() {
-  return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [](const json& reply) {
+Result<std::vector<PatchRecord>> Agent::history(std::vector<ActiveInstrumentation>* active) {
+  return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [active](const json& reply) {
+    if (active != nullptr) {
+      active->clear();
+      for (const auto& item : reply.value("instrumentations", json::array())) {
+        active->push_back({item.value("session", 0), item.value("kind", ""), item.value("started", 0.0),
+                           item.value("lease", 0.0), item.value("functions", std::vector<std::string>{})});
+      }
+    }
     std::vector<PatchRecord> out;
     for (const auto& patch : reply.at("patches")) {
       out.push_back({patch.value("id", 0), patch.value("time", 0.0), patch.value("module", ""), patch.value("file", ""),
@@ -454,8 +464,9 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
   });
 }
 
-Result<InstrumentReadReply> Agent::instrument_read(int session) {
-  return call<InstrumentReadReply>(m_channel, Op::instrument_read, {{"session", session}}, read_reply);
+Result<InstrumentReadReply> Agent::instrument_read(int session, bool with_data) {
+  return call<InstrumentReadReply>(m_channel, Op::instrument_read, {{"session", session}, {"data", with_data}},
+                                   read_reply);
 }
 
 Result<InstrumentReadReply> Agent::instrument_remove(int session) {

@@ -178,6 +178,16 @@ struct PatchRecord {
   std::string label;  // "" when the patch was applied without one
 };
 
+// A diagnostic's instrumentation active in the process (profile, watch):
+// listed by `history` while it lasts.
+struct ActiveInstrumentation {
+  int session = 0;
+  std::string kind;
+  double started = 0;  // unix seconds
+  double lease_seconds = 0;
+  std::vector<std::string> functions;  // module.qualname
+};
+
 struct RevertedPatch {
   int id = 0;
   std::string module;
@@ -367,7 +377,8 @@ class Agent {
   Result<std::optional<std::size_t>> prove_baseline(const std::string& module,
                                                     const std::vector<std::string>& candidates,
                                                     std::string* bytecode_cache = nullptr);
-  Result<std::vector<PatchRecord>> history();
+  // `active`, when given, gets the instrumentations active meanwhile.
+  Result<std::vector<PatchRecord>> history(std::vector<ActiveInstrumentation>* active = nullptr);
   // nullopt: the newest patch still applied.
   Result<RevertReply> revert(std::optional<int> patch);
   // Every patch still applied that carries `label`; not_found when none has it.
@@ -376,7 +387,9 @@ class Agent {
   // Swaps every unit's instrumented code in, all or nothing.
   Result<InstrumentReply> instrument(const InstrumentRequest& request);
   // The data so far; renews the lease.
-  Result<InstrumentReadReply> instrument_read(int session);
+  // Renews the lease; with_data: and returns what was collected so far
+  // (a whole profile's worth of nodes, built while the target waits).
+  Result<InstrumentReadReply> instrument_read(int session, bool with_data = true);
   // Puts the original code objects back; the final data.
   Result<InstrumentReadReply> instrument_remove(int session);
   // Every thread's Python stack (pyhot's own threads left out) and, when

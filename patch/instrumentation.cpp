@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "parser/suspensions.hpp"
 #include "patch/compilation_unit.hpp"
 #include "util/text.hpp"
 
@@ -34,14 +35,16 @@ const Definition& outermost_function(const SourceFile& file, const Definition& d
 // header's line) split off it at `column`.
 struct Insertion {
   std::uint32_t line = 0;
-  std::size_t column = 0;  // 0: the body starts its own line
-  std::string indent;      // of the probe statement
+  std::uint32_t end_line = 0;  // the body's last line
+  std::size_t column = 0;      // 0: the body starts its own line
+  std::string indent;          // of the probe statement
   int probe = 0;
+  bool suspends = false;  // a generator or coroutine
 };
 
 std::string reason_not_probed(const Definition& def, std::string_view def_line_text, std::string_view body_line_text,
-                              bool one_line) {
-  if (def.is_generator || def.is_coroutine) {
+                              bool one_line, bool suspensions_wrapped) {
+  if (!suspensions_wrapped && (def.is_generator || def.is_coroutine)) {
     return def.is_coroutine ? "a coroutine (not yet profiled)" : "a generator (not yet profiled)";
   }
   std::string outer = leading_whitespace(def_line_text);
@@ -64,8 +67,168 @@ std::uint32_t line_of_byte(const SourceFile& file, std::uint32_t byte) {
   return static_cast<std::uint32_t>(std::count(file.text.begin(), end, '\n')) + 1;
 }
 
+namespace {
+
+// Text put into one line of the file: at a column, opening or closing a
+// wrap around an expression (closings first at a column, the inner wrap's
+// first; openings the outer wrap's first).
+struct LineEdit {
+  std::size_t column = 0;
+  bool close = false;
+  int depth = 0;
+  std::string text;
+};
+using LineEdits = std::map<std::uint32_t, std::vector<LineEdit>>;
+
+std::string with_edits(std::string_view text, std::vector<LineEdit> edits) {
+  std::stable_sort(edits.begin(), edits.end(), [](const LineEdit& a, const LineEdit& b) {
+    if (a.column != b.column) {
+      return a.column < b.column;
+    }
+    if (a.close != b.close) {
+      return a.close;
+    }
+    return a.close ? a.depth > b.depth : a.depth < b.depth;
+  });
+  std::string out;
+  std::size_t done = 0;
+  for (const auto& edit : edits) {
+    std::size_t column = std::min(edit.column, text.size());
+    out.append(text.substr(done, column - done));
+    out += edit.text;
+    done = column;
+  }
+  out.append(text.substr(done));
+  return out;
+}
+
+// A generator's or coroutine's suspensions wrapped in its probe's calls, so
+// its run is timed only while it runs: `yield x` becomes
+// `P.resumed((yield P.suspended((x))))`, `await x` `(await P.awaiting((x)))`,
+// `yield from x` `(yield from P.delegate((x)))`, and the iterable of an
+// `async for` / manager of an `async with` `P.aiter((x))` / `P.acontext((x))`.
+// Returns why it cannot be, or "".
+std::string add_suspension_edits(const SourceFile& file, const Definition& def, const std::string& probe,
+                                 LineEdits& edits) {
+  auto found = parser::find_suspensions(file.text, def.def_byte);
+  if (!found) {
+    return found.error().message;
+  }
+  if (!found->unsupported.empty()) {
+    return found->unsupported + " (not yet profiled)";
+  }
+  auto add = [&](std::uint32_t byte, bool close, int depth, std::string text) {
+    std::uint32_t line = line_of_byte(file, byte);
+    std::size_t line_start = file.text.rfind('\n', byte == 0 ? 0 : byte - 1);
+    line_start = line_start == std::string::npos || byte == 0 ? 0 : line_start + 1;
+    edits[line].push_back({byte - line_start, close, depth, std::move(text)});
+  };
+  using Kind = parser::Suspension::Kind;
+  for (const auto& point : found->points) {
+    int depth = point.depth;
+    switch (point.kind) {
+      case Kind::yield:
+        add(point.start_byte, false, depth, probe + ".resumed((");
+        if (point.operand_start == point.end_byte) {
+          add(point.end_byte, true, depth, " " + probe + ".suspended(None)))");
+        } else {
+          add(point.operand_start, false, depth, probe + ".suspended((");
+          add(point.operand_end, true, depth, "))");
+          add(point.end_byte, true, depth, "))");
+        }
+        break;
+      case Kind::yield_from:
+      case Kind::await:
+        add(point.start_byte, false, depth, "(");
+        add(point.operand_start, false, depth, probe + (point.kind == Kind::await ? ".awaiting((" : ".delegate(("));
+        add(point.operand_end, true, depth, "))");
+        add(point.end_byte, true, depth, ")");
+        break;
+      case Kind::async_for:
+      case Kind::async_with:
+        add(point.start_byte, false, depth, probe + (point.kind == Kind::async_for ? ".aiter((" : ".acontext(("));
+        add(point.end_byte, true, depth, "))");
+        break;
+    }
+  }
+  return {};
+}
+
+// The lines that go above the body, and (`calls`) below its last line.
+struct ProbeLines {
+  std::vector<std::string> above;
+  std::vector<std::string> below;
+};
+
+ProbeLines probe_lines(const Insertion& insertion, const std::string& marker, ProbeShape shape) {
+  std::string probe = "'" + probe_constant(marker, insertion.probe) + "'";
+  const std::string& indent = insertion.indent;
+  if (shape == ProbeShape::with_statement) {
+    return {{indent + "with " + probe + ":"}, {}};
+  }
+  // A generator's or coroutine's run starts and finishes through the probe
+  // slower calls that find the run by its frame.
+  const char* enter = insertion.suspends ? ".start()" : ".enter()";
+  const char* exit = insertion.suspends ? ".finish()" : ".exit()";
+  return {{indent + probe + enter, indent + "try:"},
+          {indent + "except " + probe + ".caught:", indent + " " + probe + ".raised()", indent + " raise",
+           indent + "finally:", indent + " " + probe + exit}};
+}
+
+// The instrumented text and real lines of one unit: `plain` with the probe
+// lines of `insertions` and the edits of the lines.
+void instrument_unit(const CompilationUnit& plain, const std::vector<Insertion>& insertions, const LineEdits& edits,
+                     const std::vector<std::string_view>& file_lines, const std::string& marker, ProbeShape shape,
+                     loader::InstrumentedUnitRequest& request) {
+  std::map<std::uint32_t, const Insertion*> at_line;
+  std::map<std::uint32_t, std::vector<const Insertion*>> ending_at;
+  for (const auto& insertion : insertions) {
+    at_line[insertion.line] = &insertion;
+    ending_at[insertion.end_line].push_back(&insertion);
+  }
+  // Bodies ending at one line close innermost (latest body) first.
+  for (auto& [line, ending] : ending_at) {
+    std::sort(ending.begin(), ending.end(), [](const Insertion* a, const Insertion* b) { return a->line > b->line; });
+  }
+  auto lines = util::split_lines(plain.source);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto real = plain.first_line + static_cast<std::uint32_t>(i);
+    std::string text(lines[i]);
+    auto edited = edits.find(real);
+    if (edited != edits.end() && real <= file_lines.size() && file_lines[real - 1] == text) {
+      text = with_edits(text, edited->second);
+    }
+    auto emit = [&](std::string_view line) {
+      request.instrumented.append(line);
+      request.instrumented += '\n';
+      request.lines.push_back(real);
+    };
+    auto found = at_line.find(real);
+    if (found == at_line.end()) {
+      emit(text);
+    } else {
+      const Insertion& insertion = *found->second;
+      auto probe = probe_lines(insertion, marker, shape);
+      if (insertion.column != 0) {
+        emit(std::string_view(text).substr(0, insertion.column));
+      }
+      for (const auto& line : probe.above) {
+        emit(line);
+      }
+      emit(insertion.column == 0 ? text : insertion.indent + " " + text.substr(insertion.column));
+    }
+    for (const Insertion* ending : ending_at[real]) {
+      for (const auto& line : probe_lines(*ending, marker, shape).below) {
+        emit(line);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<ProbeSite>& sites,
-                                   const std::string& marker) {
+                                   const std::string& marker, ProbeShape shape) {
   InstrumentedUnits out;
   auto file_lines = util::split_lines(file.text);
   auto text_of = [&](std::uint32_t line) {
@@ -73,19 +236,32 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
   };
   // Sites grouped by the function whose unit carries them, in file order.
   std::map<const Definition*, std::vector<Insertion>> by_unit;
+  LineEdits edits;
   for (const auto& site : sites) {
     const Definition& def = *site.definition;
     std::uint32_t body_line = line_of_byte(file, def.body_byte);
     std::string_view body_text = text_of(body_line);
     std::size_t line_start = def.body_byte - static_cast<std::size_t>(body_text.data() - file.text.data());
     bool one_line = !util::trim(body_text.substr(0, line_start)).empty();
-    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line);
+    bool suspends = def.is_generator || def.is_coroutine;
+    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line, shape == ProbeShape::calls);
+    if (reason.empty() && suspends && shape == ProbeShape::calls) {
+      LineEdits mine;
+      reason = add_suspension_edits(file, def, "'" + probe_constant(marker, site.probe) + "'", mine);
+      for (auto& [line, line_edits] : mine) {
+        edits[line].insert(edits[line].end(), line_edits.begin(), line_edits.end());
+      }
+    }
     if (!reason.empty()) {
       out.skipped.push_back({&def, reason});
       continue;
     }
-    Insertion insertion{body_line, one_line ? line_start : 0, leading_whitespace(text_of(def.def_line)) + " ",
-                        site.probe};
+    Insertion insertion{body_line,
+                        def.range.end_line,
+                        one_line ? line_start : 0,
+                        leading_whitespace(text_of(def.def_line)) + " ",
+                        site.probe,
+                        suspends};
     by_unit[&outermost_function(file, def)].push_back(std::move(insertion));
   }
   UnitBuilder builder(file);
@@ -99,35 +275,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
     for (const auto& scope : plain.scopes) {
       request.unit.scopes.push_back({scope.name, scope.is_class});
     }
-    std::map<std::uint32_t, const Insertion*> at_line;
-    for (const auto& insertion : insertions) {
-      at_line[insertion.line] = &insertion;
-    }
-    auto lines = util::split_lines(plain.source);
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      auto real = plain.first_line + static_cast<std::uint32_t>(i);
-      std::string_view text = lines[i];
-      auto found = at_line.find(real);
-      auto emit = [&](std::string_view line) {
-        request.instrumented.append(line);
-        request.instrumented += '\n';
-        request.lines.push_back(real);
-      };
-      if (found == at_line.end()) {
-        emit(text);
-        continue;
-      }
-      const Insertion& insertion = *found->second;
-      std::string probe = insertion.indent + "with '" + probe_constant(marker, insertion.probe) + "':";
-      if (insertion.column == 0) {
-        emit(probe);
-        emit(text);
-      } else {
-        emit(text.substr(0, insertion.column));
-        emit(probe);
-        emit(insertion.indent + " " + std::string(text.substr(insertion.column)));
-      }
-    }
+    instrument_unit(plain, insertions, edits, file_lines, marker, shape, request);
     out.units.push_back(std::move(request));
   }
   return out;

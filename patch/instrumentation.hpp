@@ -29,6 +29,14 @@ struct InstrumentedUnits {
   std::vector<Unprobed> skipped;
 };
 
+// How a body carries its probe. `with_statement`: `with '<marker>:<id>':`
+// above the body (the probe is a context manager). `calls`: the probe's own
+// methods around the body, `'<marker>:<id>'.enter()` and a `try` whose
+// `except '<marker>:<id>'.caught:` calls `raised()` and re-raises and whose
+// `finally` calls `exit()`: on 3.11+ those calls are inlined Python-to-Python
+// calls, about half what `with` costs (bench/README.md, profile).
+enum class ProbeShape { with_statement, calls };
+
 // The probe statement's constant for one probe: the agent puts the probe
 // object in its place.
 std::string probe_constant(const std::string& marker, int probe);
@@ -39,8 +47,9 @@ std::string probe_constant(const std::string& marker, int probe);
 // their outermost function. Generators and coroutines are skipped (their
 // suspensions would need probes of their own), as are bodies indented with
 // tabs or by a single column.
+// The lines a `calls` probe adds after the body are at the body's last line.
 InstrumentedUnits instrument_units(const parser::SourceFile& file, const std::vector<ProbeSite>& sites,
-                                   const std::string& marker);
+                                   const std::string& marker, ProbeShape shape = ProbeShape::with_statement);
 
 // The line of a byte offset of the file's text (1-based).
 std::uint32_t line_of_byte(const parser::SourceFile& file, std::uint32_t byte);

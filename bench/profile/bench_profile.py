@@ -4,7 +4,10 @@ an empty function called in a loop, bare; with the agent's profile probe
 swapped in (the code path `pyhot profile` uses in the target: the agent
 compiles the instrumented text, maps its lines, binds the probe constant,
 swaps __code__); after the probe is removed; under cProfile (everything
-profiled); under a sys.setprofile hook written in Python.
+profiled); under a sys.setprofile hook written in Python; on 3.12+, with
+sys.monitoring local events whose callbacks do nothing (the floor of that
+mechanism). CPU time of the process (time.process_time), so that other
+work on a loaded machine does not count.
 
     bench/profile/bench_profile.py [--calls 1000000] [--repeat 5]
     (run it with each interpreter: python3.8 ... python3.13)
@@ -23,12 +26,22 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "loader", "agent"))
 import pyhot_agent  # noqa: E402
 
 MODULE = '''
+from time import perf_counter
+
 def empty():
     pass
 
 
 def untouched():
     pass
+
+
+def timed():
+    start = perf_counter()
+    try:
+        pass
+    finally:
+        elapsed = perf_counter() - start
 
 
 def loop(function, calls):
@@ -42,13 +55,17 @@ def instrument(module, path):
     class Agent:
         dispatch_lock = threading.Lock()
     registry = pyhot_agent._Instrumentations(Agent())
+    first = MODULE.splitlines().index("def empty():") + 1
     plain = "def empty():\n    pass\n"
-    instrumented = "def empty():\n with '__pyhot_probe_bench:1':\n    pass\n"
+    # As patch::instrument_units writes it (ProbeShape::calls).
+    probe = "'__pyhot_probe_bench:1'"
+    instrumented = ("def empty():\n %s.enter()\n try:\n    pass\n except %s.caught:\n  %s.raised()\n  raise\n"
+                    " finally:\n  %s.exit()\n" % (probe, probe, probe, probe))
     reply = registry.op_instrument({"kind": "profile", "lease": 3600, "marker": "__pyhot_probe_bench",
                                     "modules": [{"module": module.__name__, "file": path, "units": [
                                         {"qualname": "empty", "name": "empty", "kind": "function", "scopes": [],
-                                         "source": plain, "first_line": 2, "instrumented": instrumented,
-                                         "lines": [2, 3, 3]}]}]})
+                                         "source": plain, "first_line": first, "instrumented": instrumented,
+                                         "lines": [first] + [first + 1] * 8}]}]})
     return registry, reply["session"]
 
 
@@ -57,9 +74,9 @@ def per_call(module, function, calls, repeat, around=None):
     for _ in range(repeat):
         if around:
             around[0]()
-        start = time.perf_counter()
+        start = time.process_time()
         module.loop(function, calls)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         if around:
             around[1]()
         best = elapsed if best is None else min(best, elapsed)
@@ -78,7 +95,8 @@ def main():
     sys.path.insert(0, directory)
     import bench_target as module
     original = module.empty.__code__
-    rows = [("bare", per_call(module, module.empty, options.calls, options.repeat))]
+    rows = [("bare", per_call(module, module.empty, options.calls, options.repeat)),
+            ("try/finally timer in the source", per_call(module, module.timed, options.calls, options.repeat))]
     registry, session = instrument(module, path)
     rows.append(("pyhot profile (instrumented)", per_call(module, module.empty, options.calls, options.repeat)))
     rows.append(("pyhot profile, a function not selected",
@@ -96,6 +114,20 @@ def main():
         return None
     rows.append(("sys.setprofile (Python hook)", per_call(module, module.empty, options.calls, options.repeat,
                                                           (lambda: sys.setprofile(hook), lambda: sys.setprofile(None)))))
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None:
+        # The floor of the 3.12+ alternative: local PY_START and PY_RETURN
+        # events on the one code object, callbacks that do nothing.
+        tool = next(t for t in range(6) if monitoring.get_tool(t) is None)
+        monitoring.use_tool_id(tool, "pyhot bench")
+        monitoring.register_callback(tool, monitoring.events.PY_START, lambda code, offset: None)
+        monitoring.register_callback(tool, monitoring.events.PY_RETURN, lambda code, offset, value: None)
+        events = monitoring.events.PY_START | monitoring.events.PY_RETURN
+        rows.append(("sys.monitoring, empty callbacks (floor)", per_call(
+            module, module.empty, options.calls, options.repeat,
+            (lambda: monitoring.set_local_events(tool, module.empty.__code__, events),
+             lambda: monitoring.set_local_events(tool, module.empty.__code__, 0)))))
+        monitoring.free_tool_id(tool)
     bare = rows[0][1]
     print("Python %s, %d calls x %d (best)" % (sys.version.split()[0], options.calls, options.repeat))
     for name, value in rows:

@@ -2656,7 +2656,8 @@ class _Operations(object):
         return reply
 
     def op_history(self, request):
-        return {'patches': [p.to_json() for p in self.history.patches]}
+        return {'patches': [p.to_json() for p in self.history.patches],
+                'instrumentations': self.instrumentations.describe()}
 
     def op_stop(self, request):
         self.agent.stop_requested = True
@@ -3698,6 +3699,8 @@ class _Instrumentation(object):
 
     def __init__(self, ident, collector, lease):
         self.id = ident
+        self.kind = 'profile'   # its INSTRUMENT_KINDS word
+        self.started = time.time()
         self.collector = collector
         self.lease = lease
         self.deadline = time.monotonic() + lease
@@ -3707,6 +3710,12 @@ class _Instrumentation(object):
         # Everything was compiled and checked: assignments that cannot fail.
         for item in self.functions:
             item.function.__code__ = item.instrumented
+
+    def changed(self):
+        """The functions whose instrumented code a reload replaced."""
+        return ['%s.%s' % (item.module, item.qualname) for item in self.functions
+                if item.function.__code__ is not item.instrumented
+                and not _holds_probes(item.function.__code__, self.collector)]
 
     def remove(self):
         """Puts the original code back; returns the functions whose code was
@@ -3754,6 +3763,7 @@ class _Instrumentations(object):
             raise _Failure('protocol', "field 'marker' must be 8 to 100 characters")
         collector = _ProfileCollector()
         session = _Instrumentation(self.next_id, collector, float(lease))
+        session.kind = kind
         skipped = []
         for entry in _field(request, 'modules', list):
             if not isinstance(entry, dict):
@@ -3782,6 +3792,12 @@ class _Instrumentations(object):
         return {'session': session.id, 'pid': os.getpid(), 'functions': len(session.functions),
                 'skipped': skipped}
 
+    def describe(self):
+        """The active instrumentations, for `history`: they are patches too."""
+        return [{'session': s.id, 'kind': s.kind, 'started': s.started, 'lease': s.lease,
+                 'functions': ['%s.%s' % (f.module, f.qualname) for f in s.functions]}
+                for s in sorted(self.active.values(), key=lambda s: s.id)]
+
     def find(self, request):
         ident = _int_field(request, 'session', 1, MAX_ID)
         session = self.active.get(ident)
@@ -3793,7 +3809,10 @@ class _Instrumentations(object):
     def op_read(self, request):
         session = self.find(request)
         session.deadline = time.monotonic() + session.lease
-        return {'session': session.id, 'pid': os.getpid(), 'data': session.collector.report()}
+        reply = {'session': session.id, 'pid': os.getpid(), 'changed': session.changed()}
+        if _field(request, 'data', bool, True):
+            reply['data'] = session.collector.report()
+        return reply
 
     def remove(self, session):
         del self.active[session.id]
@@ -3865,9 +3884,10 @@ class _Instrumentations(object):
 
 # A profile node, one per path of probed calls (so a node is on its thread's
 # current path at most once, and keeps its own call's start time):
-# [children by probe id, hits, total, max, raised, time in children, start
-#  of the running call, parent, probe id].
-_CHILDREN, _HITS, _TOTAL, _MAX, _RAISED, _IN_CHILDREN, _START, _PARENT, _ID = range(9)
+# [children by probe id, hits, total, max, raised, (unused), start of the
+#  running call, parent, probe id]. A node's self time is its total less its
+# children's totals, worked out when reported, not per call.
+_CHILDREN, _HITS, _TOTAL, _MAX, _RAISED, _UNUSED, _START, _PARENT, _ID = range(9)
 
 
 def _new_node(parent, ident):
@@ -3875,46 +3895,255 @@ def _new_node(parent, ident):
 
 
 class _ProfileProbe(object):
-    """The object a profiled function's `with` enters: times the call as a
-    child of the thread's current node. This is all a probed call costs."""
-    __slots__ = ('id', 'local', 'collector')
+    """What a profiled function calls around its body: `enter()` before it,
+    `raised()` when it exits by an exception, `exit()` in its `finally`
+    (patch/instrumentation.hpp, ProbeShape::calls). This is all a probed
+    call costs, so it is written for speed: literal node indexes, the
+    thread's current node in a one-item list (`cell`, found through one
+    thread-local read), the child node of the last parent cached (one tuple,
+    so threads never see half of it), self time left to the report. It
+    never raises into the program."""
+    __slots__ = ('id', 'local', 'collector', 'last')
+    caught = BaseException
 
     def __init__(self, ident, collector):
         self.id = ident
         self.local = collector.local
         self.collector = collector
+        self.last = (None, None)
 
-    def __enter__(self, _clock=time.perf_counter):
-        local = self.local
+    def enter(self, _clock=time.perf_counter):
         try:
-            current = local.node
+            cell = self.local.cell
         except AttributeError:
-            current = self.collector.new_thread()
-        node = current[0].get(self.id)
-        if node is None:
-            node = current[0][self.id] = _new_node(current, self.id)
-        local.node = node
+            cell = self.collector.new_thread()
+        current = cell[0]
+        last = self.last
+        if last[0] is current:
+            node = last[1]
+        else:
+            node = current[0].get(self.id)
+            if node is None:
+                node = current[0][self.id] = _new_node(current, self.id)
+            self.last = (current, node)
+        cell[0] = node
         node[6] = _clock()
 
-    def __exit__(self, kind, value, traceback, _clock=time.perf_counter):
+    def exit(self, _clock=time.perf_counter):
         end = _clock()
-        local = self.local
-        node = local.node
+        try:
+            cell = self.local.cell
+        except AttributeError:
+            return
+        node = cell[0]
         if node[8] != self.id:
-            node = self.collector.unwind(node, self.id)
+            node = self.collector.unwind(cell, self.id)
             if node is None:
-                return False
+                return
         elapsed = end - node[6]
         node[1] += 1
         node[2] += elapsed
         if elapsed > node[3]:
             node[3] = elapsed
-        if kind is not None:
+        cell[0] = node[7]
+
+    def raised(self):
+        try:
+            node = self.local.cell[0]
+        except AttributeError:
+            return
+        if node[8] == self.id:
             node[4] += 1
-        parent = node[7]
-        parent[5] += elapsed
-        local.node = parent
+
+    # Generators and coroutines (`start()` and `finish()` in place of enter
+    # and exit, their suspensions wrapped): a call is timed only while its
+    # frame runs, as a child of the node that was current when it started.
+    # The run is found by its frame: these are slower, and rarer, calls.
+
+    def start(self, _clock=time.perf_counter):
+        try:
+            cell = self.local.cell
+        except AttributeError:
+            cell = self.collector.new_thread()
+        current = cell[0]
+        node = current[0].get(self.id)
+        if node is None:
+            node = current[0][self.id] = _new_node(current, self.id)
+        self.collector.runs[sys._getframe(1)] = run = _ProfileRun(node, cell, current)
+        cell[0] = node
+        run.start = _clock()
+
+    def finish(self):
+        run = self.collector.runs.pop(sys._getframe(1), None)
+        if run is None:
+            return
+        if run.running:
+            run.suspend()
+        node = run.node
+        node[1] += 1
+        if run.total > node[3]:
+            node[3] = run.total
+
+    def suspended(self, value):
+        run = self.collector.runs.get(sys._getframe(1))
+        if run is not None:
+            run.suspend()
+        return value
+
+    def resumed(self, value):
+        run = self.collector.runs.get(sys._getframe(1))
+        if run is not None:
+            run.resume(self.collector)
+        return value
+
+    def delegate(self, iterable):
+        run = self.collector.runs.get(sys._getframe(1))
+        return iterable if run is None else _Delegation(run, self.collector, iter(iterable))
+
+    def awaiting(self, awaitable):
+        run = self.collector.runs.get(sys._getframe(1))
+        return awaitable if run is None else _Delegation(run, self.collector, _await_iterator(awaitable))
+
+    def aiter(self, iterable):
+        run = self.collector.runs.get(sys._getframe(1))
+        return iterable if run is None else _AsyncIteration(run, self.collector, type(iterable).__aiter__(iterable))
+
+    def acontext(self, manager):
+        run = self.collector.runs.get(sys._getframe(1))
+        return manager if run is None else _AsyncContext(run, self.collector, manager)
+
+    # The `with` form of the same (ProbeShape::with_statement).
+    __enter__ = enter
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            self.raised()
+        self.exit()
         return False
+
+
+class _ProfileRun(object):
+    """One call of a profiled generator or coroutine: its node, the thread
+    cell and node it runs under, and the time it has run."""
+    __slots__ = ('node', 'cell', 'saved', 'start', 'total', 'running')
+
+    def __init__(self, node, cell, saved):
+        self.node = node
+        self.cell = cell
+        self.saved = saved
+        self.start = 0.0
+        self.total = 0.0
+        self.running = True
+
+    def suspend(self, _clock=time.perf_counter):
+        if not self.running:
+            return
+        elapsed = _clock() - self.start
+        self.running = False
+        self.node[2] += elapsed
+        self.total += elapsed
+        if self.cell[0] is self.node:
+            self.cell[0] = self.saved
+
+    def resume(self, collector, _clock=time.perf_counter):
+        if self.running:
+            return
+        try:
+            cell = collector.local.cell
+        except AttributeError:
+            cell = collector.new_thread()
+        self.cell = cell
+        self.saved = cell[0]
+        cell[0] = self.node
+        self.running = True
+        self.start = _clock()
+
+
+def _await_iterator(awaitable):
+    """What `await awaitable` iterates."""
+    method = getattr(type(awaitable), '__await__', None)
+    if method is not None:
+        return method(awaitable)
+    code = getattr(awaitable, 'gi_code', None)
+    if code is not None and code.co_flags & 0x100:  # CO_ITERABLE_COROUTINE (types.coroutine)
+        return awaitable
+    raise TypeError("object %s can't be used in 'await' expression" % type(awaitable).__name__)
+
+
+class _Delegation(object):
+    """What a profiled generator's `yield from` or coroutine's `await` goes
+    through: its run is suspended while a value the inner iterator yields is
+    out (the frame is suspended with it), and runs again when resumed."""
+    __slots__ = ('run', 'collector', 'inner')
+
+    def __init__(self, run, collector, inner):
+        self.run = run
+        self.collector = collector
+        self.inner = inner
+
+    def __iter__(self):
+        return self
+
+    __await__ = __iter__
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        run = self.run
+        run.resume(self.collector)
+        out = next(self.inner) if value is None else self.inner.send(value)
+        run.suspend()
+        return out
+
+    def throw(self, *args):
+        run = self.run
+        run.resume(self.collector)
+        throw = getattr(self.inner, 'throw', None)
+        if throw is None:
+            raise args[1] if len(args) > 1 and args[1] is not None else args[0]
+        out = throw(*args)
+        run.suspend()
+        return out
+
+    def close(self):
+        close = getattr(self.inner, 'close', None)
+        if close is not None:
+            close()
+
+
+class _AsyncIteration(object):
+    """An `async for`'s iterator, each `__anext__` awaited through a _Delegation."""
+    __slots__ = ('run', 'collector', 'inner')
+
+    def __init__(self, run, collector, inner):
+        self.run = run
+        self.collector = collector
+        self.inner = inner
+
+    def __aiter__(self):
+        return self
+
+    def __anext__(self):
+        return _Delegation(self.run, self.collector, _await_iterator(type(self.inner).__anext__(self.inner)))
+
+
+class _AsyncContext(object):
+    """An `async with`'s manager, its `__aenter__` and `__aexit__` awaited
+    through a _Delegation."""
+    __slots__ = ('run', 'collector', 'inner')
+
+    def __init__(self, run, collector, inner):
+        self.run = run
+        self.collector = collector
+        self.inner = inner
+
+    def __aenter__(self):
+        return _Delegation(self.run, self.collector, _await_iterator(type(self.inner).__aenter__(self.inner)))
+
+    def __aexit__(self, kind, value, traceback):
+        return _Delegation(self.run, self.collector,
+                           _await_iterator(type(self.inner).__aexit__(self.inner, kind, value, traceback)))
 
 
 class _ProfileCollector(object):
@@ -3924,6 +4153,7 @@ class _ProfileCollector(object):
     def __init__(self):
         self.local = threading.local()
         self.roots = []
+        self.runs = {}          # frame -> _ProfileRun of generators and coroutines
         self.lost = 0
         self.started = time.time()
         self.ended = None
@@ -3932,33 +4162,28 @@ class _ProfileCollector(object):
         return _ProfileProbe(ident, self)
 
     def new_thread(self):
+        """The calling thread's cell, holding its (new) root node."""
         root = _new_node(None, 0)
-        self.local.node = root
+        cell = self.local.cell = [root]
         ident = threading.get_ident()
         # Named now: a thread may be gone when the profile is read. Not
         # current_thread(): in a thread threading did not start it would
         # make (and leave) a dummy Thread object.
         thread = getattr(threading, '_active', {}).get(ident)
         self.roots.append((ident, getattr(thread, 'name', None), root))
-        return root
+        return cell
 
-    def unwind(self, node, ident):
+    def unwind(self, cell, ident):
         """The current node is not the probe's own (never for plain
         functions): go up to the probe's own, or give up."""
+        node = root = cell[0]
         while node is not None and node[_ID] != ident:
+            root = node
             node = node[_PARENT]
             self.lost += 1
-        if node is None or node[_PARENT] is None:
-            self.local.node = self.roots_of_thread()
-            return None
+        if node is None:
+            cell[0] = root
         return node
-
-    def roots_of_thread(self):
-        ident = threading.get_ident()
-        for owner, _, root in reversed(self.roots):
-            if owner == ident:
-                return root
-        return self.new_thread()
 
     def close(self):
         self.ended = time.time()
@@ -3980,7 +4205,8 @@ class _ProfileCollector(object):
         on the path (recursion) goes into that outer call's figures, whose
         total already holds its time."""
         ident = node[_ID]
-        own = node[_TOTAL] - node[_IN_CHILDREN]
+        children = list(node[_CHILDREN].values())
+        own = node[_TOTAL] - sum(child[_TOTAL] for child in children)
         out = path.get(ident)
         outer = out is None
         if outer:
@@ -3994,7 +4220,7 @@ class _ProfileCollector(object):
         out['hits'] += node[_HITS]
         out['self'] += own
         out['raised'] += node[_RAISED]
-        for child in list(node[_CHILDREN].values()):
+        for child in children:
             self.fold(child, out, path)
         if outer:
             del path[ident]

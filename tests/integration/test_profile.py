@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ElementTree
 from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
 
 WORK = '''
+import asyncio
 import functools
 import threading
 import time
@@ -94,6 +95,42 @@ def run(n):
     return total
 
 
+def squares(n):
+    for i in range(n):
+        nap(0.01)
+        yield i * i
+
+
+def drain(n):
+    total = 0
+    for value in squares(n):
+        nap(0.02)
+        total += value
+    return total
+
+
+def failing(n):
+    yield from squares(n)
+    raise ValueError("after %d" % n)
+
+
+async def fetch(i):
+    nap(0.01)
+    await asyncio.sleep(0.2)
+    return i
+
+
+async def gather(n):
+    total = 0
+    for i in range(n):
+        total += await fetch(i)
+    return total
+
+
+def run_async(n):
+    return asyncio.run(gather(n))
+
+
 def in_threads(count):
     threads = [threading.Thread(target=run, args=(2,), name="worker-%d" % i) for i in range(count)]
     for thread in threads:
@@ -103,7 +140,8 @@ def in_threads(count):
     return count
 '''
 
-NAMES = ["run", "step", "nap", "fail", "broken", "decorated", "fib", "outer", "one_liner", "in_threads"]
+NAMES = ["run", "step", "nap", "fail", "broken", "decorated", "fib", "outer", "one_liner", "in_threads", "squares",
+         "drain", "failing", "fetch", "gather", "run_async"]
 SETUP = '''
 import builtins
 import work
@@ -185,8 +223,52 @@ class ProfileTest(TargetTestCase):
         selfs = sum(node["self_ms"] for path, node in nodes.items() if path[0] == "work.run")
         self.assertAlmostEqual(selfs, run["total_ms"], delta=0.5)
 
+    def test_generators_and_coroutines_are_timed_while_running(self):
+        process = self.profile("work.run", "work.nap", "work.drain", "work.squares", "work.failing", "work.fetch",
+                               "work.gather", "work.run_async", "--json")
+        self.assertEqual(self.target.call("work.drain(3)"), "5")
+        self.assertEqual(self.target.call("next(work.squares(5))"), "0")  # closed after one value
+        self.assertIn("after 2", self.target.call_error("list(work.failing(2))")["error"])
+        started = time.monotonic()
+        self.assertEqual(self.target.call("work.run_async(3)"), "3")
+        waited = (time.monotonic() - started) * 1000
+        out, _ = self.finish(process)
+        self.assertEqual(self.target.call(RESTORED), "True")
+        threads = json.loads(out)["processes"][0]["threads"]
+        nodes = {path: node for thread in threads for path, node in walk(thread["calls"])}
+        # The generator's naps are its own; the consumer's, between its
+        # values, are not in the generator's time.
+        squares = nodes[("work.drain", "work.squares")]
+        self.assertEqual(squares["hits"], 1)
+        self.assertEqual(nodes[("work.drain", "work.squares", "work.nap")]["hits"], 3)
+        self.assertEqual(nodes[("work.drain", "work.nap")]["hits"], 3)
+        own_naps = nodes[("work.drain", "work.squares", "work.nap")]["total_ms"]
+        self.assertGreaterEqual(squares["total_ms"], own_naps)
+        consumer_naps = nodes[("work.drain", "work.nap")]["total_ms"]  # 3 x 20 ms
+        self.assertLess(squares["total_ms"], own_naps + consumer_naps / 2)
+        self.assertEqual(nodes[("work.squares",)]["hits"], 1)  # closed early: a call, not an exception
+        self.assertEqual(nodes[("work.squares",)]["raised"], 0)
+        failing = nodes[("work.failing",)]
+        self.assertEqual((failing["hits"], failing["raised"]), (1, 1))
+        self.assertEqual(nodes[("work.failing", "work.squares")]["hits"], 1)
+        # Three fetches, each 10 ms running and 200 ms suspended in asyncio.sleep.
+        fetch = nodes[("work.run_async", "work.gather", "work.fetch")]
+        self.assertEqual(fetch["hits"], 3)
+        fetch_naps = nodes[("work.run_async", "work.gather", "work.fetch", "work.nap")]["total_ms"]
+        self.assertGreaterEqual(fetch["total_ms"], fetch_naps)
+        self.assertLess(fetch["total_ms"], fetch_naps + 300)  # not the 600 ms asleep
+        gather = nodes[("work.run_async", "work.gather")]
+        self.assertLess(gather["total_ms"], fetch["total_ms"] + 300)
+        self.assertGreater(waited, 600)
+        self.assertGreater(nodes[("work.run_async",)]["total_ms"], 600)  # a plain function: its whole time
+
     def test_table_threads_and_line_numbers(self):
         process = self.profile("work.run", "work.step", "work.in_threads", "work.broken")
+        # While it lasts, the profile is listed with the patches.
+        listed = pyhot("history", self.target.pid)
+        self.assertIn("profile 1", listed.stdout)
+        self.assertIn("4 functions instrumented", listed.stdout)
+        self.assertIn("      work.step\n", listed.stdout)
         self.assertEqual(self.target.call("work.in_threads(2)"), "2")
         answer = self.target.call_error("work.broken()")
         out, _ = self.finish(process)
@@ -203,6 +285,7 @@ class ProfileTest(TargetTestCase):
         self.assertEqual([row[1] for row in steps], ["2", "2"])  # one row per worker thread
         self.assertIn("raised", out)
         self.assertEqual(self.target.call(RESTORED), "True")
+        self.assertNotIn("profile 1", pyhot("history", self.target.pid).stdout)
 
     def test_pattern_that_matches_nothing_names_the_nearest(self):
         done = pyhot("profile", self.target.pid, "work.stepp", "--duration", "1s")
@@ -299,9 +382,19 @@ class ProfileTest(TargetTestCase):
         self.target.edit("work.py", "    time.sleep(seconds)", "    time.sleep(seconds)\n    return 'new'")
         pyhot("reload", self.target.pid, self.target.path("work.py"), check=0)
         self.assertEqual(self.target.call("work.nap(0)"), "'new'")
+        # pyhot sees the reload at its next read and profiles the new code.
+        wait_for(lambda: self.target.call(
+            "any('Probe' in type(c).__name__ for c in work.nap.__code__.co_consts)") == "True", 15,
+            "the new code of work.nap to be instrumented")
+        for _ in range(3):
+            self.assertEqual(self.target.call("work.nap(0)"), "'new'")
         out, err = self.finish(process)
-        self.assertIn("note: work.nap was reloaded while profiled", out)
+        self.assertIn("note: work.nap was reloaded while profiled; its new code was profiled from then on", out)
+        rows = [line.split() for line in out.splitlines() if line.startswith("work.nap ")]
+        self.assertEqual([row[1] for row in rows], ["3"], out)  # the new code's calls, at the top level
         self.assertEqual(self.target.call("work.nap(0)"), "'new'")
+        self.assertEqual(self.target.call(
+            "[type(c).__name__ for c in work.nap.__code__.co_consts if 'Probe' in type(c).__name__]"), "[]")
         # run moved down a line with the edit: the original code is back, moved
         # the same way, with no probe left in it.
         self.assertEqual(self.target.call(

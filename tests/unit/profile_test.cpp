@@ -126,6 +126,54 @@ TEST(Instrumentation, NestedSitesShareTheirOutermostFunctionsUnit) {
   EXPECT_EQ(built.units[0].lines, (std::vector<std::uint32_t>{1, 2, 2, 3, 3, 4}));
 }
 
+TEST(Instrumentation, CallsShapeWrapsTheBodyInTryFinallyAtTheRealLines) {
+  auto file = parse("import os\n\nclass C:\n    def m(self, x):\n        return x\n\ndef f(): return 1\n");
+  std::vector<patch::ProbeSite> sites{{file.find("C.m"), 1}, {file.find("f"), 2}};
+  auto built = patch::instrument_units(file, sites, "MARK", patch::ProbeShape::calls);
+  ASSERT_EQ(built.units.size(), 2U);
+  EXPECT_EQ(built.units[0].instrumented,
+            "class C:\n    def m(self, x):\n     'MARK:1'.enter()\n     try:\n        return x\n"
+            "     except 'MARK:1'.caught:\n      'MARK:1'.raised()\n      raise\n     finally:\n"
+            "      'MARK:1'.exit()\nif 0: import os\n");
+  EXPECT_EQ(built.units[0].lines, (std::vector<std::uint32_t>{3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6}));
+  EXPECT_EQ(built.units[1].instrumented,
+            "def f(): \n 'MARK:2'.enter()\n try:\n  return 1\n except 'MARK:2'.caught:\n  'MARK:2'.raised()\n"
+            "  raise\n finally:\n  'MARK:2'.exit()\nif 0: import os\n");
+}
+
+TEST(Instrumentation, CallsShapeClosesTheInnermostBodyFirstWhenTwoEndAtOneLine) {
+  auto file = parse("def outer():\n    x = 1\n    def inner():\n        return x\n");
+  auto built = patch::instrument_units(file, {{file.find("outer"), 1}, {file.find("outer.<locals>.inner"), 2}}, "M",
+                                       patch::ProbeShape::calls);
+  ASSERT_EQ(built.units.size(), 1U);
+  EXPECT_EQ(built.units[0].instrumented,
+            "def outer():\n 'M:1'.enter()\n try:\n    x = 1\n    def inner():\n     'M:2'.enter()\n     try:\n"
+            "        return x\n     except 'M:2'.caught:\n      'M:2'.raised()\n      raise\n     finally:\n"
+            "      'M:2'.exit()\n except 'M:1'.caught:\n  'M:1'.raised()\n  raise\n finally:\n  'M:1'.exit()\n");
+  EXPECT_EQ(built.units[0].lines, (std::vector<std::uint32_t>{1, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}));
+}
+
+TEST(Instrumentation, CallsShapeWrapsEachSuspensionOfAGeneratorOrCoroutine) {
+  auto file = parse(
+      "def g(n):\n    for i in range(n):\n        x = yield i, n\n    yield\n    yield from h()\n\n"
+      "async def c(s):\n    async with s as t:\n        return await t.get()\n\n"
+      "async def d(xs):\n    return [await x for x in xs]\n");
+  auto built = patch::instrument_units(file, {{file.find("g"), 1}, {file.find("c"), 2}, {file.find("d"), 3}}, "M",
+                                       patch::ProbeShape::calls);
+  ASSERT_EQ(built.units.size(), 2U);
+  EXPECT_EQ(built.units[0].instrumented,
+            "def g(n):\n 'M:1'.start()\n try:\n    for i in range(n):\n"
+            "        x = 'M:1'.resumed((yield 'M:1'.suspended((i, n))))\n"
+            "    'M:1'.resumed((yield 'M:1'.suspended(None)))\n    (yield from 'M:1'.delegate((h())))\n"
+            " except 'M:1'.caught:\n  'M:1'.raised()\n  raise\n finally:\n  'M:1'.finish()\n");
+  EXPECT_EQ(built.units[1].instrumented,
+            "async def c(s):\n 'M:2'.start()\n try:\n    async with 'M:2'.acontext((s)) as t:\n"
+            "        return (await 'M:2'.awaiting((t.get())))\n"
+            " except 'M:2'.caught:\n  'M:2'.raised()\n  raise\n finally:\n  'M:2'.finish()\n");
+  ASSERT_EQ(built.skipped.size(), 1U);
+  EXPECT_EQ(built.skipped[0].reason, "an await inside a comprehension (not yet profiled)");
+}
+
 TEST(Instrumentation, GeneratorsTabsAndOneColumnBodiesAreSkippedWithAReason) {
   auto file = parse("def g():\n    yield 1\n\ndef t():\n\treturn 1\n\ndef o():\n return 1\n");
   auto built = patch::instrument_units(file, {{file.find("g"), 1}, {file.find("t"), 2}, {file.find("o"), 3}}, "M");
