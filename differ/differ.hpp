@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -53,6 +54,10 @@ std::uint64_t hash_definition(const parser::SourceFile& file, const parser::Defi
 // "C.x" for the first definition of that qualname, "C.x#2" for the second
 // (a property's setter, a conditional redefinition).
 std::vector<std::string> definition_keys(const parser::SourceFile& file);
+
+// The names a statement's text reads: identifiers outside string literals
+// and comments, not after a '.' (an attribute is no name of the module).
+std::set<std::string> names_read(std::string_view text);
 
 enum class Rule;
 
