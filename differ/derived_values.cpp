@@ -120,16 +120,6 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
         }
       }
     }
-    if (!source && statement.scope_qualname.empty() && (read.count("globals") != 0 || read.count("vars") != 0)) {
-      // `tok_name = {v: k for k, v in globals().items() ...}` reads every
-      // module-level name bound above it.
-      for (const auto& [key, at] : rerun) {
-        if (key.first.empty() && changes[at].line < statement.range.start_line) {
-          source = source ? std::min(*source, at) : at;
-          names += (names.empty() ? "" : ", ") + key.second;
-        }
-      }
-    }
     if (!source) {
       continue;
     }
