@@ -24,8 +24,8 @@ bool is_plain_name(const std::string& name) {
          std::all_of(name.begin(), name.end(), is_name_char);
 }
 
-// The names an expression text reads: identifiers outside string literals
-// and not after a '.' (an attribute is no name of the module).
+}  // namespace
+
 std::set<std::string> names_read(std::string_view text) {
   std::set<std::string> names;
   for (std::size_t i = 0; i < text.size();) {
@@ -67,6 +67,8 @@ std::set<std::string> names_read(std::string_view text) {
   }
   return names;
 }
+
+namespace {
 
 // The value side of `targets = value`: what the statement reads.
 std::string_view value_text(const Statement& statement) {

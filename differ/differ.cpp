@@ -653,6 +653,21 @@ bool rebound_later(const SourceFile& file, std::size_t index) {
 
 bool defined_in(const SourceFile& file, const std::string& qualname) { return file.find(qualname) != nullptr; }
 
+// Whether a module-level statement of `file` binds `name` (`name = ...`,
+// `import name`, `from m import name`).
+bool bound_by_module_statement(const SourceFile& file, const std::string& name) {
+  return std::any_of(file.statements.begin(), file.statements.end(), [&](const Statement& statement) {
+    if (!statement.scope_qualname.empty() ||
+        (statement.kind != Statement::Kind::assignment && statement.kind != Statement::Kind::import)) {
+      return false;
+    }
+    return std::any_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
+      return target == name ||
+             (statement.kind == Statement::Kind::import && target.substr(0, target.find('.')) == name);
+    });
+  });
+}
+
 }  // namespace
 
 ChangeSet diff(const SourceFile& before, const SourceFile& after) {
@@ -773,6 +788,9 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
     }
     if (!is_class(was) && defined_in(after, was.qualname)) {
       continue;  // another definition of the name stays: the binding is its
+    }
+    if (was.parent < 0 && bound_by_module_statement(after, was.name)) {
+      continue;  // `def _tokenize` became `import _tokenize`: the statement binds the name now
     }
     if (is_class(was)) {
       new_or_gone_classes.insert(was.qualname);

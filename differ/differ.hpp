@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ std::vector<std::string> definition_keys(const parser::SourceFile& file);
 // What diff() pairs a statement by (its scope and its dedented text), as
 // one number: two statements it may pair have the same key.
 std::uint64_t statement_key(const parser::SourceFile& file, const parser::Statement& statement);
+
+// The names a statement's text reads: identifiers outside string literals
+// and comments, not after a '.' (an attribute is no name of the module).
+std::set<std::string> names_read(std::string_view text);
 
 enum class Rule;
 

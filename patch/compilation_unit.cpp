@@ -17,8 +17,6 @@ using parser::Definition;
 using parser::SourceFile;
 using parser::Statement;
 
-namespace {
-
 // Lines of the unit being built, numbered as in the real file; lines never
 // set stay blank, so every piece lands on its real line. The text starts at
 // the first line set (first_line tells the agent where that is), so a
@@ -43,6 +41,8 @@ class UnitText {
  private:
   std::map<std::uint32_t, std::string> m_lines;
 };
+
+namespace {
 
 std::string leading_whitespace(std::string_view line) {
   return std::string(line.substr(0, line.find_first_not_of(" \t")));
@@ -359,6 +359,9 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
           [this](const Definition& scope) { return line_holding(scope.def_byte); }, text);
     }
   }
+  if (statement.scope_qualname.empty() && !statement.conditional) {
+    copy_bindings_of_deleted_names(statement, text);
+  }
   if (statement.kind == Statement::Kind::docstring) {
     text.set(statement.range.start_line,
              leading_whitespace(line(statement.range.start_line)) + "__doc__ = " + statement.text);
@@ -372,6 +375,73 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
   unit.source = text.str();
   unit.first_line = text.first_line();
   return unit;
+}
+
+namespace {
+
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
+}
+
+}  // namespace
+
+// `import token` / `__all__ = token.__all__ + [...]` / `del token`: a
+// fresh import runs the statement while the import's name is bound, but the
+// live module has deleted it. The import (or an assignment of a literal)
+// goes into the unit above the statement, at its own line: it binds the
+// name in the unit's scratch namespace only (the agent binds just the
+// statement's targets), and an import of a module already imported runs no
+// code of it.
+void UnitBuilder::copy_bindings_of_deleted_names(const Statement& statement, UnitText& text) const {
+  if (m_deleted.empty()) {
+    return;
+  }
+  std::set<std::string> wanted;
+  for (const auto& name : differ::names_read(statement.text)) {
+    if (m_deleted.count(name) != 0 &&
+        std::find(statement.targets.begin(), statement.targets.end(), name) == statement.targets.end()) {
+      wanted.insert(name);
+    }
+  }
+  // The last statement above the statement that binds each name: an
+  // import, or an assignment that runs no code.
+  std::map<std::string, const Statement*> binder;
+  for (const auto& other : m_file.statements) {
+    if (other.range.start_line >= statement.range.start_line) {
+      break;
+    }
+    bool chained = other.kind == Statement::Kind::assignment && other.targets.size() > 1;
+    bool runs_no_code = other.kind == Statement::Kind::import ||
+                        (other.kind == Statement::Kind::assignment && binds_a_literal(other.text));
+    if (!(runs_no_code || chained) || !other.scope_qualname.empty() || other.conditional) {
+      continue;
+    }
+    for (const auto& target : other.targets) {
+      std::string name = target.substr(0, target.find('.'));
+      if (wanted.count(name) != 0) {
+        binder[name] = &other;
+      }
+    }
+  }
+  for (const auto& [name, bound_by] : binder) {
+    // `d = _deepcopy_dispatch = {}` / `d[int] = ...` / `del d`: `d` is the
+    // live dict the module kept under its other name, not a new one.
+    auto kept = std::find_if(bound_by->targets.begin(), bound_by->targets.end(), [&](const std::string& target) {
+      return target != name && m_deleted.count(target) == 0 && is_plain_name(target);
+    });
+    if (bound_by->kind == Statement::Kind::assignment && kept != bound_by->targets.end()) {
+      text.set(bound_by->range.start_line, name + " = " + *kept);
+      continue;
+    }
+    if (bound_by->kind == Statement::Kind::assignment && !binds_a_literal(bound_by->text)) {
+      continue;  // its value runs code: not run again
+    }
+    for (std::uint32_t number = bound_by->range.start_line; number <= bound_by->range.end_line; ++number) {
+      text.set(number, std::string(line(number)));
+    }
+  }
+  anchor_at(statement.range);
 }
 
 CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const {
@@ -393,12 +463,53 @@ CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const
 
 namespace {
 
-bool is_plain_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(),
-                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
-}
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 }  // namespace
+
+// Whether `NAME = value` has a value that runs no code: numbers, strings
+// (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
+bool binds_a_literal(const std::string& text) {
+  auto equals = text.find('=');
+  if (equals == std::string::npos || equals == 0 ||
+      std::string("+-*/%&|^<>!:@").find(text[equals - 1]) != std::string::npos ||
+      (equals + 1 < text.size() && text[equals + 1] == '=')) {
+    return false;
+  }
+  static const std::set<std::string> k_words = {"True", "False", "None"};
+  for (std::size_t i = equals + 1; i < text.size();) {
+    char c = text[i];
+    if (c == '"' || c == '\'') {
+      bool triple = text.compare(i, 3, std::string(3, c)) == 0;
+      std::size_t end = i + (triple ? 3 : 1);
+      while (end < text.size() && text.compare(end, triple ? 3 : 1, std::string(triple ? 3 : 1, c)) != 0) {
+        end += text[end] == '\\' ? 2 : 1;
+      }
+      i = end + (triple ? 3 : 1);
+    } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
+      while (i < text.size() && (is_identifier_char(text[i]) || text[i] == '.')) {
+        ++i;  // 1_000, 0x1f, 1e3, 2.5j
+      }
+    } else if (is_identifier_char(c)) {
+      std::size_t end = i;
+      while (end < text.size() && is_identifier_char(text[end])) {
+        ++end;
+      }
+      std::string word = text.substr(i, end - i);
+      bool string_prefix = end < text.size() && (text[end] == '"' || text[end] == '\'') &&
+                           word.find_first_not_of("rRbBuU") == std::string::npos;
+      if (!string_prefix && k_words.count(word) == 0) {
+        return false;  // a name, a call, an f-string: may run code
+      }
+      i = end;
+    } else if (std::string(" \t\r\n,()[]{}:+-.\\").find(c) != std::string::npos) {
+      ++i;
+    } else {
+      return false;  // #, operators, ...: not worth the risk
+    }
+  }
+  return true;
+}
 
 // Names a module-level `del` removes: the live module lacks them because the
 // file deleted them, so a fresh import lacks them too.

@@ -19,6 +19,8 @@ struct Scope {
   bool operator==(const Scope&) const = default;
 };
 
+class UnitText;
+
 struct CompilationUnit {
   std::string qualname;
   std::string name;
@@ -50,6 +52,7 @@ class UnitBuilder {
 
  private:
   std::string_view line(std::uint32_t number) const;
+  void copy_bindings_of_deleted_names(const parser::Statement& statement, UnitText& text) const;
   std::string_view line_holding(std::uint32_t byte) const;
   // Lines are found from here on: `range`'s first line.
   void anchor_at(const parser::Range& range) const;
@@ -65,6 +68,10 @@ class UnitBuilder {
   int qualname_count(const std::string& qualname) const;
   mutable std::unordered_map<std::string_view, int> m_qualname_counts;
 };
+
+// Whether `NAME = value` has a value that runs no code: numbers, strings
+// (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
+bool binds_a_literal(const std::string& text);
 
 // Names a module-level `del` removes: the live module lacks them because the
 // file deleted them, so a fresh import lacks them too.

@@ -50,52 +50,6 @@ bool is_identifier(const std::string& name) {
                                       [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
 }
 
-bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
-
-// Whether `NAME = value` has a value that runs no code: numbers, strings
-// (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
-bool binds_a_literal(const std::string& text) {
-  auto equals = text.find('=');
-  if (equals == std::string::npos || equals == 0 ||
-      std::string("+-*/%&|^<>!:@").find(text[equals - 1]) != std::string::npos ||
-      (equals + 1 < text.size() && text[equals + 1] == '=')) {
-    return false;
-  }
-  static const std::set<std::string> k_words = {"True", "False", "None"};
-  for (std::size_t i = equals + 1; i < text.size();) {
-    char c = text[i];
-    if (c == '"' || c == '\'') {
-      bool triple = text.compare(i, 3, std::string(3, c)) == 0;
-      std::size_t end = i + (triple ? 3 : 1);
-      while (end < text.size() && text.compare(end, triple ? 3 : 1, std::string(triple ? 3 : 1, c)) != 0) {
-        end += text[end] == '\\' ? 2 : 1;
-      }
-      i = end + (triple ? 3 : 1);
-    } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
-      while (i < text.size() && (is_identifier_char(text[i]) || text[i] == '.')) {
-        ++i;  // 1_000, 0x1f, 1e3, 2.5j
-      }
-    } else if (is_identifier_char(c)) {
-      std::size_t end = i;
-      while (end < text.size() && is_identifier_char(text[end])) {
-        ++end;
-      }
-      std::string word = text.substr(i, end - i);
-      bool string_prefix = end < text.size() && (text[end] == '"' || text[end] == '\'') &&
-                           word.find_first_not_of("rRbBuU") == std::string::npos;
-      if (!string_prefix && k_words.count(word) == 0) {
-        return false;  // a name, a call, an f-string: may run code
-      }
-      i = end;
-    } else if (std::string(" \t\r\n,()[]{}:+-.\\").find(c) != std::string::npos) {
-      ++i;
-    } else {
-      return false;  // #, operators, ...: not worth the risk
-    }
-  }
-  return true;
-}
-
 // Imports and constants the new code may need. Without a snapshot a changed
 // value cannot be told from state the program built up, and a name the live
 // module lacks may be one the module deleted after running its statement

@@ -1284,7 +1284,7 @@ class _Execution(object):
             return
         scratch, code = self._scratch(unit, self.overlay)
         scratch['__pyhot_keep__'] = _keep
-        self._exec(code, scratch)
+        self._exec_seeing_new_names(unit, code, scratch)
         cell = scratch.get('__classcell__')
         if isinstance(cell, _CELL_TYPE):
             cell.cell_contents = unit.owner
@@ -1334,6 +1334,25 @@ class _Execution(object):
         scratch.update(unit.owner.__dict__)
         scratch.update(self.class_overlays.get(id(unit.owner), {}))
         return scratch, unit.body_code
+
+    def _exec_seeing_new_names(self, unit, code, scratch):
+        """A class body is a scope of its own: it reads the module's
+        globals, not the scratch namespace, so a class that uses an import
+        added above it in the same patch (`import functools` for
+        `@functools.cached_property`) would raise NameError. The names the
+        patch binds that the module lacks are in the module while the unit
+        runs (no code of the program can hold a reference to a name that
+        does not exist yet), and gone again after it: commit binds them."""
+        module_dict = self.request.module.__dict__
+        added = [key for key in self.overlay if key not in module_dict] \
+            if unit.owner is self.request.module else []
+        try:
+            for key in added:
+                module_dict[key] = self.overlay[key]
+            self._exec(code, scratch)
+        finally:
+            for key in added:
+                module_dict.pop(key, None)
 
     def _exec(self, code, scratch):
         if self.request.dry_run:

@@ -1,0 +1,2 @@
+def existing():
+    return 1
