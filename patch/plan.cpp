@@ -338,6 +338,24 @@ std::optional<PlannedUnit> deletion(const parser::SourceFile& after, const std::
   return planned;
 }
 
+// Definitions of one kind that first touch could not compare: how many,
+// and the first, for the line that says so.
+struct Uncompared {
+  std::size_t count = 0;
+  const parser::Definition* first = nullptr;
+
+  void add(const parser::Definition& def) {
+    first = first != nullptr ? first : &def;
+    ++count;
+  }
+  void note(const std::string& what, const std::string& why, std::vector<std::string>& notes) const {
+    if (first != nullptr) {
+      notes.push_back(what + " (" + std::to_string(count) + ", first " + first->qualname + " at line " +
+                      std::to_string(first->def_line) + "): " + why);
+    }
+  }
+};
+
 }  // namespace
 
 Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
@@ -351,8 +369,8 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   std::set<std::string> defined_classes;
   std::set<std::string> live_classes;
   std::set<std::string> new_definitions;
-  std::size_t decorators_unknown = 0;
-  const parser::Definition* first_unknown = nullptr;
+  Uncompared decorator_lists;
+  Uncompared consumed_bodies;
   for (std::size_t i = 0; i < probe.units.size(); ++i) {
     loader::UnitResult result;
     result.status = Status::would_apply;
@@ -367,16 +385,19 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     if (inside_new_class) {
       continue;
     }
-    if (def.kind == DefinitionKind::klass && status == Status::unchanged && result.message.empty()) {
-      live_classes.insert(def.qualname);  // not one a metaclass may have consumed (its message says so)
+    if (def.kind == DefinitionKind::klass && status == Status::unchanged) {
+      if (result.message.empty() && def.decorators.empty()) {
+        live_classes.insert(def.qualname);
+      } else {
+        consumed_bodies.add(def);  // a class decorator or a metaclass may have taken names out of it
+      }
     }
     if (status == Status::missing && !probe.units[i].unit.conditional) {
       new_definitions.insert(def.qualname);
     }
-    bool redecorated = decorators_changed(def, result, bound);
+    bool redecorated = !probe.units[i].unit.conditional && decorators_changed(def, result, bound);
     if (result.wrapped && !redecorated && !def.decorators.empty() && !only_descriptor_decorators(def)) {
-      first_unknown = first_unknown != nullptr ? first_unknown : &def;
-      ++decorators_unknown;
+      decorator_lists.add(def);
     }
     if (status == Status::unchanged && result.line_delta != 0 && !redecorated) {
       PlannedUnit moved{units.definition(def, Verdict::relocate), probe.units[i].change};
@@ -440,11 +461,10 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     }
   }
   note_statements_not_compared(after, plan.not_compared);
-  if (first_unknown != nullptr) {
-    plan.not_compared.push_back("decorator lists (" + std::to_string(decorators_unknown) + ", first " +
-                                first_unknown->qualname + " at line " + std::to_string(first_unknown->def_line) +
-                                "): not compared (what a decorator returned does not say which decorators made it)");
-  }
+  decorator_lists.note("decorator lists", "not compared (what a decorator returned does not say which made it)",
+                       plan.not_compared);
+  consumed_bodies.note("class-level values of classes a class decorator or metaclass may have taken them out of",
+                       "not compared", plan.not_compared);
   plan.not_compared.push_back("names the file no longer binds, other than functions and classes: kept");
   auto statements = carried_statements(after, units, live_classes, new_definitions);
   plan.units.insert(plan.units.begin(), statements.begin(), statements.end());

@@ -1378,7 +1378,8 @@ class _Execution(object):
                     _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets):
                 unit.status = 'unchanged'
                 continue
-            if unit.only_if_missing and not literal and not _may_run_first_touch(request, unit.owner):
+            if unit.only_if_missing and (not literal or isinstance(unit.owner, type)) \
+                    and not _may_run_first_touch(request, unit.owner):
                 unit.status = 'unchanged'
                 continue
             # A class-level statement sees the module-level names bound
@@ -1508,7 +1509,8 @@ def _check_unit(unit, verify):
             raise _Failure('refused', '%s: free variables changed (%s -> %s): needs rebind'
                            % (unit.qualname, ', '.join(old.co_freevars) or 'none',
                               ', '.join(new.co_freevars) or 'none'))
-        if verify:
+        if verify and unit.old_binding is not _MISSING:
+            # (Missing: the function is live under another name, `new = _f; del _f`.)
             unit.wrapped = unit.old_binding is not unit.live_fn
         if verify and _code_equal(old, new) and all(
                 _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
@@ -3343,6 +3345,48 @@ def _literal_constants_match(module, text):
         name = node.targets[0].id
         if name in namespace and not _const_equal(namespace[name], value):
             return False
+    return _class_literals_match(module, text)
+
+
+def _class_literals_match(module, text):
+    """Whether every one-line `NAME = literal` (annotated or not) in the
+    body of a class at module level agrees with the live class: a plain
+    class (made by type, no class decorator could have taken it out) must
+    hold it, and a value held as plain data must be the literal. Code
+    objects say nothing of class-level values either."""
+    namespace = module.__dict__
+    cls = None
+    indent = None
+    for line in text.splitlines():
+        if line[:1] not in (' ', '\t', ''):
+            cls, indent = None, None
+            if line.startswith('class '):
+                name = line[6:].split('(')[0].split(':')[0].strip()
+                value = namespace.get(name)
+                cls = value if isinstance(value, type) else None
+            continue
+        stripped = line.lstrip()
+        if cls is None or not stripped or stripped.startswith('#'):
+            continue
+        width = len(line) - len(stripped)
+        indent = width if indent is None else indent
+        if width != indent or ' = ' not in stripped:
+            continue
+        try:
+            node = ast.parse(stripped).body[0]
+            value = ast.literal_eval(node.value)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, IndexError, AttributeError):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if not isinstance(target, ast.Name) or target.id.startswith('__'):
+                continue
+            live = cls.__dict__.get(target.id, _MISSING)
+            if live is _MISSING and type(cls) is type:
+                return False
+            if _is_immutable_data(live) and not _const_equal(live, value):
+                return False
     return True
 
 
