@@ -389,7 +389,10 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
       if (result.message.empty() && def.decorators.empty()) {
         live_classes.insert(def.qualname);
       } else {
-        consumed_bodies.add(def);  // a class decorator or a metaclass may have taken names out of it
+        // A class decorator or a metaclass may have taken names out of it
+        // (a missing `Meta` the metaclass consumed: the class holding it).
+        bool inner = !result.message.empty() && def.parent >= 0;
+        consumed_bodies.add(inner ? after.definitions[static_cast<std::size_t>(def.parent)] : def);
       }
     }
     if (status == Status::missing && !probe.units[i].unit.conditional) {
