@@ -39,6 +39,7 @@ json to_json(const patch::PatchOutcome& outcome) {
           {"patch", outcome.patch_id ? json(*outcome.patch_id) : json(nullptr)},
           {"dry_run", outcome.dry_run},
           {"first_touch", outcome.first_touch},
+          {"not_compared", outcome.not_compared},
           {"changes", to_json(outcome.changes)},
           {"refused", to_json(outcome.refused)},
           {"syntax_errors", json::array()}};

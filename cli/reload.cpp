@@ -69,13 +69,16 @@ void print_extracted_source(const std::string& source, bool verbose) {
   }
 }
 
-// Without the imported text only definitions were compared with the live
-// code: say, per kind, what was not.
+// Without the imported text the file was compared with the live module:
+// say, per kind, what could not be.
 void print_not_compared(const PatchOutcome& outcome) {
   std::cout << "Not compared (no record of the imported text of " << outcome.module
-            << "): module constants and statements, class-level assignments, deletions, decorator lists"
-               " and moved definitions; none was changed (new imports and new literal constants were bound).\n"
-               "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
+            << "); definitions, literal constants, imports and deleted functions and classes were compared with the"
+               " live module:\n";
+  for (const auto& line : outcome.not_compared) {
+    std::cout << "  " << line << "\n";
+  }
+  std::cout << "  `pyhot reload --assume-imported REV` takes git revision REV as the imported text; a program"
                " started with `pyhot run` has it recorded.\n";
   if (!outcome.bytecode_cache.empty()) {
     std::cout << "  " << outcome.bytecode_cache << ".\n";

@@ -124,6 +124,12 @@ UnitResult unit_result(const json& result) {
   if (result.contains("message") && result["message"].is_string()) {
     out.message = result["message"].get<std::string>();
   }
+  if (result.contains("line_delta") && result["line_delta"].is_number_integer()) {
+    out.line_delta = result["line_delta"].get<int>();
+  }
+  if (result.contains("wrapped") && result["wrapped"].is_boolean()) {
+    out.wrapped = result["wrapped"].get<bool>();
+  }
   return out;
 }
 
@@ -400,6 +406,13 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
     if (reply.contains("results") && reply["results"].is_array()) {
       for (const auto& result : reply["results"]) {
         out.results.push_back(unit_result(result));
+      }
+    }
+    if (reply.contains("absent") && reply["absent"].is_array()) {
+      for (const auto& qualname : reply["absent"]) {
+        if (qualname.is_string()) {
+          out.absent.push_back(qualname.get<std::string>());
+        }
       }
     }
     return out;

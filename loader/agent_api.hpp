@@ -156,11 +156,19 @@ struct ApplyRequest {
 struct UnitResult {
   Status status = Status::applied;
   std::string message;  // e.g. closures that keep the old code
+  // First-touch probe: the live code is the file's moved by this many lines
+  // (0: not moved), and whether the live name holds a decorator's result
+  // rather than the function itself (unset: not a function compared).
+  int line_delta = 0;
+  std::optional<bool> wrapped;
 };
 
 struct ApplyReply {
   std::optional<int> patch;         // null when nothing changed or on a dry run
   std::vector<UnitResult> results;  // one per unit, in the request's order
+  // First-touch probe: qualnames of live functions and classes this file's
+  // statements made that no unit named (the file no longer defines them).
+  std::vector<std::string> absent;
 };
 
 struct PatchChange {

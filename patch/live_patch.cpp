@@ -216,7 +216,8 @@ Result<PatchOutcome> patch_first_touch(loader::Agent& agent, const ModuleLocatio
   if (!probed) {
     return probed.error();
   }
-  return execute(agent, where, after, plan_first_touch(after, probe, probed->results, std::move(snapshot)), dry_run);
+  return execute(agent, where, after,
+                 plan_first_touch(after, probe, probed->results, std::move(snapshot), probed->absent), dry_run);
 }
 
 auto take_every_change = [](const differ::Change&) { return true; };
@@ -319,6 +320,7 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
     return outcome;
   }
   outcome.first_touch = plan.first_touch;
+  outcome.not_compared = plan.not_compared;
   outcome.dry_run = dry_run && plan.first_touch;
   if (plan.units.empty()) {
     outcome.changes = plan.kept;
@@ -345,6 +347,9 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
     if (i < reply->results.size()) {
       change.status = reply->results[i].status;
       change.message = reply->results[i].message;
+    }
+    if (plan.units[i].unit.only_if_missing && change.status == Status::unchanged) {
+      continue;  // first touch: an import or literal the live module already has
     }
     outcome.changes.push_back(std::move(change));
   }

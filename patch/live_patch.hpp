@@ -21,9 +21,10 @@ struct PatchOutcome {
   bool dry_run = false;
   bool first_touch = false;  // no snapshot: candidates were compared with live code
   std::vector<AppliedChange> changes;
-  std::vector<AppliedChange> refused;  // restart verdicts: nothing was applied
-  std::string definition_source;       // patch_definition: the definition's new text, dedented
-  std::string bytecode_cache;          // first touch: what the module's .pyc proved, when nothing else could
+  std::vector<AppliedChange> refused;     // restart verdicts: nothing was applied
+  std::string definition_source;          // patch_definition: the definition's new text, dedented
+  std::string bytecode_cache;             // first touch: what the module's .pyc proved, when nothing else could
+  std::vector<std::string> not_compared;  // first touch: per kind, what could not be compared with the live module
 
   // Whether any change is live now or would be (dry run): not merely found unchanged.
   bool changed_anything() const;

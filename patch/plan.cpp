@@ -50,40 +50,134 @@ bool is_identifier(const std::string& name) {
                                       [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
 }
 
-// Imports and constants the new code may need. Without a snapshot a changed
-// value cannot be told from state the program built up, and a name the live
-// module lacks may be one the module deleted after running its statement
-// (`_tmp = os.system(...); del _tmp`): only imports and assignments of
-// literals (which run no code) are carried, binding names the live module
-// lacks. Never an assignment into an attribute or item (`date.min = ...`
-// changes another object, not a name), never a name the file deletes.
-std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units) {
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+
+// Whether the statement names a definition the live module lacks (its
+// scope's, or one at module level): `DOUBLE = doubled(BASE)` beside a new
+// `def doubled` cannot have run when the module was imported. The agent
+// binds only targets the live namespace lacks, and runs none while the
+// module's body is still running (a statement below a blocking `main()`).
+bool uses_a_new_definition(const parser::Statement& statement, const std::set<std::string>& new_definitions) {
+  const std::string& text = statement.text;
+  auto equals = text.find('=');
+  for (std::size_t i = equals == std::string::npos ? text.size() : equals + 1; i < text.size();) {
+    if (!is_identifier_char(text[i]) || (i > 0 && (is_identifier_char(text[i - 1]) || text[i - 1] == '.'))) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && is_identifier_char(text[end])) {
+      ++end;
+    }
+    std::string word = text.substr(i, end - i);
+    std::string scoped = statement.scope_qualname.empty() ? word : statement.scope_qualname + "." + word;
+    if (new_definitions.count(word) != 0 || new_definitions.count(scoped) != 0) {
+      return true;
+    }
+    i = end;
+  }
+  return false;
+}
+
+// Imports and constants the new code may need, or the file changed. Without
+// a snapshot a name the live module lacks may be one the module deleted
+// after running its statement (`_tmp = os.system(...); del _tmp`): only
+// imports and assignments of literals (which run no code) are carried, at
+// module level and in live classes (`live_classes`), binding names the
+// live namespace lacks; the agent also rebinds a literal the live value of
+// which is other immutable data nothing but the file can have set
+// (PROTOCOL.md, only_if_missing). Never an assignment into an attribute or
+// item (`date.min = ...` changes another object, not a name), never a name
+// the file deletes.
+std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units,
+                                            const std::set<std::string>& live_classes,
+                                            const std::set<std::string>& new_definitions) {
   std::vector<PlannedUnit> statements;
   auto deleted = deleted_names(after);
   for (const auto& statement : after.statements) {
-    bool binds_names = statement.kind == parser::Statement::Kind::import ||
-                       (statement.kind == parser::Statement::Kind::assignment && binds_a_literal(statement.text));
-    if (!binds_names || !statement.scope_qualname.empty() || statement.conditional || statement.targets.empty()) {
+    bool literal = statement.kind == parser::Statement::Kind::assignment && binds_a_literal(statement.text);
+    bool at_module = statement.scope_qualname.empty();
+    bool binds_names =
+        (statement.kind == parser::Statement::Kind::import && at_module) || literal ||
+        (statement.kind == parser::Statement::Kind::assignment && uses_a_new_definition(statement, new_definitions));
+    if (!binds_names || statement.conditional || statement.targets.empty() ||
+        (!at_module && live_classes.count(statement.scope_qualname) == 0)) {
       continue;
     }
     bool plain_names = std::all_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
       return statement.kind == parser::Statement::Kind::import || is_identifier(target);
     });
     bool binds_deleted =
-        std::any_of(statement.targets.begin(), statement.targets.end(),
-                    [&](const std::string& target) { return deleted.count(target.substr(0, target.find('.'))) != 0; });
+        at_module && std::any_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
+          return deleted.count(target.substr(0, target.find('.'))) != 0;
+        });
     if (!plain_names || binds_deleted) {
       continue;
     }
     PlannedUnit plan{units.statement(statement), {}, -1, false};
     plan.unit.only_if_missing = true;
-    plan.change.qualname = "<module>: " + std::string(util::trim(statement.text.substr(0, statement.text.find('\n'))));
+    std::string subject = at_module ? "<module>" : statement.scope_qualname;
+    plan.change.qualname =
+        subject + ": " + std::string(util::trim(statement.text.substr(0, statement.text.find('\n'))));
     plan.change.verdict = Verdict::reexec;
-    plan.change.reason = std::string(differ::rule_entry(Rule::import_changed).reason);
+    plan.change.reason =
+        std::string(differ::rule_entry(statement.kind == parser::Statement::Kind::import ? Rule::import_changed
+                                       : at_module                                       ? Rule::constant_changed
+                                                                                         : Rule::class_constant_changed)
+                        .reason);
     plan.change.line = statement.range.start_line;
+    // Reported when it binds something (live_patch's execute leaves out
+    // the ones the agent found unchanged): a change the file made.
+    plan.reported = true;
     statements.push_back(std::move(plan));
   }
   return statements;
+}
+
+// "3 (first `x = f()`, line 4)": how many there are and where the first is.
+std::string count_and_first(std::size_t count, const std::string& first, std::uint32_t line) {
+  return std::to_string(count) + ", first `" + first + "` at line " + std::to_string(line);
+}
+
+// What the file says that first touch cannot compare with the live module:
+// statements that run code (their values may be state the program built
+// up, and running them again may do what the user did not ask for).
+void note_statements_not_compared(const parser::SourceFile& after, std::vector<std::string>& notes) {
+  std::size_t at_module = 0;
+  std::size_t in_classes = 0;
+  const parser::Statement* first_module = nullptr;
+  const parser::Statement* first_class = nullptr;
+  for (const auto& statement : after.statements) {
+    using Kind = parser::Statement::Kind;
+    bool compared = statement.kind == Kind::import || statement.kind == Kind::future_import ||
+                    statement.kind == Kind::docstring ||
+                    (statement.kind == Kind::assignment && binds_a_literal(statement.text) && !statement.conditional) ||
+                    util::trim(statement.text) == "pass" || util::starts_with(statement.text, "if __name__");
+    if (compared) {
+      continue;
+    }
+    if (statement.scope_qualname.empty()) {
+      first_module = first_module != nullptr ? first_module : &statement;
+      ++at_module;
+    } else {
+      first_class = first_class != nullptr ? first_class : &statement;
+      ++in_classes;
+    }
+  }
+  auto head = [](const parser::Statement& statement) {
+    std::string text(util::trim(statement.text.substr(0, statement.text.find('\n'))));
+    return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+  };
+  if (first_module != nullptr) {
+    notes.push_back("module-level statements that run code (" +
+                    count_and_first(at_module, head(*first_module), first_module->range.start_line) +
+                    "): not run, their values not compared");
+  }
+  if (first_class != nullptr) {
+    notes.push_back("class-level statements that run code (" +
+                    count_and_first(in_classes, head(*first_class), first_class->range.start_line) +
+                    "): not run, their values not compared");
+  }
 }
 
 }  // namespace
@@ -140,21 +234,140 @@ Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& 
   return probe;
 }
 
+namespace {
+
+// Decorators that never return the function they are given: on a live
+// name that holds the plain function, they were added since import.
+bool only_descriptor_decorators(const parser::Definition& def) {
+  return !def.decorators.empty() && std::all_of(def.decorators.begin(), def.decorators.end(), [](const std::string& d) {
+    return d == "classmethod" || d == "staticmethod" || d == "property";
+  });
+}
+
+// The names statements bind per scope ("" module level, "C" in class C):
+// a name bound by a statement as well as a def (`f = deco(f)`) is not
+// judged by its def alone.
+std::set<std::string> statement_bindings(const parser::SourceFile& after) {
+  std::set<std::string> bound;
+  for (const auto& statement : after.statements) {
+    for (const auto& target : statement.targets) {
+      bound.insert(statement.scope_qualname + ":" + target.substr(0, target.find('.')));
+    }
+  }
+  return bound;
+}
+
+// Whether the probe's wrapped fact says the decorator list changed: the
+// live name holds a decorator's result and the file has none, or it holds
+// the plain function and the file adds a classmethod/staticmethod/property.
+bool decorators_changed(const parser::Definition& def, const loader::UnitResult& result,
+                        const std::set<std::string>& bound) {
+  if (!result.wrapped || def.kind == DefinitionKind::klass || bound.count(def.parent_qualname + ":" + def.name) != 0) {
+    return false;
+  }
+  return *result.wrapped ? def.decorators.empty() : only_descriptor_decorators(def);
+}
+
+// A live function or class the file no longer defines or binds: deleted.
+std::optional<PlannedUnit> deletion(const parser::SourceFile& after, const std::string& qualname,
+                                    const std::set<std::string>& bound, const std::set<std::string>& deleted) {
+  auto dot = qualname.rfind('.');
+  std::string scope = dot == std::string::npos ? "" : qualname.substr(0, dot);
+  std::string name = qualname.substr(dot == std::string::npos ? 0 : dot + 1);
+  if (!is_identifier(name) || after.find(qualname) != nullptr || bound.count(scope + ":" + name) != 0 ||
+      bound.count(scope + ":*") != 0 || (scope.empty() && deleted.count(name) != 0) ||
+      (!scope.empty() && (after.find(scope) == nullptr || scope.find('.') != std::string::npos))) {
+    return std::nullopt;
+  }
+  PlannedUnit planned;
+  planned.unit.qualname = qualname;
+  planned.unit.name = name;
+  planned.unit.verdict = Verdict::remove;
+  if (!scope.empty()) {
+    planned.unit.scopes.push_back({scope, true});
+    planned.unit.kind = DefinitionKind::method;
+  }
+  planned.change.qualname = qualname;
+  planned.change.verdict = Verdict::remove;
+  planned.change.reason = "not in the file, live in the module: its binding is removed";
+  planned.change.line = scope.empty() ? 1 : after.find(scope)->def_line;
+  return planned;
+}
+
+// Definitions of one kind that first touch could not compare: how many,
+// and the first, for the line that says so.
+struct Uncompared {
+  std::size_t count = 0;
+  const parser::Definition* first = nullptr;
+
+  void add(const parser::Definition& def) {
+    first = first != nullptr ? first : &def;
+    ++count;
+  }
+  void note(const std::string& what, const std::string& why, std::vector<std::string>& notes) const {
+    if (first != nullptr) {
+      notes.push_back(what + " (" + std::to_string(count) + ", first " + first->qualname + " at line " +
+                      std::to_string(first->def_line) + "): " + why);
+    }
+  }
+};
+
+}  // namespace
+
 Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
-                      loader::SnapshotRecord snapshot) {
+                      loader::SnapshotRecord snapshot, const std::vector<std::string>& absent) {
   Plan plan;
   plan.first_touch = true;
   plan.snapshot = std::move(snapshot);
   plan.record_when_empty = plan.snapshot.kind != loader::SnapshotRecord::Kind::nothing;
   UnitBuilder units(after);
+  auto bound = statement_bindings(after);
   std::set<std::string> defined_classes;
+  std::set<std::string> live_classes;
+  std::set<std::string> new_definitions;
+  Uncompared decorator_lists;
+  Uncompared consumed_bodies;
   for (std::size_t i = 0; i < probe.units.size(); ++i) {
-    Status status = i < probed.size() ? probed[i].status : Status::would_apply;
+    loader::UnitResult result;
+    result.status = Status::would_apply;
+    if (i < probed.size()) {
+      result = probed[i];
+    }
+    Status status = result.status;
     const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
     bool inside_new_class = std::any_of(defined_classes.begin(), defined_classes.end(), [&](const std::string& klass) {
       return util::starts_with(def.qualname, klass + ".");
     });
-    if (status == Status::unchanged || inside_new_class) {
+    if (inside_new_class) {
+      continue;
+    }
+    if (def.kind == DefinitionKind::klass && status == Status::unchanged) {
+      if (result.message.empty() && def.decorators.empty()) {
+        live_classes.insert(def.qualname);
+      } else {
+        // A class decorator or a metaclass may have taken names out of it
+        // (a missing `Meta` the metaclass consumed: the class holding it).
+        bool inner = !result.message.empty() && def.parent >= 0;
+        consumed_bodies.add(inner ? after.definitions[static_cast<std::size_t>(def.parent)] : def);
+      }
+    }
+    if (status == Status::missing && !probe.units[i].unit.conditional) {
+      new_definitions.insert(def.qualname);
+    }
+    bool redecorated = !probe.units[i].unit.conditional && decorators_changed(def, result, bound);
+    if (result.wrapped && !redecorated && !def.decorators.empty() && !only_descriptor_decorators(def)) {
+      decorator_lists.add(def);
+    }
+    if (status == Status::unchanged && result.line_delta != 0 && !redecorated) {
+      PlannedUnit moved{units.definition(def, Verdict::relocate), probe.units[i].change};
+      moved.unit.line_delta = result.line_delta;
+      moved.change.verdict = Verdict::relocate;
+      moved.change.line_delta = result.line_delta;
+      moved.change.reason = reason_against_live_code(Rule::moved_only);
+      plan.units.push_back(std::move(moved));
+      continue;
+    }
+    if (status == Status::unchanged && !redecorated) {
       continue;
     }
     if (status == Status::fields_changed) {
@@ -185,6 +398,9 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     } else if (status == Status::freevars_changed) {
       verdict = Verdict::rebind;
       rule = Rule::free_variables_changed;
+    } else if (redecorated) {
+      verdict = Verdict::rebind;
+      rule = Rule::decorators_changed;
     } else if (def.kind == DefinitionKind::klass) {
       continue;
     }
@@ -197,10 +413,19 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     plan.units.clear();  // nothing may be sent
     return plan;
   }
-  if (plan.units.empty()) {
-    return plan;
+  auto deleted = deleted_names(after);
+  for (const auto& qualname : absent) {
+    if (auto planned = deletion(after, qualname, bound, deleted)) {
+      plan.units.push_back(std::move(*planned));
+    }
   }
-  auto statements = carried_statements(after, units);
+  note_statements_not_compared(after, plan.not_compared);
+  decorator_lists.note("decorator lists", "not compared (what a decorator returned does not say which made it)",
+                       plan.not_compared);
+  consumed_bodies.note("class-level values of classes a class decorator or metaclass may have taken them out of",
+                       "not compared", plan.not_compared);
+  plan.not_compared.push_back("names the file no longer binds, other than functions and classes: kept");
+  auto statements = carried_statements(after, units, live_classes, new_definitions);
   plan.units.insert(plan.units.begin(), statements.begin(), statements.end());
   // In the order a fresh import runs the file: a statement may use a class
   // or function defined above it.

@@ -42,6 +42,9 @@ struct Plan {
   loader::SnapshotRecord snapshot;     // what the agent records as live
   bool first_touch = false;
   bool record_when_empty = false;  // no units: an apply is still sent so the agent records `snapshot`
+  // First touch: per kind, what the file says that could not be compared
+  // with the live module (one line each, for the user).
+  std::vector<std::string> not_compared;
 };
 
 using ChangeFilter = std::function<bool(const differ::Change&)>;
@@ -58,9 +61,11 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
 Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& wanted);
 
 // Step two: exact verdicts from the probe's statuses (index-aligned with
-// probe.units), plus the imports and constants the new code may need.
+// probe.units): changed, moved, re-decorated definitions; the live ones the
+// file no longer has (`absent`, the probe's) deleted; imports and literal
+// constants the live module lacks or holds other values of.
 Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
-                      loader::SnapshotRecord snapshot);
+                      loader::SnapshotRecord snapshot, const std::vector<std::string>& absent = {});
 
 // Whether `qualname` is `target` or defined inside it (a nested function).
 bool belongs_to(const std::string& qualname, const std::string& target);

@@ -482,6 +482,15 @@ def _code_equal(a, b):
         _const_equal(x, y) for x, y in zip(a.co_consts, b.co_consts))
 
 
+def _lines_moved_by(old, new, delta):
+    """Whether new (equal to old but for lines) is old moved by delta
+    lines, nested code included: then a relocation makes it exact."""
+    if new.co_firstlineno != old.co_firstlineno + delta or _line_table(old) != _line_table(new):
+        return False
+    return all(_lines_moved_by(a, b, delta) for a, b in zip(old.co_consts, new.co_consts)
+               if isinstance(a, types.CodeType) and isinstance(b, types.CodeType))
+
+
 # Values compared with == by type, so that no user __eq__ runs.
 _PLAIN_TYPES = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
 
@@ -736,7 +745,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional', 'copies')
+                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -801,6 +810,11 @@ class _Unit(object):
         self.status = None
         self.objects = 0
         self.message = None
+        # First touch (verify): the live code equals the file's moved by
+        # this many lines; whether the live name holds something other than
+        # the function itself (a decorator's result).
+        self.moved = 0
+        self.wrapped = None
 
     def nested(self):
         return self.fn_index is not None
@@ -817,6 +831,10 @@ class _Unit(object):
                'status': self.status, 'objects': self.objects}
         if self.message:
             out['message'] = self.message
+        if self.moved:
+            out['line_delta'] = self.moved
+        if self.wrapped is not None:
+            out['wrapped'] = self.wrapped
         return out
 
 
@@ -834,6 +852,47 @@ def _where(exc, filename):
             line = tb.tb_lineno
         tb = tb.tb_next
     return '%s:%s: ' % (filename, line) if line else '%s: ' % filename
+
+
+def _defined_here(value, module_name, file, qualname):
+    """Whether value is a function or class a def or class statement of
+    this file made under qualname: a function by its code's file and
+    name, a class by its module, qualname and a function of this file in
+    its body (a class with none cannot be told from one made by a call)."""
+    if isinstance(value, types.FunctionType):
+        code = value.__code__
+        return value.__qualname__ == qualname and value.__module__ == module_name \
+            and code.co_name == qualname.rsplit('.', 1)[-1] and _is_file(code.co_filename, file)
+    if not isinstance(value, type) or value.__dict__.get('__module__') != module_name \
+            or value.__qualname__ != qualname:
+        return False
+    codes = []
+    for member in list(value.__dict__.values()):
+        _function_codes(member, file, codes)
+    return bool(codes)
+
+
+def _absent_definitions(request, units):
+    """First touch: the functions and classes, at module level and in
+    classes at module level, that this file's def and class statements
+    made in the live module and that no unit names (the client deletes
+    those the file binds no other way)."""
+    named = set(unit.qualname for unit in units)
+    module, file = request.module, request.file
+    absent = []
+    for key, value in list(module.__dict__.items()):
+        if not isinstance(key, str) or not _defined_here(value, request.module_name, file, key):
+            continue
+        if key not in named:
+            absent.append(key)
+            continue
+        if isinstance(value, type):
+            for member, inner in list(value.__dict__.items()):
+                qualname = '%s.%s' % (key, member)
+                if isinstance(member, str) and qualname not in named \
+                        and _defined_here(inner, request.module_name, file, qualname):
+                    absent.append(qualname)
+    return absent[:10000]
 
 
 class _ApplyRequest(object):
@@ -1228,6 +1287,73 @@ def _as_type_makes_it(unit, binding):
     return binding
 
 
+def _literal_values(unit):
+    """{name: value} when the unit's statement is `NAME = literal` (or
+    several such names, annotated or not): running it runs no code, and
+    what it binds can be compared with the live values. None otherwise."""
+    try:
+        tree = ast.parse(unit.source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    assigns = [node for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign))]
+    values = {}
+    for node in assigns:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is None or not all(isinstance(t, ast.Name) for t in targets):
+            return None
+        try:
+            value = ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+        for target in targets:
+            values[target.id] = value
+    return values or None
+
+
+def _is_immutable_data(value, depth=0):
+    if type(value) in _PLAIN_TYPES:
+        return True
+    if type(value) in (tuple, frozenset) and depth < 20:
+        return all(_is_immutable_data(item, depth + 1) for item in value)
+    return False
+
+
+_STORE_OPS = frozenset(('STORE_GLOBAL', 'DELETE_GLOBAL', 'STORE_ATTR', 'DELETE_ATTR', 'STORE_NAME'))
+
+
+def _assigned_by_code(module, file, name):
+    """Whether a live function of the module (or code nested in one) may
+    assign or delete name: `global name; name = ...`, `obj.name = ...`."""
+    codes = []
+    for code in _live_codes(module, file):
+        codes.append(code)
+        _all_codes(code, codes)
+    for code in codes:
+        if name in code.co_names and any(
+                instruction.opname in _STORE_OPS and instruction.argval == name
+                for instruction in dis.get_instructions(code)):
+            return True
+    return False
+
+
+def _may_run_first_touch(request, owner):
+    """First touch: whether a statement that runs code may run in owner.
+    Not in a class whose body machinery owns (its names may have been
+    consumed, not be new), nor at module level while the module's body
+    still runs in some thread (a statement below a blocking `main()` never
+    ran; it is not new)."""
+    if isinstance(owner, type):
+        return not (_consumes_body(owner) or any(
+            key in owner.__dict__ for key in ('__dataclass_fields__', '__attrs_attrs__', '_fields')))
+    for frame in list(sys._current_frames().values()):
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == '<module>' and _is_file(code.co_filename, request.file):
+                return False
+            frame = frame.f_back
+    return True
+
+
 class _Execution(object):
     """Runs unit code into scratch namespaces: nothing live changes."""
 
@@ -1247,10 +1373,20 @@ class _Execution(object):
             if unit.nested():
                 raise _Failure('refused', 'reexec inside a function (%s) is not possible'
                                % unit.qualname)
+            literal = unit.only_if_missing and _literal_values(unit)
             if request.dry_run:
+                # First touch: what the real apply would leave as it is.
+                if unit.only_if_missing and unit.targets and all(
+                        _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets) \
+                        and not any(self._literal_differs(unit, k, v) for k, v in (literal or {}).items()):
+                    unit.status = 'unchanged'
                 continue
-            if unit.only_if_missing and unit.targets and all(
+            if unit.only_if_missing and not literal and unit.targets and all(
                     _namespace_get(unit.owner, t) is not _MISSING for t in unit.targets):
+                unit.status = 'unchanged'
+                continue
+            if unit.only_if_missing and (not literal or isinstance(unit.owner, type)) \
+                    and not _may_run_first_touch(request, unit.owner):
                 unit.status = 'unchanged'
                 continue
             # A class-level statement sees the module-level names bound
@@ -1266,11 +1402,32 @@ class _Execution(object):
                 names = [k for k in scratch if k not in ('__module__', '__qualname__')
                          and before.get(k, _MISSING) is not scratch[k]]
             if unit.only_if_missing:
-                names = [k for k in names if _namespace_get(unit.owner, k) is _MISSING]
+                names = [k for k in names if _namespace_get(unit.owner, k) is _MISSING
+                         or (literal and self._literal_differs(unit, k, scratch[k]))]
+                if not names:
+                    unit.status = 'unchanged'
+                    continue
             unit.bound_values = tuple((k, self.live_value(scratch[k])) for k in names)
             target = self.overlay if unit.owner is request.module \
                 else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
+
+    def _literal_differs(self, unit, name, value):
+        """First touch: whether the live value of name is plain immutable
+        data other than the file's literal, which nothing but the file can
+        have set: no code of the module assigns or deletes that name, and
+        no class machinery (a non-type metaclass, dataclass, attrs) owns
+        the class body. A mutable value (a cache filled since import) and a
+        counter the program keeps are state, not edits."""
+        owner = unit.owner
+        live = _namespace_get(owner, name)
+        if not _is_immutable_data(live) or _const_equal(live, value):
+            return False
+        if isinstance(owner, type) and (_consumes_body(owner) or any(
+                key in owner.__dict__ for key in ('__dataclass_fields__', '__attrs_attrs__', '_fields'))):
+            return False
+        request = self.request
+        return not _assigned_by_code(request.module, request.file, name)
 
     def build(self, unit):
         """Executes the unit's innermost scope to get the new object."""
@@ -1378,6 +1535,9 @@ def _check_unit(unit, verify):
             raise _Failure('refused', '%s: free variables changed (%s -> %s): needs rebind'
                            % (unit.qualname, ', '.join(old.co_freevars) or 'none',
                               ', '.join(new.co_freevars) or 'none'))
+        if verify and unit.old_binding is not _MISSING:
+            # (Missing: the function is live under another name, `new = _f; del _f`.)
+            unit.wrapped = unit.old_binding is not unit.live_fn
         if verify and _code_equal(old, new) and all(
                 _values_equal(getattr(unit.live_fn, a), getattr(unit.new_fn, a))
                 for a in ('__defaults__', '__kwdefaults__')):
@@ -1385,7 +1545,11 @@ def _check_unit(unit, verify):
             # above, so a different __doc__ was set by module code below the
             # definition (`f.__doc__ = TEMPLATE.format(...)`), as it is in a
             # fresh import.
-            unit.status = 'unchanged'
+            delta = new.co_firstlineno - old.co_firstlineno
+            if _lines_moved_by(old, new, delta):
+                unit.status = 'unchanged'
+                unit.moved = delta   # first touch: the client relocates it
+            # else lines inside it differ: a swap gives the file's lines
     elif unit.verdict == 'swap':
         old = unit.old_chain[-1]
         if old.co_freevars != unit.new_code.co_freevars:
@@ -2693,7 +2857,10 @@ class _Operations(object):
             recorded = _edited(request.snapshot_edit, previous_snapshot, request.module_name)
         plan.prepare()
         if request.dry_run:
-            return {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
+            reply = {'patch': None, 'dry_run': True, 'results': plan.finish_dry_run()}
+            if request.verify:
+                reply['absent'] = _absent_definitions(request, plan.units)
+            return reply
         actions = _Changes()
         try:
             plan.commit(actions)
@@ -3208,6 +3375,48 @@ def _literal_constants_match(module, text):
         name = node.targets[0].id
         if name in namespace and not _const_equal(namespace[name], value):
             return False
+    return _class_literals_match(module, text)
+
+
+def _class_literals_match(module, text):
+    """Whether every one-line `NAME = literal` (annotated or not) in the
+    body of a class at module level agrees with the live class: a plain
+    class (made by type, no class decorator could have taken it out) must
+    hold it, and a value held as plain data must be the literal. Code
+    objects say nothing of class-level values either."""
+    namespace = module.__dict__
+    cls = None
+    indent = None
+    for line in text.splitlines():
+        if line[:1] not in (' ', '\t', ''):
+            cls, indent = None, None
+            if line.startswith('class '):
+                name = line[6:].split('(')[0].split(':')[0].strip()
+                value = namespace.get(name)
+                cls = value if isinstance(value, type) else None
+            continue
+        stripped = line.lstrip()
+        if cls is None or not stripped or stripped.startswith('#'):
+            continue
+        width = len(line) - len(stripped)
+        indent = width if indent is None else indent
+        if width != indent or ' = ' not in stripped:
+            continue
+        try:
+            node = ast.parse(stripped).body[0]
+            value = ast.literal_eval(node.value)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError, IndexError, AttributeError):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if not isinstance(target, ast.Name) or target.id.startswith('__'):
+                continue
+            live = cls.__dict__.get(target.id, _MISSING)
+            if live is _MISSING and type(cls) is type:
+                return False
+            if _is_immutable_data(live) and not _const_equal(live, value):
+                return False
     return True
 
 

@@ -119,7 +119,7 @@ TEST_F(PatchTest, FirstTouchProbesEveryDefinitionThenSendsExactVerdicts) {
   fake.statuses = [](const json& unit, bool probe) -> std::string {
     std::string name = unit["qualname"];
     if (!probe) {
-      return "applied";
+      return unit["verdict"] == "reexec" ? "unchanged" : "applied";  // the live module has `os`
     }
     return name == "f" ? "unchanged" : name == "g" ? "missing" : "freevars_changed";
   };
@@ -134,7 +134,7 @@ TEST_F(PatchTest, FirstTouchProbesEveryDefinitionThenSendsExactVerdicts) {
   EXPECT_TRUE(applies[1]["units"][0]["only_if_missing"].get<bool>());
   EXPECT_FALSE(applies[1].contains("snapshot"));
   EXPECT_TRUE(outcome->first_touch);
-  ASSERT_EQ(outcome->changes.size(), 2U) << "carried imports are not the user's changes";
+  ASSERT_EQ(outcome->changes.size(), 2U) << "an import the live module has is not a change";
   EXPECT_EQ(outcome->changes[0].verdict, Verdict::define);
   EXPECT_EQ(outcome->changes[1].verdict, Verdict::rebind);
 }
@@ -145,7 +145,9 @@ TEST_F(PatchTest, FirstTouchWithNothingChangedStillRecordsTheFileAsLive) {
   ASSERT_TRUE(outcome.ok()) << outcome.error().message;
   auto applies = fake.applies();
   ASSERT_EQ(applies.size(), 2U);
-  EXPECT_TRUE(applies[1]["units"].empty());
+  // Only the import, bound only where the live module lacks it.
+  EXPECT_EQ(unit_names(applies[1]), (std::vector<std::string>{" reexec"}));
+  EXPECT_TRUE(applies[1]["units"][0]["only_if_missing"].get<bool>());
   EXPECT_FALSE(applies[1]["dry_run"].get<bool>());
   EXPECT_TRUE(outcome->changes.empty());
   EXPECT_FALSE(outcome->changed_anything());
@@ -155,7 +157,10 @@ TEST_F(PatchTest, FirstTouchDryRunRecordsNothing) {
   fake.statuses = [](const json&, bool) { return "unchanged"; };
   auto outcome = patch_file(agent, where, k_before, true);
   ASSERT_TRUE(outcome.ok());
-  EXPECT_EQ(fake.applies().size(), 1U) << "only the probe";
+  auto applies = fake.applies();
+  ASSERT_EQ(applies.size(), 2U) << "the probe, then the imports and literals as a dry run";
+  EXPECT_TRUE(applies[1]["dry_run"].get<bool>());
+  EXPECT_FALSE(applies[1].contains("snapshot_hash")) << "a dry run records nothing";
   EXPECT_TRUE(outcome->dry_run);
 }
 
