@@ -3,42 +3,10 @@ worker forked after the patch inherits it."""
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import unittest
 
-from harness import interpreters, kill_group, pyhot, spawn, wait_for
-
-PREFORK = r'''
-import os, signal, sys, time
-import work
-
-def publish(name, text):
-    # Written whole and renamed: a reader never sees the file empty or half written.
-    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
-        handle.write(text)
-    os.replace(name + ".tmp%d" % os.getpid(), name)
-
-def worker_loop():
-    while True:
-        publish("out-%d.txt" % os.getpid(), str(work.answer()))
-        time.sleep(0.02)
-
-def spawn():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            worker_loop()
-        finally:
-            os._exit(0)
-    return pid
-
-children = [spawn(), spawn()]
-signal.signal(signal.SIGUSR1, lambda *a: children.append(spawn()))
-while True:
-    publish("children.txt", " ".join(map(str, children)))
-    time.sleep(0.02)
-'''
+from harness import PreforkServer, interpreters, pyhot, wait_for
 
 
 class TreeTest(unittest.TestCase):
@@ -49,32 +17,12 @@ class TreeTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
         with open(os.path.join(self.dir, "work.py"), "w") as handle:
             handle.write("def answer():\n    return 1\n")
-        with open(os.path.join(self.dir, "server.py"), "w") as handle:
-            handle.write(PREFORK)
         # Started without pyhot: every process of the tree is attached to.
-        # The workers are forks in the parent's process group: killing the
-        # group ends them all, even those children.txt does not list yet.
-        self.log = open(os.path.join(self.dir, "server.log"), "w")
-        self.addCleanup(self.log.close)
-        self.parent = spawn([self.python, "server.py"], cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
-        self.addCleanup(kill_group, self.parent)
-
-    def children(self):
-        try:
-            with open(os.path.join(self.dir, "children.txt")) as handle:
-                return [int(p) for p in handle.read().split()]
-        except (OSError, ValueError):
-            return []
-
-    def answers(self, children=None):
-        values = {}
-        for pid in self.children() if children is None else children:
-            try:
-                with open(os.path.join(self.dir, "out-%d.txt" % pid)) as handle:
-                    values[pid] = handle.read()
-            except OSError:
-                values[pid] = None
-        return values
+        self.server = PreforkServer(self.python, self.dir)
+        self.addCleanup(self.server.stop)
+        self.parent = self.server.process
+        self.children = self.server.children
+        self.answers = self.server.answers
 
     def test_reload_tree_patches_parent_and_workers(self):
         def two_workers_answer_one():
