@@ -1,14 +1,15 @@
 """The agent's cost to its target (issue 9): a benchmark, not a test.
 
-    bench/agent/bench_agent.py memory  [--python P] [--functions 500] [--patches 160]
+    bench/agent/bench_agent.py memory  [--python P] [--functions 500] [--patches 160] [--every 10]
     bench/agent/bench_agent.py idle    [--python P] [--clients 50] [--seconds 5]
     bench/agent/bench_agent.py busy    [--python P] [--requests 60]
 
 memory: a target under `pyhot run` imports a module of --functions functions;
   each reload changes every one of them (a new history entry that keeps all
-  the replaced code objects alive). VmRSS of the target after each 10 patches,
-  so the rows after the history's cap (100 patches) show what a patch costs
-  there: the slope should be ~0.
+  the replaced code objects alive). VmRSS of the target after each --every
+  patches, so the rows after the history's cap (100 patches) show what a
+  patch costs there: the slope should be ~0. The soak of issue 9 is
+  `memory --functions 20 --patches 10000 --every 500`.
 idle:  the target's main thread ticks every 1 ms and records how late each
   tick is; measured for --seconds with no client, then with --clients idle
   connections open to the agent (connected, nothing sent). Also the time a
@@ -33,7 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PYHOT = os.path.join(ROOT, "build", "pyhot")
+PYHOT = os.path.join(os.environ.get("PYHOT_BUILD_DIR", os.path.join(ROOT, "build")), "pyhot")
 
 TARGET = r'''
 import json, os, sys, threading, time
@@ -143,20 +144,23 @@ def memory(args, directory):
     proc = start(args.python, directory, "memory", args.functions)
     try:
         rows = [(0, rss_mb(proc.pid))]
+        started = time.monotonic()
         for patch in range(1, args.patches + 1):
             with open(os.path.join(directory, "big.py"), "w") as f:
                 f.write(module(args.functions, patch))
             done = subprocess.run([PYHOT, "reload", str(proc.pid), os.path.join(directory, "big.py")],
                                   capture_output=True, text=True)
             assert done.returncode == 0, done.stdout + done.stderr
-            if patch % 10 == 0:
+            if patch % args.every == 0:
                 rows.append((patch, rss_mb(proc.pid)))
+                print("%7d  %8.1f MB  %.0f s" % (patch, rows[-1][1], time.monotonic() - started),
+                      file=sys.stderr, flush=True)
         history = subprocess.run([PYHOT, "history", str(proc.pid), "--json"], capture_output=True, text=True)
         kept = len(json.loads(history.stdout).get("patches", []))
         print("patches  VmRSS MB")
         for patch, mb in rows:
             print("%7d  %8.1f" % (patch, mb))
-        after_cap = [(p, mb) for p, mb in rows if p >= 110]
+        after_cap = [(p, mb) for p, mb in rows if p > 100]
         if len(after_cap) >= 2:
             slope = (after_cap[-1][1] - after_cap[0][1]) / (after_cap[-1][0] - after_cap[0][0])
             print("history keeps %d patches; after the cap: %.3f MB per patch" % (kept, slope))
@@ -226,6 +230,7 @@ def main():
     parser.add_argument("--python", default="/usr/bin/python3")
     parser.add_argument("--functions", type=int, default=500)
     parser.add_argument("--patches", type=int, default=160)
+    parser.add_argument("--every", type=int, default=10, help="a VmRSS row after each this many patches")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--requests", type=int, default=60)
