@@ -274,12 +274,14 @@ class PreforkServer:
     """A PREFORK_SERVER in `directory` (which holds its modules), started
     with spawn(): pair it with addCleanup(kill_group, server.process)."""
 
-    def __init__(self, python, directory, modules="work", preload=True):
+    def __init__(self, python, directory, modules="work", preload=True, launcher=()):
+        """`launcher`: words put before `python server.py` (e.g. a command
+        that starts it in namespaces of its own)."""
         self.dir = directory
         write_whole(os.path.join(directory, "server.py"), PREFORK_SERVER)
         self.log = open(os.path.join(directory, "server.log"), "w")
         env = dict(os.environ, MODULES=modules, PRELOAD="1" if preload else "0")
-        self.process = spawn([python, "server.py"], cwd=directory, env=env, stdout=self.log,
+        self.process = spawn(list(launcher) + [python, "server.py"], cwd=directory, env=env, stdout=self.log,
                              stderr=subprocess.STDOUT)
         self.pid = self.process.pid
 
