@@ -99,7 +99,8 @@ def work_text(value):
 def failure_lines(done):
     lines = [line for line in (done.stdout + done.stderr).splitlines()
              if line.startswith("pyhot: ") or line.startswith("Error") or "failed" in line]
-    return lines or ["exit %d, no message" % done.returncode]
+    tail = [line for line in done.stdout.splitlines() if line.startswith("== ") or "processes" in line][-3:]
+    return lines or ["exit %d: %s" % (done.returncode, " | ".join(tail) or "no message")]
 
 
 def run_server(kind, args):
@@ -119,6 +120,8 @@ def run_server(kind, args):
             if done.returncode != 0:
                 for line in failure_lines(done):
                     failed_commands["reload: " + line] += 1
+                    if args.verbose:
+                        print("  round %d: reload: %s" % (round_number, line), flush=True)
             stale = 0
             for _ in range(SAMPLES):
                 try:
@@ -136,6 +139,8 @@ def run_server(kind, args):
             if history.returncode != 0:
                 for line in failure_lines(history):
                     failed_commands["history: " + line] += 1
+                    if args.verbose:
+                        print("  round %d: history: %s" % (round_number, line), flush=True)
             if args.verbose:
                 print("  round %d: reload %d (%.0f ms), stale %d, history %d, failures so far %d" % (
                     round_number, done.returncode, durations[-1], stale, history.returncode, server.load.failures),
