@@ -20,6 +20,10 @@ busy:  two threads spin in pure Python (CPU-bound, the GIL always wanted);
   Interleaved with each, the same exchange with a bare Python thread of the
   target that accepts and answers at once: the floor any Python-level
   server meets, since its thread must take the GIL once before it runs.
+reload: the wall-clock time of `pyhot reload PID big.py` (a 51-function
+  module, one function's body changed each time), --requests reloads
+  against an idle target, then as many against one whose two threads spin:
+  what contention adds to a whole reload, not only to a ping.
 """
 import argparse
 import json
@@ -40,12 +44,13 @@ TARGET = r'''
 import json, os, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 mode = sys.argv[1]
-if mode == "busy":
+if mode in ("busy", "reload-busy"):
     def spin():
         while True:
             pass
     for _ in range(2):
         threading.Thread(target=spin, daemon=True).start()
+if mode == "busy":
     # The floor: a bare Python thread that accepts and answers at once, in
     # the same process, competing for the same GIL.
     import socket
@@ -224,9 +229,38 @@ def busy(args, directory):
         os.killpg(proc.pid, 9)
 
 
+def reload_times(args, directory, mode):
+    proc = start(args.python, directory, mode, 51)
+    times = []
+    try:
+        for edit in range(1, args.requests + 1):
+            path = os.path.join(directory, "big.py")
+            text = module(51, 0).replace("def f0(x):\n    return x + 0\n", "def f0(x):\n    return x + %d\n" % edit)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+            started = time.monotonic()
+            done = subprocess.run([PYHOT, "reload", str(proc.pid), path], capture_output=True, text=True)
+            times.append((time.monotonic() - started) * 1000)
+            assert done.returncode == 0, done.stdout + done.stderr
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, 9)
+    return sorted(times)
+
+
+def reload_under_contention(args, directory):
+    idle_times = reload_times(args, directory, "reload-idle")
+    busy_times = reload_times(args, directory, "reload-busy")
+    for name, times in (("idle target", idle_times), ("two busy threads", busy_times)):
+        print("reload end to end, %s: median %.1f ms, p90 %.1f ms, max %.1f ms (%d)" % (
+            name, statistics.median(times), times[int(len(times) * 0.9)], times[-1], len(times)))
+    print("busy minus idle, medians: %+.1f ms" % (statistics.median(busy_times) - statistics.median(idle_times)))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("memory", "idle", "busy"))
+    parser.add_argument("mode", choices=("memory", "idle", "busy", "reload"))
     parser.add_argument("--python", default="/usr/bin/python3")
     parser.add_argument("--functions", type=int, default=500)
     parser.add_argument("--patches", type=int, default=160)
@@ -236,7 +270,7 @@ def main():
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pyhot-bench-agent-") as directory:
-        {"memory": memory, "idle": idle, "busy": busy}[args.mode](args, directory)
+        {"memory": memory, "idle": idle, "busy": busy, "reload": reload_under_contention}[args.mode](args, directory)
 
 
 if __name__ == "__main__":
