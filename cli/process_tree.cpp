@@ -20,8 +20,15 @@ namespace {
 constexpr int k_max_passes = 20;
 constexpr int k_passes_for_a_lone_root = 3;
 // A failing process that is on its way out (a recycled worker) is given
-// this long to finish exiting before its failure counts.
+// this long to finish exiting before its failure counts; longer when its
+// agent could not even be reached: an exiting worker whose interpreter is
+// already finalizing refuses the attach, and its exit handlers and
+// finalization can take seconds on a loaded machine (gunicorn, 2 of 100
+// rounds in bench/tree/bench_stale.py). That longer wait is taken at the
+// end of the command, for all of them at once: waiting in turn for each
+// would let the other workers be recycled meanwhile.
 constexpr auto k_exit_grace = std::chrono::milliseconds(500);
+constexpr auto k_unreached_exit_grace = std::chrono::milliseconds(3000);
 constexpr auto k_retry_pause = std::chrono::milliseconds(200);
 
 // Captures what a command prints for one process, so the runner can replace
@@ -45,8 +52,8 @@ class CapturedOutput {
   std::streambuf* m_previous_err;
 };
 
-bool exited_within_grace(int pid) {
-  auto deadline = std::chrono::steady_clock::now() + k_exit_grace;
+bool exited_within_grace(int pid, std::chrono::milliseconds grace) {
+  auto deadline = std::chrono::steady_clock::now() + grace;
   while (!loader::process_has_ended(pid)) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;
@@ -71,7 +78,7 @@ TreeMember run_once(int pid, const TreeCommand& command) {
     member.outcome = MemberOutcome::confirmed;
   } else if (code == k_exit_done) {
     member.outcome = MemberOutcome::done;
-  } else if (exited_within_grace(pid)) {
+  } else if (exited_within_grace(pid, k_exit_grace)) {
     member.outcome = MemberOutcome::exited;
   } else if (member.document.value("lacks_module", false)) {
     member.outcome = MemberOutcome::lacks_module;
@@ -143,6 +150,18 @@ std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
     }
     for (int pid : pids) {
       members.push_back(run_one(pid, command));
+    }
+  }
+  // Processes whose agent could not be reached get the longer grace here,
+  // all together, to finish exiting.
+  auto deadline = std::chrono::steady_clock::now() + k_unreached_exit_grace;
+  for (auto& member : members) {
+    if (member.outcome != MemberOutcome::failed || !member.document.contains("error_kind")) {
+      continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (exited_within_grace(member.pid, std::max(left, std::chrono::milliseconds(0)))) {
+      member.outcome = MemberOutcome::exited;
     }
   }
   return members;

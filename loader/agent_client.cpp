@@ -180,16 +180,34 @@ Error AgentClient::broken(const std::string& op, Error error) const {
   if (m_target_pid <= 0 || error.kind == ErrorKind::protocol || error.kind == ErrorKind::timeout) {
     return error;
   }
-  // Its files close before it is a zombie: give the exit a moment to show.
-  auto deadline = Clock::now() + std::chrono::milliseconds(500);
-  while (!process_has_ended(m_target_pid)) {
-    if (Clock::now() >= deadline) {
-      return error;
+  auto ended_within = [&](std::chrono::milliseconds wait) {
+    auto deadline = Clock::now() + wait;
+    while (!process_has_ended(m_target_pid)) {
+      if (Clock::now() >= deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+    return true;
+  };
   std::string during = op == "apply" ? "the reload" : op == "revert" ? "the revert" : "the " + op + " request";
-  return make_error(ErrorKind::not_found, "process " + std::to_string(m_target_pid) + " exited during " + during);
+  std::string exited = "process " + std::to_string(m_target_pid) + " exited during " + during;
+  // Its files close before it is a zombie: give the exit a moment to show.
+  if (ended_within(std::chrono::milliseconds(500))) {
+    return make_error(ErrorKind::not_found, exited);
+  }
+  // The agent removes its socket when the process starts to exit, and the
+  // connections it had not accepted yet are reset; the exit itself (the
+  // program's own exit handlers) can take a while longer.
+  struct stat info {};
+  if (m_socket_path.empty() || lstat(m_socket_path.c_str(), &info) == 0) {
+    return error;
+  }
+  if (ended_within(m_timeout)) {
+    return make_error(ErrorKind::not_found, exited);
+  }
+  return make_error(ErrorKind::not_found, "process " + std::to_string(m_target_pid) + " stopped its agent during " +
+                                              during + " (it is exiting, or something stopped the agent)");
 }
 
 Result<json> AgentClient::request(const std::string& op, json arguments) {
@@ -200,7 +218,15 @@ Result<json> AgentClient::request(const std::string& op, json arguments) {
   arguments["v"] = k_protocol_version;
   arguments["id"] = id;
   arguments["op"] = op;
-  if (auto sent = send_all(encode_frame(arguments.dump())); !sent) {
+  std::string payload_text = arguments.dump();
+  if (payload_text.size() > k_max_frame_bytes) {
+    // The agent would cut the connection after the first 64 MiB had been
+    // sent ("Broken pipe"): nothing is sent.
+    return make_error(ErrorKind::refused, "the " + op + " request is " + std::to_string(payload_text.size() >> 20) +
+                                              " MiB, over the " + std::to_string(k_max_frame_bytes >> 20) +
+                                              " MiB the agent accepts in one request; nothing was sent");
+  }
+  if (auto sent = send_all(encode_frame(payload_text)); !sent) {
     return broken(op, sent.error());
   }
   auto header = receive_exactly(4);
@@ -301,9 +327,14 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
                           ": start the program with `pyhot run -- python app.py` or call pyhot_agent.start() in it");
   }
   std::string context = "starting the agent in process " + std::to_string(process.pid);
+  // A process that ends while its agent is being started (a recycled
+  // worker) is named as such, not by the step that noticed.
+  auto exited = [&]() {
+    return make_error(ErrorKind::not_found, "process " + std::to_string(process.pid) + " exited while " + context);
+  };
   auto staged = stage_agent_for(process);
   if (!staged) {
-    return staged.error().with_context(context);
+    return process_has_ended(process.pid) ? exited() : staged.error().with_context(context);
   }
   // Right before the target runs it: still exactly the embedded agent.
   if (auto verified = staged->directory.verify_file(staged->name, agent_source()); !verified) {
@@ -329,13 +360,16 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
   std::string socket_name = agent_socket_name(process);
   inject.is_done = [&]() { return staged->directory.verify_socket(socket_name).ok(); };
   if (auto injected = attach::inject_python(process.pid, bootstrap, inject); !injected) {
-    return injected.error();
+    return process_has_ended(process.pid) ? exited() : injected.error();
   }
   while (Clock::now() < deadline) {
     auto connected =
         connect_verified(process, staged->directory, std::chrono::milliseconds(std::max(1, remaining_ms(deadline))));
     if (connected || connected.error().kind == ErrorKind::refused) {
       return connected;
+    }
+    if (process_has_ended(process.pid)) {
+      return exited();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

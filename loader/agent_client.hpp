@@ -37,9 +37,14 @@ class AgentClient final : public AgentChannel {
   void set_timeout(std::chrono::milliseconds timeout) { m_timeout = timeout; }
   // SO_PEERCRED of the listening end: checked before anything is sent.
   Result<ucred> peer_credentials() const;
-  // The process the agent runs in (pyhot's pid namespace): a connection that
-  // breaks because it exited says so instead of "Broken pipe".
-  void set_target(int pid) { m_target_pid = pid; }
+  // The process the agent runs in (pyhot's pid namespace) and the socket it
+  // listens on: a connection that breaks because the process exited (or is
+  // exiting: its agent removed the socket) says so instead of "Broken pipe"
+  // or "Connection reset by peer".
+  void set_target(int pid, std::string socket_path) {
+    m_target_pid = pid;
+    m_socket_path = std::move(socket_path);
+  }
 
  private:
   AgentClient(int fd, std::chrono::milliseconds timeout) : m_fd(fd), m_timeout(timeout) {}
@@ -51,6 +56,7 @@ class AgentClient final : public AgentChannel {
   std::chrono::milliseconds m_timeout;
   int m_next_id = 1;
   int m_target_pid = 0;
+  std::string m_socket_path;
 };
 
 struct ConnectOptions {

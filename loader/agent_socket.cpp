@@ -50,7 +50,7 @@ Result<std::unique_ptr<AgentClient>> connect_verified(const ProcessInfo& process
   if (auto verified = verify_agent_peer(*peer, process, shown); !verified) {
     return verified.error();
   }
-  (*client)->set_target(process.pid);
+  (*client)->set_target(process.pid, shown);
   return client;
 }
 

@@ -1,14 +1,15 @@
 """The agent's cost to its target (issue 9): a benchmark, not a test.
 
-    bench/agent/bench_agent.py memory  [--python P] [--functions 500] [--patches 160]
+    bench/agent/bench_agent.py memory  [--python P] [--functions 500] [--patches 160] [--every 10]
     bench/agent/bench_agent.py idle    [--python P] [--clients 50] [--seconds 5]
     bench/agent/bench_agent.py busy    [--python P] [--requests 60]
 
 memory: a target under `pyhot run` imports a module of --functions functions;
   each reload changes every one of them (a new history entry that keeps all
-  the replaced code objects alive). VmRSS of the target after each 10 patches,
-  so the rows after the history's cap (100 patches) show what a patch costs
-  there: the slope should be ~0.
+  the replaced code objects alive). VmRSS of the target after each --every
+  patches, so the rows after the history's cap (100 patches) show what a
+  patch costs there: the slope should be ~0. The soak of issue 9 is
+  `memory --functions 20 --patches 10000 --every 500`.
 idle:  the target's main thread ticks every 1 ms and records how late each
   tick is; measured for --seconds with no client, then with --clients idle
   connections open to the agent (connected, nothing sent). Also the time a
@@ -19,6 +20,10 @@ busy:  two threads spin in pure Python (CPU-bound, the GIL always wanted);
   Interleaved with each, the same exchange with a bare Python thread of the
   target that accepts and answers at once: the floor any Python-level
   server meets, since its thread must take the GIL once before it runs.
+reload: the wall-clock time of `pyhot reload PID big.py` (a 51-function
+  module, one function's body changed each time), --requests reloads
+  against an idle target, then as many against one whose two threads spin:
+  what contention adds to a whole reload, not only to a ping.
 """
 import argparse
 import json
@@ -33,18 +38,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PYHOT = os.path.join(ROOT, "build", "pyhot")
+PYHOT = os.path.join(os.environ.get("PYHOT_BUILD_DIR", os.path.join(ROOT, "build")), "pyhot")
 
 TARGET = r'''
 import json, os, sys, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 mode = sys.argv[1]
-if mode == "busy":
+if mode in ("busy", "reload-busy"):
     def spin():
         while True:
             pass
     for _ in range(2):
         threading.Thread(target=spin, daemon=True).start()
+if mode == "busy":
     # The floor: a bare Python thread that accepts and answers at once, in
     # the same process, competing for the same GIL.
     import socket
@@ -143,20 +149,23 @@ def memory(args, directory):
     proc = start(args.python, directory, "memory", args.functions)
     try:
         rows = [(0, rss_mb(proc.pid))]
+        started = time.monotonic()
         for patch in range(1, args.patches + 1):
             with open(os.path.join(directory, "big.py"), "w") as f:
                 f.write(module(args.functions, patch))
             done = subprocess.run([PYHOT, "reload", str(proc.pid), os.path.join(directory, "big.py")],
                                   capture_output=True, text=True)
             assert done.returncode == 0, done.stdout + done.stderr
-            if patch % 10 == 0:
+            if patch % args.every == 0:
                 rows.append((patch, rss_mb(proc.pid)))
+                print("%7d  %8.1f MB  %.0f s" % (patch, rows[-1][1], time.monotonic() - started),
+                      file=sys.stderr, flush=True)
         history = subprocess.run([PYHOT, "history", str(proc.pid), "--json"], capture_output=True, text=True)
         kept = len(json.loads(history.stdout).get("patches", []))
         print("patches  VmRSS MB")
         for patch, mb in rows:
             print("%7d  %8.1f" % (patch, mb))
-        after_cap = [(p, mb) for p, mb in rows if p >= 110]
+        after_cap = [(p, mb) for p, mb in rows if p > 100]
         if len(after_cap) >= 2:
             slope = (after_cap[-1][1] - after_cap[0][1]) / (after_cap[-1][0] - after_cap[0][0])
             print("history keeps %d patches; after the cap: %.3f MB per patch" % (kept, slope))
@@ -220,18 +229,48 @@ def busy(args, directory):
         os.killpg(proc.pid, 9)
 
 
+def reload_times(args, directory, mode):
+    proc = start(args.python, directory, mode, 51)
+    times = []
+    try:
+        for edit in range(1, args.requests + 1):
+            path = os.path.join(directory, "big.py")
+            text = module(51, 0).replace("def f0(x):\n    return x + 0\n", "def f0(x):\n    return x + %d\n" % edit)
+            with open(path + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(path + ".tmp", path)
+            started = time.monotonic()
+            done = subprocess.run([PYHOT, "reload", str(proc.pid), path], capture_output=True, text=True)
+            times.append((time.monotonic() - started) * 1000)
+            assert done.returncode == 0, done.stdout + done.stderr
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, 9)
+    return sorted(times)
+
+
+def reload_under_contention(args, directory):
+    idle_times = reload_times(args, directory, "reload-idle")
+    busy_times = reload_times(args, directory, "reload-busy")
+    for name, times in (("idle target", idle_times), ("two busy threads", busy_times)):
+        print("reload end to end, %s: median %.1f ms, p90 %.1f ms, max %.1f ms (%d)" % (
+            name, statistics.median(times), times[int(len(times) * 0.9)], times[-1], len(times)))
+    print("busy minus idle, medians: %+.1f ms" % (statistics.median(busy_times) - statistics.median(idle_times)))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("memory", "idle", "busy"))
+    parser.add_argument("mode", choices=("memory", "idle", "busy", "reload"))
     parser.add_argument("--python", default="/usr/bin/python3")
     parser.add_argument("--functions", type=int, default=500)
     parser.add_argument("--patches", type=int, default=160)
+    parser.add_argument("--every", type=int, default=10, help="a VmRSS row after each this many patches")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pyhot-bench-agent-") as directory:
-        {"memory": memory, "idle": idle, "busy": busy}[args.mode](args, directory)
+        {"memory": memory, "idle": idle, "busy": busy, "reload": reload_under_contention}[args.mode](args, directory)
 
 
 if __name__ == "__main__":

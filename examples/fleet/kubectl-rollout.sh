@@ -9,6 +9,12 @@
 #
 # PID: the service's master inside the container (1 when it is the
 # container's entry point: `gunicorn ...` as CMD). CONTAINER: -c NAME.
+#
+# What the pods need: `tar` in the container (kubectl cp uses it), and
+# permission to ptrace the service from a `kubectl exec` shell (same user
+# plus CAP_SYS_PTRACE, or kernel.yama.ptrace_scope 0), unless the service
+# was started with the agent in it (`pyhot run -- gunicorn ...`, or
+# PYTHONPATH as README.md says), which needs no ptrace at all.
 set -euo pipefail
 
 namespace=default selector="" container=() pid=${PID:-1} pyhot=${PYHOT:-pyhot}
@@ -36,11 +42,16 @@ for pod in $pods; do
   kubectl exec -n "$namespace" "${container[@]}" "$pod" -- /tmp/pyhot apply "$pid" /tmp/patch.pyhot --tree --dry-run
 done
 
+patched=()
 for pod in $pods; do
   echo "== $pod: apply"
   if ! kubectl exec -n "$namespace" "${container[@]}" "$pod" -- /tmp/pyhot apply "$pid" /tmp/patch.pyhot --tree; then
-    echo "stopped at $pod: the pods before it run the patch; undo with" \
-         "kubectl exec $pod -- /tmp/pyhot revert $pid $id --tree" >&2
+    # The pods before it run the patch, and some processes of this one may.
+    echo "stopped at $pod; to undo the patch where it may have landed:" >&2
+    for undo in "${patched[@]}" "$pod"; do
+      echo "  kubectl exec -n $namespace ${container[*]:+${container[*]} }$undo -- /tmp/pyhot revert $pid $id --tree" >&2
+    done
     exit 1
   fi
+  patched+=("$pod")
 done

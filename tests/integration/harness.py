@@ -168,6 +168,230 @@ def pyhot(*args, check=None, timeout=60, cwd=None, env=None):
     return done
 
 
+# Pre-fork servers for the --tree tests (and bench/tree), standard library
+# only. Both fork their workers from a master, as gunicorn, uWSGI and celery
+# do; workers are forks in the master's process group, so kill_group ends
+# them all, even those the test has not seen yet.
+#
+# PREFORK_SERVER: the master forks two workers; each publishes what its
+# modules answer to out-<pid>.txt every 20 ms; children.txt lists the
+# workers; SIGUSR1 forks one more. Environment: MODULES (comma-separated,
+# default "work"), PRELOAD ("1", the default: the master imports them before
+# the fork; "0": each worker imports them from disk after it, gunicorn
+# without --preload).
+PREFORK_SERVER = r"""
+import importlib, os, signal, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+NAMES = os.environ.get("MODULES", "work").split(",")
+if os.environ.get("PRELOAD", "1") == "1":
+    for name in NAMES:
+        importlib.import_module(name)
+
+def publish(name, text):
+    # Written whole and renamed: a reader never sees the file empty or half written.
+    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
+        handle.write(text)
+    os.replace(name + ".tmp%d" % os.getpid(), name)
+
+def worker_loop():
+    modules = [importlib.import_module(name) for name in NAMES]
+    while True:
+        publish("out-%d.txt" % os.getpid(), " ".join(str(module.answer()) for module in modules))
+        time.sleep(0.02)
+
+def spawn():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            worker_loop()
+        finally:
+            os._exit(0)
+    return pid
+
+children = [spawn(), spawn()]
+signal.signal(signal.SIGUSR1, lambda *a: children.append(spawn()))
+while True:
+    publish("children.txt", " ".join(map(str, children)))
+    time.sleep(0.02)
+"""
+
+# RECYCLING_SERVER: workers accept on the master's socket, each answers
+# "<pid> <work.answer()>" to MAX_REQUESTS connections and exits; the master
+# forks a replacement for every worker that ends (gunicorn's
+# --max-requests). It prints "port N" when it listens. Environment:
+# MAX_REQUESTS, PRELOAD ("1": the master imports `work`; "0": each worker
+# imports it after the fork), WORKERS (default 3).
+RECYCLING_SERVER = r"""
+import os, select, socket, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if os.environ["PRELOAD"] == "1":
+    import work
+MAX_REQUESTS = int(os.environ["MAX_REQUESTS"])
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", 0))
+listener.listen(128)
+
+def serve():
+    import work  # without PRELOAD each worker imports it after the fork
+    for _ in range(MAX_REQUESTS):
+        connection, _ = listener.accept()
+        with connection:
+            connection.sendall(("%d %s\n" % (os.getpid(), work.answer())).encode())
+
+def fork_worker():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            serve()
+        finally:
+            os._exit(0)
+    return pid
+
+workers = {fork_worker() for _ in range(int(os.environ.get("WORKERS", "3")))}
+print("port", listener.getsockname()[1], flush=True)
+while True:
+    select.select([], [], [], 0.02)
+    while True:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        workers.discard(pid)
+        workers.add(fork_worker())
+"""
+
+
+def write_whole(path, text):
+    """Writes a file whole and renames it into place: a process importing it
+    never sees it half written."""
+    with open(path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+class PreforkServer:
+    """A PREFORK_SERVER in `directory` (which holds its modules), started
+    with spawn(): pair it with addCleanup(kill_group, server.process)."""
+
+    def __init__(self, python, directory, modules="work", preload=True, launcher=()):
+        """`launcher`: words put before `python server.py` (e.g. a command
+        that starts it in namespaces of its own)."""
+        self.dir = directory
+        write_whole(os.path.join(directory, "server.py"), PREFORK_SERVER)
+        self.log = open(os.path.join(directory, "server.log"), "w")
+        env = dict(os.environ, MODULES=modules, PRELOAD="1" if preload else "0")
+        self.process = spawn(list(launcher) + [python, "server.py"], cwd=directory, env=env, stdout=self.log,
+                             stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
+
+    def stop(self):
+        kill_group(self.process)
+        self.log.close()
+
+    def children(self):
+        try:
+            with open(os.path.join(self.dir, "children.txt")) as handle:
+                return [int(p) for p in handle.read().split()]
+        except (OSError, ValueError):
+            return []
+
+    def answers(self, children=None):
+        """What each worker answered last, by pid (None: nothing yet)."""
+        values = {}
+        for pid in self.children() if children is None else children:
+            try:
+                with open(os.path.join(self.dir, "out-%d.txt" % pid)) as handle:
+                    values[pid] = handle.read()
+            except OSError:
+                values[pid] = None
+        return values
+
+
+class Load:
+    """Clients asking a server without pause, as real traffic would: `ask`
+    makes one request and returns (pid, answer), raising on a refused, reset
+    or unanswered request, which counts as a failure."""
+
+    def __init__(self, ask, clients=2, failures_are=(OSError,)):
+        self.ask = ask
+        self.failures = 0
+        self.requests = 0
+        self.errors = []
+        self.failures_are = failures_are
+        self.stopped = threading.Event()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                self.ask()
+                self.requests += 1
+            except self.failures_are as error:
+                self.failures += 1
+                self.errors.append(repr(error))
+
+    def stop(self):
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(15)
+
+
+def ask_line_server(port):
+    """One request to a RECYCLING_SERVER: (pid, answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = connection.recv(100)
+            if not chunk:
+                raise ConnectionError("the server closed the connection without an answer")
+            data += chunk
+    pid, answer = data.decode().split()
+    return int(pid), answer
+
+
+def ask_http_server(port):
+    """One GET / to an HTTP server answering "<pid> <answer>": (pid, answer);
+    a status other than 200 raises."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        body = response.read().decode()
+        if response.status != 200:
+            raise ConnectionError("status %d" % response.status)
+    finally:
+        connection.close()
+    pid, answer = body.split()
+    return int(pid), answer
+
+
+# A WSGI app for gunicorn (Debian's package, for /usr/bin/python3): answers
+# "<pid> <work.answer()>" like RECYCLING_SERVER.
+GUNICORN_APP = r"""
+import os
+import work
+
+def application(environ, start_response):
+    body = ("%d %s\n" % (os.getpid(), work.answer())).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def gunicorn_installed():
+    done = subprocess.run(["/usr/bin/python3", "-c", "import gunicorn"], capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 # A target program for tests: imports the app modules in its directory and
 # serves GET /eval?e=<expression> on loopback, evaluated in a namespace that
 # holds them; it prints its port when ready.

@@ -1,6 +1,7 @@
 """Bad input gets one clear line, the right exit code (1 refused with nothing
 changed, 2 usage) and leaves the target as it was (issue 9, items 9 and 11)."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,29 @@ class UsageTest(unittest.TestCase):
             done = pyhot(*args)
             self.assertEqual(done.returncode, 2, " ".join(args) + ": " + done.stdout + done.stderr)
             self.assertIn("is a directory", done.stderr)
+
+    def test_defs_and_check_of_files_cpython_rejects(self):
+        # Issue 9 item 11: the pre-commit hook (check) must not pass them.
+        directory = tempfile.mkdtemp(prefix="pyhot-rejected-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        old = os.path.join(directory, "old.py")
+        with open(old, "w") as f:
+            f.write("def f(x):\n    return 2\n")
+        for name, text, message in (
+                ("tabs.py", "def f(x):\n\tif x:\n        return 1\n\treturn 2\n",
+                 "tabs.py:3:1  syntax error: inconsistent use of tabs and spaces in indentation"),
+                ("coding.py", "# -*- coding: nonsense -*-\ndef f(x):\n    return 1\n",
+                 "coding.py:1:1  syntax error: unknown encoding: nonsense")):
+            path = os.path.join(directory, name)
+            with open(path, "w") as f:
+                f.write(text)
+            cpython = subprocess.run([sys.executable, "-c", "compile(open(%r, 'rb').read(), 'f', 'exec')" % path],
+                                     capture_output=True, text=True)
+            self.assertNotEqual(cpython.returncode, 0, name)
+            for args in (("defs", path), ("check", old, path)):
+                done = pyhot(*args)
+                self.assertEqual(done.returncode, 1, " ".join(args) + ": " + done.stdout + done.stderr)
+                self.assertIn(message, done.stdout + done.stderr)
 
 
 for_each_interpreter(EmptyFileTest, globals())

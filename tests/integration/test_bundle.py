@@ -8,33 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import interpreters, kill_group, pyhot, spawn, wait_for
-
-PREFORK = r'''
-import os, sys, time
-import work
-
-def publish(name, text):
-    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
-        handle.write(text)
-    os.replace(name + ".tmp%d" % os.getpid(), name)
-
-def spawn():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            while True:
-                publish("out-%d.txt" % os.getpid(), str(work.answer()))
-                time.sleep(0.02)
-        finally:
-            os._exit(0)
-    return pid
-
-children = [spawn(), spawn()]
-while True:
-    publish("children.txt", " ".join(map(str, children)))
-    time.sleep(0.02)
-'''
+from harness import PreforkServer, interpreters, pyhot, wait_for, write_whole
 
 
 def work_text(value):
@@ -48,14 +22,13 @@ class BundleTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="pyhot-bundle-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.write("work.py", work_text(1))
-        self.write("server.py", PREFORK)
         self.git("init", "-q")
+        self.server = PreforkServer(self.python, self.dir)
+        self.addCleanup(self.server.stop)
         self.commit("v1")
-        self.log = open(os.path.join(self.dir, "server.log"), "w")
-        self.addCleanup(self.log.close)
-        # Workers are forks in the master's group: kill_group ends them all.
-        self.master = spawn([self.python, "server.py"], cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
-        self.addCleanup(kill_group, self.master)
+        self.master = self.server.process
+        self.children = self.server.children
+        self.answers = self.server.answers
         self.wait_answers("1", "two workers answering")
 
     def git(self, *args):
@@ -67,28 +40,7 @@ class BundleTest(unittest.TestCase):
         self.git("commit", "-q", "-m", message)
 
     def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path + ".tmp", "w") as handle:
-            handle.write(text)
-        os.replace(path + ".tmp", path)
-        return path
-
-    def children(self):
-        try:
-            with open(os.path.join(self.dir, "children.txt")) as handle:
-                return [int(p) for p in handle.read().split()]
-        except (OSError, ValueError):
-            return []
-
-    def answers(self):
-        values = {}
-        for pid in self.children():
-            try:
-                with open(os.path.join(self.dir, "out-%d.txt" % pid)) as handle:
-                    values[pid] = handle.read()
-            except OSError:
-                values[pid] = None
-        return values
+        return write_whole(os.path.join(self.dir, name), text)
 
     def wait_answers(self, expected, what):
         wait_for(lambda: len(self.children()) == 2 and all(v == expected for v in self.answers().values()), 15, what)

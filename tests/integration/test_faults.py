@@ -1,6 +1,7 @@
 """Faults during commands (issue 9, fault-injection suite): pyhot killed with
 SIGKILL at random instants during a large reload, the target killed during
-one, two CLIs at once against one target, and a fork after an attach.
+one, two CLIs at once against one target, a fork after an attach, and a
+target that exits while a read command waits for its agent.
 
 What a user would notice is checked: a module is all-old or all-new, never
 mixed; the next command works; a target that died gets one line and exit 1;
@@ -20,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for  # noqa: E402
+from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, read_line, wait_for  # noqa: E402
 
 FUNCTIONS = 1500  # a reload that takes long enough to be killed inside
 
@@ -142,6 +143,79 @@ class LargeReloadFaults(TargetTestCase):
         self.assertEqual(history.count('"small"'), rounds(), history)
 
 
+# A program that exits slowly (an exit handler of its own, registered before
+# any agent) when it gets SIGUSR1; `hold` keeps a reload's default
+# expression, and so the agent, busy until the program has exited.
+EXITER = r'''
+import atexit, os, signal, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import slow
+atexit.register(time.sleep, 1.5)
+leave = threading.Event()
+signal.signal(signal.SIGUSR1, lambda *a: leave.set())
+print('ready', flush=True)
+while not leave.is_set():
+    time.sleep(0.01)
+'''
+
+HOLD = '''
+import os, time
+def hold(directory):
+    open(os.path.join(directory, 'inside'), 'w').close()
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(directory, 'release')) and time.monotonic() < deadline:
+        time.sleep(0.01)
+'''
+
+# poll, ppoll (x86_64), ppoll (aarch64): the CLI waits for the agent's reply.
+POLL_SYSCALLS = {"7", "271", "73"}
+
+
+class ExitDuringARequest(TargetTestCase):
+    def test_a_read_command_whose_target_exits_says_so(self):
+        # The agent is busy (a reload's default expression holds it), so
+        # `history` waits in its socket's queue; the target starts to exit,
+        # the agent's exit handler closes the socket (the queued connection
+        # is reset) and the program's own exit handler takes 1.5 s more.
+        import shutil
+        import tempfile
+        directory = tempfile.mkdtemp(prefix="pyhot-exiting-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        for name, text in (("target.py", EXITER), ("hold.py", HOLD), ("slow.py", "def f(x=1):\n    return x\n")):
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(text)
+        target = self.spawn([self.python, "target.py"], cwd=directory, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(read_line(target).strip(), "ready")
+        pyhot("history", target.pid, check=0)  # attached: the agent's exit handler runs before the program's
+        with open(os.path.join(directory, "slow.py"), "w") as f:
+            f.write("import hold\ndef f(x=hold.hold(%r)):\n    return x\n" % directory)
+        reload = self.spawn([PYHOT, "reload", str(target.pid), os.path.join(directory, "slow.py")])
+        wait_for(lambda: os.path.exists(os.path.join(directory, "inside")), 20, "the reload to hold the agent")
+        history = self.spawn([PYHOT, "history", str(target.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+
+        def waits_for_a_reply():
+            with open("/proc/%d/syscall" % history.pid) as f:
+                return f.read().split()[0] in POLL_SYSCALLS
+        wait_for(waits_for_a_reply, 20, "history to wait for the agent's reply")
+        target.send_signal(signal.SIGUSR1)
+        wait_for(lambda: not any(name.startswith("%d." % target.pid) for directory_ in socket_directories()
+                                 for name in os.listdir(directory_)), 20, "the agent to close its socket")
+        # The hold is never released: however the agent had taken `history`
+        # (queued, or accepted and waiting its turn), the process ends under it.
+        out, err = history.communicate(timeout=30)
+        self.assertEqual(history.returncode, 1, out + err)
+        self.assertEqual(err, "pyhot: process %d exited during the history request\n" % target.pid)
+        self.assertEqual(out, "")
+        reload.wait(30)
+
+
+def socket_directories():
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    candidates = ([runtime + "/pyhot"] if runtime else []) + ["/tmp/pyhot-%d" % os.getuid()]
+    return [path for path in candidates if os.path.isdir(path)]
+
+
 FORKER = r'''
 import os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -225,7 +299,8 @@ class ForkAfterAttach(TargetTestCase):
 
 for_each_interpreter(LargeReloadFaults, globals())
 for_each_interpreter(ForkAfterAttach, globals())
-del LargeReloadFaults, ForkAfterAttach
+for_each_interpreter(ExitDuringARequest, globals())
+del LargeReloadFaults, ForkAfterAttach, ExitDuringARequest
 
 if __name__ == "__main__":
     unittest.main()

@@ -2,14 +2,25 @@
 targets (`connection: local`): every host is checked by a dry run before
 any is patched, then patched in serial batches; one host whose live code is
 not the bundle's baseline stops the rollout with nothing changed anywhere.
-Skipped, saying which package is missing, when ansible is not installed."""
+Skipped, saying which package is missing, when ansible is not installed.
+
+examples/fleet/kubectl-rollout.sh, run as it is against "pods" made of
+local parts: each pod is a pid and mount namespace (unshare) whose pid 1 is
+a pre-fork server and whose /tmp is its own; `kubectl` is a stand-in that
+lists the pods, copies a file into a pod's filesystem (/proc/PID/root) and
+runs a command inside its namespaces (nsenter). So the recipe's own logic,
+the pyhot binary copied into the pod, and pyhot attaching to pid 1 of a
+pid namespace and patching its workers are real; kubectl, the API server,
+container images and a runtime's ptrace policy are not. Skipped as root
+only can make namespaces."""
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
-from harness import PYHOT, ROOT, kill_group, pyhot, spawn, wait_for
+from harness import PYHOT, ROOT, PreforkServer, kill_group, pyhot, spawn, wait_for, write_whole
 
 PLAYBOOK = os.path.join(ROOT, "examples", "fleet", "rollout.yml")
 
@@ -118,6 +129,150 @@ class FleetRolloutTest(unittest.TestCase):
         self.assertNotIn("TASK [Apply (pyhot apply --tree)]", done.stdout)
         for (home, _), expected in zip(self.hosts, ("1", "1", "5")):
             self.assertEqual(self.answer(home), expected, home)
+
+
+RECIPE = os.path.join(ROOT, "examples", "fleet", "kubectl-rollout.sh")
+
+# kubectl as kubectl-rollout.sh uses it, over pods that are namespaces:
+# $FAKE_KUBE/<namespace>/<pod> holds "<host pid of the pod's pid 1> <label>".
+KUBECTL = r"""#!/bin/bash
+set -euo pipefail
+verb=$1; shift
+namespace=default selector="" args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) namespace=$2; shift 2 ;;
+    -c) shift 2 ;;
+    -l) selector=$2; shift 2 ;;
+    -o) shift 2 ;;
+    --) shift; args+=("$@"); break ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+echo "$verb -n $namespace ${args[*]}" >> "$FAKE_KUBE/calls.log"
+pid_of() { read -r pid _ < "$FAKE_KUBE/$namespace/$1"; echo "$pid"; }
+case $verb in
+  get)
+    for file in "$FAKE_KUBE/$namespace"/*; do
+      read -r _ label < "$file"
+      [ "$label" = "$selector" ] && printf '%s ' "$(basename "$file")"
+    done ;;
+  cp) pod=${args[1]%%:*}; cp --preserve=mode "${args[0]}" "/proc/$(pid_of "$pod")/root${args[1]#*:}" ;;
+  exec)
+    pod=${args[0]}
+    # A pod on which the apply fails (its container went away meanwhile).
+    if [ -e "$FAKE_KUBE/fail-apply-$pod" ] && [[ " ${args[*]} " == *" apply "* ]] && \
+       [[ " ${args[*]} " != *" --dry-run "* ]]; then
+      echo "error: container web not found in pod $pod" >&2; exit 1
+    fi
+    exec nsenter --target "$(pid_of "$pod")" --pid --mount -- "${args[@]:1}" ;;
+  *) echo "kubectl stand-in: $verb is not used by the recipe" >&2; exit 2 ;;
+esac
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("nsenter"),
+                     "pods are pid and mount namespaces: run as root with util-linux's unshare and nsenter")
+class KubectlRecipeTest(unittest.TestCase):
+
+    def setUp(self):
+        # Not under /tmp: each pod mounts its own directory there.
+        self.dir = tempfile.mkdtemp(prefix="pyhot-kube-", dir="/var/tmp")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.kube = os.path.join(self.dir, "kube")
+        os.makedirs(os.path.join(self.kube, "shop"))
+        self.bin = os.path.join(self.dir, "bin")
+        os.mkdir(self.bin)
+        write_whole(os.path.join(self.bin, "kubectl"), KUBECTL)
+        os.chmod(os.path.join(self.bin, "kubectl"), 0o755)
+        self.source = os.path.join(self.dir, "source")
+        os.mkdir(self.source)
+        write_whole(os.path.join(self.source, "work.py"), work_text(1))
+        for args in (("init", "-q"), ("add", "work.py"), ("commit", "-q", "-m", "v1")):
+            subprocess.run(["git", "-c", "user.name=pyhot", "-c", "user.email=pyhot@example.invalid"] + list(args),
+                           cwd=self.source, check=True, capture_output=True, timeout=30)
+        self.pods = {}
+
+    def start_pod(self, name, version=1, label="app=web"):
+        home = os.path.join(self.dir, name)
+        os.makedirs(os.path.join(home, "tmp"))
+        write_whole(os.path.join(home, "work.py"), work_text(version))
+        launcher = ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "sh", "-c",
+                    'mount --bind "$1" /tmp && shift && exec "$@"', "sh", os.path.join(home, "tmp")]
+        server = PreforkServer("/usr/bin/python3", home, launcher=launcher)
+        self.addCleanup(server.stop)
+        def pid_one():
+            with open("/proc/%d/task/%d/children" % (server.pid, server.pid)) as handle:
+                return handle.read().split()
+        pid_one = wait_for(pid_one, 10, "the pod's pid 1")[0]
+        with open(os.path.join(self.kube, "shop", name), "w") as handle:
+            handle.write("%s %s\n" % (pid_one, label))
+        self.pods[name] = server
+        wait_for(lambda: self.live_answers(name) == {str(version)}, 15, "pod %s to answer" % name)
+
+    def live_answers(self, name):
+        # What each worker of the pod answers (they name their files by their pids inside the pod).
+        return set(self.pods[name].answers().values())
+
+    def rollout(self, bundle):
+        env = dict(os.environ, PATH=self.bin + ":" + os.environ["PATH"], FAKE_KUBE=self.kube, PYHOT=PYHOT)
+        env.pop("XDG_RUNTIME_DIR", None)
+        return subprocess.run(["bash", RECIPE, "-n", "shop", "-l", "app=web", "-c", "web", bundle],
+                              capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
+
+    def bundle(self):
+        write_whole(os.path.join(self.source, "work.py"), work_text(2))
+        path = os.path.join(self.dir, "fix.pyhot")
+        made = pyhot("bundle", os.path.join(self.source, "work.py"), "-o", path)
+        self.assertEqual(made.returncode, 0, made.stdout + made.stderr)
+        return path
+
+    def test_rollout_checks_every_pod_then_patches_each(self):
+        self.start_pod("web-a")
+        self.start_pod("web-b")
+        self.start_pod("other", label="app=db")
+        done = self.rollout(self.bundle())
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("== web")]
+        self.assertEqual(lines, ["== web-a: dry run", "== web-b: dry run", "== web-a: apply", "== web-b: apply"])
+        # pid 1 of each pod and its two workers, by their pids inside the pod.
+        self.assertEqual(done.stdout.count("3 of 3 processes run the bundle."), 2, done.stdout)
+        self.assertEqual(done.stdout.count("== process 1\n"), 4, done.stdout)
+        for name in ("web-a", "web-b"):
+            wait_for(lambda: self.live_answers(name) == {"2"}, 15, "pod %s on the bundle" % name)
+        self.assertEqual(self.live_answers("other"), {"1"})
+
+    def test_a_pod_on_another_version_stops_it_before_any_change(self):
+        self.start_pod("web-a")
+        self.start_pod("web-b", version=5)
+        done = self.rollout(self.bundle())
+        self.assertNotEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("is not the text bundle", done.stdout + done.stderr)
+        self.assertNotIn(": apply", done.stdout)
+        self.assertEqual(self.live_answers("web-a"), {"1"})
+        self.assertEqual(self.live_answers("web-b"), {"5"})
+
+    def test_a_failed_apply_stops_and_says_how_to_undo_it_everywhere(self):
+        self.start_pod("web-a")
+        self.start_pod("web-b")
+        self.start_pod("web-c")
+        open(os.path.join(self.kube, "fail-apply-web-b"), "w").close()
+        bundle = self.bundle()
+        with open(bundle) as handle:
+            label = json.load(handle)["id"]
+        done = self.rollout(bundle)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertNotIn("== web-c: apply", done.stdout)
+        # Every command printed undoes the patch in a pod it may have reached.
+        undo = [line.strip() for line in done.stderr.splitlines() if line.strip().startswith("kubectl exec")]
+        self.assertEqual(undo, ["kubectl exec -n shop -c web %s -- /tmp/pyhot revert 1 %s --tree" % (pod, label)
+                                for pod in ("web-a", "web-b")], done.stderr)
+        wait_for(lambda: self.live_answers("web-a") == {"2"}, 15, "web-a on the bundle")
+        self.assertEqual(self.live_answers("web-c"), {"1"})
+        env = dict(os.environ, PATH=self.bin + ":" + os.environ["PATH"], FAKE_KUBE=self.kube)
+        reverted = subprocess.run(undo[0].split(), capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(reverted.returncode, 0, reverted.stdout + reverted.stderr)
+        wait_for(lambda: self.live_answers("web-a") == {"1"}, 15, "web-a back on the old code")
 
 
 if __name__ == "__main__":

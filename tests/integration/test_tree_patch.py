@@ -7,114 +7,33 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import unittest
 
-from harness import interpreters, kill_group, pyhot, spawn, wait_for
-
-# Workers publish what two modules answer; SIGUSR1 forks one more.
-PREFORK = r'''
-import os, signal, sys, time
-import work, other
-
-def publish(name, text):
-    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
-        handle.write(text)
-    os.replace(name + ".tmp%d" % os.getpid(), name)
-
-def worker_loop():
-    while True:
-        publish("out-%d.txt" % os.getpid(), "%s %s" % (work.answer(), other.answer()))
-        time.sleep(0.02)
-
-def spawn():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            worker_loop()
-        finally:
-            os._exit(0)
-    return pid
-
-children = [spawn(), spawn()]
-signal.signal(signal.SIGUSR1, lambda *a: children.append(spawn()))
-while True:
-    publish("children.txt", " ".join(map(str, children)))
-    time.sleep(0.02)
-'''
-
-# The master never imports `work` (gunicorn without --preload): each worker
-# imports it from disk after the fork and publishes its answer.
-LAZY = r'''
-import os, sys, time
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-def publish(name, text):
-    with open(name + ".tmp%d" % os.getpid(), "w") as handle:
-        handle.write(text)
-    os.replace(name + ".tmp%d" % os.getpid(), name)
-
-def spawn():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            import work
-            while True:
-                publish("out-%d.txt" % os.getpid(), str(work.answer()))
-                time.sleep(0.02)
-        finally:
-            os._exit(0)
-    return pid
-
-children = [spawn(), spawn()]
-while True:
-    publish("children.txt", " ".join(map(str, children)))
-    time.sleep(0.02)
-'''
+from harness import PreforkServer, interpreters, pyhot, wait_for, write_whole
 
 LABEL = re.compile(r"\bt-[0-9a-f]{8}\b")
 
 
 class TreeFixture(unittest.TestCase):
+    """Workers publish what `work` and `other` answer; SIGUSR1 forks one more."""
     python = None
-    server = PREFORK
+    modules = "work,other"
+    preload = True
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="pyhot-treepatch-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.write("work.py", "def answer():\n    return 1\n\nclass Shape:\n    pass\n")
         self.write("other.py", "def answer():\n    return 'a'\n")
-        self.write("server.py", self.server)
-        self.log = open(os.path.join(self.dir, "server.log"), "w")
-        self.addCleanup(self.log.close)
-        # Workers are forks in the master's group: kill_group ends them all.
-        self.master = spawn([self.python, "server.py"], cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
-        self.addCleanup(kill_group, self.master)
+        self.server = PreforkServer(self.python, self.dir, self.modules, preload=self.preload)
+        self.addCleanup(self.server.stop)
+        self.master = self.server.process
+        self.children = self.server.children
+        self.answers = self.server.answers
 
     def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path + ".tmp", "w") as handle:
-            handle.write(text)
-        os.replace(path + ".tmp", path)
-        return path
-
-    def children(self):
-        try:
-            with open(os.path.join(self.dir, "children.txt")) as handle:
-                return [int(p) for p in handle.read().split()]
-        except (OSError, ValueError):
-            return []
-
-    def answers(self, children=None):
-        values = {}
-        for pid in self.children() if children is None else children:
-            try:
-                with open(os.path.join(self.dir, "out-%d.txt" % pid)) as handle:
-                    values[pid] = handle.read()
-            except OSError:
-                values[pid] = None
-        return values
+        return write_whole(os.path.join(self.dir, name), text)
 
     def wait_answers(self, expected, what, children=None):
         wait_for(lambda: len(self.children()) >= 2 and
@@ -190,7 +109,10 @@ class TreeLabelTest(TreeFixture):
 
 
 class LazyImportNoteTest(TreeFixture):
-    server = LAZY
+    """The master never imports `work` (gunicorn without --preload): each
+    worker imports it from disk after the fork."""
+    preload = False
+    modules = "work"
 
     def test_revert_says_new_workers_import_the_edit_from_disk(self):
         self.wait_answers("1", "two workers answering")

@@ -4,93 +4,13 @@ command included), workers that exit meanwhile are not failures, and a
 master that never imported the module does not fail the command."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 import unittest
 
-from harness import interpreters, kill_group, pyhot, spawn, wait_for
-
-# A standard-library pre-fork server: workers accept on the master's socket,
-# each serves MAX_REQUESTS connections and exits; the master forks a
-# replacement for every worker that ends (gunicorn's --max-requests).
-SERVER = r'''
-import os, select, socket, sys
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-if os.environ["PRELOAD"] == "1":
-    import work
-MAX_REQUESTS = int(os.environ["MAX_REQUESTS"])
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", 0))
-listener.listen(128)
-
-def serve():
-    import work  # without PRELOAD each worker imports it after the fork
-    for _ in range(MAX_REQUESTS):
-        connection, _ = listener.accept()
-        with connection:
-            connection.sendall(("%d %s\n" % (os.getpid(), work.answer())).encode())
-
-def fork_worker():
-    pid = os.fork()
-    if pid == 0:
-        try:
-            serve()
-        finally:
-            os._exit(0)
-    return pid
-
-workers = {fork_worker() for _ in range(3)}
-print("port", listener.getsockname()[1], flush=True)
-while True:
-    select.select([], [], [], 0.02)
-    while True:
-        pid, _ = os.waitpid(-1, os.WNOHANG)
-        if pid == 0:
-            break
-        workers.discard(pid)
-        workers.add(fork_worker())
-'''
+from harness import RECYCLING_SERVER, Load, ask_line_server, interpreters, kill_group, pyhot, spawn, wait_for, write_whole
 
 ROUNDS = int(os.environ.get("PYHOT_TREE_ROUNDS", "4"))
-
-
-class Load:
-    """Clients asking the server without pause, as real traffic would."""
-
-    def __init__(self, port):
-        self.port = port
-        self.failures = 0
-        self.stopped = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(2)]
-        for thread in self.threads:
-            thread.start()
-
-    def ask(self):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as connection:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = connection.recv(100)
-                if not chunk:
-                    raise ConnectionError("the server closed the connection without an answer")
-                data += chunk
-        pid, answer = data.decode().split()
-        return int(pid), answer
-
-    def run(self):
-        while not self.stopped.is_set():
-            try:
-                self.ask()
-            except OSError:
-                self.failures += 1
-
-    def stop(self):
-        self.stopped.set()
-        for thread in self.threads:
-            thread.join(15)
 
 
 class RecyclingTreeTest(unittest.TestCase):
@@ -105,8 +25,7 @@ class RecyclingTreeTest(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="pyhot-recycle-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.write_work(1)
-        with open(os.path.join(self.dir, "server.py"), "w") as handle:
-            handle.write(SERVER)
+        write_whole(os.path.join(self.dir, "server.py"), RECYCLING_SERVER)
         self.log_path = os.path.join(self.dir, "server.log")
         self.log = open(self.log_path, "w")
         self.addCleanup(self.log.close)
@@ -116,7 +35,8 @@ class RecyclingTreeTest(unittest.TestCase):
                             stderr=subprocess.STDOUT)
         self.addCleanup(kill_group, self.master)
         self.port = wait_for(self.port_line, 20, "the server to listen")
-        self.load = Load(self.port)
+        self.ask = lambda: ask_line_server(self.port)
+        self.load = Load(self.ask)
         self.addCleanup(self.load.stop)
 
     def port_line(self):
@@ -130,29 +50,26 @@ class RecyclingTreeTest(unittest.TestCase):
 
     def write_work(self, value):
         # Written whole and renamed: a worker importing it never sees half a file.
-        path = os.path.join(self.dir, "work.py")
-        with open(path + ".tmp", "w") as handle:
-            handle.write("def answer():\n    return %d\n" % value)
-        os.replace(path + ".tmp", path)
+        write_whole(os.path.join(self.dir, "work.py"), "def answer():\n    return %d\n" % value)
 
     def stale_answers(self, expected, samples=30):
         """Asks fresh requests after the command returned: every one must be
         answered by the new code, whichever worker takes it."""
         stale = []
         for _ in range(samples):
-            pid, answer = self.load.ask()
+            pid, answer = self.ask()
             if answer != str(expected):
                 stale.append((pid, answer))
         return stale
 
     def test_every_worker_runs_the_patch_after_each_command(self):
-        wait_for(lambda: self.load.ask()[1] == "1", 10, "the server to answer")
+        wait_for(lambda: self.ask()[1] == "1", 10, "the server to answer")
         for round_number in range(2, 2 + ROUNDS):
             self.write_work(round_number)
             done = pyhot("reload", self.master.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=120)
             self.assertEqual(done.returncode, 0, "round %d:\n%s%s" % (round_number, done.stdout, done.stderr))
             self.assertEqual(self.stale_answers(round_number), [], "round %d:\n%s" % (round_number, done.stdout))
-        self.assertEqual(self.load.failures, 0, "requests failed while the tree was patched")
+        self.assertEqual(self.load.failures, 0, "requests failed while the tree was patched: %s" % self.load.errors[:3])
 
 
 class LazyImportTreeTest(RecyclingTreeTest):
@@ -167,7 +84,7 @@ class LazyImportTreeTest(RecyclingTreeTest):
         super().test_every_worker_runs_the_patch_after_each_command()
 
     def test_master_without_the_module_is_skipped_with_a_note(self):
-        wait_for(lambda: self.load.ask()[1] == "1", 10, "the server to answer")
+        wait_for(lambda: self.ask()[1] == "1", 10, "the server to answer")
         self.write_work(7)
         done = pyhot("reload", self.master.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=120)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)

@@ -166,6 +166,27 @@ TEST(AgentClient, AnswerToAnotherRequestIsAProtocolError) {
   EXPECT_EQ(answer.error().kind, ErrorKind::protocol);
 }
 
+// Issue 9 item 11: a 50 MB file ended in "Broken pipe" when the agent cut
+// the oversized frame; the client says so before it sends anything.
+TEST(AgentClient, ARequestOverTheFrameLimitIsNotSent) {
+  ssize_t received = -1;
+  {
+    ScriptedPeer peer([&received](int fd) {
+      unsigned char header[4];
+      received = recv(fd, header, 4, MSG_WAITALL);  // the agent then refuses an oversized frame and closes
+    });
+    auto client = AgentClient::connect(peer.path(), std::chrono::milliseconds(5000));
+    ASSERT_TRUE(client.ok());
+    auto answer = (*client)->request("apply", {{"text", std::string(k_max_frame_bytes, 'x')}});
+    ASSERT_FALSE(answer.ok());
+    EXPECT_EQ(answer.error().kind, ErrorKind::refused);
+    EXPECT_NE(answer.error().message.find("over the 64 MiB the agent accepts in one request"), std::string::npos)
+        << answer.error().message;
+    (*client).reset();  // closed before the peer's thread is joined: it reads end of file
+  }
+  EXPECT_EQ(received, 0);
+}
+
 TEST(AgentClient, NothingListeningIsNotFound) {
   auto client = AgentClient::connect("/tmp/pyhot-no-such-socket.sock", std::chrono::milliseconds(200));
   ASSERT_FALSE(client.ok());
