@@ -230,7 +230,7 @@ Result<Done> wait_profiling(loader::Agent& agent, Sessions& sessions, const Prof
       if (isatty(1)) {
         std::cout << "\x1b[H\x1b[2J";
       }
-      print_flat(std::cout, {options.pid, read->data, sessions.functions, {}, {}});
+      print_flat(std::cout, {options.pid, read->data, sessions.functions, {}, {}, {}});
       std::cout << std::flush;
     }
   }
@@ -240,7 +240,7 @@ Result<Done> wait_profiling(loader::Agent& agent, Sessions& sessions, const Prof
 // Removes every session, newest first (a reloaded function's second
 // instrumentation is over its first); one profile of them all.
 Result<ProcessProfile> remove_all(loader::Agent& agent, const Sessions& sessions) {
-  ProcessProfile profile{0, {}, sessions.functions, {}, {}};
+  ProcessProfile profile{0, {}, sessions.functions, {}, {}, {}};
   for (auto id = sessions.ids.rbegin(); id != sessions.ids.rend(); ++id) {
     auto removed = agent.instrument_remove(*id);
     if (!removed) {

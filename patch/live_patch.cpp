@@ -99,7 +99,7 @@ struct ParsedVersions {
     if (window) {
       return {&window->before.text, live_hash, util::to_hex(window->text_hash)};
     }
-    return live ? Baseline{&live->text, live_hash} : Baseline{};
+    return live ? Baseline{&live->text, live_hash, {}} : Baseline{};
   }
 };
 
