@@ -528,11 +528,15 @@ class AgentTests(object):
         self.assertTrue(verify_request['verify'])
         self.assertEqual([(r['qualname'], r['status']) for r in verify_reply['results']],
                          [('same', 'unchanged'), ('changed', 'would_apply')])
-        self.assertEqual(reload.changes(), [('changed', 'swap')])
-        self.assertEqual(reload.statuses(), ['applied'])
+        # `same` moved down two lines: relocated (tracebacks point at its
+        # new lines), not left where the imported text had it.
+        self.assertEqual(reload.changes(), [('same', 'relocate'), ('changed', 'swap')])
+        self.assertEqual(reload.statuses(), ['applied', 'applied'])
         self.assertEqual(t.value('(app.same(1), app.changed(1))'), (2, 3))
+        self.assertEqual(t.value('app.same.__code__.co_firstlineno'), 3)
         self.assertEqual(t.call('history')['patches'][0]['changes'],
-                         [{'qualname': 'changed', 'verdict': 'swap'}])
+                         [{'qualname': 'same', 'verdict': 'relocate'},
+                          {'qualname': 'changed', 'verdict': 'swap'}])
         self.assertEqual(t.call('snapshot', module='app')['source'], new)
 
     def test_running_generators_keep_old_code_new_calls_and_async_get_new(self):

@@ -1,6 +1,7 @@
 """`autoreload --tree` and `run --autoreload` over a pre-fork server that
 recycles its workers: after a save is reported, every request is answered
 by the new code, whichever worker takes it, and no request fails."""
+import functools
 import os
 import re
 import shutil
@@ -8,8 +9,8 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import PYHOT, interpreters, kill_group, spawn, wait_for
-from test_tree_recycling import SERVER, Load
+from harness import PYHOT, Load, ask_line_server, interpreters, kill_group, spawn, wait_for
+from harness import RECYCLING_SERVER as SERVER
 
 
 class AutoreloadTreeTest(unittest.TestCase):
@@ -84,7 +85,7 @@ class AutoreloadTreeTest(unittest.TestCase):
         master, server_log = self.start([self.python, "server.py"], "server.log", preload=False,
                                         max_requests=1000000)
         port = wait_for(lambda: self.port_in(server_log), 20, "the server to listen")
-        load = Load(port)
+        load = Load(functools.partial(ask_line_server, port))
         self.addCleanup(load.stop)
         wait_for(lambda: load.ask()[1] == "1", 10, "the server to answer")
         watcher, log_path = self.start([PYHOT, "autoreload", str(master.pid), "--tree"], "autoreload.log",
@@ -102,7 +103,7 @@ class AutoreloadTreeTest(unittest.TestCase):
         child, log_path = self.start([PYHOT, "run", "--autoreload", "--", self.python, "server.py"], "run.log",
                                      preload=True, max_requests=40)
         port = wait_for(lambda: self.port_in(log_path), 30, "the server to listen")
-        load = Load(port)
+        load = Load(functools.partial(ask_line_server, port))
         self.addCleanup(load.stop)
         wait_for(lambda: load.ask()[1] == "1", 10, "the server to answer")
         wait_for(lambda: self.watching_work(log_path), 60, "autoreload to watch work.py")
