@@ -424,7 +424,10 @@ void UnitBuilder::copy_bindings_of_deleted_names(const Statement& statement, Uni
       }
     }
   }
-  for (const auto& [name, bound_by] : binder) {
+  for (const auto& entry : binder) {
+    // Named, not a structured binding: clang before 16 cannot capture one in a lambda.
+    const std::string& name = entry.first;
+    const Statement* bound_by = entry.second;
     // `d = _deepcopy_dispatch = {}` / `d[int] = ...` / `del d`: `d` is the
     // live dict the module kept under its other name, not a new one.
     auto kept = std::find_if(bound_by->targets.begin(), bound_by->targets.end(), [&](const std::string& target) {
