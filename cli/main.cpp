@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/profile.hpp"
+#include "cli/watch.hpp"
 #include "loader/agent_source.hpp"
 
 namespace {
@@ -72,6 +73,9 @@ void add_examples(CLI::App& app) {
       {"run", "pyhot run --autoreload -- python app.py\n  pyhot run --autoreload -- gunicorn app:wsgi -w 4"},
       {"bundle", "pyhot bundle app/views.py -o fix.pyhot --base v1.4"},
       {"apply", "pyhot apply 4242 fix.pyhot --dry-run\n  pyhot apply 4242 fix.pyhot --tree"},
+      {"watch",
+       "pyhot watch 4242 shop.pricing price_of -n 3\n  pyhot watch 4242 shop.cart Cart add --filter 'quantity > 10'\n"
+       "  pyhot watch 4242 shop.pricing price_of --expr 'item.upper()' --expr _return --exceptions"},
       {"profile",
        "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg"},
   };
@@ -153,7 +157,8 @@ int main(int argc, char** argv) {
   revert_command->footer(
       "Example:\n  pyhot revert 4242 3\n  pyhot revert 4242 t-1a2b3c4d --tree   (the label `reload --tree` printed)");
   revert_command->add_option("PID", revert.pid, "Target process id")->required()->check(k_process_id);
-  revert_command->add_option("ID", revert.arguments, "Patch id from `pyhot history`");
+  revert_command->add_option("ID", revert.arguments,
+                             "Patch id, or iN (an active watch or profile), from `pyhot history`");
   revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
   revert_command->add_flag("--json", revert.json, "Machine-readable output");
   revert_command->callback([&] { code = run_revert(revert); });
@@ -227,6 +232,46 @@ int main(int argc, char** argv) {
     profile.duration_seconds = parse_duration(profile_duration);
     profile.lease_seconds = parse_duration(profile_lease);
     code = run_profile(profile);
+  });
+
+  WatchCommandOptions watch;
+  std::string watch_duration;
+  std::string watch_lease = "5s";
+  auto* watch_command = app.add_subcommand(
+      "watch",
+      "Show each call of a live function (arguments, return value or exception, time): PID MODULE [CLASS] METHOD");
+  watch_command->add_option("PID", watch.pid, "Target process id")->required()->check(k_process_id);
+  watch_command->add_option("TARGET", watch.target, "MODULE [CLASS] METHOD, as `reload` takes them")->required();
+  watch_command->add_option("-n", watch.count, "Stop after N matching calls")->check(CLI::PositiveNumber);
+  watch_command->add_option(
+      "--filter", watch.filter,
+      "Python expression over the arguments (and _return, _exception); only calls where it is true");
+  watch_command->add_option("--expr", watch.exprs, "Print these expressions instead of the arguments and return value");
+  watch_command->add_flag("--exceptions", watch.exceptions, "Only calls that raised");
+  watch_command
+      ->add_option("--duration", watch_duration, "Stop after this long: 30s, 500ms, 2m (default: until Ctrl-C)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (10s, 500ms, 2m)";
+          },
+          "DURATION"));
+  watch_command->add_option("--depth", watch.depth, "How deep reprs go into containers (3)")->check(CLI::Range(1, 20));
+  watch_command->add_option("--length", watch.length, "Longest repr of one value, in characters (120)")
+      ->check(CLI::Range(8, 100000));
+  watch_command
+      ->add_option("--lease", watch_lease,
+                   "The agent removes the watch when pyhot has not renewed it for this long (5s)")
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (5s, 500ms)";
+          },
+          "DURATION"));
+  watch_command->add_flag("--json", watch.json, "One JSON object per line and call");
+  watch_command->add_flag("--force", watch.force, "Attach even where remote debugging was disabled (3.14+)");
+  watch_command->callback([&] {
+    watch.duration_seconds = watch_duration.empty() ? 0 : parse_duration(watch_duration);
+    watch.lease_seconds = parse_duration(watch_lease);
+    code = run_watch(watch);
   });
 
   add_examples(app);

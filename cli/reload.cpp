@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/instrument_session.hpp"
 #include "cli/live_process.hpp"
 #include "cli/output.hpp"
 #include "cli/process_tree.hpp"
@@ -353,6 +354,8 @@ int run_history(const ProcessOptions& options) {
       return k_exit_failed;
     }
     document = {{"ok", true}, {"patches", to_json(*patches)}};
+    loader::Agent lister(*agent);
+    document["instrumentations"] = list_instrumentations(lister, pid, !options.json);
     if (options.json) {
       return k_exit_done;
     }
@@ -379,6 +382,18 @@ int run_revert(const ProcessOptions& options) {
   // Patch ids differ per process: a tree is reverted by its patch's label.
   if (options.tree || (options.arguments.size() == 1 && is_patch_label(options.arguments[0]))) {
     return run_label_revert(options);
+  }
+  if (options.arguments.size() == 1 && instrumentation_id(options.arguments[0])) {
+    int session = *instrumentation_id(options.arguments[0]);
+    return for_each_target(options.pid, false, options.json, "removed", [&](int pid, json& document) {
+      std::unique_ptr<loader::AgentClient> holder;
+      auto* agent = open_or_report(pid, options.force, options.json, document, holder);
+      if (agent == nullptr) {
+        return k_exit_failed;
+      }
+      loader::Agent api(*agent);
+      return remove_instrumentation(api, session, options.json, document);
+    });
   }
   std::optional<int> patch_id;
   if (options.arguments.size() == 1) {

@@ -24,6 +24,8 @@ constexpr std::array k_ops{
     OpEntry{Op::instrument, "instrument"},
     OpEntry{Op::instrument_read, "instrument_read"},
     OpEntry{Op::instrument_remove, "instrument_remove"},
+    OpEntry{Op::instrument_events, "instrument_events"},
+    OpEntry{Op::instrument_list, "instrument_list"},
 };
 
 constexpr std::array k_statuses{
@@ -157,6 +159,44 @@ InstrumentReadReply read_reply(const json& reply) {
   out.data.ended = data.value("ended", 0.0);
   if (reply.contains("changed")) {
     out.changed = reply["changed"].get<std::vector<std::string>>();
+  }
+  return out;
+}
+
+std::string text_or_empty(const json& document, const char* name) {
+  auto found = document.find(name);
+  return found != document.end() && found->is_string() ? found->get<std::string>() : std::string{};
+}
+
+std::vector<std::pair<std::string, std::string>> named_values(const json& pairs) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& pair : pairs) {
+    out.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+  }
+  return out;
+}
+
+WatchEvent watch_event(const json& event) {
+  WatchEvent out;
+  out.sequence = event.at("seq").get<std::int64_t>();
+  out.probe = event.at("probe").get<int>();
+  out.time = event.at("time").get<double>();
+  out.duration = event.at("duration").get<double>();
+  out.thread = event.at("thread").get<std::int64_t>();
+  out.thread_name = text_or_empty(event, "thread_name");
+  if (event.contains("args")) {
+    out.args = named_values(event["args"]);
+  }
+  if (event.contains("exprs")) {
+    out.exprs = named_values(event["exprs"]);
+  }
+  if (event.contains("return") && event["return"].is_string()) {
+    out.returned = event["return"].get<std::string>();
+  }
+  if (event.contains("exception")) {
+    const auto& raised = event["exception"];
+    out.exception = WatchException{text_or_empty(raised, "type"), text_or_empty(raised, "message"),
+                                   raised.value("traceback", std::vector<std::string>{})};
   }
   return out;
 }
@@ -341,6 +381,11 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
   }
   json arguments = {
       {"kind", request.kind}, {"lease", request.lease_seconds}, {"marker", request.marker}, {"modules", modules}};
+  if (request.watch) {
+    const auto& watch = *request.watch;
+    arguments["watch"] = {{"filter", watch.filter},         {"exprs", watch.exprs}, {"limit", watch.limit},
+                          {"exceptions", watch.exceptions}, {"depth", watch.depth}, {"length", watch.length}};
+  }
   return call<InstrumentReply>(m_channel, Op::instrument, std::move(arguments), [](const json& reply) {
     InstrumentReply out{
         reply.at("session").get<int>(), reply.at("pid").get<int>(), reply.at("functions").get<int>(), {}};
@@ -360,6 +405,38 @@ Result<InstrumentReadReply> Agent::instrument_read(int session) {
 
 Result<InstrumentReadReply> Agent::instrument_remove(int session) {
   return call<InstrumentReadReply>(m_channel, Op::instrument_remove, {{"session", session}}, read_reply);
+}
+
+Result<WatchEvents> Agent::instrument_events(int session, std::int64_t cursor) {
+  return call<WatchEvents>(m_channel, Op::instrument_events, {{"session", session}, {"cursor", cursor}},
+                           [](const json& reply) {
+                             WatchEvents out;
+                             for (const auto& event : reply.at("events")) {
+                               out.events.push_back(watch_event(event));
+                             }
+                             out.cursor = reply.at("cursor").get<std::int64_t>();
+                             out.lost = reply.value("lost", std::int64_t{0});
+                             out.matched = reply.value("matched", std::int64_t{0});
+                             out.done = reply.value("done", false);
+                             out.filter_errors = reply.value("filter_errors", std::int64_t{0});
+                             out.filter_error = text_or_empty(reply, "filter_error");
+                             out.errors = reply.value("errors", std::int64_t{0});
+                             out.error = text_or_empty(reply, "error");
+                             out.replaced = reply.value("replaced", std::vector<std::string>{});
+                             return out;
+                           });
+}
+
+Result<std::vector<ActiveInstrumentation>> Agent::instrument_list() {
+  return call<std::vector<ActiveInstrumentation>>(
+      m_channel, Op::instrument_list, json::object(), [](const json& reply) {
+        std::vector<ActiveInstrumentation> out;
+        for (const auto& item : reply.at("instrumentations")) {
+          out.push_back({item.at("session").get<int>(), item.value("kind", ""), item.value("started", 0.0),
+                         item.value("functions", std::vector<std::string>{})});
+        }
+        return out;
+      });
 }
 
 Result<Done> Agent::stop() {

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "loader/agent_client.hpp"
@@ -28,6 +29,8 @@ enum class Op {
   instrument,
   instrument_read,
   instrument_remove,
+  instrument_events,
+  instrument_list,
 };
 
 struct OpEntry {
@@ -203,10 +206,22 @@ struct InstrumentedModule {
   std::vector<InstrumentedUnitRequest> units;
 };
 
+// A watch collector's choices (PROTOCOL.md, "instrument"): the filter and
+// the expressions are compiled once in the target.
+struct WatchOptions {
+  std::string filter;              // over the arguments, `_return`, `_exception`; "" for every call
+  std::vector<std::string> exprs;  // printed instead of the arguments and return value
+  std::int64_t limit = 0;          // stop after this many matching calls; 0: no limit
+  bool exceptions = false;         // only calls that raised
+  int depth = 3;                   // of reprs
+  int length = 120;                // of each repr
+};
+
 struct InstrumentRequest {
   std::string kind = "profile";  // the collector
-  double lease_seconds = 5;      // removed by the agent unless read again within this
-  std::string marker;            // probe constants are "<marker>:<probe id>"
+  std::optional<WatchOptions> watch;
+  double lease_seconds = 5;  // removed by the agent unless read again within this
+  std::string marker;        // probe constants are "<marker>:<probe id>"
   std::vector<InstrumentedModule> modules;
 };
 
@@ -255,6 +270,46 @@ struct InstrumentReadReply {
   std::vector<std::string> changed;  // remove: functions whose code was replaced meanwhile (kept)
 };
 
+// One call of a watched function (PROTOCOL.md, "instrument_events").
+struct WatchException {
+  std::string type;
+  std::string message;
+  std::vector<std::string> traceback;
+};
+
+struct WatchEvent {
+  std::int64_t sequence = 0;
+  int probe = 0;
+  double time = 0;      // unix seconds, at the call
+  double duration = 0;  // seconds
+  std::int64_t thread = 0;
+  std::string thread_name;
+  std::vector<std::pair<std::string, std::string>> args;  // name, bounded repr
+  std::optional<std::string> returned;                    // bounded repr; none when it raised
+  std::optional<WatchException> exception;
+  std::vector<std::pair<std::string, std::string>> exprs;  // expression, bounded repr
+};
+
+struct WatchEvents {
+  std::vector<WatchEvent> events;
+  std::int64_t cursor = 0;  // read from here next time
+  std::int64_t lost = 0;    // events the ring dropped before this read
+  std::int64_t matched = 0;
+  bool done = false;  // the limit was reached and every event read
+  std::int64_t filter_errors = 0;
+  std::string filter_error;  // the first
+  std::int64_t errors = 0;   // the probe's own failures (should stay 0)
+  std::string error;
+  std::vector<std::string> replaced;  // functions a reload gave new code (no probe)
+};
+
+struct ActiveInstrumentation {
+  int session = 0;
+  std::string kind;
+  double started = 0;  // unix seconds
+  std::vector<std::string> functions;
+};
+
 class Agent {
  public:
   explicit Agent(AgentChannel& channel) : m_channel(channel) {}
@@ -293,6 +348,10 @@ class Agent {
   Result<InstrumentReadReply> instrument_read(int session);
   // Puts the original code objects back; the final data.
   Result<InstrumentReadReply> instrument_remove(int session);
+  // A watch's events after `cursor`; renews the lease.
+  Result<WatchEvents> instrument_events(int session, std::int64_t cursor);
+  // The instrumentations active now.
+  Result<std::vector<ActiveInstrumentation>> instrument_list();
 
  private:
   AgentChannel& m_channel;

@@ -40,8 +40,8 @@ struct Insertion {
 };
 
 std::string reason_not_probed(const Definition& def, std::string_view def_line_text, std::string_view body_line_text,
-                              bool one_line) {
-  if (def.is_generator || def.is_coroutine) {
+                              bool one_line, bool suspending) {
+  if (!suspending && (def.is_generator || def.is_coroutine)) {
     return def.is_coroutine ? "a coroutine (not yet profiled)" : "a generator (not yet profiled)";
   }
   std::string outer = leading_whitespace(def_line_text);
@@ -65,7 +65,7 @@ std::uint32_t line_of_byte(const SourceFile& file, std::uint32_t byte) {
 }
 
 InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<ProbeSite>& sites,
-                                   const std::string& marker) {
+                                   const std::string& marker, bool suspending) {
   InstrumentedUnits out;
   auto file_lines = util::split_lines(file.text);
   auto text_of = [&](std::uint32_t line) {
@@ -79,7 +79,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
     std::string_view body_text = text_of(body_line);
     std::size_t line_start = def.body_byte - static_cast<std::size_t>(body_text.data() - file.text.data());
     bool one_line = !util::trim(body_text.substr(0, line_start)).empty();
-    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line);
+    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line, suspending);
     if (!reason.empty()) {
       out.skipped.push_back({&def, reason});
       continue;

@@ -38,9 +38,10 @@ std::string probe_constant(const std::string& marker, int probe);
 // the body so no line of the body changes; nested sites go into the unit of
 // their outermost function. Generators and coroutines are skipped (their
 // suspensions would need probes of their own), as are bodies indented with
-// tabs or by a single column.
+// tabs or by a single column. `suspending`: generators and coroutines are
+// probed too, one `with` around the whole run (a watch's one event per call).
 InstrumentedUnits instrument_units(const parser::SourceFile& file, const std::vector<ProbeSite>& sites,
-                                   const std::string& marker);
+                                   const std::string& marker, bool suspending = false);
 
 // The line of a byte offset of the file's text (1-based).
 std::uint32_t line_of_byte(const parser::SourceFile& file, std::uint32_t byte);
