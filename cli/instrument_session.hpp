@@ -4,8 +4,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +38,50 @@ std::string new_probe_marker();
 // The text that is live for a module: what the agent recorded (the imported
 // text, or the last reload's), else the file.
 FunctionCatalog::Loader live_module_text(loader::Agent& agent);
+
+// What a streaming diagnostic (watch, probe, trace) sends, and the name
+// each probe id reports under.
+struct PreparedInstrumentation {
+  loader::InstrumentRequest request;
+  std::map<int, std::string> names;
+};
+
+// How one streaming diagnostic is made and shown; the loop is shared.
+struct EventStream {
+  int pid = 0;
+  std::string what;     // "watch", "probe", "trace"
+  std::string verb;     // "Watching", "Probing", "Tracing"
+  std::string noun;     // what one event is: "call", "hit"
+  std::string subject;  // what the first line names
+  std::int64_t count = 0;
+  double duration_seconds = 0;  // 0: until Ctrl-C or the count
+  bool json = false;
+  // The request, made again (for the remaining count) after a reload.
+  std::function<Result<PreparedInstrumentation>(loader::Agent&, std::int64_t limit)> prepare;
+  std::function<void(std::ostream&, const loader::InstrumentEvent&, const std::string& name)> print;
+  std::function<nlohmann::json(const loader::InstrumentEvent&, const std::string& name)> to_json;
+};
+
+// "module.Class.method" from the words `reload` takes (MODULE [CLASS] METHOD).
+std::string target_pattern(const std::vector<std::string>& target);
+
+// A probe above the body of each function the words name, the probe ids
+// named module.qualname; the caller sets the kind, its options and lease.
+// `suspending`: generators and coroutines too.
+Result<PreparedInstrumentation> function_probes(loader::Agent& agent, const std::vector<std::string>& target,
+                                                bool suspending);
+
+// connect_to_agent(stream.pid), then stream_events; the exit code.
+int connect_and_stream(bool force, const EventStream& stream);
+
+// Installs the instrumentation, prints its events as they come (reading
+// every 100 ms, which renews the lease) until the count, the duration or
+// Ctrl-C, then removes it. The exit code.
+int stream_events(loader::Agent& agent, const EventStream& stream);
+
+// "12:03:36.655", local time; "0.021 ms".
+std::string clock_time(double unix_seconds);
+std::string milliseconds(double seconds);
 
 // `pyhot history` lists the instrumentations active in a process (a watch,
 // a profile) as "i<session>"; `pyhot revert PID i<session>` removes one.

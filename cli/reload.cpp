@@ -379,10 +379,6 @@ int run_revert(const ProcessOptions& options) {
     print_error("revert takes PID [ID]", options.json);
     return k_exit_usage;
   }
-  // Patch ids differ per process: a tree is reverted by its patch's label.
-  if (options.tree || (options.arguments.size() == 1 && is_patch_label(options.arguments[0]))) {
-    return run_label_revert(options);
-  }
   if (options.arguments.size() == 1 && instrumentation_id(options.arguments[0])) {
     int session = *instrumentation_id(options.arguments[0]);
     return for_each_target(options.pid, false, options.json, "removed", [&](int pid, json& document) {
@@ -394,6 +390,10 @@ int run_revert(const ProcessOptions& options) {
       loader::Agent api(*agent);
       return remove_instrumentation(api, session, options.json, document);
     });
+  }
+  // Patch ids differ per process: a tree is reverted by its patch's label.
+  if (options.tree || (options.arguments.size() == 1 && is_patch_label(options.arguments[0]))) {
+    return run_label_revert(options);
   }
   std::optional<int> patch_id;
   if (options.arguments.size() == 1) {

@@ -193,10 +193,26 @@ struct RevertReply {
 // Instrumentation (PROTOCOL.md, "instrument"): per function, the text a
 // fresh import compiles (`unit.source`, checked against the live code) and
 // the same text with probe lines inserted, with the real line of each line.
+struct LineProbeRequest {
+  std::uint32_t line = 0;   // real line of the statement the probe runs before
+  std::uint32_t scope = 0;  // real `def` line of the function that holds it
+  int probe = 0;
+};
+
+struct VariableProbeRequest {
+  std::string name;
+  std::uint32_t scope = 0;
+  int probe = 0;
+};
+
 struct InstrumentedUnitRequest {
   UnitRequest unit;
   std::string instrumented;
   std::vector<std::uint32_t> lines;
+  // Probes the agent inserts into the syntax tree (`instrumented` then
+  // equals the plain text).
+  std::vector<LineProbeRequest> line_probes;
+  std::vector<VariableProbeRequest> variable_probes;
 };
 
 struct InstrumentedModule {
@@ -217,9 +233,28 @@ struct WatchOptions {
   int length = 120;                // of each repr
 };
 
+// A line probe's choices (`probe`) and a trace's.
+struct ProbeOptions {
+  std::vector<std::string> prints;
+  bool locals = false;
+  std::string code;
+  std::string filter;
+  std::int64_t limit = 0;
+  int depth = 3;
+  int length = 120;
+};
+
+struct TraceOptions {
+  std::int64_t limit = 0;
+  double min_ms = 0;
+  int depth = 20;
+};
+
 struct InstrumentRequest {
   std::string kind = "profile";  // the collector
   std::optional<WatchOptions> watch;
+  std::optional<ProbeOptions> probe;
+  std::optional<TraceOptions> trace;
   double lease_seconds = 5;  // removed by the agent unless read again within this
   std::string marker;        // probe constants are "<marker>:<probe id>"
   std::vector<InstrumentedModule> modules;
@@ -270,28 +305,50 @@ struct InstrumentReadReply {
   std::vector<std::string> changed;  // remove: functions whose code was replaced meanwhile (kept)
 };
 
-// One call of a watched function (PROTOCOL.md, "instrument_events").
-struct WatchException {
+// One event of a watch, a line probe or a trace (PROTOCOL.md,
+// "instrument_events"); the fields its kind gives, the others empty.
+struct RaisedException {
   std::string type;
   std::string message;
   std::vector<std::string> traceback;
 };
 
-struct WatchEvent {
-  std::int64_t sequence = 0;
-  int probe = 0;
-  double time = 0;      // unix seconds, at the call
-  double duration = 0;  // seconds
-  std::int64_t thread = 0;
-  std::string thread_name;
-  std::vector<std::pair<std::string, std::string>> args;  // name, bounded repr
-  std::optional<std::string> returned;                    // bounded repr; none when it raised
-  std::optional<WatchException> exception;
-  std::vector<std::pair<std::string, std::string>> exprs;  // expression, bounded repr
+struct TraceNode {
+  std::string name;   // module.qualname
+  std::string where;  // file:line of the def
+  double duration = 0;
+  std::vector<TraceNode> children;
 };
 
-struct WatchEvents {
-  std::vector<WatchEvent> events;
+using NamedValues = std::vector<std::pair<std::string, std::string>>;  // name or expression, bounded repr
+
+struct InstrumentEvent {
+  std::int64_t sequence = 0;
+  int probe = 0;
+  double time = 0;  // unix seconds, at the call or the line
+  std::int64_t thread = 0;
+  std::string thread_name;
+  // watch and trace
+  double duration = 0;  // seconds
+  NamedValues args;
+  std::optional<std::string> returned;  // none when it raised
+  std::optional<RaisedException> exception;
+  NamedValues exprs;
+  // probe
+  int line = 0;
+  NamedValues locals;
+  NamedValues prints;
+  std::vector<std::string> output;   // what --code printed
+  std::string code_error;            // what --code raised
+  std::optional<std::string> value;  // --var: the value assigned
+  // trace
+  std::optional<TraceNode> tree;
+  std::int64_t omitted = 0;  // calls not kept (the tree's node limit)
+  std::string raised;        // the traced call's exception type
+};
+
+struct InstrumentEvents {
+  std::vector<InstrumentEvent> events;
   std::int64_t cursor = 0;  // read from here next time
   std::int64_t lost = 0;    // events the ring dropped before this read
   std::int64_t matched = 0;
@@ -349,7 +406,7 @@ class Agent {
   // Puts the original code objects back; the final data.
   Result<InstrumentReadReply> instrument_remove(int session);
   // A watch's events after `cursor`; renews the lease.
-  Result<WatchEvents> instrument_events(int session, std::int64_t cursor);
+  Result<InstrumentEvents> instrument_events(int session, std::int64_t cursor);
   // The instrumentations active now.
   Result<std::vector<ActiveInstrumentation>> instrument_list();
 

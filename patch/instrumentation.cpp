@@ -55,7 +55,41 @@ std::string reason_not_probed(const Definition& def, std::string_view def_line_t
   return {};
 }
 
+loader::UnitRequest unit_request(const CompilationUnit& plain) {
+  loader::UnitRequest unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
+                              "swap",           {},         plain.source,
+                              plain.first_line, 0,          {},
+                              plain.accessor,   false,      plain.duplicate};
+  for (const auto& scope : plain.scopes) {
+    unit.scopes.push_back({scope.name, scope.is_class});
+  }
+  return unit;
+}
+
 }  // namespace
+
+const Definition* function_at_line(const SourceFile& file, std::uint32_t line) {
+  const Definition* found = nullptr;
+  for (const auto& def : file.definitions) {
+    if (def.kind != parser::DefinitionKind::klass && def.def_line < line && line <= def.range.end_line &&
+        (found == nullptr || def.def_line > found->def_line)) {
+      found = &def;
+    }
+  }
+  return found;
+}
+
+loader::InstrumentedUnitRequest statement_probe_unit(const SourceFile& file, const Definition& def) {
+  CompilationUnit plain = UnitBuilder(file).definition(outermost_function(file, def), differ::Verdict::swap);
+  loader::InstrumentedUnitRequest request;
+  request.unit = unit_request(plain);
+  request.instrumented = plain.source;
+  auto count = util::split_lines(plain.source).size();
+  for (std::size_t i = 0; i < count; ++i) {
+    request.lines.push_back(plain.first_line + static_cast<std::uint32_t>(i));
+  }
+  return request;
+}
 
 std::string probe_constant(const std::string& marker, int probe) { return marker + ":" + std::to_string(probe); }
 
@@ -92,13 +126,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
   for (auto& [outer, insertions] : by_unit) {
     CompilationUnit plain = builder.definition(*outer, differ::Verdict::swap);
     loader::InstrumentedUnitRequest request;
-    request.unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
-                    "swap",           {},         plain.source,
-                    plain.first_line, 0,          {},
-                    plain.accessor,   false,      plain.duplicate};
-    for (const auto& scope : plain.scopes) {
-      request.unit.scopes.push_back({scope.name, scope.is_class});
-    }
+    request.unit = unit_request(plain);
     std::map<std::uint32_t, const Insertion*> at_line;
     for (const auto& insertion : insertions) {
       at_line[insertion.line] = &insertion;

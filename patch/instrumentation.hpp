@@ -43,6 +43,15 @@ std::string probe_constant(const std::string& marker, int probe);
 InstrumentedUnits instrument_units(const parser::SourceFile& file, const std::vector<ProbeSite>& sites,
                                    const std::string& marker, bool suspending = false);
 
+// The innermost function (not class) whose body holds `line`, or nullptr.
+const parser::Definition* function_at_line(const parser::SourceFile& file, std::uint32_t line);
+
+// The unit of def's outermost function with no text inserted: a line probe
+// or a variable probe is placed by the agent in its syntax tree (the
+// request's `line_probes`, `variable_probes`, which the caller adds), so the
+// statement it runs before keeps its own line and column.
+loader::InstrumentedUnitRequest statement_probe_unit(const parser::SourceFile& file, const parser::Definition& def);
+
 // The line of a byte offset of the file's text (1-based).
 std::uint32_t line_of_byte(const parser::SourceFile& file, std::uint32_t byte);
 

@@ -4155,7 +4155,7 @@ def _watch_collector(request):
         try:
             return compile(text, '<pyhot watch %s>' % what, 'eval')
         except (SyntaxError, ValueError) as exc:
-            raise _Failure('refused', '%s %r does not compile: %s; nothing was watched'
+            raise _Failure('refused', '%s %r does not compile: %s'
                            % (what, text, _exception_text(exc)))
     return _WatchCollector(
         compiled(source, '--filter') if source else None,
@@ -4498,7 +4498,7 @@ def _insert_statement_probes(tree, raw, lines, prefix, qualname):
             line = text_line.get(real)
             if line not in starts:
                 near = [lines[s - 1] for s in starts if abs(lines[s - 1] - real) <= 3]
-                raise _Failure('refused', 'no statement of %s starts at line %d%s; nothing was probed'
+                raise _Failure('refused', 'no statement of %s starts at line %d%s'
                                % (qualname, real, ' (statements start at %s)'
                                   % ', '.join(str(n) for n in near) if near else ''))
             wanted.append((line, marker))
@@ -4506,7 +4506,7 @@ def _insert_statement_probes(tree, raw, lines, prefix, qualname):
             if not name.isidentifier():
                 raise _Failure('protocol', 'variable %r is not a name' % name[:40])
             if not any(_assigns(n, name) for n in ast.walk(found[0]) if isinstance(n, ast.stmt)):
-                raise _Failure('refused', '%s never assigns %s; nothing was probed' % (qualname, name))
+                raise _Failure('refused', '%s never assigns %s' % (qualname, name))
         _StatementProbes(wanted, names).function(found[0])
     return tree
 
@@ -4549,7 +4549,7 @@ def _probe_collector(request):
         code = compile(source, '<pyhot probe --code>', 'exec') if source else None
         test = compile(condition, '<pyhot probe --filter>', 'eval') if condition else None
     except (SyntaxError, ValueError) as exc:
-        raise _Failure('refused', 'does not compile: %s; nothing was probed' % _exception_text(exc))
+        raise _Failure('refused', 'does not compile: %s' % _exception_text(exc))
     return _LineProbeCollector(
         compiled, _field(options, 'locals', bool, False), code, test,
         _int_field(options, 'limit', 0, MAX_ID, 0),

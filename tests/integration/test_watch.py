@@ -234,7 +234,6 @@ class WatchTest(TargetTestCase):
         out, _ = self.ended(process)
         events = self.events(out)
         self.assertEqual(sorted(e["thread"] for e in events), ["worker-%d" % i for i in range(4)])
-        self.assertEqual(len(set(e["thread_id"] for e in events)), 4)
         by_thread = {e["thread"]: e for e in events}
         self.assertEqual(by_thread["worker-3"]["return"], str(2 * 30 * 3))
 
@@ -250,7 +249,7 @@ class WatchTest(TargetTestCase):
         self.assertIn("...", long["return"])
 
     def test_slow_pyhot_loses_events_with_a_count_and_never_blocks(self):
-        process = self.watch("work", "price_of", "--json")
+        process = self.watch("work", "price_of", "--json", "-n", "3000")
         process.send_signal(signal.SIGSTOP)  # pyhot reads nothing now
         try:
             started = time.monotonic()
@@ -258,9 +257,7 @@ class WatchTest(TargetTestCase):
             self.assertLess(time.monotonic() - started, 4)  # within the lease
         finally:
             process.send_signal(signal.SIGCONT)
-        wait_for(lambda: self.target.call("1") == "1", 5, "the target")
-        time.sleep(0.5)  # pyhot's next reads
-        out, _ = self.stopped(process)
+        out, _ = self.ended(process)  # -n 3000: it ends by itself
         events = self.events(out)
         calls = [e for e in events if e["event"] == "call"]
         lost = sum(e["count"] for e in events if e["event"] == "lost")
@@ -319,7 +316,16 @@ class WatchTest(TargetTestCase):
 
 
 class AttachedWatchTest(WatchTest):
+    """The same against a process pyhot attaches to (no recorded import):
+    the tests where that could differ."""
     prepared = False
+
+
+ATTACHED = ("test_arguments_and_return_values", "test_exception_with_its_real_lines",
+            "test_generator_coroutine_and_nested_return", "test_reload_while_watched_keeps_the_watch_on_the_new_code",
+            "test_killed_pyhot_leaves_no_instrumentation")
+for _name in [n for n in dir(WatchTest) if n.startswith("test_") and n not in ATTACHED]:
+    setattr(AttachedWatchTest, _name, None)  # not collected
 
 
 for_each_interpreter(WatchTest, globals())
