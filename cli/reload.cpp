@@ -355,8 +355,8 @@ int run_history(const ProcessOptions& options) {
     }
     document = {{"ok", true}, {"patches", to_json(*patches)}};
     loader::Agent lister(*agent);
-    document["instrumentations"] = list_instrumentations(lister, pid, !options.json);
     if (options.json) {
+      document["instrumentations"] = list_instrumentations(lister, pid, false);
       return k_exit_done;
     }
     if (patches->empty()) {
@@ -370,6 +370,7 @@ int run_history(const ProcessOptions& options) {
         std::cout << "      " << std::left << std::setw(9) << change.verdict << " " << change.qualname << "\n";
       }
     }
+    list_instrumentations(lister, pid, true);
     return k_exit_done;
   });
 }
