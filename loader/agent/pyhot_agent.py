@@ -3627,6 +3627,12 @@ def _bind_probes(code, prefix, probe_of, used):
     return code.replace(co_consts=tuple(consts)) if changed else code
 
 
+def _probed(code):
+    """Whether code carries a probe of any instrumentation."""
+    return any(_probed(c) if isinstance(c, types.CodeType) else type(c).__name__.endswith('Probe')
+               and hasattr(c, 'collector') for c in code.co_consts)
+
+
 def _holds_probes(code, collector):
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
@@ -3660,6 +3666,9 @@ class _InstrumentedFunction(object):
         if unit.live_fn is None:
             raise _Failure('not_found', 'Cannot locate function %s in module %s'
                            % (unit.qualname, module_name))
+        if _probed(unit.old_code):
+            raise _Failure('refused', '%s.%s is instrumented already (`pyhot history` lists it)'
+                           % (module_name, unit.qualname))
         if not _code_equal(unit.new_code, unit.old_code):
             raise _Failure('refused', 'the live code of %s.%s is not the text of %s (edited since '
                            'it was imported?); nothing was instrumented'

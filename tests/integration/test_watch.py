@@ -306,6 +306,14 @@ class WatchTest(TargetTestCase):
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(self.target.call("work.price_of('a')"), "30")
 
+    def test_a_function_watched_already_is_refused(self):
+        process = self.watch("work", "price_of")
+        done = pyhot("watch", self.target.pid, "work", "price_of", "-n", "1")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("work.price_of is instrumented already (`pyhot history` lists it)", done.stderr)
+        self.assertEqual(self.target.call("work.price_of('ab')"), "60")
+        self.stopped(process)
+
     def test_bad_target_words(self):
         done = pyhot("watch", self.target.pid, "work", "price_off")
         self.assertEqual(done.returncode, 1, done.stderr)
