@@ -1,23 +1,22 @@
 #include "cli/profile.hpp"
 
-#include <signal.h>
-#include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
-#include <random>
+#include <map>
 #include <set>
 
 #include "cli/commands.hpp"
+#include "cli/instrument_session.hpp"
 #include "cli/output.hpp"
 #include "cli/profile_report.hpp"
 #include "cli/profile_select.hpp"
 #include "loader/agent_api.hpp"
 #include "loader/agent_client.hpp"
 #include "loader/process.hpp"
-#include "parser/parser.hpp"
-#include "patch/compilation_unit.hpp"
 #include "patch/instrumentation.hpp"
 #include "util/file.hpp"
 
@@ -30,70 +29,6 @@ using Clock = std::chrono::steady_clock;
 // Reads renew the lease: at least three of them fit in it.
 constexpr double k_longest_read_interval = 1.0;
 
-volatile sig_atomic_t g_interrupted = 0;
-
-void note_interrupt(int) { g_interrupted = 1; }
-
-// Ctrl-C (and SIGTERM, SIGHUP) end the profile: the instrumentation is
-// removed and the summary printed, as when the duration is over.
-class InterruptScope {
- public:
-  InterruptScope() {
-    struct sigaction action {};
-    action.sa_handler = note_interrupt;
-    sigemptyset(&action.sa_mask);
-    for (int i = 0; i < 3; ++i) {
-      sigaction(k_signals[i], &action, &m_previous[i]);
-    }
-  }
-  ~InterruptScope() {
-    for (int i = 0; i < 3; ++i) {
-      sigaction(k_signals[i], &m_previous[i], nullptr);
-    }
-  }
-  InterruptScope(const InterruptScope&) = delete;
-  InterruptScope& operator=(const InterruptScope&) = delete;
-
- private:
-  static constexpr int k_signals[3] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction m_previous[3]{};
-};
-
-void pause_until(Clock::time_point until) {
-  while (!g_interrupted && Clock::now() < until) {
-    auto left = std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(100));
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec wait{static_cast<time_t>(nanos / 1000000000), static_cast<long>(nanos % 1000000000)};
-    nanosleep(&wait, nullptr);
-  }
-}
-
-std::string new_marker() {
-  std::random_device random;
-  std::uniform_int_distribution<unsigned> digit(0, 15);
-  std::string marker = "__pyhot_probe_";
-  for (int i = 0; i < 16; ++i) {
-    marker += "0123456789abcdef"[digit(random)];
-  }
-  return marker;
-}
-
-// The text that is live for a module: what the agent recorded (the imported
-// text, or the last reload's), else the file.
-FunctionCatalog::Loader live_text(loader::Agent& agent) {
-  return [&agent](const loader::LoadedModule& module) -> Result<parser::SourceFile> {
-    auto recorded = agent.snapshot(module.name);
-    if (recorded && *recorded) {
-      return parser::parse_source(**recorded, module.file);
-    }
-    auto text = util::read_file(module.file);
-    if (!text) {
-      return text.error();
-    }
-    return parser::parse_source(*text, module.file);
-  };
-}
-
 struct Prepared {
   loader::InstrumentRequest request;
   std::map<int, ProfiledFunction> functions;
@@ -103,31 +38,12 @@ Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunct
                          int first_probe = 1) {
   Prepared out;
   out.request.lease_seconds = lease;
-  out.request.marker = new_marker();
-  std::map<std::string, std::vector<patch::ProbeSite>> sites;
-  std::vector<std::string> order;
+  out.request.marker = new_probe_marker();
   int next = first_probe;
   for (const auto& function : chosen) {
-    if (!sites.contains(function.module)) {
-      order.push_back(function.module);
-    }
-    sites[function.module].push_back({function.definition, next});
-    out.functions[next] = {function.name(), function.file, function.definition->def_line};
-    ++next;
+    out.functions[next++] = {function.name(), function.file, function.definition->def_line};
   }
-  for (const auto& module : order) {
-    const auto* source = catalog.source(module);
-    auto units = patch::instrument_units(*source, sites[module], out.request.marker, patch::ProbeShape::calls);
-    for (const auto& skipped : units.skipped) {
-      std::cerr << "pyhot: not profiled: " << module << "." << skipped.definition->qualname << ": " << skipped.reason
-                << "\n";
-    }
-    if (units.units.empty()) {
-      continue;
-    }
-    out.request.modules.push_back({module, source->path, patch::future_features(*source), std::move(units.units)});
-  }
-  if (out.request.modules.empty()) {
+  if (!add_probe_units(catalog, chosen, patch::ProbeShape::calls, first_probe, "not profiled", out.request)) {
     return make_error(ErrorKind::refused, "none of the functions chosen can be profiled");
   }
   return out;
@@ -179,7 +95,7 @@ void reprofile(loader::Agent& agent, const std::vector<std::string>& names, cons
   if (!modules) {
     return;
   }
-  FunctionCatalog catalog(*modules, live_text(agent));
+  FunctionCatalog catalog(*modules, live_module_text(agent));
   auto not_profiled = [&](const Error& error) {
     std::cerr << "pyhot: the new code of " << fresh.front() << (fresh.size() > 1 ? " and others" : "")
               << " is not profiled: " << error.message << "\n";
@@ -211,9 +127,9 @@ Result<Done> wait_profiling(loader::Agent& agent, Sessions& sessions, const Prof
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
   auto every = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::min(k_longest_read_interval, options.lease_seconds / 3)));
-  while (!g_interrupted && Clock::now() < end) {
+  while (!interrupted() && Clock::now() < end) {
     pause_until(std::min(end, Clock::now() + every));
-    if (g_interrupted || Clock::now() >= end) {
+    if (interrupted() || Clock::now() >= end) {
       break;
     }
     auto read = agent.instrument_read(sessions.ids.front(), options.live);
@@ -305,7 +221,7 @@ int run_profile(const ProfileOptions& options) {
     print_error(modules.error().message, options.json);
     return k_exit_failed;
   }
-  FunctionCatalog catalog(*modules, live_text(agent));
+  FunctionCatalog catalog(*modules, live_module_text(agent));
   auto chosen = catalog.select(options.patterns);
   if (!chosen) {
     print_error(chosen.error().message, options.json);
@@ -316,7 +232,6 @@ int run_profile(const ProfileOptions& options) {
     print_error(prepared.error().message, options.json);
     return k_exit_failed;
   }
-  g_interrupted = 0;
   InterruptScope interrupts;
   auto installed = agent.instrument(prepared->request);
   if (!installed) {

@@ -43,9 +43,10 @@ struct Insertion {
 };
 
 std::string reason_not_probed(const Definition& def, std::string_view def_line_text, std::string_view body_line_text,
-                              bool one_line, bool suspensions_wrapped) {
-  if (!suspensions_wrapped && (def.is_generator || def.is_coroutine)) {
-    return def.is_coroutine ? "a coroutine (not yet profiled)" : "a generator (not yet profiled)";
+                              bool one_line, ProbeShape shape) {
+  if (shape == ProbeShape::with_statement && (def.is_generator || def.is_coroutine)) {
+    return def.is_coroutine ? "a coroutine (its suspensions are not followed)"
+                            : "a generator (its suspensions are not followed)";
   }
   std::string outer = leading_whitespace(def_line_text);
   std::string inner = one_line ? outer + "  " : leading_whitespace(body_line_text);
@@ -58,7 +59,41 @@ std::string reason_not_probed(const Definition& def, std::string_view def_line_t
   return {};
 }
 
+loader::UnitRequest unit_request(const CompilationUnit& plain) {
+  loader::UnitRequest unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
+                              "swap",           {},         plain.source,
+                              plain.first_line, 0,          {},
+                              plain.accessor,   false,      plain.duplicate};
+  for (const auto& scope : plain.scopes) {
+    unit.scopes.push_back({scope.name, scope.is_class});
+  }
+  return unit;
+}
+
 }  // namespace
+
+const Definition* function_at_line(const SourceFile& file, std::uint32_t line) {
+  const Definition* found = nullptr;
+  for (const auto& def : file.definitions) {
+    if (def.kind != parser::DefinitionKind::klass && def.def_line < line && line <= def.range.end_line &&
+        (found == nullptr || def.def_line > found->def_line)) {
+      found = &def;
+    }
+  }
+  return found;
+}
+
+loader::InstrumentedUnitRequest statement_probe_unit(const SourceFile& file, const Definition& def) {
+  CompilationUnit plain = UnitBuilder(file).definition(outermost_function(file, def), differ::Verdict::swap);
+  loader::InstrumentedUnitRequest request;
+  request.unit = unit_request(plain);
+  request.instrumented = plain.source;
+  auto count = util::split_lines(plain.source).size();
+  for (std::size_t i = 0; i < count; ++i) {
+    request.lines.push_back(plain.first_line + static_cast<std::uint32_t>(i));
+  }
+  return request;
+}
 
 std::string probe_constant(const std::string& marker, int probe) { return marker + ":" + std::to_string(probe); }
 
@@ -163,7 +198,7 @@ struct ProbeLines {
 ProbeLines probe_lines(const Insertion& insertion, const std::string& marker, ProbeShape shape) {
   std::string probe = "'" + probe_constant(marker, insertion.probe) + "'";
   const std::string& indent = insertion.indent;
-  if (shape == ProbeShape::with_statement) {
+  if (shape != ProbeShape::calls) {
     return {{indent + "with " + probe + ":"}, {}};
   }
   // A generator's or coroutine's run starts and finishes through the probe
@@ -244,7 +279,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
     std::size_t line_start = def.body_byte - static_cast<std::size_t>(body_text.data() - file.text.data());
     bool one_line = !util::trim(body_text.substr(0, line_start)).empty();
     bool suspends = def.is_generator || def.is_coroutine;
-    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line, shape == ProbeShape::calls);
+    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line, shape);
     if (reason.empty() && suspends && shape == ProbeShape::calls) {
       LineEdits mine;
       reason = add_suspension_edits(file, def, "'" + probe_constant(marker, site.probe) + "'", mine);
@@ -268,13 +303,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
   for (auto& [outer, insertions] : by_unit) {
     CompilationUnit plain = builder.definition(*outer, differ::Verdict::swap);
     loader::InstrumentedUnitRequest request;
-    request.unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
-                    "swap",           {},         plain.source,
-                    plain.first_line, 0,          {},
-                    plain.accessor,   false,      plain.duplicate};
-    for (const auto& scope : plain.scopes) {
-      request.unit.scopes.push_back({scope.name, scope.is_class});
-    }
+    request.unit = unit_request(plain);
     instrument_unit(plain, insertions, edits, file_lines, marker, shape, request);
     out.units.push_back(std::move(request));
   }
