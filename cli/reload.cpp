@@ -287,6 +287,16 @@ int run_reload(const ReloadOptions& options) {
     print_error("reload takes PID FILE.py, PID MODULE, or PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
+  // A file too large to reload is refused before any process is attached
+  // (a module's file is known only once its process says where it is).
+  if (auto sized = util::check_source_size(options.target[0]); options.target.size() == 1 && !sized) {
+    if (options.json) {
+      print_json({{"ok", false}, {"target", options.target[0]}, {"error", sized.error().message}});
+    } else {
+      std::cout << "Error: " << sized.error().message << "\n";
+    }
+    return k_exit_failed;
+  }
   std::string label = options.tree ? make_tree_label() : std::string();
   auto one = [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
