@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -310,7 +311,11 @@ int run_reload(const ReloadOptions& options) {
                                       : reload_method(typed, options, document);
   };
   if (options.tree) {
-    return run_labelled_over_tree(options.pid, label, options.dry_run, options.json, "run the new code", one);
+    // The file a FILE reload applies (a module's file is known to its processes only).
+    std::error_code error;
+    bool is_file = options.target.size() == 1 && std::filesystem::is_regular_file(options.target[0], error);
+    return run_labelled_over_tree(options.pid, label, options.dry_run, options.json, "run the new code", one,
+                                  is_file ? util::absolute_path(options.target[0]) : std::string());
   }
   return for_each_target(options.pid, false, options.json, "run the new code", one);
 }
