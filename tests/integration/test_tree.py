@@ -46,6 +46,12 @@ class TreeTest(unittest.TestCase):
         self.parent.send_signal(signal.SIGUSR1)
         third = wait_for(lambda: self.children()[2:3], 10, "a third worker")[0]
         wait_for(lambda: self.answers([third]).get(third) == "2", 10, "the new worker's answer")
+        # ... and is confirmed, not patched again, as every other process.
+        again = pyhot("reload", self.parent.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=60)
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertIn("== process %d\n" % third, again.stdout)
+        self.assertNotIn("Reload is done successfully.", again.stdout)
+        self.assertIn("4 of 4 processes run the new code (4 already did).", again.stdout)
 
         history = pyhot("history", self.parent.pid, "--tree")
         self.assertEqual(history.returncode, 0, history.stdout + history.stderr)
