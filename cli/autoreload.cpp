@@ -377,7 +377,7 @@ bool Autoreload::over_tree() {
 FileResult Autoreload::apply_over_tree(const std::string& path) {
   auto& file = m_files[path];
   FileState before_reading = file_state(path);
-  auto text = util::read_file(path);
+  auto text = util::read_python_file(path);
   if (!text) {
     report_error(m_output.display(path), "error", path, file.module, text.error().message);
     return FileResult::failed;

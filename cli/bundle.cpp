@@ -57,7 +57,7 @@ Result<Bundle> make_bundle(const std::vector<std::string>& files, const std::str
   bundle.made_by = "pyhot " + std::string(loader::pyhot_version());
   for (const auto& given : files) {
     std::string file = util::absolute_path(given);
-    auto text = util::read_file(file);
+    auto text = util::read_python_file(file);
     if (!text) {
       return text.error().with_context("bundling '" + given + "'");
     }

@@ -141,7 +141,10 @@ Result<std::vector<GitFile>> git_changed_files(const CheckOptions& options) {
       auto text = git({"-C", root, "show", ":" + path});
       file.new_text = text ? *text : std::string{};
     } else {
-      auto text = util::read_file(absolute);
+      auto text = util::read_python_file(absolute);
+      if (!text && text.error().kind == ErrorKind::refused) {
+        return text.error();  // too large to check: not an empty file
+      }
       file.new_text = text ? *text : std::string{};
     }
     files.push_back(std::move(file));
@@ -228,11 +231,12 @@ int run_defs(const DefsOptions& options) {
 int run_check(const CheckOptions& options) {
   std::vector<FileCheck> checks;
   if (options.paths.size() == 2 && !options.staged) {
-    auto old_text = util::read_file(options.paths[0]);
-    auto new_text = util::read_file(options.paths[1]);
+    auto old_text = util::read_python_file(options.paths[0]);
+    auto new_text = util::read_python_file(options.paths[1]);
     if (!old_text || !new_text) {
-      print_error((!old_text ? old_text.error() : new_text.error()).message, options.json);
-      return k_exit_usage;
+      const auto& error = !old_text ? old_text.error() : new_text.error();
+      print_error(error.message, options.json);
+      return error.kind == ErrorKind::refused ? k_exit_failed : k_exit_usage;
     }
     auto check = check_texts(options.paths[1], *old_text, *new_text);
     if (!check) {
@@ -244,7 +248,7 @@ int run_check(const CheckOptions& options) {
     auto files = git_changed_files(options);
     if (!files) {
       print_error(files.error().message, options.json);
-      return k_exit_usage;
+      return files.error().kind == ErrorKind::refused ? k_exit_failed : k_exit_usage;
     }
     for (const auto& file : *files) {
       auto check = check_texts(file.path, file.old_text, file.new_text);

@@ -217,7 +217,8 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
     counts.add(member.outcome);
     std::cout << "== process " << member.pid;
     if (member.outcome == MemberOutcome::exited) {
-      std::cout << ": exited during the command (not counted)\n";
+      std::cout << ": exited during " << member.document.value("during", std::string("the command"))
+                << " (not counted)\n";
     } else if (member.outcome == MemberOutcome::lacks_module) {
       std::cout << ": does not have the module loaded; skipped\n";
     } else if (member.outcome == MemberOutcome::not_reached) {

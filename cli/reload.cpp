@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -288,6 +289,16 @@ int run_reload(const ReloadOptions& options) {
     print_error("reload takes PID FILE.py, PID MODULE, or PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
+  // A file too large to reload is refused before any process is attached
+  // (a module's file is known only once its process says where it is).
+  if (auto sized = util::check_source_size(options.target[0]); options.target.size() == 1 && !sized) {
+    if (options.json) {
+      print_json({{"ok", false}, {"target", options.target[0]}, {"error", sized.error().message}});
+    } else {
+      std::cout << "Error: " << sized.error().message << "\n";
+    }
+    return k_exit_failed;
+  }
   std::string label = options.tree ? make_tree_label() : std::string();
   auto one = [&](int pid, json& document) {
     std::unique_ptr<loader::AgentClient> holder;
@@ -301,7 +312,11 @@ int run_reload(const ReloadOptions& options) {
                                       : reload_method(typed, options, document);
   };
   if (options.tree) {
-    return run_labelled_over_tree(options.pid, label, options.dry_run, options.json, "run the new code", one);
+    // The file a FILE reload applies (a module's file is known to its processes only).
+    std::error_code error;
+    bool is_file = options.target.size() == 1 && std::filesystem::is_regular_file(options.target[0], error);
+    return run_labelled_over_tree(options.pid, label, options.dry_run, options.json, "run the new code", one,
+                                  is_file ? util::absolute_path(options.target[0]) : std::string());
   }
   return for_each_target(options.pid, false, options.json, "run the new code", one);
 }

@@ -54,7 +54,7 @@ std::map<std::string, std::optional<std::string>> live_before_revert(loader::Age
 // holds the text the revert took away.
 bool live_differs_from_disk(loader::Agent& agent, const std::string& module, const std::string& file,
                             const std::optional<std::string>& before) {
-  auto disk = util::read_file(file);
+  auto disk = util::read_python_file(file);
   if (!disk) {
     return false;
   }
@@ -129,6 +129,28 @@ std::string reverted_disk_note(int root, const std::vector<TreeMember>& members)
   return note;
 }
 
+std::optional<std::string> disk_hash(const std::string& file) {
+  auto text = util::read_python_file(file);
+  return text ? std::optional<std::string>(util::hash_hex(*text)) : std::nullopt;
+}
+
+// Whether every process that had the module exited during the command and
+// the ones alive now have not imported it: a master without the module
+// whose workers were all recycled while the command ran.
+bool only_exited_processes_had_it(const std::vector<TreeMember>& members) {
+  OutcomeCounts counts;
+  for (const auto& member : members) {
+    counts.add(member.outcome);
+  }
+  return counts.exited > 0 && counts.running_it() == 0 && counts.failed == 0 && counts.not_reached == 0;
+}
+
+std::string holders_exited_note(const std::string& file) {
+  return "Note: every process that had the module exited during the command; the ones alive now have not "
+         "imported it and will import " +
+         file + " from disk, which holds the text this command applies.";
+}
+
 void print_tree_result(const std::vector<TreeMember>& members, json extra, bool json_output, const std::string& what,
                        const std::string& note) {
   if (json_output) {
@@ -149,15 +171,24 @@ void print_tree_result(const std::vector<TreeMember>& members, json extra, bool 
 }  // namespace
 
 int run_labelled_over_tree(int root, const std::string& label, bool dry_run, bool json_output, const std::string& what,
-                           const TreeCommand& command) {
+                           const TreeCommand& command, const std::string& file) {
+  auto before = file.empty() ? std::nullopt : disk_hash(file);
   auto members = run_over_tree(root, command);
   int code = tree_exit_code(members);
+  json extra = json::object();
+  std::string note;
+  if (code != k_exit_done && before && only_exited_processes_had_it(members) && disk_hash(file) == before) {
+    code = k_exit_done;
+    note = holders_exited_note(file);
+    extra["ok"] = true;
+  }
   bool applied = std::any_of(members.begin(), members.end(), [](const TreeMember& member) {
     return member.outcome == MemberOutcome::done && member.document.contains("patch") &&
            member.document["patch"].is_number_integer();
   });
-  std::string note = dry_run ? std::string() : failed_apply_note(root, members);
-  json extra = json::object();
+  if (note.empty() && !dry_run) {
+    note = failed_apply_note(root, members);
+  }
   if (applied) {
     extra["label"] = label;
   }
@@ -169,35 +200,50 @@ int run_labelled_over_tree(int root, const std::string& label, bool dry_run, boo
   return code;
 }
 
+namespace {
+
+// One process's part of `history --tree`: its patches of its own (the
+// labelled ones are printed once for the tree).
+int history_in(int pid, const ProcessOptions& options, json& document) {
+  std::unique_ptr<loader::AgentClient> holder;
+  if (open_or_report(pid, options.force, options.json, document, holder) == nullptr) {
+    return k_exit_failed;
+  }
+  auto patches = loader::Agent(*holder).history();
+  if (!patches) {
+    // With its kind the runner gives the process its longer grace to end:
+    // a worker exiting slowly can break the connection well before it ends.
+    document = {
+        {"ok", false}, {"error", patches.error().message}, {"error_kind", error_kind_name(patches.error().kind)}};
+    std::cerr << "pyhot: " << patches.error().message << "\n";
+    return k_exit_failed;
+  }
+  document = {{"ok", true}, {"patches", to_json(*patches)}};
+  int own = 0;
+  for (const auto& patch : *patches) {
+    if (!patch.label.empty()) {
+      continue;
+    }
+    ++own;
+    std::cout << "#" << patch.id << "  " << format_time(patch.time) << "  " << patch.module
+              << (patch.reverted ? "  (reverted)" : "") << "\n";
+    for (const auto& change : patch.changes) {
+      std::cout << "      " << std::left << std::setw(9) << change.verdict << " " << change.qualname << "\n";
+    }
+  }
+  if (own == 0) {
+    std::cout << "No patches of its own.\n";
+  }
+  return k_exit_done;
+}
+
+}  // namespace
+
 int run_tree_history(const ProcessOptions& options) {
   auto members = run_over_tree(options.pid, [&](int pid, json& document) {
-    std::unique_ptr<loader::AgentClient> holder;
-    if (open_or_report(pid, options.force, options.json, document, holder) == nullptr) {
-      return k_exit_failed;
-    }
-    auto patches = loader::Agent(*holder).history();
-    if (!patches) {
-      document = {{"ok", false}, {"error", patches.error().message}};
-      std::cerr << "pyhot: " << patches.error().message << "\n";
-      return k_exit_failed;
-    }
-    document = {{"ok", true}, {"patches", to_json(*patches)}};
-    int own = 0;
-    for (const auto& patch : *patches) {
-      if (!patch.label.empty()) {
-        continue;
-      }
-      ++own;
-      std::cout << "#" << patch.id << "  " << format_time(patch.time) << "  " << patch.module
-                << (patch.reverted ? "  (reverted)" : "") << "\n";
-      for (const auto& change : patch.changes) {
-        std::cout << "      " << std::left << std::setw(9) << change.verdict << " " << change.qualname << "\n";
-      }
-    }
-    if (own == 0) {
-      std::cout << "No patches of its own.\n";
-    }
-    return k_exit_done;
+    int code = history_in(pid, options, document);
+    document["during"] = "the history request";  // what a process that exits meanwhile is said to have exited during
+    return code;
   });
   if (options.json) {
     print_json(tree_to_json(members));

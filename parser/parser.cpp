@@ -47,7 +47,7 @@ Result<SourceFile> parse_source(std::string_view text, const std::string& path) 
 }
 
 Result<SourceFile> parse_file(const std::string& path) {
-  Result<std::string> text = util::read_file(path);
+  Result<std::string> text = util::read_python_file(path);
   if (!text) {
     return text.error();
   }

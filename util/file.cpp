@@ -45,8 +45,41 @@ Result<std::string> read_file(const std::string& path) {
   return contents;
 }
 
-Result<std::string> read_source(const std::string& path) {
+namespace {
+
+Error too_large_error(const std::string& path, std::uintmax_t size) {
+  auto tenths = size * 10 / (1U << 20);
+  return make_error(ErrorKind::refused, "'" + path + "' is " + std::to_string(tenths / 10) + "." +
+                                            std::to_string(tenths % 10) + " MiB, over the " +
+                                            std::to_string(k_max_source_bytes >> 20) +
+                                            " MiB pyhot reads as one Python file; nothing was read or sent "
+                                            "(split it into smaller modules)");
+}
+
+}  // namespace
+
+Result<Done> check_source_size(const std::string& path) {
+  std::error_code error;
+  auto size = std::filesystem::file_size(path, error);
+  if (!error && size > k_max_source_bytes) {
+    return too_large_error(path, size);
+  }
+  return k_done;  // a file that cannot be sized is read_file's to report
+}
+
+Result<std::string> read_python_file(const std::string& path) {
+  if (auto sized = check_source_size(path); !sized) {
+    return sized.error();
+  }
   auto text = read_file(path);
+  if (text && text->size() > k_max_source_bytes) {
+    return too_large_error(path, text->size());  // it grew while it was read
+  }
+  return text;
+}
+
+Result<std::string> read_source(const std::string& path) {
+  auto text = read_python_file(path);
   if (!text) {
     return text;
   }

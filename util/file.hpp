@@ -1,6 +1,7 @@
 // Whole-file reads and writes with errors as values.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "util/result.hpp"
@@ -8,6 +9,16 @@
 namespace pyhot::util {
 
 Result<std::string> read_file(const std::string& path);
+// The largest Python file pyhot reads: its text travels to the agent up to
+// twice in one request (the file and its definitions), JSON-escaped, and the
+// agent takes 64 MiB per request. Real modules are far smaller; a larger
+// file would be read and parsed for minutes only to be refused at the end.
+inline constexpr std::uintmax_t k_max_source_bytes = 16U << 20;
+// Refused, before a byte of it is read, when the file at path is larger than
+// k_max_source_bytes: one line with its size, the limit and what to do.
+Result<Done> check_source_size(const std::string& path);
+// read_file of a Python file: refused up front when it is too large.
+Result<std::string> read_python_file(const std::string& path);
 // A source file's text as it is compiled from: without a UTF-8 byte-order
 // mark (CPython decodes it as utf-8-sig) and refused, with the line and
 // column of the first such byte, unless it is UTF-8 (the text goes to the

@@ -220,19 +220,22 @@ while True:
 # forks a replacement for every worker that ends (gunicorn's
 # --max-requests). It prints "port N" when it listens. Environment:
 # MAX_REQUESTS, PRELOAD ("1": the master imports `work`; "0": each worker
-# imports it after the fork), WORKERS (default 3).
+# imports it after the fork), WORKERS (default 3), BOOT_SECONDS (default 0:
+# how long a new worker takes before it imports `work` and serves).
 RECYCLING_SERVER = r"""
-import os, select, socket, sys
+import os, select, socket, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 if os.environ["PRELOAD"] == "1":
     import work
 MAX_REQUESTS = int(os.environ["MAX_REQUESTS"])
+BOOT_SECONDS = float(os.environ.get("BOOT_SECONDS", "0"))
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", 0))
 listener.listen(128)
 
 def serve():
+    time.sleep(BOOT_SECONDS)  # a worker's own start-up before it imports the app (gunicorn's boot)
     import work  # without PRELOAD each worker imports it after the fork
     for _ in range(MAX_REQUESTS):
         connection, _ = listener.accept()

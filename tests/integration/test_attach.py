@@ -382,7 +382,7 @@ class AttachTest(unittest.TestCase):
                 os.remove(marker)
 
     def test_signals_to_the_injector_leave_the_target_running(self):
-        # Ctrl-C or kill at any moment of an injection: the target goes on.
+        # Ctrl-C, kill, a closed terminal at any moment of an injection: the target goes on.
         python = interpreters()[0][1]
         marker, bootstrap = self.marker()
         proc, _ = self.start(python, SLEEP)
@@ -391,7 +391,8 @@ class AttachTest(unittest.TestCase):
             self.addCleanup(kill_group, probe)
             # Not a synchronisation: each round signals at a later moment of the injection.
             time.sleep(round_ * 0.0002)
-            probe.send_signal(signal.SIGINT if round_ % 2 else signal.SIGTERM)
+            # Every signal that ends a process and can be blocked (SIGKILL: test_attach_faults).
+            probe.send_signal((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)[round_ % 4])
             probe.wait(timeout=10)
             self.assert_no_thread_stopped(proc.pid)
         out, err = proc.communicate(timeout=20)

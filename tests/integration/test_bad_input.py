@@ -1,10 +1,12 @@
 """Bad input gets one clear line, the right exit code (1 refused with nothing
 changed, 2 usage) and leaves the target as it was (issue 9, items 9 and 11)."""
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from harness import TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, wait_for
@@ -37,6 +39,73 @@ class EmptyFileTest(TargetTestCase):
         done = pyhot("reload", target.pid, target.path("app.py"), "--allow-empty")
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertEqual(target.call("hasattr(app, 'price')"), "False")
+
+
+OVERSIZED = 61 * 1024 * 1024  # the size that was parsed for 12 minutes before the refusal
+
+
+def oversize(path):
+    """Grows path to OVERSIZED bytes, sparsely: a tail of NULs no reader
+    should ever reach (the size alone refuses it)."""
+    with open(path, "r+b") as handle:
+        handle.truncate(OVERSIZED)
+
+
+class OversizedFileTest(TargetTestCase):
+    """A file over the size pyhot reads is refused up front, by every command
+    that reads a Python file: one line naming its size and the limit, exit 1,
+    quickly, and nothing sent to the target (issue 9, item 11)."""
+
+    def assert_refused(self, done, path, started, stream="stdout"):
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertLess(time.monotonic() - started, 20, "refused only after reading the file")
+        text = getattr(done, stream)
+        self.assertIn("'%s' is 61.0 MiB, over the 16 MiB pyhot reads as one Python file" % path, text)
+        self.assertIn("split it into smaller modules", text)
+        self.assertEqual(len(text.strip().splitlines()), 1, text)
+
+    def test_reload_of_an_oversized_file_attaches_nothing(self):
+        target = self.start(APP, ["app"], prepared=False)
+        oversize(target.path("app.py"))
+        started = time.monotonic()
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assert_refused(done, target.path("app.py"), started)
+        listed = json.loads(pyhot("ps", "--json", check=0).stdout)["processes"]
+        self.assertEqual([row["agent"] for row in listed if row["pid"] == target.pid], [False], "nothing attached")
+        self.assertEqual(target.call("app.price(2)"), "4")
+
+    def test_reload_of_a_module_and_of_a_method_in_an_oversized_file(self):
+        target = self.start(APP, ["app"])
+        oversize(target.path("app.py"))
+        for args in (("app",), ("app", "price"), ("app", "Cart", "total")):
+            started = time.monotonic()
+            done = pyhot("reload", target.pid, *args)
+            self.assert_refused(done, target.path("app.py"), started)
+        history = pyhot("history", target.pid, "--json", check=0)
+        self.assertEqual(json.loads(history.stdout)["patches"], [], "nothing applied")
+        self.assertEqual(target.call("app.price(2)"), "4")
+
+    def test_autoreload_refuses_an_oversized_save(self):
+        target = self.start(APP, ["app"])
+        oversize(target.path("app.py"))
+        started = time.monotonic()
+        done = pyhot("autoreload", "--once", target.pid, target.path("app.py"), timeout=60)
+        self.assert_refused(done, target.path("app.py"), started)
+        self.assertEqual(target.call("app.price(2)"), "4")
+
+    def test_defs_check_and_bundle_refuse_an_oversized_file(self):
+        directory = tempfile.mkdtemp(prefix="pyhot-test-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        old, new = os.path.join(directory, "old.py"), os.path.join(directory, "new.py")
+        for path in (old, new):
+            with open(path, "w") as handle:
+                handle.write("def price(x):\n    return x * 2\n")
+        oversize(new)
+        for args, stream in ((("defs", new), "stderr"), (("check", old, new), "stderr"),
+                             (("bundle", new, "-o", os.path.join(directory, "p.pyhot")), "stderr")):
+            started = time.monotonic()
+            done = pyhot(*args)
+            self.assert_refused(done, new, started, stream)
 
 
 def nested_ifs(levels, width=2):
@@ -179,7 +248,8 @@ class UsageTest(unittest.TestCase):
 for_each_interpreter(EmptyFileTest, globals())
 for_each_interpreter(SourceTextTest, globals())
 for_each_interpreter(TargetExitsTest, globals())
-del EmptyFileTest, SourceTextTest, TargetExitsTest
+for_each_interpreter(OversizedFileTest, globals())
+del EmptyFileTest, SourceTextTest, TargetExitsTest, OversizedFileTest
 
 if __name__ == "__main__":
     unittest.main()

@@ -46,6 +46,12 @@ class TreeTest(unittest.TestCase):
         self.parent.send_signal(signal.SIGUSR1)
         third = wait_for(lambda: self.children()[2:3], 10, "a third worker")[0]
         wait_for(lambda: self.answers([third]).get(third) == "2", 10, "the new worker's answer")
+        # ... and is confirmed, not patched again, as every other process.
+        again = pyhot("reload", self.parent.pid, os.path.join(self.dir, "work.py"), "--tree", timeout=60)
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertIn("== process %d\n" % third, again.stdout)
+        self.assertNotIn("Reload is done successfully.", again.stdout)
+        self.assertIn("4 of 4 processes run the new code (4 already did).", again.stdout)
 
         history = pyhot("history", self.parent.pid, "--tree")
         self.assertEqual(history.returncode, 0, history.stdout + history.stderr)
@@ -124,14 +130,169 @@ class SlowExitTreeTest(unittest.TestCase):
         self.assertIn("== process %d\n" % staying, done.stdout)
 
 
+# A master without `work` (gunicorn without --preload) and one worker that
+# imported it and exits as soon as its agent decodes a request (recycled
+# mid-command: the agent calls json.loads on each); the master then forks a
+# replacement that has not imported `work` yet (it would, from disk, on its
+# first request).
+HOLDER_EXITS = r"""
+import json, os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+def exit_at_the_first_request(*args, **kwargs):
+    os._exit(0)
+
+def holder():
+    import work
+    json.loads = exit_at_the_first_request
+    while True:
+        time.sleep(0.02)
+
+def latecomer():
+    while True:
+        time.sleep(0.02)
+
+def fork(role):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            role()
+        finally:
+            os._exit(0)
+    return pid
+
+def publish(name, text):
+    with open(name + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(name + ".tmp", name)
+
+holder_pid = fork(holder)
+publish("holder.txt", str(holder_pid))
+while os.waitpid(holder_pid, os.WNOHANG)[0] == 0:
+    time.sleep(0.02)
+publish("latecomer.txt", str(fork(latecomer)))
+while True:
+    time.sleep(0.02)
+"""
+
+
+class HolderExitsTreeTest(unittest.TestCase):
+    """Every process that had the module exits during `reload --tree`; the
+    ones alive have not imported it and will import the file, which holds
+    the applied text: done, with a note that says so (issue 11)."""
+    python = None
+
+    def test_a_tree_whose_only_holders_exited_is_done(self):
+        directory = tempfile.mkdtemp(prefix="pyhot-holders-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        work = write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
+        write_whole(os.path.join(directory, "server.py"), HOLDER_EXITS)
+        master = spawn([self.python, "server.py"], cwd=directory)
+        self.addCleanup(kill_group, master)
+
+        def published(name):
+            try:
+                with open(os.path.join(directory, name)) as handle:
+                    return int(handle.read())
+            except (OSError, ValueError):
+                return None
+        holder = wait_for(lambda: published("holder.txt"), 10, "the worker")
+        write_whole(work, "def answer():\n    return 2\n")
+        done = pyhot("reload", master.pid, work, "--tree", timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        latecomer = published("latecomer.txt")
+        self.assertIn("== process %d: exited during the command (not counted)" % holder, done.stdout)
+        self.assertIn("== process %d: does not have the module loaded; skipped" % master.pid, done.stdout)
+        self.assertIn("== process %d: does not have the module loaded; skipped" % latecomer, done.stdout)
+        self.assertIn("Note: every process that had the module exited during the command; the ones alive now have "
+                      "not imported it and will import %s from disk, which holds the text this command applies.\n"
+                      % work, done.stdout)
+        self.assertNotIn("Patch ", done.stdout, "no process was patched: there is nothing to undo")
+
+
+# A master with `work` and two workers; the first worker starts to exit as
+# a history request reaches its agent: it shuts every socket it has (its
+# agent's too, as a server closing down does: the request's connection
+# breaks while the socket's file is still there) and ends 1.5 s later. The
+# request is seen where the agent decodes it (it calls json.loads).
+EXITS_ON_HISTORY = r"""
+import json, os, socket, stat, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import work
+leaving = []
+decode = json.loads
+
+def loads(text, *args, **kwargs):
+    value = decode(text, *args, **kwargs)
+    if leaving and isinstance(value, dict) and value.get("op") == "history":
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                    sock = socket.socket(fileno=int(name))
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.detach()
+            except OSError:
+                pass
+        time.sleep(1.5)
+        os._exit(0)
+    return value
+
+json.loads = loads
+children = []
+for index in range(2):
+    pid = os.fork()
+    if pid == 0:
+        leaving[:] = [True] if index == 0 else []
+        while True:
+            time.sleep(0.02)
+    children.append(pid)
+with open("children.tmp", "w") as handle:
+    handle.write(" ".join(map(str, children)))
+os.replace("children.tmp", "children.txt")
+while True:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    time.sleep(0.02)
+"""
+
+
+class HistoryExitTreeTest(unittest.TestCase):
+    """A worker that exits during `history --tree` is reported as such, in
+    one line, and is not a failure (issue 11)."""
+    python = None
+
+    def test_a_worker_exiting_during_the_history_request(self):
+        directory = tempfile.mkdtemp(prefix="pyhot-historyexit-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
+        write_whole(os.path.join(directory, "server.py"), EXITS_ON_HISTORY)
+        master = spawn([self.python, "server.py"], cwd=directory)
+        self.addCleanup(kill_group, master)
+
+        def children():
+            try:
+                with open(os.path.join(directory, "children.txt")) as handle:
+                    return [int(p) for p in handle.read().split()]
+            except (OSError, ValueError):
+                return None
+        leaving, staying = wait_for(children, 10, "two workers")
+        done = pyhot("history", master.pid, "--tree", timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("== process %d: exited during the history request (not counted)\n" % leaving, done.stdout)
+        self.assertIn("== process %d\n" % staying, done.stdout)
+        self.assertEqual(done.stderr, "")
+
+
 # Three interpreters keep the suite short: the oldest, the newest, and the
 # one whose runtime is linked into the executable.
 for label, path in interpreters():
     if label in ("debian-python3", "python3.8", "python3.13"):
-        for base in (TreeTest, SlowExitTreeTest):
+        for base in (TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest):
             name = "%s_%s" % (base.__name__, label.replace(".", "_").replace("-", "_"))
             globals()[name] = type(name, (base,), {"python": path})
-del TreeTest, SlowExitTreeTest, base
+del TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest, base
 
 if __name__ == "__main__":
     unittest.main()

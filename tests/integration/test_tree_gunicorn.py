@@ -19,6 +19,8 @@ ROUNDS = int(os.environ.get("PYHOT_TREE_ROUNDS", "3"))
                                            "package (scripts/setup does)")
 class GunicornTreeTest(unittest.TestCase):
     preload = False
+    max_requests = 60
+    history_too = False  # `history --tree` after each reload, over workers that are exiting
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="pyhot-gunicorn-")
@@ -26,7 +28,7 @@ class GunicornTreeTest(unittest.TestCase):
         self.write_work(1)
         write_whole(os.path.join(self.dir, "app.py"), GUNICORN_APP)
         self.port = free_port()
-        command = ["/usr/bin/python3", "-m", "gunicorn", "-w", "3", "--max-requests", "60",
+        command = ["/usr/bin/python3", "-m", "gunicorn", "-w", "3", "--max-requests", str(self.max_requests),
                    "--max-requests-jitter", "0", "-b", "127.0.0.1:%d" % self.port, "app:application"]
         if self.preload:
             command.insert(3, "--preload")
@@ -64,11 +66,23 @@ class GunicornTreeTest(unittest.TestCase):
                 if answer != str(round_number):
                     stale.append((pid, answer))
             self.assertEqual(stale, [], "round %d:\n%s" % (round_number, done.stdout))
+            if self.history_too:
+                history = pyhot("history", self.master.pid, "--tree", timeout=120)
+                self.assertEqual(history.returncode, 0, "round %d:\n%s%s" % (round_number, history.stdout,
+                                                                             history.stderr))
         self.assertEqual(self.load.failures, 0, "requests failed while the tree was patched: %s" % self.load.errors[:3])
 
 
 class PreloadGunicornTreeTest(GunicornTreeTest):
     preload = True
+
+
+class AggressiveGunicornTreeTest(GunicornTreeTest):
+    """Without --preload, every worker recycled after 20 requests: all the
+    workers that had the module can exit during the command while their
+    replacements have not imported it yet (issue 11: 1 round in 3 exited 1)."""
+    max_requests = 20
+    history_too = True
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ class RecyclingTreeTest(unittest.TestCase):
     # forked from the patched master already runs the patch, so recycling
     # can be as fast as the load makes it.
     max_requests = 15
+    boot_seconds = 0
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="pyhot-recycle-")
@@ -29,7 +30,8 @@ class RecyclingTreeTest(unittest.TestCase):
         self.log_path = os.path.join(self.dir, "server.log")
         self.log = open(self.log_path, "w")
         self.addCleanup(self.log.close)
-        env = dict(os.environ, PRELOAD="1" if self.preload else "0", MAX_REQUESTS=str(self.max_requests), PYTHONDONTWRITEBYTECODE="1")
+        env = dict(os.environ, PRELOAD="1" if self.preload else "0", MAX_REQUESTS=str(self.max_requests),
+                   BOOT_SECONDS=str(self.boot_seconds), PYTHONDONTWRITEBYTECODE="1")
         # Workers are forks in the master's group: kill_group ends them all.
         self.master = spawn([self.python, "server.py"], cwd=self.dir, env=env, stdout=self.log,
                             stderr=subprocess.STDOUT)
@@ -91,13 +93,22 @@ class LazyImportTreeTest(RecyclingTreeTest):
         self.assertIn("== process %d: does not have the module loaded; skipped" % self.master.pid, done.stdout)
 
 
+class AggressiveLazyImportTreeTest(LazyImportTreeTest):
+    """Without --preload and with workers recycled every 20 requests
+    (gunicorn --max-requests 20): every worker that had the module may exit
+    during the command while their replacements have not imported it yet.
+    The command is done when the file they will import holds the patch."""
+    max_requests = 20
+    boot_seconds = 0.2  # a new worker is listed well before it has imported the module, as gunicorn's are
+
+
 # The oldest, the newest, and the one linked into its executable.
 for label, path in interpreters():
     if label in ("debian-python3", "python3.8", "python3.13"):
-        for base in (RecyclingTreeTest, LazyImportTreeTest):
+        for base in (RecyclingTreeTest, LazyImportTreeTest, AggressiveLazyImportTreeTest):
             name = "%s_%s" % (base.__name__, label.replace(".", "_").replace("-", "_"))
             globals()[name] = type(name, (base,), {"python": path})
-del RecyclingTreeTest, LazyImportTreeTest, base
+del RecyclingTreeTest, LazyImportTreeTest, AggressiveLazyImportTreeTest, base
 
 if __name__ == "__main__":
     unittest.main()
