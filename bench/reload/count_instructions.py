@@ -96,7 +96,7 @@ def measure(args, functions):
             counts = []
             for run in range(args.runs):
                 edit()
-                out = os.path.join(directory, "callgrind.%d" % run)
+                out = os.path.join(args.callgrind_dir or directory, "callgrind.%d.%d" % (functions, run))
                 reload(args, env, target.pid, path, ("valgrind", "--tool=callgrind", "--callgrind-out-file=" + out))
                 counts.append(callgrind_total(out))
             times = []
@@ -118,8 +118,11 @@ def main():
     parser.add_argument("--functions", default="200,2000,20000")
     parser.add_argument("--runs", type=int, default=3, help="callgrind runs per size")
     parser.add_argument("--timed-runs", type=int, default=9, help="wall-clock runs per size")
+    parser.add_argument("--callgrind-dir", help="keep the callgrind profiles there (callgrind_annotate reads them)")
     args = parser.parse_args()
     args.pyhot = os.path.abspath(args.pyhot)
+    if args.callgrind_dir:
+        os.makedirs(args.callgrind_dir, exist_ok=True)
     with open("/proc/loadavg") as handle:
         print("load average:", " ".join(handle.read().split()[:3]))
     print("| definitions | CLI instructions, median | end to end, median |")
