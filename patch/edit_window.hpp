@@ -21,12 +21,17 @@
 //
 // What is checked of the new text's bytes. The span [start, new_stop) of
 // the new text is the only part that differs from the live text, and both
-// its ends are line starts (parse_edited_span), so a property that holds
-// of every character holds of the new text when it holds of the live text
-// and of the span: UTF-8 (the entry records whether the live text is) and
-// having no line break but '\n' (likewise; patch::source_edit). The entry
-// also knows the line of each top-level statement, so the lines before an
-// edit are counted from the statement it starts in, not from the top.
+// its ends are line starts or the text's ends (parse_edited_span), so a
+// property that holds of every character holds of the new text when it
+// holds of the live text and of the span: UTF-8 (the entry records
+// whether the live text is) and having no line break but '\n' (likewise;
+// patch::source_edit). The entry also knows the line of each top-level
+// statement, so the lines before an edit are counted from the statement
+// it starts in, not from the top.
+//
+// `reload MODULE FUNC` uses the window only when the edit changed that
+// definition and no other byte (patch/live_patch.cpp): the text it records
+// is then the new text, and its changes are the window's, filtered.
 #pragma once
 
 #include <cstdint>
