@@ -339,7 +339,7 @@ FunctionCatalog::Loader live_module_text(loader::Agent& agent) {
     if (recorded && *recorded) {
       return parser::parse_source(**recorded, module.file);
     }
-    auto text = util::read_file(module.file);
+    auto text = util::read_python_file(module.file);
     if (!text) {
       return text.error();
     }

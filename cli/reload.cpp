@@ -171,7 +171,7 @@ bool would_delete_everything(loader::Agent& agent, const patch::ModuleLocation& 
   if (text.find("def") != std::string::npos || text.find("class") != std::string::npos) {
     return false;
   }
-  auto probe = patch::patch_file(agent, where, text, /*dry_run=*/true);
+  auto probe = patch::patch_file(agent, where, text, /*dry_run=*/true, /*utf8_checked=*/false);
   return probe && std::any_of(probe->changes.begin(), probe->changes.end(), [](const patch::AppliedChange& change) {
            return change.verdict == differ::Verdict::remove;
          });
@@ -188,7 +188,8 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     }
     return k_exit_failed;
   }
-  auto text = util::read_source(where->file);
+  // Checked for UTF-8 by patch_file: only what changed, when it can.
+  auto text = util::read_source_unchecked(where->file);
   if (!text) {
     document["error"] = text.error().message;
     if (!options.json) {
@@ -218,13 +219,15 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
       return k_exit_failed;
     }
   }
-  auto outcome = patch::patch_file(agent, *where, *text, options.dry_run);
+  auto outcome = patch::patch_file(agent, *where, *text, options.dry_run, /*utf8_checked=*/false);
   if (!outcome) {
     document["error"] = outcome.error().message;
     document["file"] = where->file;
     if (!options.json) {
       std::cout << "Error: Unexpected error during reload: " << error_text(outcome.error()) << "\n";
-      std::cout << "Located file path: " << where->file << "\n";
+      if (!util::is_utf8_error(outcome.error())) {  // that one names the file
+        std::cout << "Located file path: " << where->file << "\n";
+      }
     }
     return k_exit_failed;
   }

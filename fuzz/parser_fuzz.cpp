@@ -68,10 +68,23 @@ void check_edit_window(const pyhot::parser::SourceFile& before, const pyhot::par
   if (windowed.units != whole.units || windowed.kept != whole.kept || windowed.refused != whole.refused) {
     broken_promise("the edit window plans other than the whole files", before.text, after.text);
   }
+  if (util::first_non_utf8(after.text) != std::string::npos) {
+    broken_promise("the edit window took a text that is not UTF-8", before.text, after.text);
+  }
+  if (patch::source_edit(before.text, "h", after.text,
+                         patch::KnownText{entry->newline_breaks_only(), entry->items()}) !=
+      patch::source_edit(before.text, "h", after.text)) {
+    broken_promise("the edit sent from the entry's facts is not the one scanned", before.text, after.text);
+  }
   if (cache.store(window->entry_edit(*entry))) {
     auto stored = cache.load_by_hash(util::hash_hex(after.text), after.path);
     if (!stored || *stored != after) {
       broken_promise("the entry written from the edit window is not the new text's parse", before.text, after.text);
+    }
+    auto stored_entry = cache.open_by_hash(util::hash_hex(after.text));
+    if (!stored_entry || (stored_entry->utf8() && util::first_non_utf8(after.text) != std::string::npos) ||
+        (stored_entry->newline_breaks_only() && !util::only_newline_breaks(after.text))) {
+      broken_promise("the entry written from the edit window misjudges its text", before.text, after.text);
     }
   }
 }

@@ -68,6 +68,13 @@ std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_t
   if (!span || span->after_lines != 0) {
     return std::nullopt;  // a line added or removed moves every definition below it: the whole diff says so
   }
+  // Outside the span the new text is the live one, and the span's ends are
+  // line starts: it is UTF-8 when the live text and the span are (the
+  // caller then checks no more of it).
+  if (!live.utf8() || util::first_non_utf8(std::string_view(new_text).substr(
+                          span->start, span->new_stop - span->start)) != std::string_view::npos) {
+    return std::nullopt;
+  }
   EditWindow window;
   window.before.path = path;
   window.before.text = std::string(old_text);

@@ -18,6 +18,20 @@
 // shortcut refuse). Derived values are looked for over the whole file, so
 // an edit the diff re-executes a statement for is left to the whole-file
 // path too. The span's records are parse_source()'s (reparse.cpp).
+//
+// What is checked of the new text's bytes. The span [start, new_stop) of
+// the new text is the only part that differs from the live text, and both
+// its ends are line starts or the text's ends (parse_edited_span), so a
+// property that holds of every character holds of the new text when it
+// holds of the live text and of the span: UTF-8 (the entry records
+// whether the live text is) and having no line break but '\n' (likewise;
+// patch::source_edit). The entry also knows the line of each top-level
+// statement, so the lines before an edit are counted from the statement
+// it starts in, not from the top.
+//
+// `reload MODULE FUNC` uses the window only when the edit changed that
+// definition and no other byte (patch/live_patch.cpp): the text it records
+// is then the new text, and its changes are the window's, filtered.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +61,8 @@ struct EditWindow {
 };
 
 // Nothing when the shortcut cannot be shown to give what the whole files
-// give (the caller then loads, re-parses and diffs them whole).
+// give (the caller then loads, re-parses and diffs them whole), or when
+// new_text is not UTF-8 (only the span is checked: see above).
 std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path);
 
 }  // namespace pyhot::patch

@@ -56,12 +56,13 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   request.module = where.module;
   request.file = where.file;
   if (baseline.text != nullptr) {
-    request.source_edit = source_edit(*baseline.text, baseline.hash, after.text);
+    request.source_edit = source_edit(*baseline.text, baseline.hash, after.text, baseline.known);
     if (snapshot.kind == SnapshotRecord::Kind::this_text) {
       // The text to record is most often the new text itself (the file
       // differs from what is live in that one definition): the same edit.
-      request.snapshot_edit =
-          snapshot.text == after.text ? request.source_edit : source_edit(*baseline.text, baseline.hash, snapshot.text);
+      request.snapshot_edit = snapshot.text == after.text
+                                  ? request.source_edit
+                                  : source_edit(*baseline.text, baseline.hash, snapshot.text, baseline.known);
     }
   }
   if (!request.source_edit) {
@@ -97,9 +98,10 @@ struct ParsedVersions {
       return {};
     }
     if (window) {
-      return {&window->before.text, live_hash, util::to_hex(window->text_hash)};
+      return {&window->before.text, live_hash, util::to_hex(window->text_hash),
+              KnownText{entry->newline_breaks_only(), entry->items()}};
     }
-    return live ? Baseline{&live->text, live_hash, {}} : Baseline{};
+    return live ? Baseline{&live->text, live_hash, {}, {}} : Baseline{};
   }
 };
 
@@ -142,8 +144,10 @@ Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const Mod
 }
 
 // `windowed`: the caller takes an EditWindow in place of whole files.
+// `utf8_checked` false: new_text is refused unless it is UTF-8 (the
+// window checks only its own bytes, the rest being the live text's).
 Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                      bool windowed = false) {
+                                      bool windowed = false, bool utf8_checked = true) {
   ParsedVersions versions;
   auto snapshot = live_text(agent, where, versions);
   if (!snapshot) {
@@ -153,6 +157,11 @@ Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation
     if (auto window = edit_window(*versions.entry, new_text, where.file)) {
       versions.window = std::move(*window);
       return versions;
+    }
+  }
+  if (!utf8_checked) {
+    if (auto error = util::utf8_error(where.file, new_text)) {
+      return *error;
     }
   }
   if (versions.entry) {
@@ -377,11 +386,69 @@ Result<PatchOutcome> patch_window(loader::Agent& agent, const ModuleLocation& wh
   return outcome;
 }
 
+// The steady reload of one definition, window-wise, when the edit changed
+// that definition and nothing else of the file (no other byte): then the
+// text the agent records, the old text with the definition spliced in, is
+// the new text (patch_one_definition), and this is patch_window with its
+// changes filtered as there. Nothing when that is not shown.
+std::optional<Result<PatchOutcome>> patch_definition_window(loader::Agent& agent, const ModuleLocation& where,
+                                                            const ParsedVersions& versions, const std::string& qualname,
+                                                            bool dry_run) {
+  const EditWindow& window = *versions.window;
+  const parser::Definition* was = window.before.find(qualname);
+  const parser::Definition* now = window.after.find(qualname);
+  // A change belonging to the definition puts it in the edited span, and the
+  // window holds no qualname of the span outside it (edit_window.hpp): the
+  // window's first definition of that name is the whole file's.
+  bool touched = std::any_of(window.changes.changes.begin(), window.changes.changes.end(), [&](const auto& change) {
+    return !change.is_statement && belongs_to(change.qualname, qualname);
+  });
+  if (was == nullptr || now == nullptr || !touched) {
+    return std::nullopt;
+  }
+  const std::string_view old_text = window.before.text;
+  const std::string_view new_text = window.after.text;
+  if (old_text.substr(0, was->range.start_byte) != new_text.substr(0, now->range.start_byte) ||
+      old_text.substr(was->range.end_byte) != new_text.substr(now->range.end_byte)) {
+    return std::nullopt;  // the spliced text is not the new text
+  }
+  auto wanted = [&](const differ::Change& change) {
+    if (change.is_statement) {
+      return change.rule == differ::Rule::import_changed && change.qualname.empty();
+    }
+    return belongs_to(change.qualname, qualname);
+  };
+  auto outcome =
+      execute(agent, where, window.after,
+              plan_from_snapshot(window.before, window.after, window.changes, wanted, SnapshotRecord::sent()), dry_run,
+              versions.baseline());
+  if (outcome && !dry_run && outcome->refused.empty() && !ParsedCache().store(window.entry_edit(*versions.entry))) {
+    if (auto whole = parser::parse_source(window.after.text, where.file)) {
+      ParsedCache().store(*whole);
+    }
+  }
+  if (outcome) {
+    outcome->definition_source = definition_text(window.after, *now);
+  }
+  return outcome;
+}
+
+Result<PatchOutcome> patch_whole_definition(loader::Agent& agent, const ModuleLocation& where,
+                                            const ParsedVersions& versions, const std::string& qualname, bool dry_run) {
+  auto outcome = patch_one_definition(agent, where, versions, qualname, dry_run);
+  if (outcome) {
+    if (const auto* def = versions.file.find(qualname); def != nullptr) {
+      outcome->definition_source = definition_text(versions.file, *def);
+    }
+  }
+  return outcome;
+}
+
 }  // namespace
 
 Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                bool dry_run) {
-  auto versions = parse_versions(agent, where, new_text, /*windowed=*/true);
+                                bool dry_run, bool utf8_checked) {
+  auto versions = parse_versions(agent, where, new_text, /*windowed=*/true, utf8_checked);
   if (!versions) {
     return versions.error();
   }
@@ -438,17 +505,21 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
 
 Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
                                       const std::string& qualname, bool dry_run) {
-  auto versions = parse_versions(agent, where, new_text);
+  auto versions = parse_versions(agent, where, new_text, /*windowed=*/true);
   if (!versions) {
     return versions.error();
   }
-  auto outcome = patch_one_definition(agent, where, *versions, qualname, dry_run);
-  if (outcome) {
-    if (const auto* def = versions->file.find(qualname); def != nullptr) {
-      outcome->definition_source = definition_text(versions->file, *def);
+  if (versions->window) {
+    if (auto outcome = patch_definition_window(agent, where, *versions, qualname, dry_run)) {
+      return std::move(*outcome);
     }
+    auto whole = parse_versions(agent, where, new_text);  // once more, whole
+    if (!whole) {
+      return whole.error();
+    }
+    return patch_whole_definition(agent, where, *whole, qualname, dry_run);
   }
-  return outcome;
+  return patch_whole_definition(agent, where, *versions, qualname, dry_run);
 }
 
 }  // namespace pyhot::patch

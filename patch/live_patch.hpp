@@ -45,6 +45,7 @@ struct Baseline {
   const std::string* text = nullptr;
   std::string hash;
   std::string new_hash;  // the new text's hash when the caller has it already ("": hashed when sent)
+  KnownText known;       // what its parsed cache entry says of the text
 };
 
 // Runs a plan: one apply request, the agent's statuses folded into the outcome.
@@ -53,8 +54,11 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
 
 // Applies every change between what is live and `new_text`. A syntax error
 // in the new text is an Error of kind syntax_error.
+// `utf8_checked` false: the text is read_source_unchecked()'s, and refused
+// as read_source() would refuse it (only the edited part of it is checked
+// when the live text's parsed cache entry says the rest is UTF-8).
 Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                bool dry_run);
+                                bool dry_run, bool utf8_checked = true);
 
 // The same for an already parsed file. `live` is what the caller knows to be
 // live (the last text it applied); null asks the agent for its snapshot.

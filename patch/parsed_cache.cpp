@@ -66,8 +66,16 @@ void evict_oldest(const std::string& directory) {
 
 constexpr std::uint32_t k_magic = 0x43485050;  // "PPHC"
 // Bump whenever the layout or what the parser puts in a SourceFile changes.
-constexpr std::uint32_t k_version = 3 + parser::k_serialized_format_version * 100;
+constexpr std::uint32_t k_version = 4 + parser::k_serialized_format_version * 100;
 constexpr std::uint32_t k_by_span = 1;
+// What is known of the text, so that a reload from it scans only what changed.
+constexpr std::uint32_t k_newline_breaks_only = 2;  // util::only_newline_breaks
+constexpr std::uint32_t k_utf8 = 4;                 // util::first_non_utf8 finds nothing
+
+std::uint32_t text_flags(std::string_view text) {
+  return (util::only_newline_breaks(text) ? k_newline_breaks_only : 0) |
+         (util::first_non_utf8(text) == std::string_view::npos ? k_utf8 : 0);
+}
 
 // At the end of an entry, before the checksum (XXH3-64 of every byte from the extents on).
 struct Trailer {
@@ -357,7 +365,9 @@ CachedEntry::CachedEntry(CachedEntry&& other) noexcept
       m_statement_count(other.m_statement_count),
       m_qualnames_used(other.m_qualnames_used),
       m_keys_used(other.m_keys_used),
-      m_by_span(other.m_by_span) {
+      m_by_span(other.m_by_span),
+      m_newline_breaks_only(other.m_newline_breaks_only),
+      m_utf8(other.m_utf8) {
   other.m_bytes = {};
 }
 
@@ -427,6 +437,8 @@ bool CachedEntry::parse() {
   m_qualnames_used = trailer.qualname_used;
   m_keys_used = trailer.key_used;
   m_by_span = (trailer.flags & k_by_span) != 0;
+  m_newline_breaks_only = (trailer.flags & k_newline_breaks_only) != 0;
+  m_utf8 = (trailer.flags & k_utf8) != 0;
   for (std::size_t i = 0; i < m_items.size(); ++i) {
     // Cheap, and what decode() and the items' users rely on.
     if (m_items[i].start > m_items[i].end || m_items[i].end > m_text.size() ||
@@ -517,7 +529,7 @@ void ParsedCache::store(const parser::SourceFile& file) const {
   trailer.text_hash = text_hash;
   trailer.text_size = file.text.size();
   trailer.item_count = static_cast<std::uint32_t>(items.size());
-  trailer.flags = parser::reparses_by_span(file) ? k_by_span : 0;
+  trailer.flags = (parser::reparses_by_span(file) ? k_by_span : 0) | text_flags(file.text);
   trailer.definition_count = static_cast<std::uint32_t>(file.definitions.size());
   trailer.statement_count = static_cast<std::uint32_t>(file.statements.size());
   std::vector<KeyCount> qualnames = table_for(file.definitions.size());
@@ -563,7 +575,13 @@ bool ParsedCache::store(const EntryEdit& edit) const {
   Trailer trailer;
   trailer.text_hash = text_hash;
   trailer.text_size = edit.new_text.size();
-  trailer.flags = base.reparses_by_span() ? k_by_span : 0;  // the span parsed without them
+  // The span parsed without the constructs reparses_by_span() looks for;
+  // outside it the text is the base's (parse_edited_span), whose ends are
+  // line starts: what holds of the base's text and the span's holds of it.
+  const std::uint32_t span_flags = text_flags(edit.new_text.substr(span.start, span.new_stop - span.start));
+  trailer.flags = (base.reparses_by_span() ? k_by_span : 0) |
+                  ((base.newline_breaks_only() ? k_newline_breaks_only : 0) & span_flags) |
+                  ((base.utf8() ? k_utf8 : 0) & span_flags);
   trailer.item_count = static_cast<std::uint32_t>(base.items().size() - (end - first) + span_items.size());
   trailer.definition_count =
       static_cast<std::uint32_t>(base.definition_count() - removed_definitions + span.parsed.definitions.size());

@@ -59,6 +59,11 @@ class CachedEntry {
   std::uint64_t text_hash() const { return m_text_hash; }
   // Whether an edit of it may be re-parsed span by span (parser::reparses_by_span).
   bool reparses_by_span() const { return m_by_span; }
+  // Known of the text: its only line breaks are '\n' (util::only_newline_breaks),
+  // it is UTF-8. False when not so or not known (an entry written from its
+  // base's knows what the base's did and the edit kept).
+  bool newline_breaks_only() const { return m_newline_breaks_only; }
+  bool utf8() const { return m_utf8; }
   std::span<const parser::TopLevelStatement> items() const { return m_items; }
   std::span<const EntryRecords> records() const { return m_records; }
   std::span<const KeyCount> qualnames() const { return m_qualnames; }
@@ -95,6 +100,8 @@ class CachedEntry {
   std::uint32_t m_qualnames_used = 0;
   std::uint32_t m_keys_used = 0;
   bool m_by_span = false;
+  bool m_newline_breaks_only = false;
+  bool m_utf8 = false;
 };
 
 // The key a qualname is counted by, and a key's count in a table

@@ -453,32 +453,6 @@ std::string splice_definition(const parser::SourceFile& before, const parser::So
 
 namespace {
 
-bool only_newline_breaks(std::string_view text) {
-  // One memchr pass per byte that can start a break (memchr compares 32
-  // bytes an instruction; a loop over every byte cost more than the rest of
-  // a reload on a 2.6 MB module): \r \v \f \x1c-\x1e, and U+0085, U+2028,
-  // U+2029 in UTF-8.
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  for (char c : {'\r', '\v', '\f', '\x1c', '\x1d', '\x1e'}) {
-    if (std::memchr(begin, c, text.size()) != nullptr) {
-      return false;
-    }
-  }
-  for (const char* at = begin; (at = static_cast<const char*>(std::memchr(at, '\xc2', end - at))) != nullptr; ++at) {
-    if (at + 1 < end && static_cast<unsigned char>(at[1]) == 0x85) {
-      return false;
-    }
-  }
-  for (const char* at = begin; (at = static_cast<const char*>(std::memchr(at, '\xe2', end - at))) != nullptr; ++at) {
-    if (at + 2 < end && static_cast<unsigned char>(at[1]) == 0x80 &&
-        (static_cast<unsigned char>(at[2]) == 0xa8 || static_cast<unsigned char>(at[2]) == 0xa9)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // How many bytes `a` and `b` have in common at their start (with `from_end`,
 // at their end): memcmp over blocks first, bytes only in the block that differs.
 std::size_t common_length(std::string_view a, std::string_view b, bool from_end) {
@@ -529,11 +503,24 @@ std::size_t count_lines(std::string_view text) {
   return count_newlines(text) + (!text.empty() && text.back() != '\n' ? 1 : 0);
 }
 
+// The lines of base[0, prefix): from the last top-level statement known
+// to start at or before it, not from the start of the text.
+std::size_t lines_before(std::string_view base, std::size_t prefix, std::span<const parser::TopLevelStatement> items) {
+  auto after = std::upper_bound(items.begin(), items.end(), prefix,
+                                [](std::size_t offset, const auto& item) { return offset < item.start; });
+  if (after == items.begin()) {
+    return count_lines(base.substr(0, prefix));
+  }
+  const parser::TopLevelStatement& item = *(after - 1);
+  // `prefix` is a line start (or 0): the lines before it are the newlines before it.
+  return item.line - 1 + count_newlines(base.substr(item.start, prefix - item.start));
+}
+
 }  // namespace
 
-std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash,
-                                              std::string_view now) {
-  if (!only_newline_breaks(base)) {
+std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash, std::string_view now,
+                                              const KnownText& known) {
+  if (!known.newline_breaks_only && !util::only_newline_breaks(base)) {
     return std::nullopt;
   }
   std::size_t prefix = common_length(base, now, false);
@@ -552,14 +539,14 @@ std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::
   // Outside the edited lines `now` is `base`, and both ends of them are
   // just after a '\n', which no other break's bytes contain: only the
   // edited lines can bring one in.
-  if (!only_newline_breaks(now.substr(prefix, now.size() - suffix - prefix))) {
+  if (!util::only_newline_breaks(now.substr(prefix, now.size() - suffix - prefix))) {
     return std::nullopt;
   }
   loader::SourceEdit edit;
   edit.base = base_hash;
   // The text before `suffix` ends at a line start (or is all of base): its
   // lines are base's lines before the suffix's, and one pass counts both.
-  edit.start = count_lines(base.substr(0, prefix));
+  edit.start = lines_before(base, prefix, known.items);
   edit.end = edit.start + count_lines(base.substr(prefix, base.size() - suffix - prefix));
   edit.text = std::string(now.substr(prefix, now.size() - suffix - prefix));
   edit.length = now.size();

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "differ/differ.hpp"
 #include "loader/agent_api.hpp"
+#include "parser/edit_span.hpp"
 #include "parser/source_file.hpp"
 #include "patch/compilation_unit.hpp"
 
@@ -79,7 +81,13 @@ std::string splice_definition(const parser::SourceFile& before, const parser::So
 // between the longest common prefix and suffix of whole lines. None when a
 // text holds a line break other than "\n" that Python's str.splitlines
 // also splits at (\r, \f, \v, U+2028, ...): then line numbers would not agree.
-std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash,
-                                              std::string_view now);
+// `known`: what the caller knows of `base` (its parsed cache entry
+// does), so that it is not scanned whole.
+struct KnownText {
+  bool newline_breaks_only = false;                  // else looked for
+  std::span<const parser::TopLevelStatement> items;  // the lines their starts are on, to count lines from
+};
+std::optional<loader::SourceEdit> source_edit(std::string_view base, const std::string& base_hash, std::string_view now,
+                                              const KnownText& known = {});
 
 }  // namespace pyhot::patch

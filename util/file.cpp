@@ -78,7 +78,7 @@ Result<std::string> read_python_file(const std::string& path) {
   return text;
 }
 
-Result<std::string> read_source(const std::string& path) {
+Result<std::string> read_source_unchecked(const std::string& path) {
   auto text = read_python_file(path);
   if (!text) {
     return text;
@@ -87,18 +87,39 @@ Result<std::string> read_source(const std::string& path) {
   if (std::string_view(*text).starts_with(k_bom)) {
     text->erase(0, k_bom.size());
   }
-  std::size_t bad = first_non_utf8(*text);
+  return text;
+}
+
+constexpr const char* k_utf8_refusal = "): pyhot reads source files as UTF-8 only";
+
+std::optional<Error> utf8_error(const std::string& path, std::string_view text) {
+  std::size_t bad = first_non_utf8(text);
   if (bad == std::string::npos) {
-    return text;
+    return std::nullopt;
   }
-  std::size_t line_start = bad == 0 ? std::string::npos : text->rfind('\n', bad - 1);
-  auto line = 1 + std::count(text->begin(), text->begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+  std::size_t line_start = bad == 0 ? std::string::npos : text.rfind('\n', bad - 1);
+  auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
   auto column = bad - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
   static constexpr char k_hex[] = "0123456789abcdef";
-  auto byte = static_cast<unsigned char>((*text)[bad]);
+  auto byte = static_cast<unsigned char>(text[bad]);
   return make_error(ErrorKind::syntax_error, path + ":" + std::to_string(line) + ":" + std::to_string(column) +
                                                  ": not UTF-8 (byte 0x" + k_hex[byte >> 4] + k_hex[byte & 0xF] +
-                                                 "): pyhot reads source files as UTF-8 only");
+                                                 k_utf8_refusal);
+}
+
+bool is_utf8_error(const Error& error) {
+  return error.kind == ErrorKind::syntax_error && error.message.ends_with(k_utf8_refusal);
+}
+
+Result<std::string> read_source(const std::string& path) {
+  auto text = read_source_unchecked(path);
+  if (!text) {
+    return text;
+  }
+  if (auto error = utf8_error(path, *text)) {
+    return *error;
+  }
+  return text;
 }
 
 Result<Done> write_file(const std::string& path, const std::string& contents) {

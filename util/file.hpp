@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "util/result.hpp"
 
@@ -24,6 +26,13 @@ Result<std::string> read_python_file(const std::string& path);
 // column of the first such byte, unless it is UTF-8 (the text goes to the
 // target's compiler as UTF-8; another encoding would be other characters).
 Result<std::string> read_source(const std::string& path);
+// The same without the UTF-8 check, for a caller that checks only what
+// changed from a text it knows to be UTF-8 (patch/edit_window.hpp); the
+// error it gives otherwise is utf8_error's.
+Result<std::string> read_source_unchecked(const std::string& path);
+// read_source's refusal of `text` read from `path`, or nothing when it is UTF-8.
+std::optional<Error> utf8_error(const std::string& path, std::string_view text);
+bool is_utf8_error(const Error& error);
 Result<Done> write_file(const std::string& path, const std::string& contents);
 std::string absolute_path(const std::string& path);
 

@@ -28,6 +28,10 @@ bool starts_with(std::string_view text, std::string_view prefix);
 // above U+10FFFF), or npos.
 std::size_t first_non_utf8(std::string_view text);
 
+// Whether the only line breaks in `text` are '\n' (no \r, \v, \f,
+// \x1c-\x1e, U+0085, U+2028, U+2029: what str.splitlines() also splits at).
+bool only_newline_breaks(std::string_view text);
+
 // Number of lines ("a\nb" and "a\nb\n" both have 2).
 int count_lines(std::string_view text);
 

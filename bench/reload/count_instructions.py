@@ -7,8 +7,7 @@ wall-clock end to end, against the module's size (bench/README.md,
     bench/reload/count_instructions.py [--pyhot build/pyhot] [--functions 200,2000,20000] [--runs 3] [--timed-runs 9]
 
 Per size: a target started with `pyhot run` imports a generated module
-(gen_module.py); one first-touch reload and one steady reload are made
-unmeasured (the second writes the parsed cache entry the steady state
+(gen_module.py); two whole-file reloads are made unmeasured (the second writes the parsed cache entry the steady state
 reads), then each measured reload changes the middle function's constant.
 The parsed cache is a fresh directory per size."""
 import argparse
@@ -53,8 +52,12 @@ class Target:
         self.log.close()
 
 
-def reload(args, env, pid, path, wrap=(), attempts=1):
-    command = list(wrap) + [args.pyhot, "reload", str(pid), path]
+def reload(args, env, pid, path, wrap=(), attempts=1, whole_file=False):
+    command = list(wrap) + [args.pyhot, "reload", str(pid)]
+    if args.case == "func" and not whole_file:
+        command += [args.module, args.function]
+    else:
+        command += [path]
     for _ in range(attempts):
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         if result.returncode == 0:
@@ -76,6 +79,7 @@ def callgrind_total(out_file):
 def measure(args, functions):
     with tempfile.TemporaryDirectory(prefix="pyhot-count-") as directory:
         module = "counted_%d" % functions
+        args.module, args.function = module, gen_module.target_func(functions)
         path = os.path.join(directory, module + ".py")
         text = gen_module.generate(functions)
         with open(path, "w") as handle:
@@ -92,11 +96,11 @@ def measure(args, functions):
             for _ in range(2):
                 edit()
                 # The first reload of a large module can miss the CLI's deadline on a loaded machine.
-                reload(args, env, target.pid, path, attempts=3)
+                reload(args, env, target.pid, path, attempts=3, whole_file=True)
             counts = []
             for run in range(args.runs):
                 edit()
-                out = os.path.join(directory, "callgrind.%d" % run)
+                out = os.path.join(args.callgrind_dir or directory, "callgrind.%d.%d" % (functions, run))
                 reload(args, env, target.pid, path, ("valgrind", "--tool=callgrind", "--callgrind-out-file=" + out))
                 counts.append(callgrind_total(out))
             times = []
@@ -118,8 +122,13 @@ def main():
     parser.add_argument("--functions", default="200,2000,20000")
     parser.add_argument("--runs", type=int, default=3, help="callgrind runs per size")
     parser.add_argument("--timed-runs", type=int, default=9, help="wall-clock runs per size")
+    parser.add_argument("--case", choices=("file", "func"), default="file",
+                        help="measure `reload PID FILE.py` or `reload PID MODULE FUNC`")
+    parser.add_argument("--callgrind-dir", help="keep the callgrind profiles there (callgrind_annotate reads them)")
     args = parser.parse_args()
     args.pyhot = os.path.abspath(args.pyhot)
+    if args.callgrind_dir:
+        os.makedirs(args.callgrind_dir, exist_ok=True)
     with open("/proc/loadavg") as handle:
         print("load average:", " ".join(handle.read().split()[:3]))
     print("| definitions | CLI instructions, median | end to end, median |")

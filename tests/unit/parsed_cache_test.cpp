@@ -157,12 +157,25 @@ bool expect_window_exact(const std::string& before, const std::string& after) {
   EXPECT_EQ(windowed.kept, whole.kept);
   EXPECT_EQ(windowed.refused, whole.refused);
   EXPECT_EQ(future_features(window->after), future_features(*whole_after));
-  // The entry written from the live one loads back as the new text's parse.
+  // Only the span was checked: the text must be UTF-8 all the same.
+  EXPECT_EQ(util::first_non_utf8(after), std::string::npos);
+  // The edit sent from what the entry knows is the one scanned from the texts.
+  EXPECT_EQ(source_edit(before, "h", after, KnownText{entry->newline_breaks_only(), entry->items()}),
+            source_edit(before, "h", after));
+  // The entry written from the live one loads back as the new text's parse,
+  // and what it says of its text is true (it may not know all: a break the
+  // edit removed from its span leaves the new entry unsure).
   EXPECT_TRUE(ParsedCache().store(window->entry_edit(*entry)));
   auto stored = ParsedCache().load_by_hash(util::hash_hex(after), "/srv/m.py");
   EXPECT_TRUE(stored.has_value());
   if (stored) {
     EXPECT_EQ(*stored, *whole_after);
+  }
+  auto stored_entry = ParsedCache().open_by_hash(util::hash_hex(after));
+  EXPECT_TRUE(stored_entry.has_value());
+  if (stored_entry) {
+    EXPECT_TRUE(!stored_entry->utf8() || util::first_non_utf8(after) == std::string::npos);
+    EXPECT_TRUE(!stored_entry->newline_breaks_only() || util::only_newline_breaks(after));
   }
   return true;
 }
@@ -174,6 +187,18 @@ TEST_F(ParsedCacheTest, AnEditWindowIsTakenForABodyEditAndPlansWhatTheWholeFiles
   std::string method = k_module;
   method.replace(method.find("return 3"), 8, "return 4");
   EXPECT_TRUE(expect_window_exact(k_module, method));
+}
+
+TEST_F(ParsedCacheTest, AnEditWindowIsRefusedForAnEditThatIsNotUtf8) {
+  std::string edited = k_module;
+  edited.replace(edited.find("x * 2"), 5, "x * \xe9");
+  EXPECT_FALSE(expect_window_exact(k_module, edited));
+  // A live text that is not UTF-8: its entry says so, and no window is taken.
+  std::string live = k_module;
+  live.replace(live.find("return 3"), 8, "return '\xff'");
+  std::string next = live;
+  next.replace(next.find("x * 2"), 5, "x * 3");
+  EXPECT_FALSE(expect_window_exact(live, next));
 }
 
 TEST_F(ParsedCacheTest, AnEditWindowIsRefusedWhereTheWholeFileDecides) {
@@ -193,19 +218,26 @@ TEST_F(ParsedCacheTest, AnEditWindowIsRefusedWhereTheWholeFileDecides) {
 TEST_F(ParsedCacheTest, AnEditWindowEqualsTheWholeFilesOverRandomEdits) {
   std::string text = k_module;
   const std::string alphabet = "abxy_():=.,'#@ 12";
+  // Now and then é, a byte that is not UTF-8 or a line break other than
+  // '\n': the window checks only its span for them.
+  const std::string rare[] = {"\xc3\xa9", "\xe9", "\v"};
   std::uint32_t seed = 4242;
   auto next = [&seed](std::uint32_t bound) {
     seed = seed * 1103515245U + 12345U;
     return (seed >> 16) % bound;
   };
   int taken = 0;
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < 900; ++round) {
     std::string edited = text;
     std::size_t at = next(static_cast<std::uint32_t>(edited.size() + 1));
     switch (next(4)) {
       case 0:
       case 1:
-        edited.insert(at, 1, alphabet[next(static_cast<std::uint32_t>(alphabet.size()))]);
+        if (next(10) == 0) {
+          edited.insert(at, rare[next(3)]);
+        } else {
+          edited.insert(at, 1, alphabet[next(static_cast<std::uint32_t>(alphabet.size()))]);
+        }
         break;
       case 2:
         if (at < edited.size() && edited[at] != '\n') {
