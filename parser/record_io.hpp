@@ -87,7 +87,8 @@ class Writer {
         put(element);
       }
     } else {
-      std::apply([this](const auto&... field) { (put(field), ...); }, T::fields(value));
+      // [&], not [this]: clang 14 takes `this` for unused in the fold (-Wunused-lambda-capture).
+      std::apply([&](const auto&... field) { (put(field), ...); }, T::fields(value));
     }
   }
 
@@ -215,7 +216,7 @@ class Reader {
         check(value[i], i);
       }
     } else {
-      std::apply([this](auto&... field) { (get(field), ...); }, T::fields(value));
+      std::apply([&](auto&... field) { (get(field), ...); }, T::fields(value));
       if constexpr (std::is_same_v<T, Range>) {
         // A range must lie in the text: users slice the text with it.
         m_ok = m_ok && value.start_byte <= value.end_byte && value.end_byte <= m_text_size;

@@ -25,7 +25,6 @@ using Clock = std::chrono::steady_clock;
 constexpr long k_sys_poll_family_ppoll = 271;
 constexpr long k_sys_select = 23;
 constexpr long k_sys_pselect6 = 270;
-constexpr long k_sys_getpid = 39;
 constexpr long k_sys_restart_syscall = 219;
 constexpr int k_syscall_stop = SIGTRAP | 0x80;  // PTRACE_O_TRACESYSGOOD
 constexpr long k_erestart_restartblock = -516;

@@ -56,6 +56,24 @@ GLOBALS = sorted(vars(work))
 BUILTINS = sorted(vars(builtins))
 def HOOK(frame, event, arg):
     pass
+def BESIDE_A_BUSY_THREAD(call):
+    """call() while another thread calls work.quick in a loop; the profile
+    hooks that thread saw."""
+    import threading, time
+    stop = threading.Event()
+    hooks = set()
+    def busy():
+        while not stop.is_set():
+            work.quick(0)
+            hooks.add(sys.getprofile())
+    thread = threading.Thread(target=busy)
+    thread.start()
+    while not hooks:
+        time.sleep(0.001)
+    value = call()
+    stop.set()
+    thread.join()
+    return value, hooks
 ''' % (NAMES,)
 
 RESTORED = ("all(getattr(work, n).__code__ is ORIGINAL[n] for n in %r) "
@@ -192,6 +210,16 @@ class ProbeTest(TargetTestCase):
         self.assertRegex(lines[3], r"^└─ \[\d+\.\d{3}ms\] work\.helper  work\.py:\d+$")
         self.assertNotIn("work.quick", out)
         self.assertEqual(self.target.call(RESTORED), "True")
+        self.assertEqual(self.target.call("sys.getprofile()"), "None")
+
+    def test_trace_hook_is_only_in_the_traced_thread(self):
+        process = self.run_pyhot("trace", str(self.target.pid), "work", "outer", "-n", "1", "--json",
+                                 function="work.outer")
+        self.assertEqual(self.target.call("BESIDE_A_BUSY_THREAD(lambda: work.outer(2))"), "(10, {None})")
+        (event,), _ = self.ended(process)
+        # The other thread's calls of quick during the traced call are not in its tree.
+        self.assertEqual([child["function"] for child in event["tree"]["children"]],
+                         ["work.quick", "work.helper", "work.helper"])
         self.assertEqual(self.target.call("sys.getprofile()"), "None")
 
     def test_killed_pyhot_leaves_no_probe(self):

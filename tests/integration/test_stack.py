@@ -1,7 +1,8 @@
 """pyhot stack, inspect and instances against real processes: a known set
 of threads (names, daemon) and asyncio tasks with their await chains, the
 locals of a frame with a __repr__ that raises, known globals, attributes
-and instances; a main thread that holds the GIL in a C call (what pyhot
+and instances; a main thread spinning in Python (shown at its line); a
+main thread that holds the GIL in a C call (what pyhot
 says, and on 3.13 the stacks read from outside; the bootstrap queued then
 never runs later); bad input; and nothing changed in the target after each
 command."""
@@ -132,6 +133,23 @@ while time.monotonic() < until and not pyhot_in_process():
     time.sleep(0.05)
 print('pyhot in process: %r' % pyhot_in_process(), flush=True)
 time.sleep(60)
+'''
+
+
+# The main thread spins in Python: it holds the GIL but lets it go at every
+# switch interval, and runs pending calls.
+SPINS = '''
+import sys
+
+
+def spin():
+    count = 0
+    print('spinning', flush=True)
+    while True:
+        count += 1
+
+
+spin()
 '''
 
 
@@ -315,6 +333,20 @@ class HeldGilTest(TargetTestCase):
 
     def test_with_the_agent_running(self):
         self.check(prepared=True)
+
+    def test_a_main_thread_spinning_in_python_is_shown_at_its_line(self):
+        path = os.path.join(self.enterContext_dir(), 'spins.py')
+        with open(path, 'w') as handle:
+            handle.write(SPINS.lstrip('\n'))
+        import subprocess
+        process = self.spawn([self.python, path], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(read_line(process).strip(), 'spinning')
+        done = pyhot('stack', process.pid, '--json', '--timeout', '10000', timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        (main,) = [t for t in json.loads(done.stdout)['threads'] if t['main']]
+        self.assertEqual(functions(main['frames']), ['<module>', 'spin'])
+        self.assertIn(main['frames'][-1]['line'], (7, 8))
+        self.assertIsNone(process.poll(), 'the target died')
 
     def test_a_bootstrap_that_could_not_run_never_runs_later(self):
         # pyhot gave up on the agent: when the main thread gets back to

@@ -285,6 +285,13 @@ class WatchTest(TargetTestCase):
         self.assertLessEqual(len(long["return"]), 24)
         self.assertIn("...", long["return"])
 
+    def test_depth_bounds_containers(self):
+        process = self.watch("work", "echo", "-n", "1", "--json", "--depth", "2", function="work.echo")
+        self.target.call("work.echo({'a': [1, [2, [3]]], 'b': (4,)})")
+        out, _ = self.ended(process)
+        (event,) = self.events(out)
+        self.assertEqual(event["args"]["value"], "{'a': [1, [...]], 'b': (4,)}")
+
     def test_slow_pyhot_loses_events_with_a_count_and_never_blocks(self):
         process = self.watch("work", "price_of", "--json", "-n", "3000")
         process.send_signal(signal.SIGSTOP)  # pyhot reads nothing now
