@@ -745,7 +745,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped')
+                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -815,6 +815,9 @@ class _Unit(object):
         # the function itself (a decorator's result).
         self.moved = 0
         self.wrapped = None
+        # ... and which module-level function made that result (a closure
+        # whose code is nested in that function's code), if one did.
+        self.made_by = None
 
     def nested(self):
         return self.fn_index is not None
@@ -835,6 +838,8 @@ class _Unit(object):
             out['line_delta'] = self.moved
         if self.wrapped is not None:
             out['wrapped'] = self.wrapped
+        if self.made_by:
+            out['made_by'] = self.made_by
         return out
 
 
@@ -1587,6 +1592,35 @@ def _check_unit(unit, verify):
             unit.message = 'already absent'
 
 
+class _Makers(object):
+    """Which module-level function of a module made a function: the one
+    whose code holds the function's code among its nested code objects (a
+    decorator's closure is made only by running the decorator). Built on
+    the first question, once per request."""
+
+    def __init__(self, module):
+        self.module = module
+        self.by_code = None
+
+    def of(self, obj):
+        code = getattr(obj, '__code__', None) if isinstance(obj, types.FunctionType) else None
+        if code is None:
+            return None
+        if self.by_code is None:
+            self.by_code = {}
+            for name, value in list(self.module.__dict__.items()):
+                if not isinstance(value, types.FunctionType) or value.__globals__ is not self.module.__dict__:
+                    continue
+                stack = [value.__code__]
+                while stack:
+                    for const in stack.pop().co_consts:
+                        if isinstance(const, types.CodeType):
+                            self.by_code.setdefault(id(const), (const, name))
+                            stack.append(const)
+        entry = self.by_code.get(id(code))
+        return entry[1] if entry is not None and entry[0] is code else None
+
+
 def _consumes_body(owner):
     """Whether owner is a class made by a metaclass that may take names
     out of the class body (anything but type and ABCMeta)."""
@@ -2148,9 +2182,12 @@ class _Apply(object):
                 unit.status = 'would_apply'
                 unit.message = 'defaults could not be compared: ' + failure.message
             execution.publish(unit)
+        makers = _Makers(request.module)
         for unit in self.units:
             if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
+            if unit.wrapped and unit.owner is request.module:
+                unit.made_by = makers.of(unit.old_binding)
             if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
                     and unit.owner is request.module:
                 unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)
