@@ -1531,6 +1531,8 @@ class _Execution(object):
 # -- checking: the rules, and which units a verify finds unchanged ------------
 
 def _check_unit(unit, verify):
+    if verify and unit.name == '__new__' and not unit.nested() and _enum_made_members(unit):
+        return
     if unit.verdict == 'swap' and not unit.nested():
         old, new = unit.live_fn.__code__, unit.new_code
         if old.co_freevars != new.co_freevars:
@@ -1571,6 +1573,8 @@ def _check_unit(unit, verify):
         members = _enum_members_changed(unit)
         unit.status = 'fields_changed' if members else 'unchanged'
         unit.message = members
+        if not members:
+            unit.moved = _class_moved_by(unit)
     elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING \
             and unit.kind == 'class' and _consumes_body(unit.owner):
         # `class Meta:` in a Django model: the metaclass took it out of the
@@ -1628,6 +1632,41 @@ def _consumes_body(owner):
     return isinstance(owner, type) and type(owner) not in (type, abc.ABCMeta)
 
 
+def _class_moved_by(unit):
+    """3.13+, first touch: how many lines a live class without functions in
+    its body moved (its __firstlineno__ against the file's), so the client
+    relocates it; a class with methods gets it with them (_queue_class_facts)."""
+    first = unit.old_binding.__dict__.get('__firstlineno__')
+    if not isinstance(first, int) or unit.code is None:
+        return 0
+    queue = [unit.code]
+    while queue:
+        code = queue.pop()
+        if getattr(code, 'co_qualname', None) == unit.qualname and '__firstlineno__' in code.co_names:
+            if any(isinstance(c, types.CodeType) for c in code.co_consts):
+                return 0
+            return code.co_firstlineno - first
+        queue.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return 0
+
+
+def _enum_made_members(unit):
+    """First touch, a __new__ in the body of a live Enum: its metaclass made
+    the members with it and put Enum.__new__ in its place, so only the same
+    code is unchanged; another one (or a new one) needs a restart."""
+    enum = sys.modules.get('enum')
+    if enum is None or not isinstance(unit.owner, enum.EnumMeta):
+        return False
+    made = unit.owner.__dict__.get('_new_member_', unit.owner.__dict__.get('__new_member__'))
+    if isinstance(made, types.FunctionType) and unit.new_code is not None \
+            and _code_equal(made.__code__, unit.new_code):
+        unit.status = 'unchanged'
+    else:
+        unit.status = 'fields_changed'
+        unit.message = '__new__'
+    return True
+
+
 def _enum_members_changed(unit):
     """For a live Enum: how the members assigned in the unit's class body
     differ from the live ones ('+BLUE, -GREEN, RED: 1 -> 5'), or None."""
@@ -1654,8 +1693,11 @@ def _enum_members_changed(unit):
     # A descriptor assigned in the body is in the class, not a member.
     words = ['+' + name for name in assigned if name not in live and name not in cls.__dict__]
     words += ['-' + name for name in live if name not in assigned]
+    # With a __new__ of its own a member's value is what __new__ made of
+    # the assigned arguments (`EARTH = (1, 2)` with `_value_ = mass`).
+    makes_values = any(isinstance(node, ast.FunctionDef) and node.name == '__new__' for node in body)
     for name, node in assigned.items():
-        if name in live:
+        if name in live and not makes_values:
             try:
                 value = ast.literal_eval(node)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
