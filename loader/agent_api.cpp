@@ -132,6 +132,9 @@ UnitResult unit_result(const json& result) {
   if (result.contains("wrapped") && result["wrapped"].is_boolean()) {
     out.wrapped = result["wrapped"].get<bool>();
   }
+  if (result.contains("made_by") && result["made_by"].is_string()) {
+    out.made_by = result["made_by"].get<std::string>();
+  }
   return out;
 }
 

@@ -163,6 +163,9 @@ struct UnitResult {
   // rather than the function itself (unset: not a function compared).
   int line_delta = 0;
   std::optional<bool> wrapped;
+  // The module-level function that made that decorator's result (its code
+  // is nested in that function's), or empty.
+  std::string made_by;
 };
 
 struct ApplyReply {

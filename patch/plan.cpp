@@ -244,6 +244,112 @@ bool only_descriptor_decorators(const parser::Definition& def) {
   });
 }
 
+// Whether calling the module-level function `name` of the file always gives
+// back an object it makes (never the function it is given): every `return`
+// of its own body returns a function it defines (a `def` in its body, bare or
+// under `functools.wraps(...)`, which returns that function, not bound again
+// in the body), and falling off its end returns None. Such a decorator on a
+// live name that holds the plain function was added since import.
+bool returns_a_new_function(const parser::SourceFile& after, const std::string& name) {
+  auto index = std::find_if(after.definitions.begin(), after.definitions.end(),
+                            [&](const parser::Definition& def) { return def.qualname == name && def.parent < 0; });
+  if (index == after.definitions.end() || index->kind != DefinitionKind::function || index->conditional ||
+      index->is_generator || index->is_coroutine || after.find(name) != &*index) {
+    return false;
+  }
+  const auto& maker = *index;
+  int maker_index = static_cast<int>(index - after.definitions.begin());
+  std::set<std::string> made;
+  std::vector<parser::Range> nested;
+  for (const auto& def : after.definitions) {
+    if (def.parent != maker_index) {
+      continue;
+    }
+    nested.push_back(def.range);
+    bool wraps_only = std::all_of(def.decorators.begin(), def.decorators.end(),
+                                  [](const std::string& d) { return util::starts_with(d, "functools.wraps("); });
+    if (def.kind != DefinitionKind::klass && wraps_only && !def.conditional) {
+      made.insert(def.name);
+    }
+  }
+  auto body = util::split_lines(after.text);
+  for (std::uint32_t line = maker.def_line + 1; line <= maker.range.end_line && line <= body.size(); ++line) {
+    bool inside_nested = std::any_of(nested.begin(), nested.end(), [&](const parser::Range& range) {
+      return line >= range.start_line && line <= range.end_line;
+    });
+    std::string text(util::trim(body[line - 1]));
+    if (inside_nested || text.empty() || text[0] == '#') {
+      continue;
+    }
+    std::string word = text.substr(0, std::find_if_not(text.begin(), text.end(), is_identifier_char) - text.begin());
+    if (word == "return") {
+      if (made.count(std::string(util::trim(text.substr(6)))) == 0) {
+        return false;
+      }
+      continue;
+    }
+    std::string rest(util::trim(text.substr(word.size())));
+    bool rebinds = made.count(word) != 0 && !rest.empty() &&
+                   (rest[0] == ':' || rest[0] == ',' || (rest[0] != '=' && rest.find('=') == 1) ||
+                    (rest[0] == '=' && (rest.size() == 1 || rest[1] != '=')));
+    if (word == "global" || word == "nonlocal" || rebinds || text.find("return") != std::string::npos) {
+      return false;  // rebinds what it returns, or returns from a line it does not start
+    }
+  }
+  return maker.body_byte > after.text.find('\n', maker.def_byte);
+}
+
+// Whether the text of a module-level definition names none of the file's
+// other module-level definitions: it cannot call them.
+bool names_no_other_definition(const parser::SourceFile& after, const parser::Definition& def) {
+  std::set<std::string> others;
+  for (const auto& other : after.definitions) {
+    if (other.parent < 0 && other.name != def.name) {
+      others.insert(other.name);
+    }
+  }
+  const std::string& text = after.text;
+  for (std::size_t i = def.range.start_byte; i < def.range.end_byte && i < text.size();) {
+    if (!is_identifier_char(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && is_identifier_char(text[end])) {
+      ++end;
+    }
+    if (others.count(text.substr(i, end - i)) != 0) {
+      return false;
+    }
+    i = end;
+  }
+  return true;
+}
+
+// Whether the file's decorators of def cannot make what the live name holds,
+// a result made by the module-level function `maker` (the probe's made_by):
+// the maker is one of them and its code changed (a fresh import runs the new
+// code), or they are all names of the file's own module-level functions,
+// none the maker, that name no other definition of the file (none can call
+// the maker).
+bool made_by_another_decorator(const parser::SourceFile& after, const parser::Definition& def, const std::string& maker,
+                               const std::set<std::string>& changed) {
+  if (maker.empty() || def.decorators.empty()) {
+    return false;
+  }
+  bool all_leaves = true;
+  for (const auto& decorator : def.decorators) {
+    std::string head(util::trim(decorator.substr(0, decorator.find('('))));
+    if (head == maker && changed.count(maker) != 0) {
+      return true;
+    }
+    const parser::Definition* named = after.find(std::string(util::trim(decorator)));
+    all_leaves = all_leaves && named != nullptr && named->parent < 0 && named->kind == DefinitionKind::function &&
+                 named->name != maker && names_no_other_definition(after, *named);
+  }
+  return all_leaves;
+}
+
 // The names statements bind per scope ("" module level, "C" in class C):
 // a name bound by a statement as well as a def (`f = deco(f)`) is not
 // judged by its def alone.
@@ -260,12 +366,17 @@ std::set<std::string> statement_bindings(const parser::SourceFile& after) {
 // Whether the probe's wrapped fact says the decorator list changed: the
 // live name holds a decorator's result and the file has none, or it holds
 // the plain function and the file adds a classmethod/staticmethod/property.
-bool decorators_changed(const parser::Definition& def, const loader::UnitResult& result,
-                        const std::set<std::string>& bound) {
+bool decorators_changed(const parser::SourceFile& after, const parser::Definition& def,
+                        const loader::UnitResult& result, const std::set<std::string>& bound,
+                        const std::set<std::string>& changed) {
   if (!result.wrapped || def.kind == DefinitionKind::klass || bound.count(def.parent_qualname + ":" + def.name) != 0) {
     return false;
   }
-  return *result.wrapped ? def.decorators.empty() : only_descriptor_decorators(def);
+  if (*result.wrapped) {
+    return def.decorators.empty() || made_by_another_decorator(after, def, result.made_by, changed);
+  }
+  return only_descriptor_decorators(def) ||
+         (!def.decorators.empty() && returns_a_new_function(after, def.decorators.front()));
 }
 
 // A live function or class the file no longer defines or binds: deleted.
@@ -327,6 +438,13 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   std::set<std::string> new_definitions;
   Uncompared decorator_lists;
   Uncompared consumed_bodies;
+  std::set<std::string> changed;  // module-level functions whose live code is not the file's
+  for (std::size_t i = 0; i < probe.units.size() && i < probed.size(); ++i) {
+    const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
+    if (def.parent < 0 && def.kind == DefinitionKind::function && probed[i].status != Status::unchanged) {
+      changed.insert(def.qualname);
+    }
+  }
   for (std::size_t i = 0; i < probe.units.size(); ++i) {
     loader::UnitResult result;
     result.status = Status::would_apply;
@@ -354,7 +472,7 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     if (status == Status::missing && !probe.units[i].unit.conditional) {
       new_definitions.insert(def.qualname);
     }
-    bool redecorated = !probe.units[i].unit.conditional && decorators_changed(def, result, bound);
+    bool redecorated = !probe.units[i].unit.conditional && decorators_changed(after, def, result, bound, changed);
     if (result.wrapped && !redecorated && !def.decorators.empty() && !only_descriptor_decorators(def)) {
       decorator_lists.add(def);
     }

@@ -746,7 +746,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped')
+                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -816,6 +816,9 @@ class _Unit(object):
         # the function itself (a decorator's result).
         self.moved = 0
         self.wrapped = None
+        # ... and which module-level function made that result (a closure
+        # whose code is nested in that function's code), if one did.
+        self.made_by = None
 
     def nested(self):
         return self.fn_index is not None
@@ -836,6 +839,8 @@ class _Unit(object):
             out['line_delta'] = self.moved
         if self.wrapped is not None:
             out['wrapped'] = self.wrapped
+        if self.made_by:
+            out['made_by'] = self.made_by
         return out
 
 
@@ -1527,6 +1532,8 @@ class _Execution(object):
 # -- checking: the rules, and which units a verify finds unchanged ------------
 
 def _check_unit(unit, verify):
+    if verify and unit.name == '__new__' and not unit.nested() and _enum_made_members(unit):
+        return
     if unit.verdict == 'swap' and not unit.nested():
         old, new = unit.live_fn.__code__, unit.new_code
         if old.co_freevars != new.co_freevars:
@@ -1567,6 +1574,8 @@ def _check_unit(unit, verify):
         members = _enum_members_changed(unit)
         unit.status = 'fields_changed' if members else 'unchanged'
         unit.message = members
+        if not members:
+            unit.moved = _class_moved_by(unit)
     elif unit.verdict == 'define' and verify and unit.old_binding is _MISSING \
             and unit.kind == 'class' and _consumes_body(unit.owner):
         # `class Meta:` in a Django model: the metaclass took it out of the
@@ -1588,11 +1597,75 @@ def _check_unit(unit, verify):
             unit.message = 'already absent'
 
 
+class _Makers(object):
+    """Which module-level function of a module made a function: the one
+    whose code holds the function's code among its nested code objects (a
+    decorator's closure is made only by running the decorator). Built on
+    the first question, once per request."""
+
+    def __init__(self, module):
+        self.module = module
+        self.by_code = None
+
+    def of(self, obj):
+        code = getattr(obj, '__code__', None) if isinstance(obj, types.FunctionType) else None
+        if code is None:
+            return None
+        if self.by_code is None:
+            self.by_code = {}
+            for name, value in list(self.module.__dict__.items()):
+                if not isinstance(value, types.FunctionType) or value.__globals__ is not self.module.__dict__:
+                    continue
+                stack = [value.__code__]
+                while stack:
+                    for const in stack.pop().co_consts:
+                        if isinstance(const, types.CodeType):
+                            self.by_code.setdefault(id(const), (const, name))
+                            stack.append(const)
+        entry = self.by_code.get(id(code))
+        return entry[1] if entry is not None and entry[0] is code else None
+
+
 def _consumes_body(owner):
     """Whether owner is a class made by a metaclass that may take names
     out of the class body (anything but type and ABCMeta)."""
     import abc
     return isinstance(owner, type) and type(owner) not in (type, abc.ABCMeta)
+
+
+def _class_moved_by(unit):
+    """3.13+, first touch: how many lines a live class without functions in
+    its body moved (its __firstlineno__ against the file's), so the client
+    relocates it; a class with methods gets it with them (_queue_class_facts)."""
+    first = unit.old_binding.__dict__.get('__firstlineno__')
+    if not isinstance(first, int) or unit.code is None:
+        return 0
+    queue = [unit.code]
+    while queue:
+        code = queue.pop()
+        if getattr(code, 'co_qualname', None) == unit.qualname and '__firstlineno__' in code.co_names:
+            if any(isinstance(c, types.CodeType) for c in code.co_consts):
+                return 0
+            return code.co_firstlineno - first
+        queue.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return 0
+
+
+def _enum_made_members(unit):
+    """First touch, a __new__ in the body of a live Enum: its metaclass made
+    the members with it and put Enum.__new__ in its place, so only the same
+    code is unchanged; another one (or a new one) needs a restart."""
+    enum = sys.modules.get('enum')
+    if enum is None or not isinstance(unit.owner, enum.EnumMeta):
+        return False
+    made = unit.owner.__dict__.get('_new_member_', unit.owner.__dict__.get('__new_member__'))
+    if isinstance(made, types.FunctionType) and unit.new_code is not None \
+            and _code_equal(made.__code__, unit.new_code):
+        unit.status = 'unchanged'
+    else:
+        unit.status = 'fields_changed'
+        unit.message = '__new__'
+    return True
 
 
 def _enum_members_changed(unit):
@@ -1621,8 +1694,11 @@ def _enum_members_changed(unit):
     # A descriptor assigned in the body is in the class, not a member.
     words = ['+' + name for name in assigned if name not in live and name not in cls.__dict__]
     words += ['-' + name for name in live if name not in assigned]
+    # With a __new__ of its own a member's value is what __new__ made of
+    # the assigned arguments (`EARTH = (1, 2)` with `_value_ = mass`).
+    makes_values = any(isinstance(node, ast.FunctionDef) and node.name == '__new__' for node in body)
     for name, node in assigned.items():
-        if name in live:
+        if name in live and not makes_values:
             try:
                 value = ast.literal_eval(node)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -2149,9 +2225,12 @@ class _Apply(object):
                 unit.status = 'would_apply'
                 unit.message = 'defaults could not be compared: ' + failure.message
             execution.publish(unit)
+        makers = _Makers(request.module)
         for unit in self.units:
             if unit.status not in ('missing', 'would_apply', 'unchanged'):
                 _check_unit(unit, request.verify)
+            if unit.wrapped and unit.owner is request.module:
+                unit.made_by = makers.of(unit.old_binding)
             if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
                     and unit.owner is request.module:
                 unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)

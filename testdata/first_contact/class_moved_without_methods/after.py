@@ -1,0 +1,11 @@
+# a comment
+
+# moved
+
+
+class Config:
+    DEBUG = False
+
+
+def f():
+    return 1

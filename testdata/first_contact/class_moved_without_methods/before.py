@@ -1,0 +1,6 @@
+class Config:
+    DEBUG = False
+
+
+def f():
+    return 1
