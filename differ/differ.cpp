@@ -665,7 +665,7 @@ bool defined_in(const SourceFile& file, const std::string& qualname) { return fi
 bool bound_by_module_statement(const SourceFile& file, const std::string& name) {
   return std::any_of(file.statements.begin(), file.statements.end(), [&](const Statement& statement) {
     if (!statement.scope_qualname.empty() || (statement.kind != Statement::Kind::assignment &&
-                                                statement.kind != Statement::Kind::import && !statement.binding_block)) {
+                                              statement.kind != Statement::Kind::import && !statement.binding_block)) {
       return false;
     }
     return std::any_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
