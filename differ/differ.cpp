@@ -297,7 +297,9 @@ std::uint64_t statement_hash(const SourceFile& file, const Statement& statement)
 
 // The identity of an assignment or import across edits: what it binds.
 std::string binding_key(const Statement& statement) {
-  if (statement.targets.empty()) {
+  // An if/try block pairs up in order, as statements that bind nothing do:
+  // an edit of it often adds or drops a name.
+  if (statement.targets.empty() || statement.binding_block) {
     return {};
   }
   return statement.scope_qualname + "|" + std::to_string(static_cast<int>(statement.kind)) + "|" +
@@ -365,6 +367,11 @@ Change classify_statement(const SourceFile& before, const SourceFile& after, con
   if (scope.empty()) {
     if (subject.conditional) {
       return change_for(Rule::module_code_changed);
+    }
+    // Paired with a block that held a definition or a call, the edit moves
+    // bindings between statements and definitions: not a re-run of the block.
+    if (subject.binding_block && (old_statement == nullptr || old_statement->binding_block)) {
+      return change_for(Rule::constant_changed);
     }
     switch (subject.kind) {
       case Statement::Kind::import:
@@ -657,8 +664,8 @@ bool defined_in(const SourceFile& file, const std::string& qualname) { return fi
 // `import name`, `from m import name`).
 bool bound_by_module_statement(const SourceFile& file, const std::string& name) {
   return std::any_of(file.statements.begin(), file.statements.end(), [&](const Statement& statement) {
-    if (!statement.scope_qualname.empty() ||
-        (statement.kind != Statement::Kind::assignment && statement.kind != Statement::Kind::import)) {
+    if (!statement.scope_qualname.empty() || (statement.kind != Statement::Kind::assignment &&
+                                              statement.kind != Statement::Kind::import && !statement.binding_block)) {
       return false;
     }
     return std::any_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {

@@ -1,6 +1,8 @@
 // Extractor: module-, class- and block-level statements, and match patterns.
 #include "parser/extractor.hpp"
 
+#include <algorithm>
+
 namespace pyhot::parser {
 
 void Extractor::visit_body(TSNode body, const Context& context) {
@@ -44,6 +46,18 @@ void Extractor::visit_statement_at_level(TSNode node, const Context& context, bo
   statement.range = make_range(node);
   statement.conditional = context.conditional;
   statement.kind = classify(node, first, statement.targets);
+  if (statement.kind == Statement::Kind::other && context.definition < 0 && !context.conditional &&
+      (node_kind == NodeKind::if_statement || node_kind == NodeKind::try_statement)) {
+    std::vector<std::string> bound;
+    if (binds_only(node, bound) && !bound.empty()) {
+      statement.binding_block = true;
+      for (auto& name : bound) {
+        if (std::find(statement.targets.begin(), statement.targets.end(), name) == statement.targets.end()) {
+          statement.targets.push_back(std::move(name));
+        }
+      }
+    }
+  }
   statement.text = text_without_definitions(node, definitions_before, context.definition);
   m_out.statements.push_back(std::move(statement));
   m_statement_owner.push_back(context.definition);
@@ -90,6 +104,71 @@ Statement::Kind Extractor::classify(TSNode node, bool first, std::vector<std::st
     }
     default:
       return Statement::Kind::other;
+  }
+}
+
+// A module-level `if`/`try` block whose every statement, in every branch,
+// is an import, an assignment, a docstring, `pass` or such a block again
+// (`try: from _x import f` / `except ImportError: f = None`): run again, it
+// binds names as a fresh import would and calls nothing but what its
+// conditions and values call. Collects the names it binds. A block holding
+// a definition is not one: its definitions are patched by units of their
+// own, which would race the block for the same names (`try: from _x import
+// f` / `except ImportError: def f(): ...`).
+bool Extractor::binds_only(TSNode node, std::vector<std::string>& targets) {
+  NodeKind node_kind = kind(node);
+  if (node_kind == NodeKind::if_statement) {
+    TSNode condition = field(node, m_fields.condition);
+    if (!ts_node_is_null(condition) && is_main_guard_condition(text(condition))) {
+      return false;  // ran once at start-up: judged as the main guard
+    }
+  }
+  bool pure = true;
+  m_walker.each(node, [&](TSNode child, TSFieldId) {
+    if (!pure || !ts_node_is_named(child) || kind(child) == NodeKind::comment) {
+      return;
+    }
+    switch (kind(child)) {
+      case NodeKind::block:
+        each_named(child, [&](TSNode inner) { pure = pure && binds_only_statement(inner, targets); });
+        return;
+      case NodeKind::elif_clause:
+      case NodeKind::else_clause:
+      case NodeKind::except_clause:
+      case NodeKind::except_group_clause:
+      case NodeKind::finally_clause:
+        pure = binds_only(child, targets);
+        return;
+      default:
+        return;  // a condition, an exception type, an `as` name
+    }
+  });
+  return pure;
+}
+
+bool Extractor::binds_only_statement(TSNode node, std::vector<std::string>& targets) {
+  switch (kind(node)) {
+    case NodeKind::import_statement:
+    case NodeKind::import_from_statement:
+      collect_import_targets(node, targets);
+      return true;
+    case NodeKind::expression_statement: {
+      TSNode child = ts_node_named_child(node, 0);
+      NodeKind child_kind = kind(child);
+      if (ts_node_named_child_count(node) != 1) {
+        return false;
+      }
+      if (child_kind == NodeKind::assignment || child_kind == NodeKind::augmented_assignment) {
+        collect_assignment_targets(child, targets);
+        return true;
+      }
+      return child_kind == NodeKind::string || child_kind == NodeKind::concatenated_string;
+    }
+    case NodeKind::if_statement:
+    case NodeKind::try_statement:
+      return binds_only(node, targets);
+    default:
+      return std::string_view(ts_node_type(node)) == "pass_statement";
   }
 }
 

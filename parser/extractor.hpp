@@ -157,6 +157,8 @@ class Extractor {
   Statement::Kind classify(TSNode node, bool first, std::vector<std::string>& targets);
 
   void collect_import_targets(TSNode node, std::vector<std::string>& targets);
+  bool binds_only(TSNode node, std::vector<std::string>& targets);
+  bool binds_only_statement(TSNode node, std::vector<std::string>& targets);
 
   // The name an import binds: `a` for `import a.b`, `c` for `a.b as c`.
   std::string_view imported_name(TSNode node);

@@ -14,7 +14,7 @@ namespace pyhot::parser {
 
 // Bump whenever SourceFile or what the parser puts in it changes: bytes
 // written by another version are rejected, never read as if they were current.
-inline constexpr std::uint32_t k_serialized_format_version = 2;
+inline constexpr std::uint32_t k_serialized_format_version = 3;
 
 // Everything in the SourceFile except its text, which only leaves its
 // XXH3-64 and size: whoever loads it has the text already.

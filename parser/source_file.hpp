@@ -100,11 +100,15 @@ struct Statement {
   std::string scope_qualname;        // "" for module level, "C" for a statement in class C's body
   std::vector<std::string> targets;  // assigned / imported names, for assignment and import
   bool conditional = false;          // under if/try/with at that level
+  // A module-level if/try block of imports, assignments and definitions
+  // only; its targets are what its imports and assignments bind.
+  bool binding_block = false;
 
   bool operator==(const Statement&) const = default;
   template <typename Self>
   static auto fields(Self& self) {
-    return std::tie(self.kind, self.range, self.text, self.scope_qualname, self.targets, self.conditional);
+    return std::tie(self.kind, self.range, self.text, self.scope_qualname, self.targets, self.conditional,
+                    self.binding_block);
   }
 };
 

@@ -386,6 +386,33 @@ TEST(ParserStatements, ModuleAndClassLevel) {
   EXPECT_EQ(file.statements[9].kind, Kind::other);
   EXPECT_EQ(file.statements[9].text, "try:\n    import fast\nexcept ImportError:\n    ");
   EXPECT_EQ(file.statements[9].scope_qualname, "");
+  // A definition in it is patched on its own: not a block that only binds names.
+  EXPECT_FALSE(file.statements[9].binding_block);
+}
+
+TEST(ParserStatements, BlocksThatOnlyBindNames) {
+  SourceFile file = parse(
+      "if sys.platform == 'win32':\n"
+      "    SEP = ';'\n"
+      "elif X:\n"
+      "    from a import b as SEP, c\n"
+      "else:\n"
+      "    pass\n"
+      "try:\n"
+      "    setup()\n"
+      "except ImportError:\n"
+      "    SEP = None\n"
+      "if __name__ == '__main__':\n"
+      "    SEP = 1\n"
+      "for name in names:\n"
+      "    SEP = name\n");
+  ASSERT_EQ(file.statements.size(), 4U);
+  EXPECT_TRUE(file.statements[0].binding_block);
+  EXPECT_EQ(file.statements[0].targets, (Names{"SEP", "c"}));
+  EXPECT_FALSE(file.statements[1].binding_block);  // a call runs code
+  EXPECT_TRUE(file.statements[1].targets.empty());
+  EXPECT_FALSE(file.statements[2].binding_block);  // the main guard ran once
+  EXPECT_FALSE(file.statements[3].binding_block);  // a loop: not an if/try
 }
 
 TEST(ParserErrors, ReportedWithLineAndColumn) {
