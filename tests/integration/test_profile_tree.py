@@ -13,10 +13,12 @@ import xml.etree.ElementTree as ElementTree
 
 from harness import PYHOT, PreforkServer, for_each_interpreter, kill_group, spawn, wait_for, write_whole
 
-# Each worker publishes what answer() says every 20 ms: whether the code it
-# runs carries a probe.
+# Each worker publishes what answer() says every 20 ms: whether the code
+# live for it carries a probe, and how many calls it has made.
 WORK = '''
 import time
+
+calls = 0
 
 
 def nap():
@@ -24,8 +26,11 @@ def nap():
 
 
 def answer():
+    global calls
+    calls += 1
     nap()
-    return "probed" if any(type(c).__name__.endswith("Probe") for c in answer.__code__.co_consts) else "plain"
+    probed = any(type(c).__name__.endswith("Probe") for c in answer.__code__.co_consts)
+    return "%s %d" % ("probed" if probed else "plain", calls)
 '''
 
 
@@ -42,11 +47,21 @@ class ProfileTreeTest(unittest.TestCase):
         self.wait_workers("plain", 2, "two workers answering")
 
     def wait_workers(self, expected, count, what):
-        """Waits until `count` live workers answer `expected`; returns them."""
+        """Waits until `count` live workers answer `expected` ("plain",
+        "probed") in calls made since: a call that began before the code
+        was swapped may see the new code at its end. Returns the workers."""
+        first_seen = {}
+
         def ready():
             live = [pid for pid in self.server.children() if self.alive(pid)]
-            answers = self.server.answers(live)
-            return len(live) >= count and all(v == expected for v in answers.values()) and live
+            settled = []
+            for pid, answer in self.server.answers(live).items():
+                state, calls = (answer or "none 0").split()
+                if state != expected:
+                    first_seen.pop(pid, None)
+                elif int(calls) >= first_seen.setdefault(pid, int(calls)) + 2:
+                    settled.append(pid)
+            return len(live) >= count and len(settled) == len(live) and live
         return wait_for(ready, 30, what)
 
     @staticmethod
@@ -79,7 +94,8 @@ class ProfileTreeTest(unittest.TestCase):
         third = self.server.children()[2]
         # A fork drops the instrumentation it inherits: pyhot's next pass
         # profiles the new worker itself.
-        wait_for(lambda: self.server.answers([third])[third] == "probed", 30, "the new worker instrumented")
+        wait_for(lambda: not self.alive(first), 15, "the first worker to die")
+        self.assertIn(third, self.wait_workers("probed", 2, "the new worker instrumented"))
         out, _ = self.finish(process)
         document = json.loads(out)
         self.assertTrue(document["ok"])
