@@ -249,8 +249,7 @@ ProbeLines probe_lines(const Insertion& insertion, const std::string& marker, Pr
 // lines of `insertions` and the edits of the lines.
 // The spaces in front of a line: one per moved body it is in, unless it
 // starts inside a string.
-std::string shift_of(const std::vector<Insertion>& insertions, const std::vector<bool>& in_string,
-                     std::uint32_t line) {
+std::string shift_of(const std::vector<Insertion>& insertions, const std::vector<bool>& in_string, std::uint32_t line) {
   std::string out;
   if (line >= 1 && line <= in_string.size() && in_string[line - 1]) {
     return out;
