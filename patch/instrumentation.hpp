@@ -45,8 +45,9 @@ std::string probe_constant(const std::string& marker, int probe);
 // `with '<marker>:<probe>':` above its body, indented between the `def` and
 // the body so no line of the body changes; nested sites go into the unit of
 // their outermost function. Generators and coroutines are skipped (their
-// suspensions would need probes of their own), as are bodies indented with
-// tabs or by a single column.
+// suspensions would need probes of their own). A body indented with tabs
+// or by a single column leaves no indentation between `def` and body: its
+// lines (not those inside a string) get a space in front.
 // The lines a `calls` probe adds after the body are at the body's last line.
 InstrumentedUnits instrument_units(const parser::SourceFile& file, const std::vector<ProbeSite>& sites,
                                    const std::string& marker, ProbeShape shape = ProbeShape::with_statement);
