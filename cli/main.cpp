@@ -8,7 +8,10 @@
 #include <utility>
 
 #include "cli/commands.hpp"
+#include "cli/probe.hpp"
 #include "cli/profile.hpp"
+#include "cli/trace.hpp"
+#include "cli/watch.hpp"
 #include "loader/agent_source.hpp"
 
 namespace {
@@ -105,6 +108,121 @@ void add_look_commands(CLI::App& app, int& code) {
   instances_command->callback([&] { code = run_instances(look.instances); });
 }
 
+CLI::Validator duration_check() {
+  return CLI::Validator(
+      [](std::string& value) {
+        return pyhot::cli::parse_duration(value) > 0 ? std::string()
+                                                     : "'" + value + "' is not a duration (10s, 500ms, 2m)";
+      },
+      "DURATION");
+}
+
+void add_watch_command(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  static WatchCommandOptions watch;  // read by the callbacks after parsing
+  static std::string watch_duration;
+  static std::string watch_lease = "5s";
+  auto* watch_command = app.add_subcommand(
+      "watch",
+      "Show each call of a live function (arguments, return value or exception, time): PID MODULE [CLASS] METHOD");
+  watch_command->add_option("PID", watch.pid, "Target process id")->required()->check(k_process_id);
+  watch_command->add_option("TARGET", watch.target, "MODULE [CLASS] METHOD, as `reload` takes them")->required();
+  watch_command->add_option("-n", watch.count, "Stop after N matching calls")->check(CLI::PositiveNumber);
+  watch_command->add_option(
+      "--filter", watch.filter,
+      "Python expression over the arguments (and _return, _exception); only calls where it is true");
+  watch_command->add_option("--expr", watch.exprs, "Print these expressions instead of the arguments and return value");
+  watch_command->add_flag("--exceptions", watch.exceptions, "Only calls that raised");
+  watch_command
+      ->add_option("--duration", watch_duration, "Stop after this long: 30s, 500ms, 2m (default: until Ctrl-C)")
+      ->check(duration_check());
+  watch_command->add_option("--depth", watch.depth, "How deep reprs go into containers (3)")->check(CLI::Range(1, 20));
+  watch_command->add_option("--length", watch.length, "Longest repr of one value, in characters (120)")
+      ->check(CLI::Range(8, 100000));
+  watch_command
+      ->add_option("--lease", watch_lease,
+                   "The agent removes the watch when pyhot has not renewed it for this long (5s)")
+      ->check(duration_check());
+  watch_command->add_flag("--json", watch.json, "One JSON object per line and call");
+  watch_command->add_flag("--force", watch.force, "Attach even where remote debugging was disabled (3.14+)");
+  watch_command->callback([&code] {
+    watch.duration_seconds = watch_duration.empty() ? 0 : parse_duration(watch_duration);
+    watch.lease_seconds = parse_duration(watch_lease);
+    code = run_watch(watch);
+  });
+}
+
+void add_probe_command(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  static ProbeCommandOptions probe;  // read by the callbacks after parsing
+  static std::string probe_duration;
+  static std::string probe_lease = "5s";
+  auto* probe_command = app.add_subcommand(
+      "probe",
+      "At a line of a live function, before it runs: print expressions or its locals, or run code: PID FILE:LINE");
+  probe_command->add_option("PID", probe.pid, "Target process id")->required()->check(k_process_id);
+  probe_command->add_option("TARGET", probe.target, "FILE:LINE, or MODULE [CLASS] FUNCTION with --var")->required();
+  probe_command->add_option("--print", probe.prints, "Expressions to print at the line");
+  probe_command->add_flag("--locals", probe.locals, "Print every local variable at the line (what pdb shows there)");
+  probe_command->add_option("--code", probe.code,
+                            "Python statements to run at the line, with the function's variables (a copy) and "
+                            "globals; what they print() is shown here");
+  probe_command->add_option("--var", probe.var, "Print every value assigned to this variable, with the line");
+  probe_command->add_option("--filter", probe.filter, "Only where this expression over the variables is true");
+  probe_command->add_option("-n", probe.count, "Stop after N hits")->check(CLI::PositiveNumber);
+  probe_command->add_option("--duration", probe_duration, "Stop after this long: 30s, 500ms, 2m")
+      ->check(duration_check());
+  probe_command->add_option("--depth", probe.depth, "How deep reprs go into containers (3)")->check(CLI::Range(1, 20));
+  probe_command->add_option("--length", probe.length, "Longest repr of one value, in characters (120)")
+      ->check(CLI::Range(8, 100000));
+  probe_command
+      ->add_option("--lease", probe_lease,
+                   "The agent removes the probe when pyhot has not renewed it for this long (5s)")
+      ->check(duration_check());
+  probe_command->add_flag("--json", probe.json, "One JSON object per line and hit");
+  probe_command->add_flag("--force", probe.force, "Attach even where remote debugging was disabled (3.14+)");
+  probe_command->callback([&code] {
+    probe.duration_seconds = probe_duration.empty() ? 0 : parse_duration(probe_duration);
+    probe.lease_seconds = parse_duration(probe_lease);
+    code = run_probe(probe);
+  });
+}
+
+void add_trace_command(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  static TraceCommandOptions trace;  // read by the callbacks after parsing
+  static std::string trace_duration;
+  static std::string trace_lease = "5s";
+  auto* trace_command = app.add_subcommand(
+      "trace", "For each call of a live function, the tree of the calls it made, timed: PID MODULE [CLASS] METHOD");
+  trace_command->add_option("PID", trace.pid, "Target process id")->required()->check(k_process_id);
+  trace_command->add_option("TARGET", trace.target, "MODULE [CLASS] METHOD, as `reload` takes them")->required();
+  trace_command->add_option("-n", trace.count, "Stop after N calls")->check(CLI::PositiveNumber);
+  trace_command->add_option("--min-ms", trace.min_ms, "Leave out calls shorter than this (and traced calls)")
+      ->check(CLI::Range(0.0, 3600000.0));
+  trace_command->add_option("--depth", trace.depth, "How deep the tree goes (20)")->check(CLI::Range(1, 1000));
+  trace_command->add_option("--duration", trace_duration, "Stop after this long: 30s, 500ms, 2m")
+      ->check(duration_check());
+  trace_command
+      ->add_option("--lease", trace_lease,
+                   "The agent removes the trace when pyhot has not renewed it for this long (5s)")
+      ->check(duration_check());
+  trace_command->add_flag("--json", trace.json, "One JSON object per line and call");
+  trace_command->add_flag("--force", trace.force, "Attach even where remote debugging was disabled (3.14+)");
+  trace_command->callback([&code] {
+    trace.duration_seconds = trace_duration.empty() ? 0 : parse_duration(trace_duration);
+    trace.lease_seconds = parse_duration(trace_lease);
+    code = run_trace(trace);
+  });
+}
+
+// watch, probe, trace: diagnostics that stream what a live function does.
+void add_diagnostic_commands(CLI::App& app, int& code) {
+  add_watch_command(app, code);
+  add_probe_command(app, code);
+  add_trace_command(app, code);
+}
+
 // Every command's --help ends with an example.
 void add_examples(CLI::App& app) {
   static const std::pair<const char*, const char*> k_examples[] = {
@@ -122,6 +240,14 @@ void add_examples(CLI::App& app) {
       {"run", "pyhot run --autoreload -- python app.py\n  pyhot run --autoreload -- gunicorn app:wsgi -w 4"},
       {"bundle", "pyhot bundle app/views.py -o fix.pyhot --base v1.4"},
       {"apply", "pyhot apply 4242 fix.pyhot --dry-run\n  pyhot apply 4242 fix.pyhot --tree"},
+      {"watch",
+       "pyhot watch 4242 shop.pricing price_of -n 3\n  pyhot watch 4242 shop.cart Cart add --filter 'quantity > 10'\n"
+       "  pyhot watch 4242 shop.pricing price_of --expr 'item.upper()' --expr _return --exceptions"},
+      {"probe",
+       "pyhot probe 4242 shop/pricing.py:14 --locals -n 1\n  pyhot probe 4242 shop/pricing.py:14 --print 'total * 2' "
+       "--print item\n  pyhot probe 4242 shop/pricing.py:14 --code 'print(len(cart.items))'\n"
+       "  pyhot probe 4242 shop.pricing price_of --var total"},
+      {"trace", "pyhot trace 4242 app.views results -n 3\n  pyhot trace 4242 app.views View get --min-ms 0.5"},
       {"profile",
        "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg\n"
        "  pyhot profile 4242 'app.**' --tree   (a pre-fork master and its workers)"},
@@ -211,7 +337,8 @@ int main(int argc, char** argv) {
   revert_command->footer(
       "Example:\n  pyhot revert 4242 3\n  pyhot revert 4242 t-1a2b3c4d --tree   (the label `reload --tree` printed)");
   revert_command->add_option("PID", revert.pid, "Target process id")->required()->check(k_process_id);
-  revert_command->add_option("ID", revert.arguments, "Patch id from `pyhot history`");
+  revert_command->add_option("ID", revert.arguments,
+                             "Patch id, or iN (an active watch or profile), from `pyhot history`");
   revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
   revert_command->add_flag("--json", revert.json, "Machine-readable output");
   revert_command->callback([&] { code = run_revert(revert); });
@@ -261,20 +388,12 @@ int main(int argc, char** argv) {
       ->add_option("PATTERN", profile.patterns, "module.qualname, module.*, pkg.**, module.Class.*, or a file")
       ->required();
   profile_command->add_option("--duration", profile_duration, "How long to profile: 10s, 500ms, 2m (default 10s)")
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (10s, 500ms, 2m)";
-          },
-          "DURATION"));
+      ->check(duration_check());
   std::string profile_lease = "5s";
   profile_command
       ->add_option("--lease", profile_lease,
                    "The agent removes the instrumentation when pyhot has not renewed it for this long (5s)")
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            return parse_duration(value) > 0 ? std::string() : "'" + value + "' is not a duration (5s, 500ms)";
-          },
-          "DURATION"));
+      ->check(duration_check());
   profile_command->add_flag("--json", profile.json, "Machine-readable output");
   profile_command->add_flag("--live", profile.live, "Refresh a table of the functions every second while profiling");
   profile_command->add_option("--flamegraph", profile.flamegraph, "Write a self-contained flame graph SVG");
@@ -290,6 +409,8 @@ int main(int argc, char** argv) {
   });
 
   add_look_commands(app, code);
+
+  add_diagnostic_commands(app, code);
 
   add_examples(app);
   try {

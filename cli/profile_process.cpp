@@ -4,11 +4,10 @@
 
 #include <algorithm>
 #include <iostream>
-#include <random>
 
+#include "cli/instrument_session.hpp"
 #include "cli/live_process.hpp"
 #include "cli/profile_select.hpp"
-#include "parser/parser.hpp"
 #include "patch/compilation_unit.hpp"
 #include "patch/instrumentation.hpp"
 #include "util/file.hpp"
@@ -26,32 +25,6 @@ volatile sig_atomic_t g_interrupted = 0;
 
 void note_interrupt(int) { g_interrupted = 1; }
 
-std::string new_marker() {
-  std::random_device random;
-  std::uniform_int_distribution<unsigned> digit(0, 15);
-  std::string marker = "__pyhot_probe_";
-  for (int i = 0; i < 16; ++i) {
-    marker += "0123456789abcdef"[digit(random)];
-  }
-  return marker;
-}
-
-// The text that is live for a module: what the agent recorded (the imported
-// text, or the last reload's), else the file.
-FunctionCatalog::Loader live_text(loader::Agent& agent) {
-  return [&agent](const loader::LoadedModule& module) -> Result<parser::SourceFile> {
-    auto recorded = agent.snapshot(module.name);
-    if (recorded && *recorded) {
-      return parser::parse_source(**recorded, module.file);
-    }
-    auto text = util::read_file(module.file);
-    if (!text) {
-      return text.error();
-    }
-    return parser::parse_source(*text, module.file);
-  };
-}
-
 struct Prepared {
   loader::InstrumentRequest request;
   std::map<int, ProfiledFunction> functions;
@@ -62,7 +35,7 @@ Result<Prepared> prepare(FunctionCatalog& catalog, const std::vector<ChosenFunct
                          int first_probe = 1) {
   Prepared out;
   out.request.lease_seconds = lease;
-  out.request.marker = new_marker();
+  out.request.marker = new_probe_marker();
   std::map<std::string, std::vector<patch::ProbeSite>> sites;
   std::vector<std::string> order;
   int next = first_probe;
@@ -161,7 +134,7 @@ ProfileStart ProcessProfiler::start(int pid, const ProfileOptions& options) {
     out.error = modules.error();
     return out;
   }
-  FunctionCatalog catalog(*modules, live_text(profiler->m_agent));
+  FunctionCatalog catalog(*modules, live_module_text(profiler->m_agent));
   auto chosen = catalog.select(options.patterns);
   if (!chosen) {
     out.error = chosen.error();
@@ -206,7 +179,7 @@ void ProcessProfiler::reprofile(const std::vector<std::string>& names) {
   if (!modules) {
     return;
   }
-  FunctionCatalog catalog(*modules, live_text(m_agent));
+  FunctionCatalog catalog(*modules, live_module_text(m_agent));
   auto not_profiled = [&](const Error& error) {
     std::cerr << "pyhot: the new code of " << fresh.front() << (fresh.size() > 1 ? " and others" : "")
               << " is not profiled: " << error.message << "\n";

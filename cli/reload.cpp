@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/instrument_session.hpp"
 #include "cli/live_process.hpp"
 #include "cli/output.hpp"
 #include "cli/process_tree.hpp"
@@ -357,29 +358,14 @@ int run_history(const ProcessOptions& options) {
       return k_exit_failed;
     }
     document = {{"ok", true}, {"patches", to_json(*patches)}};
-    json instrumentations = json::array();
-    for (const auto& item : active) {
-      instrumentations.push_back({{"session", item.session},
-                                  {"kind", item.kind},
-                                  {"started", item.started},
-                                  {"lease_seconds", item.lease_seconds},
-                                  {"functions", item.functions}});
-    }
-    document["instrumentations"] = instrumentations;
     if (options.json) {
+      document["instrumentations"] = list_instrumentations(active, pid, false);
       return k_exit_done;
     }
     if (patches->empty() && active.empty()) {
       std::cout << "No patches applied to process " << pid << ".\n";
     }
-    for (const auto& item : active) {
-      std::cout << item.kind << " " << item.session << "  " << format_time(item.started) << "  active, "
-                << item.functions.size() << " function" << (item.functions.size() == 1 ? "" : "s")
-                << " instrumented (removed when it ends)\n";
-      for (const auto& function : item.functions) {
-        std::cout << "      " << function << "\n";
-      }
-    }
+    list_instrumentations(active, pid, true);
     for (const auto& patch : *patches) {
       std::cout << "#" << patch.id << "  " << format_time(patch.time) << "  " << patch.module << "  "
                 << patch.changes.size() << " change" << (patch.changes.size() == 1 ? "" : "s")
@@ -396,6 +382,18 @@ int run_revert(const ProcessOptions& options) {
   if (options.arguments.size() > 1) {
     print_error("revert takes PID [ID]", options.json);
     return k_exit_usage;
+  }
+  if (options.arguments.size() == 1 && instrumentation_id(options.arguments[0])) {
+    int session = *instrumentation_id(options.arguments[0]);
+    return for_each_target(options.pid, false, options.json, "removed", [&](int pid, json& document) {
+      std::unique_ptr<loader::AgentClient> holder;
+      auto* agent = open_or_report(pid, options.force, options.json, document, holder);
+      if (agent == nullptr) {
+        return k_exit_failed;
+      }
+      loader::Agent api(*agent);
+      return remove_instrumentation(api, session, options.json, document);
+    });
   }
   // Patch ids differ per process: a tree is reverted by its patch's label.
   if (options.tree || (options.arguments.size() == 1 && is_patch_label(options.arguments[0]))) {

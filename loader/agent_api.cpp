@@ -27,6 +27,8 @@ constexpr std::array k_ops{
     OpEntry{Op::stack, "stack"},
     OpEntry{Op::inspect, "inspect"},
     OpEntry{Op::instances, "instances"},
+    OpEntry{Op::instrument_events, "instrument_events"},
+    OpEntry{Op::instrument_list, "instrument_list"},
 };
 
 constexpr std::array k_statuses{
@@ -248,6 +250,21 @@ ValueView value_view(const json& value) {
   return out;
 }
 
+std::string text_or_empty(const json& document, const char* name) {
+  auto found = document.find(name);
+  return found != document.end() && found->is_string() ? found->get<std::string>() : std::string{};
+}
+
+NamedValues named_values(const json& document, const char* name) {
+  NamedValues out;
+  if (document.contains(name)) {
+    for (const auto& pair : document[name]) {
+      out.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+    }
+  }
+  return out;
+}
+
 InstancesReply instances_reply(const json& reply) {
   InstancesReply out;
   out.class_path = reply.at("class").get<std::string>();
@@ -267,6 +284,64 @@ InstancesReply instances_reply(const json& reply) {
   }
   out.complete = reply.value("complete", true);
   out.seconds = reply.value("seconds", 0.0);
+  return out;
+}
+
+TraceNode trace_node(const json& node) {
+  TraceNode out{text_or_empty(node, "name"), text_or_empty(node, "where"), node.value("duration", 0.0), {}};
+  if (node.contains("children")) {
+    for (const auto& child : node["children"]) {
+      out.children.push_back(trace_node(child));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> optional_text(const json& document, const char* name) {
+  auto found = document.find(name);
+  if (found == document.end() || !found->is_string()) {
+    return std::nullopt;
+  }
+  return found->get<std::string>();
+}
+
+// The `instrumentations` of a history or instrument_list reply.
+std::vector<ActiveInstrumentation> active_instrumentations(const json& list) {
+  std::vector<ActiveInstrumentation> out;
+  for (const auto& item : list) {
+    out.push_back({item.at("session").get<int>(), item.value("kind", ""), item.value("started", 0.0),
+                   item.value("lease", 0.0), item.value("functions", std::vector<std::string>{})});
+  }
+  return out;
+}
+
+InstrumentEvent instrument_event(const json& event) {
+  InstrumentEvent out;
+  out.sequence = event.at("seq").get<std::int64_t>();
+  out.probe = event.at("probe").get<int>();
+  out.time = event.at("time").get<double>();
+  out.thread = event.at("thread").get<std::int64_t>();
+  out.thread_name = text_or_empty(event, "thread_name");
+  out.duration = event.value("duration", 0.0);
+  out.args = named_values(event, "args");
+  out.exprs = named_values(event, "exprs");
+  out.returned = optional_text(event, "return");
+  if (event.contains("exception")) {
+    const auto& raised = event["exception"];
+    out.exception = RaisedException{text_or_empty(raised, "type"), text_or_empty(raised, "message"),
+                                    raised.value("traceback", std::vector<std::string>{})};
+  }
+  out.line = event.value("line", 0);
+  out.locals = named_values(event, "locals");
+  out.prints = named_values(event, "prints");
+  out.output = event.value("output", std::vector<std::string>{});
+  out.code_error = text_or_empty(event, "error");
+  out.value = optional_text(event, "value");
+  if (event.contains("tree")) {
+    out.tree = trace_node(event["tree"]);
+  }
+  out.omitted = event.value("omitted", std::int64_t{0});
+  out.raised = text_or_empty(event, "raised");
   return out;
 }
 
@@ -422,11 +497,7 @@ Result<ApplyReply> Agent::apply(const ApplyRequest& request) {
 Result<std::vector<PatchRecord>> Agent::history(std::vector<ActiveInstrumentation>* active) {
   return call<std::vector<PatchRecord>>(m_channel, Op::history, json::object(), [active](const json& reply) {
     if (active != nullptr) {
-      active->clear();
-      for (const auto& item : reply.value("instrumentations", json::array())) {
-        active->push_back({item.value("session", 0), item.value("kind", ""), item.value("started", 0.0),
-                           item.value("lease", 0.0), item.value("functions", std::vector<std::string>{})});
-      }
+      *active = active_instrumentations(reply.value("instrumentations", json::array()));
     }
     std::vector<PatchRecord> out;
     for (const auto& patch : reply.at("patches")) {
@@ -457,6 +528,12 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
       json document = to_json(unit.unit);
       document["instrumented"] = unit.instrumented;
       document["lines"] = unit.lines;
+      for (const auto& probe : unit.line_probes) {
+        document["line_probes"].push_back({{"line", probe.line}, {"scope", probe.scope}, {"probe", probe.probe}});
+      }
+      for (const auto& probe : unit.variable_probes) {
+        document["variable_probes"].push_back({{"name", probe.name}, {"scope", probe.scope}, {"probe", probe.probe}});
+      }
       units.push_back(std::move(document));
     }
     modules.push_back(
@@ -464,6 +541,21 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
   }
   json arguments = {
       {"kind", request.kind}, {"lease", request.lease_seconds}, {"marker", request.marker}, {"modules", modules}};
+  if (request.watch) {
+    const auto& watch = *request.watch;
+    arguments["watch"] = {{"filter", watch.filter},         {"exprs", watch.exprs}, {"limit", watch.limit},
+                          {"exceptions", watch.exceptions}, {"depth", watch.depth}, {"length", watch.length}};
+  }
+  if (request.probe) {
+    const auto& probe = *request.probe;
+    arguments["probe"] = {{"prints", probe.prints}, {"locals", probe.locals}, {"code", probe.code},
+                          {"filter", probe.filter}, {"limit", probe.limit},   {"depth", probe.depth},
+                          {"length", probe.length}};
+  }
+  if (request.trace) {
+    arguments["trace"] = {
+        {"limit", request.trace->limit}, {"min_ms", request.trace->min_ms}, {"depth", request.trace->depth}};
+  }
   return call<InstrumentReply>(m_channel, Op::instrument, std::move(arguments), [](const json& reply) {
     InstrumentReply out{
         reply.at("session").get<int>(), reply.at("pid").get<int>(), reply.at("functions").get<int>(), {}};
@@ -484,6 +576,32 @@ Result<InstrumentReadReply> Agent::instrument_read(int session, bool with_data) 
 
 Result<InstrumentReadReply> Agent::instrument_remove(int session) {
   return call<InstrumentReadReply>(m_channel, Op::instrument_remove, {{"session", session}}, read_reply);
+}
+
+Result<InstrumentEvents> Agent::instrument_events(int session, std::int64_t cursor) {
+  return call<InstrumentEvents>(m_channel, Op::instrument_events, {{"session", session}, {"cursor", cursor}},
+                                [](const json& reply) {
+                                  InstrumentEvents out;
+                                  for (const auto& event : reply.at("events")) {
+                                    out.events.push_back(instrument_event(event));
+                                  }
+                                  out.cursor = reply.at("cursor").get<std::int64_t>();
+                                  out.lost = reply.value("lost", std::int64_t{0});
+                                  out.matched = reply.value("matched", std::int64_t{0});
+                                  out.done = reply.value("done", false);
+                                  out.filter_errors = reply.value("filter_errors", std::int64_t{0});
+                                  out.filter_error = text_or_empty(reply, "filter_error");
+                                  out.errors = reply.value("errors", std::int64_t{0});
+                                  out.error = text_or_empty(reply, "error");
+                                  out.replaced = reply.value("replaced", std::vector<std::string>{});
+                                  return out;
+                                });
+}
+
+Result<std::vector<ActiveInstrumentation>> Agent::instrument_list() {
+  return call<std::vector<ActiveInstrumentation>>(
+      m_channel, Op::instrument_list, json::object(),
+      [](const json& reply) { return active_instrumentations(reply.at("instrumentations")); });
 }
 
 Result<Done> Agent::stop() {

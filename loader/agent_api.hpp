@@ -32,6 +32,8 @@ enum class Op {
   stack,
   inspect,
   instances,
+  instrument_events,
+  instrument_list,
 };
 
 struct OpEntry {
@@ -212,10 +214,26 @@ struct RevertReply {
 // Instrumentation (PROTOCOL.md, "instrument"): per function, the text a
 // fresh import compiles (`unit.source`, checked against the live code) and
 // the same text with probe lines inserted, with the real line of each line.
+struct LineProbeRequest {
+  std::uint32_t line = 0;   // real line of the statement the probe runs before
+  std::uint32_t scope = 0;  // real `def` line of the function that holds it
+  int probe = 0;
+};
+
+struct VariableProbeRequest {
+  std::string name;
+  std::uint32_t scope = 0;
+  int probe = 0;
+};
+
 struct InstrumentedUnitRequest {
   UnitRequest unit;
   std::string instrumented;
   std::vector<std::uint32_t> lines;
+  // Probes the agent inserts into the syntax tree (`instrumented` then
+  // equals the plain text).
+  std::vector<LineProbeRequest> line_probes;
+  std::vector<VariableProbeRequest> variable_probes;
 };
 
 struct InstrumentedModule {
@@ -225,10 +243,41 @@ struct InstrumentedModule {
   std::vector<InstrumentedUnitRequest> units;
 };
 
+// A watch collector's choices (PROTOCOL.md, "instrument"): the filter and
+// the expressions are compiled once in the target.
+struct WatchOptions {
+  std::string filter;              // over the arguments, `_return`, `_exception`; "" for every call
+  std::vector<std::string> exprs;  // printed instead of the arguments and return value
+  std::int64_t limit = 0;          // stop after this many matching calls; 0: no limit
+  bool exceptions = false;         // only calls that raised
+  int depth = 3;                   // of reprs
+  int length = 120;                // of each repr
+};
+
+// A line probe's choices (`probe`) and a trace's.
+struct ProbeOptions {
+  std::vector<std::string> prints;
+  bool locals = false;
+  std::string code;
+  std::string filter;
+  std::int64_t limit = 0;
+  int depth = 3;
+  int length = 120;
+};
+
+struct TraceOptions {
+  std::int64_t limit = 0;
+  double min_ms = 0;
+  int depth = 20;
+};
+
 struct InstrumentRequest {
   std::string kind = "profile";  // the collector
-  double lease_seconds = 5;      // removed by the agent unless read again within this
-  std::string marker;            // probe constants are "<marker>:<probe id>"
+  std::optional<WatchOptions> watch;
+  std::optional<ProbeOptions> probe;
+  std::optional<TraceOptions> trace;
+  double lease_seconds = 5;  // removed by the agent unless read again within this
+  std::string marker;        // probe constants are "<marker>:<probe id>"
   std::vector<InstrumentedModule> modules;
 };
 
@@ -359,6 +408,61 @@ struct InstancesReply {
   double seconds = 0;
 };
 
+// One event of a watch, a line probe or a trace (PROTOCOL.md,
+// "instrument_events"); the fields its kind gives, the others empty.
+struct RaisedException {
+  std::string type;
+  std::string message;
+  std::vector<std::string> traceback;
+};
+
+struct TraceNode {
+  std::string name;   // module.qualname
+  std::string where;  // file:line of the def
+  double duration = 0;
+  std::vector<TraceNode> children;
+};
+
+using NamedValues = std::vector<std::pair<std::string, std::string>>;  // name or expression, bounded repr
+
+struct InstrumentEvent {
+  std::int64_t sequence = 0;
+  int probe = 0;
+  double time = 0;  // unix seconds, at the call or the line
+  std::int64_t thread = 0;
+  std::string thread_name;
+  // watch and trace
+  double duration = 0;  // seconds
+  NamedValues args;
+  std::optional<std::string> returned;  // none when it raised
+  std::optional<RaisedException> exception;
+  NamedValues exprs;
+  // probe
+  int line = 0;
+  NamedValues locals;
+  NamedValues prints;
+  std::vector<std::string> output;   // what --code printed
+  std::string code_error;            // what --code raised
+  std::optional<std::string> value;  // --var: the value assigned
+  // trace
+  std::optional<TraceNode> tree;
+  std::int64_t omitted = 0;  // calls not kept (the tree's node limit)
+  std::string raised;        // the traced call's exception type
+};
+
+struct InstrumentEvents {
+  std::vector<InstrumentEvent> events;
+  std::int64_t cursor = 0;  // read from here next time
+  std::int64_t lost = 0;    // events the ring dropped before this read
+  std::int64_t matched = 0;
+  bool done = false;  // the limit was reached and every event read
+  std::int64_t filter_errors = 0;
+  std::string filter_error;  // the first
+  std::int64_t errors = 0;   // the probe's own failures (should stay 0)
+  std::string error;
+  std::vector<std::string> replaced;  // functions a reload gave new code (no probe)
+};
+
 class Agent {
  public:
   explicit Agent(AgentChannel& channel) : m_channel(channel) {}
@@ -405,6 +509,10 @@ class Agent {
   Result<StackReply> stack(const StackRequest& request);
   Result<InspectReply> inspect(const InspectRequest& request);
   Result<InstancesReply> instances(const InstancesRequest& request);
+  // A watch's events after `cursor`; renews the lease.
+  Result<InstrumentEvents> instrument_events(int session, std::int64_t cursor);
+  // The instrumentations active now.
+  Result<std::vector<ActiveInstrumentation>> instrument_list();
 
  private:
   AgentChannel& m_channel;

@@ -48,9 +48,10 @@ struct Insertion {
   std::uint32_t def_line = 0;
 };
 
-std::string reason_not_probed(const Definition& def, bool suspensions_wrapped) {
-  if (!suspensions_wrapped && (def.is_generator || def.is_coroutine)) {
-    return def.is_coroutine ? "a coroutine (not yet profiled)" : "a generator (not yet profiled)";
+std::string reason_not_probed(const Definition& def, ProbeShape shape) {
+  if (shape == ProbeShape::with_statement && (def.is_generator || def.is_coroutine)) {
+    return def.is_coroutine ? "a coroutine (its suspensions are not followed)"
+                            : "a generator (its suspensions are not followed)";
   }
   return {};
 }
@@ -128,7 +129,41 @@ std::string reason_not_shifted(const std::vector<std::string_view>& file_lines, 
   return {};
 }
 
+loader::UnitRequest unit_request(const CompilationUnit& plain) {
+  loader::UnitRequest unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
+                              "swap",           {},         plain.source,
+                              plain.first_line, 0,          {},
+                              plain.accessor,   false,      plain.duplicate};
+  for (const auto& scope : plain.scopes) {
+    unit.scopes.push_back({scope.name, scope.is_class});
+  }
+  return unit;
+}
+
 }  // namespace
+
+const Definition* function_at_line(const SourceFile& file, std::uint32_t line) {
+  const Definition* found = nullptr;
+  for (const auto& def : file.definitions) {
+    if (def.kind != parser::DefinitionKind::klass && def.def_line < line && line <= def.range.end_line &&
+        (found == nullptr || def.def_line > found->def_line)) {
+      found = &def;
+    }
+  }
+  return found;
+}
+
+loader::InstrumentedUnitRequest statement_probe_unit(const SourceFile& file, const Definition& def) {
+  CompilationUnit plain = UnitBuilder(file).definition(outermost_function(file, def), differ::Verdict::swap);
+  loader::InstrumentedUnitRequest request;
+  request.unit = unit_request(plain);
+  request.instrumented = plain.source;
+  auto count = util::split_lines(plain.source).size();
+  for (std::size_t i = 0; i < count; ++i) {
+    request.lines.push_back(plain.first_line + static_cast<std::uint32_t>(i));
+  }
+  return request;
+}
 
 std::string probe_constant(const std::string& marker, int probe) { return marker + ":" + std::to_string(probe); }
 
@@ -233,7 +268,7 @@ struct ProbeLines {
 ProbeLines probe_lines(const Insertion& insertion, const std::string& marker, ProbeShape shape) {
   std::string probe = "'" + probe_constant(marker, insertion.probe) + "'";
   const std::string& indent = insertion.indent;
-  if (shape == ProbeShape::with_statement) {
+  if (shape != ProbeShape::calls) {
     return {{indent + "with " + probe + ":"}, {}};
   }
   // A generator's or coroutine's run starts and finishes through the probe
@@ -336,7 +371,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
     bool one_line = !util::trim(body_text.substr(0, line_start)).empty();
     bool suspends = def.is_generator || def.is_coroutine;
     bool shifts_body = !one_line && body_needs_shift(text_of(def.def_line), body_text);
-    auto reason = reason_not_probed(def, shape == ProbeShape::calls);
+    auto reason = reason_not_probed(def, shape);
     if (reason.empty() && shifts_body) {
       reason = reason_not_shifted(file_lines, in_string, body_line, def.range.end_line);
     }
@@ -375,13 +410,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
   for (auto& [outer, insertions] : by_unit) {
     CompilationUnit plain = builder.definition(*outer, differ::Verdict::swap);
     loader::InstrumentedUnitRequest request;
-    request.unit = {plain.qualname,   plain.name, parser::to_string(plain.kind),
-                    "swap",           {},         plain.source,
-                    plain.first_line, 0,          {},
-                    plain.accessor,   false,      plain.duplicate};
-    for (const auto& scope : plain.scopes) {
-      request.unit.scopes.push_back({scope.name, scope.is_class});
-    }
+    request.unit = unit_request(plain);
     instrument_unit(plain, insertions, edits, file_lines, in_string, marker, shape, request);
     out.units.push_back(std::move(request));
   }

@@ -41,6 +41,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import types
 import weakref
 
@@ -3735,7 +3736,7 @@ class _Baselines(object):
 # the client's lease runs out, and in a forked child. A collector (one kind
 # per diagnostic: _ProfileCollector) makes the probes and keeps their data.
 
-INSTRUMENT_KINDS = ('profile',)
+INSTRUMENT_KINDS = ('profile', 'watch', 'probe', 'trace')
 LEASE_THREAD_NAME = 'pyhot-agent-lease'
 MAX_LEASE = 3600.0
 
@@ -3864,6 +3865,12 @@ def _bind_probes(code, prefix, probe_of, used):
     return code.replace(co_consts=tuple(consts)) if changed else code
 
 
+def _probed(code):
+    """Whether code carries a probe of any instrumentation."""
+    return any(_probed(c) if isinstance(c, types.CodeType) else type(c).__name__.endswith('Probe')
+               and hasattr(c, 'collector') for c in code.co_consts)
+
+
 def _holds_probes(code, collector):
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
@@ -3878,7 +3885,7 @@ class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
     __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented')
 
-    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of):
+    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False):
         if not isinstance(raw, dict):
             raise _Failure('protocol', 'a unit is not a JSON object')
         plain = dict(raw)
@@ -3897,11 +3904,24 @@ class _InstrumentedFunction(object):
         if unit.live_fn is None:
             raise _Failure('not_found', 'Cannot locate function %s in module %s'
                            % (unit.qualname, module_name))
+        if _probed(unit.old_code):
+            raise _Failure('refused', '%s.%s is instrumented already (`pyhot history` lists it)'
+                           % (module_name, unit.qualname))
         if not _code_equal(unit.new_code, unit.old_code):
             raise _Failure('refused', 'the live code of %s.%s is not the text of %s (edited since '
                            'it was imported?); nothing was instrumented'
                            % (module_name, unit.qualname, file))
         try:
+            statements = 'line_probes' in raw or 'variable_probes' in raw
+            if returns or statements:
+                tree = compile(text, file, 'exec', flags | ast.PyCF_ONLY_AST, True)
+                if statements:
+                    tree = _insert_statement_probes(tree, raw, lines, prefix, unit.qualname)
+                if returns:
+                    # The probe sees what a body returns: `return x` becomes
+                    # `return <probe>.returned(x)` on the same line.
+                    tree = _ReturnProbes(prefix).visit(tree)
+                text = tree
             code = compile(text, file, 'exec', flags, True)
         except (SyntaxError, ValueError, TypeError) as exc:
             raise _Failure('internal', 'instrumented %s does not compile: %s'
@@ -3979,7 +3999,22 @@ class _Instrumentations(object):
 
     def table(self):
         return {'instrument': self.op_instrument, 'instrument_read': self.op_read,
-                'instrument_remove': self.op_remove}
+                'instrument_remove': self.op_remove, 'instrument_events': self.op_events,
+                'instrument_list': self.op_list}
+
+    def op_events(self, request):
+        session = self.find(request)
+        if not hasattr(session.collector, 'events'):
+            raise _Failure('protocol', 'instrumentation %d (%s) has no events'
+                           % (session.id, session.kind))
+        session.deadline = time.monotonic() + session.lease
+        cursor = _int_field(request, 'cursor', 0, MAX_ID)
+        reply = session.collector.events(cursor)
+        reply.update(session=session.id, pid=os.getpid(), replaced=session.changed())
+        return reply
+
+    def op_list(self, request):
+        return {'instrumentations': self.describe()}
 
     def op_instrument(self, request):
         kind = _word_field(request, 'kind', INSTRUMENT_KINDS)
@@ -3989,7 +4024,7 @@ class _Instrumentations(object):
         marker = _field(request, 'marker', str)
         if not 8 <= len(marker) <= 100:
             raise _Failure('protocol', "field 'marker' must be 8 to 100 characters")
-        collector = _ProfileCollector()
+        collector = _COLLECTORS[kind](request)
         session = _Instrumentation(self.next_id, collector, float(lease))
         session.kind = kind
         skipped = []
@@ -4001,7 +4036,8 @@ class _Instrumentations(object):
                 try:
                     session.functions.append(_InstrumentedFunction(
                         raw, request_fields.module_name, request_fields.module, request_fields.file,
-                        request_fields.flags, marker + ':', collector.probe))
+                        request_fields.flags, marker + ':', collector.probe,
+                        returns=getattr(collector, 'sees_returns', False)))
                 except _Failure as failure:
                     # A function whose live code is not the text sent (or
                     # that is gone) is left alone; the others are probed.
@@ -4473,7 +4509,8 @@ class _ProfileCollector(object):
 # __repr__ (bounded, and a failure is reported, never hidden) and an
 # expression the user gave.
 
-_AGENT_FILE = globals().get('__file__')
+# Not __file__: the agent may run from text with no file.
+_AGENT_FILE = (lambda: None).__code__.co_filename
 REPR_MAX_LENGTH = 4000
 MAX_DEPTH = 10
 MAX_ITEMS = 1000
@@ -4485,6 +4522,7 @@ INSTANCES_TIME_LIMIT = 2.0
 MAX_TASK_CHAIN = 100
 MAX_FRAMES = 1000
 _CONTAINERS = (list, tuple, set, frozenset, dict)
+_NUMBERS = (int, float, bool, type(None))  # repr'd without user code
 _CLASS_BOILERPLATE = frozenset(('__module__', '__qualname__', '__doc__', '__dict__', '__weakref__',
                                 '__firstlineno__', '__static_attributes__'))
 
@@ -4505,9 +4543,11 @@ def _shorten(text, limit):
 
 
 class _BoundedRepr(object):
-    """repr() bounded in depth, items and length. Builtin containers are
-    walked here (their own repr could be huge); anything else is asked for
-    its repr, and a __repr__ that raises is reported as such."""
+    """repr() bounded in depth, items and length: stack, inspect and
+    instances show values with it, and so do watch and probe events.
+    Builtin containers are walked here (their own repr could be huge);
+    anything else is asked for its repr, and a __repr__ that raises is
+    reported as such, whole (that it raised is the point)."""
 
     def __init__(self, length=200, items=20, depth=3):
         self.length = length
@@ -4515,22 +4555,25 @@ class _BoundedRepr(object):
         self.depth = depth
 
     def __call__(self, obj, level=0):
-        if type(obj) in _CONTAINERS:
+        kind = type(obj)
+        if kind in _CONTAINERS:
             return _shorten(self.container(obj, level), self.length)
+        if kind in _NUMBERS:
+            return _shorten(repr(obj), self.length)
         if isinstance(obj, (str, bytes, bytearray)):
             text = repr(obj[:self.length])
-            return text if len(obj) <= self.length else text + '...'
-        return _shorten(self.leaf(obj), self.length)
+            return text if len(obj) <= self.length else _shorten(text, self.length)
+        return self.leaf(obj)
 
     def leaf(self, obj):
         try:
             text = repr(obj)
-            if not isinstance(text, str):
-                return '<%s: __repr__ returned %s, not str>' % (_type_label(obj), _type_label(text))
-            return text
-        except BaseException as exc:
+        except Exception as exc:
             return '<%s object at %#x: its __repr__ raised %s>' % (
-                _type_label(obj), id(obj), _one_line(_exception_text(exc)))
+                _type_label(obj), id(obj), _one_line(_safe_text(exc)))
+        if not isinstance(text, str):
+            return '<%s: __repr__ returned %s, not str>' % (_type_label(obj), _type_label(text))
+        return _shorten(text, self.length)
 
     def container(self, obj, level):
         kind = type(obj)
@@ -4603,7 +4646,7 @@ class _FrameView(object):
         self.lines = {}
 
     def is_own(self, code):
-        return _AGENT_FILE is not None and code.co_filename == _AGENT_FILE
+        return code.co_filename == _AGENT_FILE
 
     def frame(self, frame, line=None):
         code = frame.f_code
@@ -4988,6 +5031,698 @@ def _find_instances(cls, deadline):
             found.append(obj)
     del objects
     return found, scanned, complete
+
+
+# ---------------------------------------------------------------------------
+# Watch: one event per call of a watched function (its arguments, its return
+# value or exception, its time), kept in a bounded ring the client reads with
+# a cursor. A slow client loses the oldest events, counted; the program never
+# waits for it. The filter and the expressions are compiled once, when the
+# watch is made, and evaluated only when a watched function runs.
+
+WATCH_RING = 1000          # events kept for the client
+WATCH_READ_MAX = 200       # events per read
+WATCH_OPEN_CALLS = 10000   # calls entered and not yet left (abandoned generators)
+WATCH_MAX_ARGS = 32
+WATCH_ITEMS = 10           # items of a container shown
+WATCH_TRACEBACK_LINES = 40
+
+
+class _ReturnProbes(ast.NodeTransformer):
+    """`return x` inside a probe's `with` (not in a nested function) becomes
+    `return '<marker>'.returned(x)`: the marker constant is the probe object
+    once bound, so the probe sees the value, on the return's own line."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.marker = None
+
+    def visit_With(self, node):
+        items = node.items
+        expr = items[0].context_expr if len(items) == 1 else None
+        value = getattr(expr, 'value', getattr(expr, 's', None))
+        if type(value) is str and value.startswith(self.prefix) and items[0].optional_vars is None:
+            outer, self.marker = self.marker, value
+            self.generic_visit(node)
+            self.marker = outer
+            return node
+        return self.generic_visit(node)
+
+    def visit_FunctionDef(self, node):
+        outer, self.marker = self.marker, None
+        self.generic_visit(node)
+        self.marker = outer
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Return(self, node):
+        self.generic_visit(node)
+        if self.marker is None or node.value is None:
+            return node     # no value: the probe reports None (and async generators allow no other)
+        marker = ast.copy_location(ast.Constant(self.marker), node.value)
+        method = ast.copy_location(ast.Attribute(marker, 'returned', ast.Load()), node.value)
+        node.value = ast.copy_location(ast.Call(method, [node.value], []), node.value)
+        return node
+
+
+
+
+def _safe_text(exc):
+    try:
+        return _exception_text(exc)[:200]
+    except Exception:
+        return type(exc).__name__
+
+
+def _names_in(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names_in(c)
+    return names
+
+
+def _watch_collector(request):
+    options = _field(request, 'watch', dict, {})
+    source = _field(options, 'filter', str, '')
+    exprs = _field(options, 'exprs', list, [])
+    if not all(type(e) is str and e for e in exprs) or len(exprs) > 32:
+        raise _Failure('protocol', "field 'exprs' must be up to 32 expressions")
+
+    def compiled(text, what):
+        try:
+            return compile(text, '<pyhot watch %s>' % what, 'eval')
+        except (SyntaxError, ValueError) as exc:
+            raise _Failure('refused', '%s %r does not compile: %s'
+                           % (what, text, _exception_text(exc)))
+    return _WatchCollector(
+        compiled(source, '--filter') if source else None,
+        [(text, compiled(text, '--expr')) for text in exprs],
+        _int_field(options, 'limit', 0, MAX_ID, 0),
+        _field(options, 'exceptions', bool, False),
+        _BoundedRepr(_int_field(options, 'length', 8, 100000, 120), WATCH_ITEMS,
+                     _int_field(options, 'depth', 1, 20, 3)))
+
+
+class _WatchCall(object):
+    """A call entered and not yet left."""
+    __slots__ = ('start', 'wall', 'names', 'args', 'result', 'globals')
+
+
+class _WatchProbe(object):
+    """The object a watched function's `with` enters. Never raises into the
+    program, never swallows its exceptions."""
+    __slots__ = ('id', 'collector')
+
+    def __init__(self, ident, collector):
+        self.id = ident
+        self.collector = collector
+
+    def __enter__(self):
+        collector = self.collector
+        if collector.stopped:
+            return
+        try:
+            collector.enter(sys._getframe(1))
+        except Exception as exc:
+            collector.failed(exc)
+
+    def returned(self, value):
+        call = self.collector.calls.get(id(sys._getframe(1)))
+        if call is not None:
+            call.result = value
+        return value
+
+    def __exit__(self, kind, value, tb):
+        collector = self.collector
+        call = collector.calls.pop(id(sys._getframe(1)), None)
+        if call is not None and not collector.stopped:
+            try:
+                collector.leave(self.id, call, kind, value, tb)
+            except Exception as exc:
+                collector.failed(exc)
+        return False
+
+
+class _EventRing(object):
+    """The events of a watch, a line probe or a trace: numbered, the last
+    WATCH_RING kept, read with a cursor; `limit` events at most."""
+
+    def __init__(self, limit, bounded):
+        self.limit = limit
+        self.bounded = bounded
+        self.ring = collections.deque(maxlen=WATCH_RING)
+        self.lock = threading.Lock()
+        self.sequence = 0       # events made
+        self.matched = 0
+        self.filter_errors = 0
+        self.first_filter_error = None
+        self.errors = 0
+        self.first_error = None
+        self.dropped_calls = 0
+        self.stopped = False
+        self.started = time.time()
+
+    def record(self, event):
+        thread = threading.get_ident()
+        event['thread'] = thread
+        named = getattr(threading, '_active', {}).get(thread)
+        event['thread_name'] = getattr(named, 'name', None) or 'Thread-%d' % thread
+        with self.lock:
+            if self.stopped:
+                return
+            self.matched += 1
+            self.sequence += 1
+            event['seq'] = self.sequence
+            self.ring.append(event)
+            if self.limit and self.matched >= self.limit:
+                self.stopped = True
+
+    def failed(self, exc):
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = _safe_text(exc)
+
+    def evaluate(self, code, scope, names):
+        try:
+            return self.bounded(eval(code, scope, names))
+        except Exception as exc:
+            return '<raised %s>' % _safe_text(exc)
+
+    def events(self, cursor):
+        with self.lock:
+            ring = list(self.ring)
+            made = self.sequence
+        oldest = ring[0]['seq'] if ring else made + 1
+        lost = max(0, oldest - cursor - 1) if cursor < made else 0
+        out = [e for e in ring if e['seq'] > cursor][:WATCH_READ_MAX]
+        return {'events': out, 'cursor': out[-1]['seq'] if out else max(cursor, made),
+                'lost': lost, 'matched': self.matched, 'done': self.stopped and (
+                    not out or out[-1]['seq'] == made),
+                'filter_errors': self.filter_errors, 'filter_error': self.first_filter_error,
+                'errors': self.errors, 'error': self.first_error,
+                'unfinished': self.dropped_calls}
+
+    def close(self):
+        self.stopped = True
+
+    def report(self):
+        # instrument_read and instrument_remove's `data`, as a profile's.
+        return {'threads': [], 'lost': 0, 'started': self.started, 'ended': time.time()}
+
+
+class _WatchCollector(_EventRing):
+    sees_returns = True
+
+    def __init__(self, condition, exprs, limit, exceptions_only, bounded):
+        _EventRing.__init__(self, limit, bounded)
+        self.condition = condition
+        # A filter over the arguments only is decided when the call starts.
+        self.at_entry = condition is not None and not (
+            _names_in(condition) & set(('_return', '_exception')))
+        self.exprs = exprs
+        self.exceptions_only = exceptions_only
+        self.probes = {}
+        self.calls = {}
+
+    def probe(self, ident):
+        # One object per id: the `with` and every `returned` share it.
+        probe = self.probes.get(ident)
+        if probe is None:
+            probe = self.probes[ident] = _WatchProbe(ident, self)
+        return probe
+
+    def enter(self, frame):
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount \
+            + bool(code.co_flags & _CO_VARARGS) + bool(code.co_flags & _CO_VARKEYWORDS)
+        values = frame.f_locals
+        names = [n for n in code.co_varnames[:count] if n in values]
+        args = dict((n, values[n]) for n in names)
+        if self.at_entry and not self.test(frame.f_globals, args):
+            return
+        call = _WatchCall()
+        call.start = time.perf_counter()
+        call.wall = time.time()
+        call.names = names
+        call.args = args
+        call.result = None
+        call.globals = frame.f_globals
+        if len(self.calls) >= WATCH_OPEN_CALLS:
+            self.dropped_calls += len(self.calls)
+            self.calls.clear()
+        self.calls[id(frame)] = call
+
+    def test(self, scope, names):
+        try:
+            return bool(eval(self.condition, scope, names))
+        except Exception as exc:
+            self.filter_errors += 1
+            if self.first_filter_error is None:
+                self.first_filter_error = _safe_text(exc)
+            return False
+
+    def leave(self, ident, call, kind, value, tb):
+        elapsed = time.perf_counter() - call.start
+        if self.exceptions_only and kind is None:
+            return
+        if self.condition is not None and not self.at_entry or self.exprs:
+            names = dict(call.args)
+            names['_return'] = call.result if kind is None else None
+            names['_exception'] = value
+            if not self.at_entry and self.condition is not None \
+                    and not self.test(call.globals, names):
+                return
+        event = {'probe': ident, 'time': call.wall, 'duration': elapsed}
+        bounded = self.bounded
+        if self.exprs:
+            event['exprs'] = [[text, self.evaluate(code, call.globals, names)]
+                              for text, code in self.exprs]
+        else:
+            event['args'] = [[n, bounded(call.args[n])] for n in call.names[:WATCH_MAX_ARGS]]
+            if kind is None:
+                event['return'] = bounded(call.result)
+        if kind is not None:
+            event['exception'] = self.exception(kind, value, tb)
+        self.record(event)
+
+    def exception(self, kind, value, tb):
+        try:
+            message = _one_line(value)[:1000]
+        except Exception as exc:
+            message = '<str() raised %s>' % _safe_text(exc)
+        try:
+            lines = ''.join(traceback.format_exception(kind, value, tb)).splitlines()
+        except Exception as exc:
+            lines = ['<traceback could not be formatted: %s>' % _safe_text(exc)]
+        if len(lines) > WATCH_TRACEBACK_LINES:
+            cut = len(lines) - WATCH_TRACEBACK_LINES
+            lines = lines[:2] + ['  ... %d lines ...' % cut] + lines[2 + cut:]
+        return {'type': kind.__name__, 'message': message,
+                'traceback': [line[:300] for line in lines]}
+
+    def close(self):
+        self.stopped = True
+        self.calls.clear()
+
+
+_CO_VARARGS = 0x04
+_CO_VARKEYWORDS = 0x08
+
+
+# Line probes: `pyhot probe FILE:LINE` and `pyhot probe ... --var NAME`. The
+# statements are inserted into the function's syntax tree, not its text: a
+# probe before the statement at a line carries that statement's own line and
+# column (so f_lineno in the probe, and every other line, are the real
+# ones); a variable's probe comes after each statement that assigns it, at
+# that statement's line.
+
+def _placed(node, line, column):
+    for child in ast.walk(node):
+        child.lineno = child.end_lineno = line
+        child.col_offset = child.end_col_offset = column
+    return node
+
+
+def _probe_call(marker, method, args, line, column):
+    call = ast.Call(ast.Attribute(ast.Constant(marker), method, ast.Load()), args, [])
+    return _placed(ast.Expr(call), line, column)
+
+
+def _assigns(statement, name):
+    """Whether statement (not counting its nested blocks) binds name."""
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        targets = [statement.target] if getattr(statement, 'value', True) is not None else []
+    else:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name
+               for target in targets for n in ast.walk(target))
+
+
+class _StatementProbes(object):
+    """Inserts the probes of one function: before the statement at each of
+    `lines` (text lines), after each assignment of each of `names`."""
+
+    BLOCKS = ('body', 'orelse', 'finalbody')
+
+    def __init__(self, lines, names):
+        self.lines = dict(lines)      # text line -> marker
+        self.names = dict(names)      # variable -> marker
+        self.placed = set()
+
+    def function(self, node):
+        self.block(node, 'body')
+        return node
+
+    def block(self, node, field):
+        statements = getattr(node, field, None)
+        if not isinstance(statements, list):
+            return
+        out = []
+        for statement in statements:
+            if not isinstance(statement, ast.stmt):
+                out.append(statement)
+                continue
+            marker = self.lines.get(statement.lineno)
+            if marker is not None and statement.lineno not in self.placed:
+                self.placed.add(statement.lineno)
+                out.append(_probe_call(marker, 'hit', [], statement.lineno, statement.col_offset))
+            out.append(statement)
+            if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.nested(statement)
+            for name, marker in self.names.items():
+                if _assigns(statement, name):
+                    out.append(_probe_call(marker, 'assigned', [ast.Name(name, ast.Load())],
+                                           statement.lineno, statement.col_offset))
+                elif isinstance(statement, (ast.For, ast.AsyncFor)) and any(
+                        isinstance(n, ast.Name) and n.id == name for n in ast.walk(statement.target)):
+                    statement.body.insert(0, _probe_call(
+                        marker, 'assigned', [ast.Name(name, ast.Load())],
+                        statement.lineno, statement.col_offset))
+        statements[:] = out
+
+    def nested(self, statement):
+        for field in self.BLOCKS:
+            self.block(statement, field)
+        for handler in getattr(statement, 'handlers', ()):
+            self.block(handler, 'body')
+        for case in getattr(statement, 'cases', ()):
+            self.block(case, 'body')
+
+
+def _statement_starts(node):
+    """The text lines where a statement of node's own body starts."""
+    starts = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for field in ('body', 'orelse', 'finalbody', 'handlers', 'cases'):
+            for child in getattr(current, field, None) or ():
+                if isinstance(child, ast.stmt):
+                    starts.append(child.lineno)
+                    if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                        stack.append(child)
+                elif isinstance(child, (ast.excepthandler,)) or type(child).__name__ == 'match_case':
+                    stack.append(child)
+    return sorted(set(starts))
+
+
+def _insert_statement_probes(tree, raw, lines, prefix, qualname):
+    """tree with the unit's line and variable probes inserted (their lines
+    real in `raw`, mapped to text lines through `lines`)."""
+    text_line = {}
+    for index, real in enumerate(lines):
+        text_line.setdefault(real, index + 1)
+    by_scope = {}
+    for entry in _field(raw, 'line_probes', list, []):
+        if not isinstance(entry, dict):
+            raise _Failure('protocol', 'a line probe is not a JSON object')
+        by_scope.setdefault(_int_field(entry, 'scope', 1, MAX_LINE), ([], []))[0].append(
+            (_int_field(entry, 'line', 1, MAX_LINE), '%s%d' % (prefix, _int_field(entry, 'probe', 1, MAX_ID))))
+    for entry in _field(raw, 'variable_probes', list, []):
+        if not isinstance(entry, dict):
+            raise _Failure('protocol', 'a variable probe is not a JSON object')
+        by_scope.setdefault(_int_field(entry, 'scope', 1, MAX_LINE), ([], []))[1].append(
+            (_field(entry, 'name', str), '%s%d' % (prefix, _int_field(entry, 'probe', 1, MAX_ID))))
+    for scope, (at_lines, names) in by_scope.items():
+        found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and n.lineno == text_line.get(scope)]
+        if not found:
+            raise _Failure('internal', 'no function at line %d of %s' % (scope, qualname))
+        starts = _statement_starts(found[0])
+        wanted = []
+        for real, marker in at_lines:
+            line = text_line.get(real)
+            if line not in starts:
+                near = [lines[s - 1] for s in starts if abs(lines[s - 1] - real) <= 3]
+                raise _Failure('refused', 'no statement of %s starts at line %d%s'
+                               % (qualname, real, ' (statements start at %s)'
+                                  % ', '.join(str(n) for n in near) if near else ''))
+            wanted.append((line, marker))
+        for name, marker in names:
+            if not name.isidentifier():
+                raise _Failure('protocol', 'variable %r is not a name' % name[:40])
+            if not any(_assigns(n, name) for n in ast.walk(found[0]) if isinstance(n, ast.stmt)):
+                raise _Failure('refused', '%s never assigns %s' % (qualname, name))
+        _StatementProbes(wanted, names).function(found[0])
+    return tree
+
+
+class _LineProbe(object):
+    """The object a probed line calls before its statement (`hit`), or an
+    assignment of a watched variable after it (`assigned`)."""
+    __slots__ = ('id', 'collector')
+
+    def __init__(self, ident, collector):
+        self.id = ident
+        self.collector = collector
+
+    def hit(self):
+        collector = self.collector
+        if not collector.stopped:
+            try:
+                collector.hit(self.id, sys._getframe(1))
+            except Exception as exc:
+                collector.failed(exc)
+
+    def assigned(self, value):
+        collector = self.collector
+        if not collector.stopped:
+            try:
+                collector.assigned(self.id, sys._getframe(1), value)
+            except Exception as exc:
+                collector.failed(exc)
+
+
+def _probe_collector(request):
+    options = _field(request, 'probe', dict, {})
+    prints = _field(options, 'prints', list, [])
+    if not all(type(e) is str and e for e in prints) or len(prints) > 32:
+        raise _Failure('protocol', "field 'prints' must be up to 32 expressions")
+    source = _field(options, 'code', str, '')
+    condition = _field(options, 'filter', str, '')
+    try:
+        compiled = [(text, compile(text, '<pyhot probe --print>', 'eval')) for text in prints]
+        code = compile(source, '<pyhot probe --code>', 'exec') if source else None
+        test = compile(condition, '<pyhot probe --filter>', 'eval') if condition else None
+    except (SyntaxError, ValueError) as exc:
+        raise _Failure('refused', 'does not compile: %s' % _exception_text(exc))
+    return _LineProbeCollector(
+        compiled, _field(options, 'locals', bool, False), code, test,
+        _int_field(options, 'limit', 0, MAX_ID, 0),
+        _BoundedRepr(_int_field(options, 'length', 8, 100000, 120), WATCH_ITEMS,
+                     _int_field(options, 'depth', 1, 20, 3)))
+
+
+class _LineProbeCollector(_EventRing):
+
+    def __init__(self, prints, show_locals, code, condition, limit, bounded):
+        _EventRing.__init__(self, limit, bounded)
+        self.prints = prints
+        self.show_locals = show_locals
+        self.code = code
+        self.condition = condition
+        self.probes = {}
+
+    def probe(self, ident):
+        probe = self.probes.get(ident)
+        if probe is None:
+            probe = self.probes[ident] = _LineProbe(ident, self)
+        return probe
+
+    def passes(self, frame, names):
+        if self.condition is None:
+            return True
+        try:
+            return bool(eval(self.condition, frame.f_globals, names))
+        except Exception as exc:
+            self.filter_errors += 1
+            if self.first_filter_error is None:
+                self.first_filter_error = _safe_text(exc)
+            return False
+
+    def hit(self, ident, frame):
+        names = frame.f_locals
+        if not self.passes(frame, names):
+            return
+        event = {'probe': ident, 'time': time.time(), 'line': frame.f_lineno}
+        if self.show_locals:
+            bounded = self.bounded
+            event['locals'] = [[n, bounded(v)] for n, v in list(names.items())]
+        if self.prints:
+            event['prints'] = [[text, self.evaluate(code, frame.f_globals, names)]
+                               for text, code in self.prints]
+        if self.code is not None:
+            event['output'], event['error'] = self.run(frame, names)
+        self.record(event)
+
+    def assigned(self, ident, frame, value):
+        if not self.passes(frame, frame.f_locals):
+            return
+        self.record({'probe': ident, 'time': time.time(), 'line': frame.f_lineno,
+                     'value': self.bounded(value)})
+
+    def run(self, frame, names):
+        """--code, with the function's variables (a copy: assignments stay
+        in the probe's namespace) and its globals; print() is captured."""
+        output = []
+
+        def captured(*args, **options):
+            output.append(options.get('sep', ' ').join(str(a) for a in args)[:10000])
+        namespace = dict(names)
+        namespace['print'] = captured
+        try:
+            exec(self.code, frame.f_globals, namespace)
+            error = None
+        except Exception as exc:
+            error = _safe_text(exc)
+        return output[:100], error
+
+
+# Trace: while a traced call runs, and only in its thread, a profile hook
+# records the calls it makes; the hook the thread had before is put back
+# when the call ends. A thread whose hook cannot be put back from Python (a
+# C profiler) is not traced.
+
+TRACE_MAX_NODES = 500
+
+
+class _TraceProbe(object):
+    __slots__ = ('id', 'collector')
+
+    def __init__(self, ident, collector):
+        self.id = ident
+        self.collector = collector
+
+    def __enter__(self):
+        collector = self.collector
+        if not collector.stopped:
+            try:
+                collector.enter(sys._getframe(1))
+            except Exception as exc:
+                collector.failed(exc)
+
+    def __exit__(self, kind, value, tb):
+        try:
+            self.collector.leave(self.id, kind)
+        except Exception as exc:
+            self.collector.failed(exc)
+        return False
+
+
+def _trace_collector(request):
+    options = _field(request, 'trace', dict, {})
+    min_ms = _field(options, 'min_ms', (int, float), 0)
+    if not 0 <= min_ms <= 3600000:
+        raise _Failure('protocol', "field 'min_ms' must be 0 to 3600000")
+    return _TraceCollector(_int_field(options, 'limit', 0, MAX_ID, 0), min_ms / 1000.0,
+                           _int_field(options, 'depth', 1, 1000, 20))
+
+
+def _frame_name(code, scope):
+    return '%s.%s' % (scope.get('__name__', '?'), getattr(code, 'co_qualname', code.co_name))
+
+
+class _TraceCollector(_EventRing):
+    # [name, file:line, start, elapsed, children]
+    def __init__(self, limit, min_seconds, depth):
+        _EventRing.__init__(self, limit, None)
+        self.min_seconds = min_seconds
+        self.depth = depth
+        self.local = threading.local()
+        self.probes = {}
+        self.skipped_threads = 0
+
+    def probe(self, ident):
+        probe = self.probes.get(ident)
+        if probe is None:
+            probe = self.probes[ident] = _TraceProbe(ident, self)
+        return probe
+
+    def enter(self, frame):
+        local = self.local
+        if getattr(local, 'depth', 0):
+            local.depth += 1     # recursion: its calls are in the outer call's tree
+            return
+        saved = sys.getprofile()
+        if saved is not None and not isinstance(saved, (types.FunctionType, types.MethodType)):
+            self.skipped_threads += 1
+            return
+        code = frame.f_code
+        root = [_frame_name(code, frame.f_globals), _def_where(code), time.perf_counter(), 0.0, []]
+        local.depth = 1
+        local.stack = [root]
+        local.nodes = 1
+        local.omitted = 0
+        local.saved = saved
+        local.wall = time.time()
+        sys.setprofile(self.hook)
+
+    def hook(self, frame, event, arg, _clock=time.perf_counter):
+        if event == 'call':
+            code = frame.f_code
+            if code.co_filename == _AGENT_FILE:
+                return
+            local = self.local
+            stack = local.stack
+            parent = stack[-1]
+            node = None
+            if parent is not None and len(stack) <= self.depth:
+                if local.nodes < TRACE_MAX_NODES:
+                    node = [_frame_name(code, frame.f_globals), _def_where(code), _clock(), 0.0, []]
+                    parent[4].append(node)
+                    local.nodes += 1
+                else:
+                    local.omitted += 1
+            stack.append(node)
+        elif event == 'return':
+            if frame.f_code.co_filename == _AGENT_FILE:
+                return
+            stack = self.local.stack
+            if len(stack) > 1:
+                node = stack.pop()
+                if node is not None:
+                    node[3] = _clock() - node[2]
+
+    def leave(self, ident, kind):
+        local = self.local
+        depth = getattr(local, 'depth', 0)
+        if not depth:
+            return
+        local.depth = depth - 1
+        if local.depth:
+            return
+        end = time.perf_counter()
+        sys.setprofile(local.saved)
+        root = local.stack[0]
+        root[3] = end - root[2]
+        local.stack = local.saved = None
+        if self.stopped or root[3] < self.min_seconds:
+            return
+        event = {'probe': ident, 'time': local.wall, 'duration': root[3],
+                 'tree': self.tree(root), 'omitted': local.omitted}
+        if kind is not None:
+            event['raised'] = kind.__name__
+        self.record(event)
+
+    def tree(self, node):
+        out = {'name': node[0], 'where': node[1], 'duration': node[3]}
+        children = [self.tree(c) for c in node[4] if c[3] >= self.min_seconds]
+        if children:
+            out['children'] = children
+        return out
+
+
+def _def_where(code):
+    return '%s:%d' % (os.path.basename(code.co_filename), code.co_firstlineno)
+
+
+
+_COLLECTORS = {'profile': lambda request: _ProfileCollector(), 'watch': _watch_collector,
+               'probe': _probe_collector, 'trace': _trace_collector}
 
 
 # ---------------------------------------------------------------------------

@@ -36,4 +36,10 @@ std::chrono::milliseconds remaining(InjectClock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds(50));
 }
 
+double bootstrap_expiry(InjectClock::time_point deadline) {
+  auto left = std::chrono::duration<double>(deadline - InjectClock::now()).count();
+  double startup = std::min(1.0, std::max(left, 0.0) / 3);
+  return boot_clock_seconds() + std::max(left - startup, 0.05);
+}
+
 }  // namespace pyhot::loader::attach

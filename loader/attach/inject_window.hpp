@@ -33,4 +33,10 @@ bool wait_until_done(const InjectOptions& options, InjectClock::time_point until
 // Time left before `deadline`, at least 50 ms so a last step can finish.
 std::chrono::milliseconds remaining(InjectClock::time_point deadline);
 
+// When a bootstrap queued now must no longer run (boot_clock_seconds()):
+// before `deadline` by the time the agent takes to come up (a third of the
+// time left, at most a second), so one that runs in time is up when pyhot
+// stops waiting.
+double bootstrap_expiry(InjectClock::time_point deadline);
+
 }  // namespace pyhot::loader::attach

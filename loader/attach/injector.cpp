@@ -1,5 +1,8 @@
 #include "loader/attach/injector.hpp"
 
+#include <sys/times.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <random>
 
@@ -37,7 +40,8 @@ const char* method_name(InjectMethod method) {
   return "?";
 }
 
-std::string guarded_bootstrap(const std::string& bootstrap, const std::string& token, const std::string& unlink_path) {
+std::string guarded_bootstrap(const std::string& bootstrap, const std::string& token, const std::string& unlink_path,
+                              double expires_at) {
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(bootstrap.size() * 2);
@@ -54,6 +58,12 @@ std::string guarded_bootstrap(const std::string& bootstrap, const std::string& t
   if (!unlink_path.empty()) {
     source += " try: __import__('posix').unlink('" + unlink_path + "')\n except BaseException: pass\n";
   }
+  if (expires_at > 0) {
+    // posix: always loaded; raising here skips the rest, the guard included.
+    char expiry[64];
+    std::snprintf(expiry, sizeof expiry, "%.3f", expires_at);
+    source += std::string(" if __import__('posix').times()[4] > ") + expiry + ": raise OSError\n";
+  }
   source += " __import__('sys').__dict__.setdefault('_pyhot_once_" + token +
             "', [0]).pop()\n"
             " exec(bytes.fromhex('" +
@@ -61,6 +71,11 @@ std::string guarded_bootstrap(const std::string& bootstrap, const std::string& t
             "').decode(), __import__('__main__').__dict__)\n"
             "except BaseException: pass\n";
   return source;
+}
+
+double boot_clock_seconds() {
+  tms unused{};
+  return static_cast<double>(::times(&unused)) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 Result<InjectOutcome> inject(int pid, const std::string& bootstrap, const InjectOptions& options) {

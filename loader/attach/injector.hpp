@@ -47,7 +47,9 @@ const char* method_name(InjectMethod method);
 // Makes the target run `bootstrap` (Python source) once, in its main
 // interpreter with the GIL held. Exactly once: the source is wrapped in a
 // guard keyed on a fresh token, so a pending call that fires after the
-// escalation already ran it does nothing. The bootstrap must never raise.
+// escalation already ran it does nothing; and never after the deadline
+// (less the time the agent needs to come up): one that has not run by then
+// does nothing when it does. The bootstrap must never raise.
 // Nothing is changed in the target when an error is returned before the
 // request was queued.
 Result<InjectOutcome> inject(int pid, const std::string& bootstrap, const InjectOptions& options);
@@ -57,7 +59,16 @@ Result<Done> inject_python(int pid, const std::string& bootstrap, const InjectOp
 
 // The Python source actually queued: `bootstrap` under a once-guard keyed on
 // `token`; with `unlink_path`, it removes that file first (PEP 768 script).
+// With `expires_at` (boot_clock_seconds()), it does nothing when it runs
+// later than that: a bootstrap pyhot stopped waiting for (a main thread
+// holding the GIL in C code) must not start an agent nobody asked for when
+// that thread gets back to Python.
 std::string guarded_bootstrap(const std::string& bootstrap, const std::string& token,
-                              const std::string& unlink_path = {});
+                              const std::string& unlink_path = {}, double expires_at = 0);
+
+// The clock a bootstrap reads in the target: os.times().elapsed, the
+// kernel's clock ticks since boot, the same in every process (and every
+// container) on one machine; in seconds.
+double boot_clock_seconds();
 
 }  // namespace pyhot::loader::attach

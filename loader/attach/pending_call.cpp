@@ -208,7 +208,7 @@ Result<InjectOutcome> inject_with_ptrace(const InterpreterInfo& info, const std:
   if (!entry) {
     return entry.error();
   }
-  std::string source = guarded_bootstrap(bootstrap, token);
+  std::string source = guarded_bootstrap(bootstrap, token, {}, bootstrap_expiry(deadline));
   source.push_back('\0');
   auto escalated = queue_on_main_thread(info, source, *entry, options, deadline);
   if (!escalated) {
@@ -224,7 +224,7 @@ Result<InjectOutcome> inject_with_ptrace(const InterpreterInfo& info, const std:
                         "the bootstrap is queued in " + pid_text(pid) + " but has not run: its main thread is " +
                             (now == -1 ? std::string("running C code that does not return to Python")
                                        : "blocked in " + syscall_name(now)) +
-                            "; it runs when that returns");
+                            "; it expired: it does nothing when that returns");
     }
     outcome.confirmed = true;
   }

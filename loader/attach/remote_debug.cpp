@@ -78,7 +78,7 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
     return make_error(ErrorKind::internal, "script path too long for the target");
   }
   std::string host_script = "/proc/" + std::to_string(pid) + "/root" + script;
-  std::string source = guarded_bootstrap(bootstrap, token, script);
+  std::string source = guarded_bootstrap(bootstrap, token, script, bootstrap_expiry(deadline));
   int fd = ::open(host_script.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
   if (fd < 0) {
     return make_error(ErrorKind::io, "creating '" + host_script + "': " + std::strerror(errno));
@@ -158,7 +158,8 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
       return make_error(ErrorKind::timeout,
                         "queued the bootstrap through PEP 768, but the main thread has not run it yet "
                         "(blocked in " +
-                            syscall_name(read_thread_syscall(pid, pid).value_or(-1)) + ")");
+                            syscall_name(read_thread_syscall(pid, pid).value_or(-1)) +
+                            "); it expired: it does nothing when it runs");
     }
     outcome.confirmed = true;
   }

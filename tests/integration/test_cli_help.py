@@ -14,7 +14,7 @@ import unittest
 from harness import PYHOT, kill_group, pyhot, spawn, wait_for
 
 COMMANDS = ["defs", "check", "reload", "module", "history", "revert", "ps", "agent-path", "autoreload", "run",
-            "bundle", "apply", "stack", "inspect", "instances"]
+            "bundle", "apply", "profile", "stack", "inspect", "instances", "watch", "probe", "trace"]
 
 
 class HelpTest(unittest.TestCase):

@@ -377,8 +377,10 @@ class ProfileTest(TargetTestCase):
         process = self.profile("work.run", "work.step", "--live", duration="3s")
         marker = os.path.join(self.target.dir, "child.txt")
         # The child runs only this expression, then exits without cleanup.
-        self.target.call("(lambda pid: pid or (open(%r, 'w').write(str(work.run.__code__ is ORIGINAL['run'])),"
-                         " os._exit(0)))(__import__('os').fork())" % marker)
+        # `os` is not in the target's namespace: the child must take it from __import__, or it
+        # raises NameError instead of exiting and may answer the request before the parent does.
+        self.target.call("(lambda os: (lambda pid: pid or (open(%r, 'w').write(str(work.run.__code__ is ORIGINAL['run'])),"
+                         " os._exit(0)))(os.fork()))(__import__('os'))" % marker)
         def answer():
             if not os.path.exists(marker):
                 return None

@@ -2,8 +2,9 @@
 of threads (names, daemon) and asyncio tasks with their await chains, the
 locals of a frame with a __repr__ that raises, known globals, attributes
 and instances; a main thread that holds the GIL in a C call (what pyhot
-says, and on 3.13 the stacks read from outside); bad input; and nothing
-changed in the target after each command."""
+says, and on 3.13 the stacks read from outside; the bootstrap queued then
+never runs later); bad input; and nothing changed in the target after each
+command."""
 import json
 import os
 import sys
@@ -101,6 +102,36 @@ def hold_gil():
 threading.Thread(target=bystander, name='bystander', daemon=True).start()
 time.sleep(0.2)
 hold_gil()
+'''
+
+# The main thread holds the GIL in sleep() until SIGUSR1 (its handler is
+# Python's, so the sleep returns), then runs Python again: a bootstrap pyhot
+# queued meanwhile would run then. It says what of pyhot is in the process
+# once the agent, had it been started, would be up. (Not pause(): it does
+# not go back to sleep after the injector's ptrace stop, as sleep does.)
+HOLDS_GIL_UNTIL_SIGNAL = '''
+import ctypes
+import signal
+import sys
+import threading
+import time
+
+signal.signal(signal.SIGUSR1, lambda number, frame: None)
+print('holding', flush=True)
+left = ctypes.PyDLL(None).sleep(120)
+print('released' if left > 0 else 'slept', flush=True)
+
+
+def pyhot_in_process():
+    return sorted(k for k in vars(sys) if k.startswith('_pyhot')) + sorted(
+        t.name for t in threading.enumerate() if t.name.startswith('pyhot'))
+
+
+until = time.monotonic() + 3
+while time.monotonic() < until and not pyhot_in_process():
+    time.sleep(0.05)
+print('pyhot in process: %r' % pyhot_in_process(), flush=True)
+time.sleep(60)
 '''
 
 
@@ -284,6 +315,25 @@ class HeldGilTest(TargetTestCase):
 
     def test_with_the_agent_running(self):
         self.check(prepared=True)
+
+    def test_a_bootstrap_that_could_not_run_never_runs_later(self):
+        # pyhot gave up on the agent: when the main thread gets back to
+        # Python, nothing of pyhot's starts (the queued bootstrap expired).
+        path = os.path.join(self.enterContext_dir(), 'holds_gil.py')
+        with open(path, 'w') as handle:
+            handle.write(HOLDS_GIL_UNTIL_SIGNAL.lstrip('\n'))
+        import signal
+        import subprocess
+        process = self.spawn([self.python, path], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(read_line(process).strip(), 'holding')
+        done = pyhot('stack', process.pid, '--timeout', '1000', timeout=60)
+        self.assertIn('did not answer within 1000 ms', done.stdout)
+        self.assertIn('it expired', done.stdout + done.stderr)
+        import select
+        self.assertEqual(select.select([process.stdout], [], [], 0.5)[0], [], 'the sleep ended early')
+        os.kill(process.pid, signal.SIGUSR1)
+        self.assertEqual(read_line(process).strip(), 'released')
+        self.assertEqual(read_line(process).strip(), 'pyhot in process: []')
 
     def test_without_an_agent(self):
         self.check(prepared=False)

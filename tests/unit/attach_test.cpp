@@ -351,6 +351,22 @@ TEST(GuardedBootstrap, RunsOnceAndBindsNothing) {
   EXPECT_EQ(run_python(program), "ran é 'quotes'\n['sys']\n");  // 'sys' bound by the bootstrap itself
 }
 
+TEST(GuardedBootstrap, DoesNothingOnceExpired) {
+  auto run_guarded = [](double expires_at) {
+    std::string guarded = guarded_bootstrap("print('ran')\n", "t1k", {}, expires_at);
+    std::string program = "src = bytes.fromhex('";
+    for (unsigned char c : guarded) {
+      char hex[3];
+      std::snprintf(hex, sizeof hex, "%02x", c);
+      program += hex;
+    }
+    program += "').decode()\nexec(src, {})\nimport sys\nprint([k for k in vars(sys) if k.startswith('_pyhot')])\n";
+    return run_python(program);
+  };
+  EXPECT_EQ(run_guarded(boot_clock_seconds() + 60), "ran\n['_pyhot_once_t1k']\n");
+  EXPECT_EQ(run_guarded(boot_clock_seconds() - 1), "[]\n");  // not even the once-guard is set
+}
+
 TEST(Inspect, DeadPidIsNotFound) {
   pid_t pid = fork();
   if (pid == 0) {

@@ -2,6 +2,7 @@
 // instrumented text of a unit, and what the profile prints and writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "cli/profile.hpp"
@@ -179,7 +180,7 @@ TEST(Instrumentation, GeneratorsAreSkippedWithAReason) {
   auto built = patch::instrument_units(file, {{file.find("g"), 1}}, "M");
   EXPECT_TRUE(built.units.empty());
   ASSERT_EQ(built.skipped.size(), 1U);
-  EXPECT_EQ(built.skipped[0].reason, "a generator (not yet profiled)");
+  EXPECT_EQ(built.skipped[0].reason, "a generator (its suspensions are not followed)");
 }
 
 // No indentation fits between the def and a body indented with a tab (or
@@ -204,6 +205,32 @@ TEST(Instrumentation, AProbeInsideAMovedBodyMovesWithIt) {
   ASSERT_EQ(built.units.size(), 1U);
   EXPECT_EQ(built.units[0].instrumented,
             "def f():\n with 'M:1':\n \tdef g():\n \t with 'M:2':\n  \t\treturn 1\n \treturn g\n");
+}
+
+TEST(Instrumentation, WatchProbesGeneratorsAndCoroutines) {
+  auto file = parse("def g():\n    yield 1\n\nasync def c():\n    return 1\n");
+  auto built =
+      patch::instrument_units(file, {{file.find("g"), 1}, {file.find("c"), 2}}, "M", patch::ProbeShape::whole_run);
+  EXPECT_TRUE(built.skipped.empty());
+  ASSERT_EQ(built.units.size(), 2U);
+  EXPECT_EQ(built.units[0].instrumented, "def g():\n with 'M:1':\n    yield 1\n");
+  EXPECT_EQ(built.units[1].instrumented, "async def c():\n with 'M:2':\n    return 1\n");
+}
+
+TEST(Instrumentation, LineProbesGoToTheInnermostFunctionInItsOutermostsUnit) {
+  auto file =
+      parse("import os\n\ndef outer(a):\n    def inner(b):\n        c = b\n        return c\n    return inner(a)\n");
+  EXPECT_EQ(patch::function_at_line(file, 1), nullptr);
+  EXPECT_EQ(patch::function_at_line(file, 3), nullptr);  // the def line itself is not in the body
+  ASSERT_NE(patch::function_at_line(file, 5), nullptr);
+  EXPECT_EQ(patch::function_at_line(file, 5)->qualname, "outer.<locals>.inner");
+  EXPECT_EQ(patch::function_at_line(file, 7)->qualname, "outer");
+  auto unit = patch::statement_probe_unit(file, *patch::function_at_line(file, 5));
+  EXPECT_EQ(unit.unit.qualname, "outer");
+  EXPECT_EQ(unit.instrumented, unit.unit.source);  // the agent places the probe in the syntax tree
+  EXPECT_EQ(unit.lines.size(),
+            static_cast<std::size_t>(std::count(unit.instrumented.begin(), unit.instrumented.end(), '\n')));
+  EXPECT_EQ(unit.lines.front(), 3U);
 }
 
 cli::ProcessProfile sample_profile() {
