@@ -280,8 +280,8 @@ class ProfileTest(TargetTestCase):
         process = self.profile("work.run", "work.step", "work.in_threads", "work.broken")
         # While it lasts, the profile is listed with the patches.
         listed = pyhot("history", self.target.pid)
-        self.assertIn("profile 1", listed.stdout)
-        self.assertIn("4 functions instrumented", listed.stdout)
+        self.assertIn("i1  ", listed.stdout)
+        self.assertIn("  profile  4 functions instrumented", listed.stdout)
         self.assertIn("      work.step\n", listed.stdout)
         self.assertEqual(self.target.call("work.in_threads(2)"), "2")
         answer = self.target.call_error("work.broken()")
@@ -299,7 +299,7 @@ class ProfileTest(TargetTestCase):
         self.assertEqual([row[1] for row in steps], ["2", "2"])  # one row per worker thread
         self.assertIn("raised", out)
         self.assertEqual(self.target.call(RESTORED), "True")
-        self.assertNotIn("profile 1", pyhot("history", self.target.pid).stdout)
+        self.assertNotIn("functions instrumented", pyhot("history", self.target.pid).stdout)
 
     def test_bodies_indented_with_tabs_or_by_one_column(self):
         process = self.profile("work.run", "work.tabbed", "work.narrow", "work.nap", "--json")
