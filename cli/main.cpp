@@ -249,7 +249,8 @@ void add_examples(CLI::App& app) {
        "  pyhot probe 4242 shop.pricing price_of --var total"},
       {"trace", "pyhot trace 4242 app.views results -n 3\n  pyhot trace 4242 app.views View get --min-ms 0.5"},
       {"profile",
-       "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg"},
+       "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg\n"
+       "  pyhot profile 4242 'app.**' --tree   (a pre-fork master and its workers)"},
       {"stack", "pyhot stack 4242\n  pyhot stack 4242 --async --locals"},
       {"inspect",
        "pyhot inspect 4242 shop.pricing\n  pyhot inspect 4242 shop.pricing.PRICES --depth 2\n  pyhot inspect 4242 "
@@ -398,6 +399,8 @@ int main(int argc, char** argv) {
   profile_command->add_option("--flamegraph", profile.flamegraph, "Write a self-contained flame graph SVG");
   profile_command->add_option("--speedscope", profile.speedscope, "Write the profile in speedscope's file format");
   profile_command->add_option("--collapsed", profile.collapsed, "Write folded stacks (flamegraph.pl, inferno)");
+  profile_command->add_flag("--tree", profile.tree,
+                            "Also every Python process below PID (pre-fork servers), each reported apart");
   profile_command->add_flag("--force", profile.force, "Attach even where remote debugging was disabled (3.14+)");
   profile_command->callback([&] {
     profile.duration_seconds = parse_duration(profile_duration);

@@ -14,6 +14,7 @@ struct ProfileOptions {
   bool json = false;
   bool live = false;
   bool force = false;
+  bool tree = false;       // also every Python process below pid, each reported apart
   std::string flamegraph;  // .svg to write
   std::string speedscope;  // .json to write
   std::string collapsed;   // folded stacks to write
@@ -22,6 +23,8 @@ struct ProfileOptions {
   double lease_seconds = 5;
 };
 int run_profile(const ProfileOptions& options);
+// --tree (cli/profile_tree.cpp).
+int run_profile_tree(const ProfileOptions& options);
 
 // "10", "10s", "1.5s", "500ms", "2m" -> seconds; negative when it is none.
 double parse_duration(const std::string& text);

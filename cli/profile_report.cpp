@@ -224,7 +224,7 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
   return {{"ok", true}, {"processes", processes}};
 }
 
-std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles) {
+std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles, bool by_process) {
   std::ostringstream out;
   for (const auto& profile : profiles) {
     for (const auto& thread : profile.data.threads) {
@@ -236,7 +236,8 @@ std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles) {
           // and an installed pyhot needs nothing beyond libc (check_packaging.sh).
           auto micros = static_cast<long long>(node->self * 1e6 + 0.5);
           if (micros > 0) {
-            out << (profiles.size() > 1 ? "process " + std::to_string(profile.pid) + ";" : "") << thread.name;
+            out << (by_process || profiles.size() > 1 ? "process " + std::to_string(profile.pid) + ";" : "")
+                << thread.name;
             for (const auto& frame : stack) {
               out << ";" << frame;
             }

@@ -43,8 +43,9 @@ void print_profile(std::ostream& out, const ProcessProfile& profile);
 // One row per function (all threads), by self time: --live.
 void print_flat(std::ostream& out, const ProcessProfile& profile);
 nlohmann::json profile_json(const std::vector<ProcessProfile>& profiles);
-// Brendan Gregg's folded stacks: `thread;f;g <self microseconds>`.
-std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles);
+// Brendan Gregg's folded stacks: `thread;f;g <self microseconds>`, each
+// stack under `process N;` when there are several (or `by_process`).
+std::string collapsed_stacks(const std::vector<ProcessProfile>& profiles, bool by_process = false);
 // https://www.speedscope.app/file-format-schema.json: one sampled profile
 // per thread, weights in milliseconds of self time.
 nlohmann::json speedscope_document(const std::vector<ProcessProfile>& profiles);

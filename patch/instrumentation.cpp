@@ -40,21 +40,91 @@ struct Insertion {
   std::string indent;          // of the probe statement
   int probe = 0;
   bool suspends = false;  // a generator or coroutine
+  // The body's lines get one space in front (those that do not start
+  // inside a string): no indentation fits between the `def` and a body
+  // indented with tabs (Python compares it with tabs of 8 and of 1 column)
+  // or by one column.
+  bool shifts_body = false;
+  std::uint32_t def_line = 0;
 };
 
-std::string reason_not_probed(const Definition& def, std::string_view def_line_text, std::string_view body_line_text,
-                              bool one_line, ProbeShape shape) {
+std::string reason_not_probed(const Definition& def, ProbeShape shape) {
   if (shape == ProbeShape::with_statement && (def.is_generator || def.is_coroutine)) {
     return def.is_coroutine ? "a coroutine (its suspensions are not followed)"
                             : "a generator (its suspensions are not followed)";
   }
+  return {};
+}
+
+// Whether the probe statement cannot go between the def's indentation and
+// a body on lines of its own without moving the body.
+bool body_needs_shift(std::string_view def_line_text, std::string_view body_line_text) {
   std::string outer = leading_whitespace(def_line_text);
-  std::string inner = one_line ? outer + "  " : leading_whitespace(body_line_text);
-  if (outer.find('\t') != std::string::npos || inner.find('\t') != std::string::npos) {
-    return "indented with tabs";
+  std::string inner = leading_whitespace(body_line_text);
+  return outer.find('\t') != std::string::npos || inner.find('\t') != std::string::npos ||
+         inner.size() < outer.size() + 2;
+}
+
+// Per line of the text (index 0: line 1), whether it starts inside a
+// string literal (a triple-quoted one, or one continued by a backslash):
+// such a line is the string's text and never gets a space in front.
+std::vector<bool> lines_inside_strings(std::string_view text) {
+  std::vector<bool> inside(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 2, false);
+  std::size_t line = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '\n') {
+      ++line;
+      ++i;
+    } else if (c == '#') {
+      i = std::min(text.find('\n', i), text.size());
+    } else if (c == '\'' || c == '"') {
+      bool triple = text.substr(i, 3) == std::string(3, c);
+      std::size_t j = i + (triple ? 3 : 1);
+      while (j < text.size()) {
+        if (text[j] == '\\' && j + 1 < text.size()) {
+          if (text[j + 1] == '\n') {
+            inside[++line] = true;
+          }
+          j += 2;
+        } else if (text[j] == '\n') {
+          if (!triple) {
+            break;  // unterminated: the parser reported it
+          }
+          inside[++line] = true;
+          ++j;
+        } else if (text[j] == c && (!triple || text.substr(j, 3) == std::string(3, c))) {
+          j += triple ? 3 : 1;
+          break;
+        } else {
+          ++j;
+        }
+      }
+      i = j;
+    } else {
+      ++i;
+    }
   }
-  if (inner.size() < outer.size() + 2) {
-    return "its body is indented by one column";
+  return inside;
+}
+
+// Why a body cannot be moved by a space: its statements' lines start some
+// with a tab, some with a space (a space in front would change how Python
+// compares them).
+std::string reason_not_shifted(const std::vector<std::string_view>& file_lines, const std::vector<bool>& in_string,
+                               std::uint32_t first, std::uint32_t last) {
+  char start = 0;
+  for (std::uint32_t line = first; line <= last && line <= file_lines.size(); ++line) {
+    std::string_view text = file_lines[line - 1];
+    auto code = text.find_first_not_of(" \t");
+    if (in_string[line - 1] || code == std::string_view::npos || text[code] == '#' || code == 0) {
+      continue;
+    }
+    if (start != 0 && text[0] != start) {
+      return "its body is indented with tabs and spaces";
+    }
+    start = text[0];
   }
   return {};
 }
@@ -212,9 +282,24 @@ ProbeLines probe_lines(const Insertion& insertion, const std::string& marker, Pr
 
 // The instrumented text and real lines of one unit: `plain` with the probe
 // lines of `insertions` and the edits of the lines.
+// The spaces in front of a line: one per moved body it is in, unless it
+// starts inside a string.
+std::string shift_of(const std::vector<Insertion>& insertions, const std::vector<bool>& in_string, std::uint32_t line) {
+  std::string out;
+  if (line >= 1 && line <= in_string.size() && in_string[line - 1]) {
+    return out;
+  }
+  for (const auto& insertion : insertions) {
+    if (insertion.shifts_body && insertion.line <= line && line <= insertion.end_line) {
+      out += ' ';
+    }
+  }
+  return out;
+}
+
 void instrument_unit(const CompilationUnit& plain, const std::vector<Insertion>& insertions, const LineEdits& edits,
-                     const std::vector<std::string_view>& file_lines, const std::string& marker, ProbeShape shape,
-                     loader::InstrumentedUnitRequest& request) {
+                     const std::vector<std::string_view>& file_lines, const std::vector<bool>& in_string,
+                     const std::string& marker, ProbeShape shape, loader::InstrumentedUnitRequest& request) {
   std::map<std::uint32_t, const Insertion*> at_line;
   std::map<std::uint32_t, std::vector<const Insertion*>> ending_at;
   for (const auto& insertion : insertions) {
@@ -230,9 +315,12 @@ void instrument_unit(const CompilationUnit& plain, const std::vector<Insertion>&
     auto real = plain.first_line + static_cast<std::uint32_t>(i);
     std::string text(lines[i]);
     auto edited = edits.find(real);
-    if (edited != edits.end() && real <= file_lines.size() && file_lines[real - 1] == text) {
+    bool from_file = real <= file_lines.size() && file_lines[real - 1] == text;
+    if (edited != edits.end() && from_file) {
       text = with_edits(text, edited->second);
     }
+    std::string shift = from_file ? shift_of(insertions, in_string, real) : std::string();
+    text = shift + text;
     auto emit = [&](std::string_view line) {
       request.instrumented.append(line);
       request.instrumented += '\n';
@@ -244,13 +332,15 @@ void instrument_unit(const CompilationUnit& plain, const std::vector<Insertion>&
     } else {
       const Insertion& insertion = *found->second;
       auto probe = probe_lines(insertion, marker, shape);
-      if (insertion.column != 0) {
-        emit(std::string_view(text).substr(0, insertion.column));
+      // A body on the header's line: its column in the line as it was.
+      std::size_t column = insertion.column == 0 ? 0 : insertion.column + shift.size();
+      if (column != 0) {
+        emit(std::string_view(text).substr(0, column));
       }
       for (const auto& line : probe.above) {
         emit(line);
       }
-      emit(insertion.column == 0 ? text : insertion.indent + " " + text.substr(insertion.column));
+      emit(column == 0 ? text : insertion.indent + " " + text.substr(column));
     }
     for (const Insertion* ending : ending_at[real]) {
       for (const auto& line : probe_lines(*ending, marker, shape).below) {
@@ -272,6 +362,7 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
   // Sites grouped by the function whose unit carries them, in file order.
   std::map<const Definition*, std::vector<Insertion>> by_unit;
   LineEdits edits;
+  auto in_string = lines_inside_strings(file.text);
   for (const auto& site : sites) {
     const Definition& def = *site.definition;
     std::uint32_t body_line = line_of_byte(file, def.body_byte);
@@ -279,7 +370,11 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
     std::size_t line_start = def.body_byte - static_cast<std::size_t>(body_text.data() - file.text.data());
     bool one_line = !util::trim(body_text.substr(0, line_start)).empty();
     bool suspends = def.is_generator || def.is_coroutine;
-    auto reason = reason_not_probed(def, text_of(def.def_line), body_text, one_line, shape);
+    bool shifts_body = !one_line && body_needs_shift(text_of(def.def_line), body_text);
+    auto reason = reason_not_probed(def, shape);
+    if (reason.empty() && shifts_body) {
+      reason = reason_not_shifted(file_lines, in_string, body_line, def.range.end_line);
+    }
     if (reason.empty() && suspends && shape == ProbeShape::calls) {
       LineEdits mine;
       reason = add_suspension_edits(file, def, "'" + probe_constant(marker, site.probe) + "'", mine);
@@ -296,15 +391,27 @@ InstrumentedUnits instrument_units(const SourceFile& file, const std::vector<Pro
                         one_line ? line_start : 0,
                         leading_whitespace(text_of(def.def_line)) + " ",
                         site.probe,
-                        suspends};
+                        suspends,
+                        shifts_body,
+                        def.def_line};
     by_unit[&outermost_function(file, def)].push_back(std::move(insertion));
+  }
+  // A probe inside a moved body moves with it.
+  for (auto& [outer, insertions] : by_unit) {
+    std::vector<std::string> shifts;
+    for (const auto& insertion : insertions) {
+      shifts.push_back(shift_of(insertions, in_string, insertion.def_line));
+    }
+    for (std::size_t i = 0; i < insertions.size(); ++i) {
+      insertions[i].indent = shifts[i] + insertions[i].indent;
+    }
   }
   UnitBuilder builder(file);
   for (auto& [outer, insertions] : by_unit) {
     CompilationUnit plain = builder.definition(*outer, differ::Verdict::swap);
     loader::InstrumentedUnitRequest request;
     request.unit = unit_request(plain);
-    instrument_unit(plain, insertions, edits, file_lines, marker, shape, request);
+    instrument_unit(plain, insertions, edits, file_lines, in_string, marker, shape, request);
     out.units.push_back(std::move(request));
   }
   return out;

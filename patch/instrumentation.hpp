@@ -52,8 +52,10 @@ std::string probe_constant(const std::string& marker, int probe);
 // Units for `sites` of one file: each probed definition gets
 // `with '<marker>:<probe>':` above its body, indented between the `def` and
 // the body so no line of the body changes; nested sites go into the unit of
-// their outermost function. Skipped: bodies indented with
-// tabs or by a single column (and generators and coroutines by the shape).
+// their outermost function. Generators and coroutines are skipped by the
+// `with` shape. A body indented with tabs
+// or by a single column leaves no indentation between `def` and body: its
+// lines (not those inside a string) get a space in front.
 // The lines a `calls` probe adds after the body are at the body's last line.
 InstrumentedUnits instrument_units(const parser::SourceFile& file, const std::vector<ProbeSite>& sites,
                                    const std::string& marker, ProbeShape shape = ProbeShape::with_statement);

@@ -66,6 +66,20 @@ def outer(n):
 def one_liner(x): return x * 3
 
 
+def tabbed(n):
+	doc = """two
+lines"""
+	for i in range(n):
+		nap(0)
+	if n < 0:
+		raise ValueError("negative")
+	return len(doc)
+
+
+def narrow(x):
+ return x + 1
+
+
 class Shop:
     rate = 2
 
@@ -141,7 +155,7 @@ def in_threads(count):
 '''
 
 NAMES = ["run", "step", "nap", "fail", "broken", "decorated", "fib", "outer", "one_liner", "in_threads", "squares",
-         "drain", "failing", "fetch", "gather", "run_async"]
+         "drain", "failing", "fetch", "gather", "run_async", "tabbed", "narrow"]
 SETUP = '''
 import builtins
 import work
@@ -266,8 +280,8 @@ class ProfileTest(TargetTestCase):
         process = self.profile("work.run", "work.step", "work.in_threads", "work.broken")
         # While it lasts, the profile is listed with the patches.
         listed = pyhot("history", self.target.pid)
-        self.assertIn("profile 1", listed.stdout)
-        self.assertIn("4 functions instrumented", listed.stdout)
+        self.assertIn("i1  ", listed.stdout)
+        self.assertIn("  profile  4 functions instrumented", listed.stdout)
         self.assertIn("      work.step\n", listed.stdout)
         self.assertEqual(self.target.call("work.in_threads(2)"), "2")
         answer = self.target.call_error("work.broken()")
@@ -285,7 +299,27 @@ class ProfileTest(TargetTestCase):
         self.assertEqual([row[1] for row in steps], ["2", "2"])  # one row per worker thread
         self.assertIn("raised", out)
         self.assertEqual(self.target.call(RESTORED), "True")
-        self.assertNotIn("profile 1", pyhot("history", self.target.pid).stdout)
+        self.assertNotIn("functions instrumented", pyhot("history", self.target.pid).stdout)
+
+    def test_bodies_indented_with_tabs_or_by_one_column(self):
+        process = self.profile("work.run", "work.tabbed", "work.narrow", "work.nap", "--json")
+        wait_for(lambda: self.target.call("work.tabbed.__code__ is not ORIGINAL['tabbed']") == "True", 10,
+                 "work.tabbed instrumented")
+        # The string's second line is its text: it has not moved.
+        self.assertEqual(self.target.call("work.tabbed(3)"), "9")
+        self.assertEqual(self.target.call("work.narrow(1)"), "2")
+        answer = self.target.call_error("work.tabbed(-1)")
+        out, err = self.finish(process)
+        self.assertNotIn("not profiled", err)
+        self.assertIn('work.py", line %d, in tabbed' % (WORK.lstrip("\n").splitlines().index(
+            '\t\traise ValueError("negative")') + 1), answer["traceback"])
+        threads = json.loads(out)["processes"][0]["threads"]
+        nodes = {path: node for thread in threads for path, node in walk(thread["calls"])}
+        self.assertEqual(nodes[("work.tabbed",)]["hits"], 2)
+        self.assertEqual(nodes[("work.tabbed",)]["raised"], 1)
+        self.assertEqual(nodes[("work.tabbed", "work.nap")]["hits"], 3)
+        self.assertEqual(nodes[("work.narrow",)]["hits"], 1)
+        self.assertEqual(self.target.call(RESTORED), "True")
 
     def test_pattern_that_matches_nothing_names_the_nearest(self):
         done = pyhot("profile", self.target.pid, "work.stepp", "--duration", "1s")
