@@ -81,6 +81,7 @@ class SlowLog:
 
 def worker():
     signal.signal(signal.SIGUSR2, lambda *a: leaving.append(1))
+    open("ready-%d" % os.getpid(), "w").close()
     while not leaving:
         time.sleep(0.02)
     sys.stdout = SlowLog()
@@ -120,6 +121,9 @@ class SlowExitTreeTest(unittest.TestCase):
             except OSError:
                 return None
         leaving, staying = wait_for(children, 10, "two workers")
+        # Until the worker has its handler, SIGUSR2 would kill it outright (the default action).
+        wait_for(lambda: os.path.exists(os.path.join(directory, "ready-%d" % leaving)), 10,
+                 "the worker to handle SIGUSR2")
         os.kill(leaving, signal.SIGUSR2)
         wait_for(lambda: os.path.exists(os.path.join(directory, "finalizing-%d" % leaving)), 10,
                  "the worker to be finalizing")
