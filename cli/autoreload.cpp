@@ -358,9 +358,11 @@ void Autoreload::report_syntax_error(const std::string& path, const std::string&
 }
 
 // --tree always; `run --autoreload` from the first time its child is seen
-// with children (a program that never forks is patched as one process).
-// Any child counts: a worker of a pre-fork server that recycles them fast
-// may be exiting (no longer Python) at the moment it is looked at.
+// to have forked (a program that never forks is patched as one process).
+// Any child counts, and so does one already reaped: a pre-fork server that
+// recycles its workers fast is seen now and then with none alive (105 of
+// 3,000 looks at the tests' recycling server under load), and a save
+// patched then into the master alone left its workers on the old code.
 bool Autoreload::over_tree() {
   if (!m_options.tree) {
     return false;
@@ -368,7 +370,7 @@ bool Autoreload::over_tree() {
   if (!m_options.child || m_tree_seen) {
     return true;
   }
-  m_tree_seen = has_workers(m_options.pid);
+  m_tree_seen = loader::has_forked(m_options.pid);
   return m_tree_seen;
 }
 

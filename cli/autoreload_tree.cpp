@@ -111,6 +111,4 @@ std::unique_ptr<loader::AgentClient> first_worker_agent(int root, bool force) {
   return nullptr;
 }
 
-bool has_workers(int root) { return !loader::descendant_pids(root).empty(); }
-
 }  // namespace pyhot::cli

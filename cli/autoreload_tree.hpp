@@ -28,7 +28,4 @@ bool apply_save_over_tree(const TreeSave& save, const AutoreloadOutput& output);
 // which files to watch. Null when none answers.
 std::unique_ptr<loader::AgentClient> first_worker_agent(int root, bool force);
 
-// Whether any process runs below `root`.
-bool has_workers(int root);
-
 }  // namespace pyhot::cli

@@ -111,6 +111,8 @@ std::vector<int> descendant_pids(int root) {
   return order;
 }
 
+bool has_forked(int pid) { return !descendant_pids(pid).empty() || attach::has_waited_for_children(pid); }
+
 bool process_has_ended(int pid) {
   auto status = attach::read_any_status(pid);
   return !status || status->state == 'Z' || status->state == 'X';

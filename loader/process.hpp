@@ -29,6 +29,9 @@ Result<ProcessInfo> require_python_process(int pid);
 
 std::vector<ProcessInfo> list_python_processes();
 std::vector<int> descendant_pids(int pid);
+// True when the process has a child now or has waited for one: a pre-fork
+// master that recycles its workers fast can be seen with no child at all.
+bool has_forked(int pid);
 
 // True when the process is gone or a zombie: it will run nothing more.
 bool process_has_ended(int pid);

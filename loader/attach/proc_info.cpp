@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -180,21 +181,40 @@ std::string read_executable(int pid) {
   return n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string();
 }
 
-uint64_t read_start_time(int pid) {
+std::optional<std::vector<uint64_t>> read_stat_numbers(int pid, std::initializer_list<int> fields) {
   std::string stat = read_proc_text(proc_path(pid, "stat"));
   // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
   size_t close = stat.rfind(')');
   if (close == std::string::npos) {
-    return 0;
+    return std::nullopt;
   }
   std::string_view rest = std::string_view(stat).substr(close + 1);
-  std::string_view field;
-  for (int index = 3; index <= 22; ++index) {
-    field = next_field(rest);
+  std::vector<uint64_t> numbers;
+  int index = 2;
+  for (int wanted : fields) {
+    std::string_view field;
+    while (index < wanted) {
+      field = next_field(rest);
+      ++index;
+    }
+    uint64_t number = 0;
+    std::from_chars(field.data(), field.data() + field.size(), number);
+    numbers.push_back(number);
   }
-  uint64_t ticks = 0;
-  std::from_chars(field.data(), field.data() + field.size(), ticks);
-  return ticks;
+  return numbers;
+}
+
+uint64_t read_start_time(int pid) {
+  auto numbers = read_stat_numbers(pid, {22});
+  return numbers ? numbers->front() : 0;
+}
+
+bool has_waited_for_children(int pid) {
+  // cminflt, cmajflt, cutime, cstime: what the children it has waited for
+  // used, added to it by the kernel as it reaps each one; any forked child
+  // takes at least a page fault.
+  auto numbers = read_stat_numbers(pid, {11, 13, 16, 17});
+  return numbers && std::any_of(numbers->begin(), numbers->end(), [](uint64_t number) { return number > 0; });
 }
 
 std::vector<int> list_pids() {

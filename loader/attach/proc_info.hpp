@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,12 @@ std::string read_executable(int pid);
 // Field 22 of /proc/PID/stat (clock ticks after boot), so a recycled pid is
 // told from the process that had it; 0 when unreadable.
 uint64_t read_start_time(int pid);
+// Numbered fields of /proc/PID/stat (ascending, from 3), as numbers;
+// nullopt when unreadable.
+std::optional<std::vector<uint64_t>> read_stat_numbers(int pid, std::initializer_list<int> fields);
+// True once the process has reaped a child (the kernel adds each reaped
+// child's faults and times to its parent's counters).
+bool has_waited_for_children(int pid);
 // Every numeric entry of /proc.
 std::vector<int> list_pids();
 // kernel.yama.ptrace_scope, "" without Yama.

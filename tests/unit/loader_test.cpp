@@ -49,6 +49,49 @@ TEST(Process, DeadPidIsNotFound) {
   EXPECT_NE(info.error().message.find("no process with pid"), std::string::npos);
 }
 
+// A master between two generations of workers (all exited and reaped, the
+// next not forked yet) has no child to list, but has had children.
+TEST(Process, AMasterWhoseWorkersWereReapedHasForked) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t master = fork();
+  if (master == 0) {
+    pid_t worker = fork();
+    if (worker == 0) {
+      _exit(0);
+    }
+    waitpid(worker, nullptr, 0);
+    char byte = 'r';
+    (void)!write(ready[1], &byte, 1);
+    pause();
+    _exit(0);
+  }
+  pid_t loner = fork();
+  if (loner == 0) {
+    char byte = 'r';
+    (void)!write(ready[1], &byte, 1);
+    pause();
+    _exit(0);
+  }
+  int got = 0;
+  while (got < 2) {
+    char bytes[2];
+    ssize_t count = read(ready[0], bytes, sizeof bytes);
+    ASSERT_GT(count, 0);
+    got += static_cast<int>(count);
+  }
+  EXPECT_TRUE(descendant_pids(master).empty());
+  EXPECT_TRUE(has_forked(master));
+  EXPECT_FALSE(has_forked(loner));
+  EXPECT_TRUE(has_forked(getpid()));  // the two above are alive
+  kill(master, SIGKILL);
+  kill(loner, SIGKILL);
+  waitpid(master, nullptr, 0);
+  waitpid(loner, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
+}
+
 TEST(Process, ThisTestIsNotPython) {
   auto info = require_python_process(getpid());
   ASSERT_FALSE(info.ok());
