@@ -299,6 +299,37 @@ class FromBytecodeCache(TargetTestCase):
         self.assertIn("compiled from counter.py as it was at", done.stdout)
 
 
+class FromEditorBackup(TargetTestCase):
+    """Attached, no git, no .pyc: the backup an editor leaves beside the file
+    (`counter.py~`, vim's `backup`, Emacs) is a candidate; the agent accepts
+    it only if compiling it gives every live code object of the module and
+    its literal constants still hold their values (so not once the program
+    has changed one: a compiling proof cannot tell that from an edit)."""
+
+    def start_counter(self):
+        target = self.start({"counter.py": COUNTER}, [], setup="import counter\n", prepared=False)
+        self.assertFalse(os.path.exists(os.path.join(target.dir, "__pycache__")))
+        return target
+
+    def test_the_backup_of_the_imported_text_is_the_baseline(self):
+        target = self.start_counter()
+        with open(target.path("counter.py")) as source, open(target.path("counter.py~"), "w") as backup:
+            backup.write(source.read())
+        target.edit("counter.py", "RATE = 2", "RATE = 3")
+        done = pyhot("reload", target.pid, target.path("counter.py"), check=0)
+        self.assertNotIn("Not compared", done.stdout)
+        self.assertEqual(target.call("(counter.RATE, counter.price(2))"), "(3, 6)")
+
+    def test_a_backup_of_another_text_is_not_taken(self):
+        target = self.start_counter()
+        with open(target.path("counter.py~"), "w") as backup:
+            backup.write(COUNTER.replace("n * RATE", "n * RATE * 10"))
+        target.edit("counter.py", "n * RATE", "n * RATE + 1")
+        done = pyhot("reload", target.pid, target.path("counter.py"), check=0)
+        self.assertIn("Not compared", done.stdout)
+        self.assertEqual(target.call("counter.price(2)"), "5")
+
+
 class ImportedCopies(TargetTestCase):
     """`from config import RATE` in another module is a copy: a re-bound
     RATE is updated there too where the copy still holds the old object."""
@@ -438,7 +469,9 @@ for_each_interpreter(Corpus, globals())
 for_each_interpreter(RevertWhileRunning, globals())
 for_each_interpreter(ImportedCopies, globals())
 for_each_interpreter(FromBytecodeCache, globals())
+for_each_interpreter(FromEditorBackup, globals())
 del FirstContact, FirstContactAttached, WithoutBaseline, Corpus, RevertWhileRunning, ImportedCopies, FromBytecodeCache
+del FromEditorBackup
 
 if __name__ == "__main__":
     unittest.main()
