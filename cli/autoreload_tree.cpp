@@ -52,8 +52,9 @@ int apply_in(int pid, const TreeSave& save, const std::string& label, const Auto
 
 bool apply_save_over_tree(const TreeSave& save, const AutoreloadOutput& output) {
   std::string label = make_tree_label();
-  auto members =
-      run_over_tree(save.root, [&](int pid, json& document) { return apply_in(pid, save, label, output, document); });
+  auto members = run_over_tree(
+      save.root, [&](int pid, json& document) { return apply_in(pid, save, label, output, document); },
+      ForkedChildren::inherit);
   OutcomeCounts counts;
   for (const auto& member : members) {
     bool shown_before = counts.running_it() > 0;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -103,10 +105,51 @@ TreeMember run_one(int pid, const TreeCommand& command) {
   return member;
 }
 
+// The processes that run what the command did, each with the address-space
+// layout it had and since when it runs it (CLOCK_BOOTTIME): from when its
+// command returned, or from its birth for one that inherited it.
+class Holders {
+ public:
+  void add(int pid, std::uint64_t start, const loader::ProcessImage& image, std::uint64_t since_ns) {
+    m_holders[pid] = {start, image, since_ns};
+  }
+
+  // The parent `pid` was forked from, when the fork copied what the command
+  // did: the parent held it before the fork, and the child has not exec'd
+  // since (its layout is still the parent's). A process that started after
+  // the command returned in its parent was forked after it was done there.
+  // Such a child is a holder from its birth on, for its own children.
+  std::optional<int> inherited_by(int pid, std::uint64_t start) {
+    auto parent = loader::parent_pid(pid);
+    if (!parent) {
+      return std::nullopt;
+    }
+    auto holder = m_holders.find(*parent);
+    if (holder == m_holders.end() || loader::process_start_time(*parent) != holder->second.start ||
+        !loader::started_after(pid, holder->second.since_ns)) {
+      return std::nullopt;
+    }
+    auto image = loader::process_image(pid);
+    if (image != holder->second.image) {
+      return std::nullopt;
+    }
+    add(pid, start, *image, 0);
+    return *parent;
+  }
+
+ private:
+  struct Holder {
+    std::uint64_t start;
+    loader::ProcessImage image;
+    std::uint64_t since_ns;
+  };
+  std::map<int, Holder> m_holders;
+};
+
 // The Python processes below `root` not yet run on; a recycled pid counts
 // as a new process (its start time differs).
-std::vector<int> new_python_descendants(int root, std::set<std::pair<int, uint64_t>>& seen) {
-  std::vector<int> found;
+std::vector<std::pair<int, std::uint64_t>> new_python_descendants(int root, std::set<std::pair<int, uint64_t>>& seen) {
+  std::vector<std::pair<int, std::uint64_t>> found;
   for (int pid : loader::descendant_pids(root)) {
     auto identity = std::make_pair(pid, loader::process_start_time(pid));
     if (seen.count(identity) != 0) {
@@ -115,27 +158,49 @@ std::vector<int> new_python_descendants(int root, std::set<std::pair<int, uint64
     auto info = loader::inspect_process(pid);
     if (info && info->is_python()) {
       seen.insert(identity);
-      found.push_back(pid);
+      found.push_back(identity);
     }
   }
   return found;
 }
 
+TreeMember inherited_member(int pid, int parent) {
+  TreeMember member;
+  member.pid = pid;
+  member.code = k_exit_done;
+  member.outcome = MemberOutcome::inherited;
+  member.document = {{"ok", true}, {"inherited_from", parent}};
+  return member;
+}
+
 }  // namespace
 
-std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
+std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command, ForkedChildren children) {
   std::set<std::pair<int, uint64_t>> seen{{root, loader::process_start_time(root)}};
-  std::vector<TreeMember> members{run_one(root, command)};
+  Holders holders;
+  auto run = [&](int pid, std::uint64_t start) {
+    // The layout before the command: one that changes meanwhile (an exec)
+    // is not the image the command changed.
+    auto image = loader::process_image(pid);
+    TreeMember member = run_one(pid, command);
+    bool holds = member.outcome == MemberOutcome::done || member.outcome == MemberOutcome::confirmed;
+    if (children == ForkedChildren::inherit && holds && image && loader::process_image(pid) == image) {
+      holders.add(pid, start, *image, loader::boottime_now_ns());
+    }
+    return member;
+  };
+  std::vector<TreeMember> members{run(root, seen.begin()->second)};
   // The root first: a worker it forks from now on starts from the patched
   // root and is only confirmed by the next pass. A worker forked before it
   // was patched is listed by the next pass and patched itself.
   for (int pass = 0; pass < k_max_passes; ++pass) {
-    auto pids = new_python_descendants(root, seen);
-    if (pids.empty()) {
+    auto found = new_python_descendants(root, seen);
+    if (found.empty()) {
       // Every worker listed so far may have been recycled meanwhile: their
       // replacements are still to be found, after a moment.
       bool none_below = std::none_of(members.begin() + 1, members.end(), [](const TreeMember& member) {
-        return member.outcome == MemberOutcome::done || member.outcome == MemberOutcome::confirmed;
+        return member.outcome == MemberOutcome::done || member.outcome == MemberOutcome::confirmed ||
+               member.outcome == MemberOutcome::inherited;
       });
       // A root that lacks the module and has no workers yet is looked at a
       // few times: it may be a master between two generations of workers
@@ -148,8 +213,14 @@ std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command) {
       std::this_thread::sleep_for(k_retry_pause);
       continue;
     }
-    for (int pid : pids) {
-      members.push_back(run_one(pid, command));
+    for (auto [pid, start] : found) {
+      if (children == ForkedChildren::inherit) {
+        if (auto parent = holders.inherited_by(pid, start)) {
+          members.push_back(inherited_member(pid, *parent));
+          continue;
+        }
+      }
+      members.push_back(run(pid, start));
     }
   }
   // Processes whose agent could not be reached get the longer grace here,
@@ -208,6 +279,9 @@ void OutcomeCounts::add(MemberOutcome outcome) {
     case MemberOutcome::not_reached:
       ++not_reached;
       return;
+    case MemberOutcome::inherited:
+      ++inherited;
+      return;
   }
 }
 
@@ -223,14 +297,21 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
       std::cout << ": does not have the module loaded; skipped\n";
     } else if (member.outcome == MemberOutcome::not_reached) {
       std::cout << ": never had the patch; skipped\n";
+    } else if (member.outcome == MemberOutcome::inherited) {
+      std::cout << ": forked from process " << member.document.value("inherited_from", 0)
+                << " after it had it (not contacted)\n";
     } else {
       std::cout << "\n" << member.output << std::flush;
       std::cerr << member.errors;
     }
   }
   std::cout << counts.running_it() << " of " << counts.alive_with_module() << " processes " << what;
-  if (counts.confirmed > 0) {
+  if (counts.confirmed > 0 && counts.inherited > 0) {
+    std::cout << " (" << counts.confirmed << " already did, " << counts.inherited << " forked after it)";
+  } else if (counts.confirmed > 0) {
     std::cout << " (" << counts.confirmed << " already did)";
+  } else if (counts.inherited > 0) {
+    std::cout << " (" << counts.inherited << " forked after it)";
   }
   if (counts.exited > 0) {
     std::cout << "; " << counts.exited << " exited during the command";
@@ -245,7 +326,8 @@ void print_tree(const std::vector<TreeMember>& members, const std::string& what)
 }
 
 nlohmann::json tree_to_json(const std::vector<TreeMember>& members) {
-  static constexpr const char* k_words[] = {"done", "confirmed", "failed", "lacks_module", "exited", "not_reached"};
+  static constexpr const char* k_words[] = {"done",   "confirmed",   "failed",   "lacks_module",
+                                            "exited", "not_reached", "inherited"};
   nlohmann::json processes = nlohmann::json::array();
   for (const auto& member : members) {
     nlohmann::json document = member.document;

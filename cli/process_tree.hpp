@@ -19,7 +19,13 @@ enum class MemberOutcome {
   lacks_module,  // the process never imported the module: skipped with a note
   exited,        // the process ended while the command ran: reported, not a failure
   not_reached,   // revert: the patch never reached the process (it imported the module later): a note
+  inherited,     // forked after its parent ran the command: has it without being contacted
 };
+
+// Whether a process forked after its parent ran the command has it too: a
+// patch or a revert is in the memory a fork copies; what a command asks
+// (history, a dry run) is not.
+enum class ForkedChildren { contacted, inherit };
 
 // How many members of a tree ended each way.
 struct OutcomeCounts {
@@ -29,10 +35,11 @@ struct OutcomeCounts {
   int lacks_module = 0;
   int exited = 0;
   int not_reached = 0;
+  int inherited = 0;
 
   void add(MemberOutcome outcome);
-  int running_it() const { return done + confirmed; }
-  int alive_with_module() const { return done + confirmed + failed; }
+  int running_it() const { return done + confirmed + inherited; }
+  int alive_with_module() const { return done + confirmed + inherited + failed; }
 };
 
 struct TreeMember {
@@ -54,8 +61,12 @@ using TreeCommand = std::function<int(int pid, nlohmann::json& document)>;
 // Ancestors first: `root`, then every Python process below it, listed again
 // after each pass until a pass finds no process it has not run on (bounded
 // by `k_max_passes`). A process that exits during the command is retried
-// never and reported as exited.
-std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command);
+// never and reported as exited. With ForkedChildren::inherit, a process
+// forked after its parent ran the command (done or confirmed) is counted as
+// `inherited` without being contacted: a recycled worker's short life is not
+// spent on an attach, and no attach stalls it.
+std::vector<TreeMember> run_over_tree(int root, const TreeCommand& command,
+                                      ForkedChildren children = ForkedChildren::contacted);
 
 // The exit status of a tree command: 1 when any process failed or none has
 // the module; 0 when every process alive at the end that has the module runs

@@ -173,7 +173,7 @@ void print_tree_result(const std::vector<TreeMember>& members, json extra, bool 
 int run_labelled_over_tree(int root, const std::string& label, bool dry_run, bool json_output, const std::string& what,
                            const TreeCommand& command, const std::string& file) {
   auto before = file.empty() ? std::nullopt : disk_hash(file);
-  auto members = run_over_tree(root, command);
+  auto members = run_over_tree(root, command, dry_run ? ForkedChildren::contacted : ForkedChildren::inherit);
   int code = tree_exit_code(members);
   json extra = json::object();
   std::string note;
@@ -417,7 +417,7 @@ int run_label_revert(const ProcessOptions& options) {
     }
     return code;
   }
-  auto members = run_over_tree(options.pid, one);
+  auto members = run_over_tree(options.pid, one, ForkedChildren::inherit);
   print_tree_result(members, {{"label", label}}, options.json, "reverted", reverted_disk_note(options.pid, members));
   return tree_exit_code(members);
 }

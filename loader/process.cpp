@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <optional>
 
@@ -119,6 +120,56 @@ bool process_has_ended(int pid) {
 }
 
 std::uint64_t process_start_time(int pid) { return attach::read_start_time(pid); }
+
+std::optional<int> parent_pid(int pid) {
+  auto status = attach::read_any_status(pid);
+  if (!status) {
+    return std::nullopt;
+  }
+  return status->parent_pid;
+}
+
+bool started_after(int pid, std::uint64_t boot_ns) {
+  static const long ticks_per_second = sysconf(_SC_CLK_TCK);
+  std::uint64_t ticks = attach::read_start_time(pid);
+  if (ticks == 0 || ticks_per_second <= 0) {
+    return false;
+  }
+  // The kernel rounds the start down to a tick: the start is at or after
+  // this, so this being after boot_ns shows it.
+  return ticks * (1'000'000'000ULL / static_cast<std::uint64_t>(ticks_per_second)) > boot_ns;
+}
+
+std::optional<ProcessImage> process_image(int pid) {
+  // A fork copies the address space: the child starts with its parent's
+  // stack, brk and argument addresses. An exec lays out a new one, at
+  // new random addresses, so equal addresses show no exec happened in
+  // between -- unless addresses are not randomized, when they prove nothing.
+  static const bool randomized = [] {
+    std::string level = attach::read_proc_text("/proc/sys/kernel/randomize_va_space");
+    return !level.empty() && level[0] != '0';
+  }();
+  if (!randomized) {
+    return std::nullopt;
+  }
+  std::string personality = attach::read_proc_text("/proc/" + std::to_string(pid) + "/personality");
+  constexpr unsigned long k_addr_no_randomize = 0x0040000;
+  if (personality.empty() || (std::strtoul(personality.c_str(), nullptr, 16) & k_addr_no_randomize) != 0) {
+    return std::nullopt;
+  }
+  // startstack, start_brk, arg_start; 0 where the kernel hides them.
+  auto numbers = attach::read_stat_numbers(pid, {28, 47, 48});
+  if (!numbers || std::any_of(numbers->begin(), numbers->end(), [](std::uint64_t n) { return n == 0; })) {
+    return std::nullopt;
+  }
+  return ProcessImage{(*numbers)[0], (*numbers)[1], (*numbers)[2]};
+}
+
+std::uint64_t boottime_now_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(now.tv_nsec);
+}
 
 namespace {
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,26 @@ bool process_has_ended(int pid);
 // When the process started (clock ticks after boot): a recycled pid is told
 // from the process that had it. 0 when it is gone.
 std::uint64_t process_start_time(int pid);
+// The parent of a live process; nullopt when it is gone.
+std::optional<int> parent_pid(int pid);
+// Whether the process was forked after `boot_ns` (CLOCK_BOOTTIME, as
+// boottime_now_ns() gives it): false when that cannot be shown (its start
+// time is kept in clock ticks, so one that started within the tick of
+// `boot_ns` is not counted) or it is gone.
+bool started_after(int pid, std::uint64_t boot_ns);
+std::uint64_t boottime_now_ns();
+
+// Where a process's address space was laid out (its stack, heap and
+// arguments): a child forked without exec has its parent's; an exec gives
+// new ones. nullopt when the layout is not randomized (equal addresses
+// would prove nothing) or the kernel does not show it.
+struct ProcessImage {
+  std::uint64_t stack = 0;
+  std::uint64_t brk = 0;
+  std::uint64_t arguments = 0;
+  bool operator==(const ProcessImage&) const = default;
+};
+std::optional<ProcessImage> process_image(int pid);
 
 // Directory the agent of the process listens in, as the target names it:
 // PYHOT_AGENT_SOCKET_DIR, else its own XDG_RUNTIME_DIR/pyhot when that

@@ -289,14 +289,97 @@ class HistoryExitTreeTest(unittest.TestCase):
         self.assertEqual(done.stderr, "")
 
 
+# A master with `work` and a first worker that exits when pyhot contacts
+# it, so that `reload --tree` keeps looking for its replacements. Once the
+# master runs the patch it starts, 0.3 s later, a Python child that execs
+# (its own interpreter, importing `work` from disk) and, once that one has
+# imported it, a plain fork that writes what `work.answer()` gives.
+FORKS_AFTER_THE_PATCH = r"""
+import json, os, subprocess, sys, time
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import work
+
+def publish(name, text):
+    with open(name + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(name + ".tmp", name)
+
+def exit_at_the_first_request(*args, **kwargs):
+    os._exit(0)
+
+leaver = os.fork()
+if leaver == 0:
+    json.loads = exit_at_the_first_request
+    while True:
+        time.sleep(0.02)
+publish("leaver.txt", str(leaver))
+while work.answer() == 1:
+    time.sleep(0.01)
+time.sleep(0.3)
+execed = subprocess.Popen([sys.executable, "-c", "import os, sys, time; sys.path.insert(0, %r); import work; "
+                           "open('execed.ready', 'w').close()\nwhile True: time.sleep(0.02)" % here])
+while not os.path.exists("execed.ready"):
+    time.sleep(0.01)
+publish("execed.txt", str(execed.pid))
+forked = os.fork()
+if forked == 0:
+    while True:
+        publish("forked.answer", str(work.answer()))
+        time.sleep(0.02)
+publish("forked.txt", str(forked))
+while True:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    time.sleep(0.02)
+"""
+
+
+class InheritTreeTest(unittest.TestCase):
+    """A process forked after its parent was patched has the patch from its
+    birth: `reload --tree` confirms it without contacting it; a child that
+    exec'd a new interpreter is contacted (issue 11)."""
+    python = None
+
+    def test_a_fork_after_the_patch_inherits_it_and_an_exec_does_not(self):
+        directory = tempfile.mkdtemp(prefix="pyhot-inherit-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        work = write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
+        write_whole(os.path.join(directory, "server.py"), FORKS_AFTER_THE_PATCH)
+        master = spawn([self.python, "server.py"], cwd=directory)
+        self.addCleanup(kill_group, master)
+
+        def published(name):
+            try:
+                with open(os.path.join(directory, name)) as handle:
+                    return handle.read()
+            except OSError:
+                return None
+        leaver = int(wait_for(lambda: published("leaver.txt"), 10, "the first worker"))
+        write_whole(work, "def answer():\n    return 2\n")
+        done = pyhot("reload", master.pid, work, "--tree", timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        execed = int(wait_for(lambda: published("execed.txt"), 10, "the exec'd child"))
+        forked = int(wait_for(lambda: published("forked.txt"), 10, "the forked child"))
+        self.assertIn("== process %d: exited during the command (not counted)" % leaver, done.stdout)
+        self.assertIn("== process %d: forked from process %d after it had it (not contacted)\n" % (forked, master.pid),
+                      done.stdout)
+        # Contacted: listed before or after it imported `work`.
+        self.assertRegex(done.stdout, r"== process %d(\n|: does not have the module loaded; skipped\n)" % execed)
+        self.assertIn(" forked after it)", done.stdout)
+        wait_for(lambda: published("forked.answer") == "2", 10, "the forked child to answer 2")
+
+
 # Three interpreters keep the suite short: the oldest, the newest, and the
 # one whose runtime is linked into the executable.
 for label, path in interpreters():
     if label in ("debian-python3", "python3.8", "python3.13"):
-        for base in (TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest):
+        for base in (TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest, InheritTreeTest):
             name = "%s_%s" % (base.__name__, label.replace(".", "_").replace("-", "_"))
             globals()[name] = type(name, (base,), {"python": path})
-del TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest, base
+del TreeTest, SlowExitTreeTest, HolderExitsTreeTest, HistoryExitTreeTest, InheritTreeTest, base
 
 if __name__ == "__main__":
     unittest.main()

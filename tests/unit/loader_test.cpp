@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +48,50 @@ TEST(Process, DeadPidIsNotFound) {
   ASSERT_FALSE(info.ok());
   EXPECT_EQ(info.error().kind, ErrorKind::not_found);
   EXPECT_NE(info.error().message.find("no process with pid"), std::string::npos);
+}
+
+// A forked child keeps its parent's address-space layout until it execs;
+// an exec lays out a new one (randomized on this machine, else unknown).
+TEST(Process, AForkKeepsItsParentsImageAndAnExecDoesNot) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t forked = fork();
+  if (forked == 0) {
+    char byte = 'r';
+    (void)!write(ready[1], &byte, 1);
+    pause();
+    _exit(0);
+  }
+  pid_t execed = fork();
+  if (execed == 0) {
+    // sleep writes nothing to the pipe: the test waits for its exec below.
+    execlp("sleep", "sleep", "30", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  for (int look = 0; look < 500; ++look) {
+    std::ifstream comm("/proc/" + std::to_string(execed) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "sleep") {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto own = process_image(getpid());
+  if (own) {
+    EXPECT_EQ(process_image(forked), own);
+    EXPECT_NE(process_image(execed), own);
+  } else {
+    EXPECT_FALSE(process_image(forked).has_value());
+  }
+  kill(forked, SIGKILL);
+  kill(execed, SIGKILL);
+  waitpid(forked, nullptr, 0);
+  waitpid(execed, nullptr, 0);
+  close(ready[0]);
+  close(ready[1]);
 }
 
 // A master between two generations of workers (all exited and reaped, the
