@@ -7,41 +7,80 @@
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "util/text.hpp"
 
 namespace pyhot::util {
 
-Result<std::string> read_file(const std::string& path) {
-  std::error_code ignored;
-  // An ifstream opens a directory and reads nothing: an empty "file".
-  if (std::filesystem::is_directory(path, ignored)) {
-    return make_error(ErrorKind::usage, "cannot read '" + path + "': it is a directory, not a Python file");
+namespace {
+
+// What a path that is not a regular file holds, in a user's words.
+std::string kind_of_file(mode_t mode) {
+  if (S_ISDIR(mode)) {
+    return "a directory";
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (S_ISFIFO(mode)) {
+    return "a named pipe";
+  }
+  if (S_ISSOCK(mode)) {
+    return "a socket";
+  }
+  if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    return "a device";
+  }
+  return "not a regular file";
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path) {
+  // Opened without blocking and checked before a byte is read: a named pipe
+  // would wait for a writer forever (one planted as a module's editor
+  // backup or as a file the target imported would hang the command), a
+  // device could be read without end. /proc's files are regular files.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
     int saved = errno;
     auto kind = saved == EACCES ? ErrorKind::permission_denied : ErrorKind::not_found;
     return make_error(kind, "cannot read '" + path + "': " + std::strerror(saved));
   }
+  struct stat status {};
+  if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    mode_t mode = status.st_mode;
+    ::close(fd);
+    return make_error(ErrorKind::usage,
+                      "cannot read '" + path + "': it is " + kind_of_file(mode) + ", not a Python file");
+  }
   // Read into a string of the file's size: a stream copied into a growing
   // buffer touched three times the file's bytes in fresh memory, a page
-  // fault per 4 KiB (a megabytes-long module).
-  std::string contents;
-  in.seekg(0, std::ios::end);
-  auto size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size > 0) {
-    contents.resize(static_cast<std::size_t>(size));
-    in.read(contents.data(), static_cast<std::streamsize>(contents.size()));
-    contents.resize(static_cast<std::size_t>(in.gcount()));
+  // fault per 4 KiB (a megabytes-long module). Whatever it holds beyond that
+  // size (a file still being written, or one without a size, as under
+  // /proc) is read after it, in pieces.
+  std::string contents(static_cast<std::size_t>(std::max<off_t>(status.st_size, 0)), '\0');
+  std::size_t filled = 0;
+  while (true) {
+    if (filled == contents.size()) {
+      contents.resize(contents.size() + 8192);
+    }
+    ssize_t count = ::read(fd, contents.data() + filled, contents.size() - filled);
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      int saved = errno;
+      ::close(fd);
+      return make_error(ErrorKind::io, "cannot read '" + path + "': " + std::strerror(saved));
+    }
+    if (count == 0) {
+      break;
+    }
+    filled += static_cast<std::size_t>(count);
   }
-  // Whatever it holds beyond that size (a file still being written, or one
-  // without a size, as under /proc), in pieces.
-  in.clear();
-  char piece[8192];
-  while (in.read(piece, sizeof piece) || in.gcount() > 0) {
-    contents.append(piece, static_cast<std::size_t>(in.gcount()));
-  }
+  ::close(fd);
+  contents.resize(filled);
   return contents;
 }
 

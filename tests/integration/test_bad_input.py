@@ -171,6 +171,19 @@ class SourceTextTest(TargetTestCase):
         self.assertEqual(target.call("app.price(2)"), "10")
 
 
+class PlantedBackupTest(TargetTestCase):
+    def test_a_named_pipe_as_the_editor_backup_does_not_hang_the_reload(self):
+        # The backup beside the file (app.py~) is read as a candidate for the
+        # imported text; anyone who can write the directory can plant a FIFO.
+        target = self.start(APP, ["app"], prepared=False)
+        os.mkfifo(target.path("app.py~"))
+        target.write("app.py", "def price(x):\n    return x * 3\n\n\nclass Cart:\n    def total(self):\n"
+                     "        return 3\n")
+        done = pyhot("reload", target.pid, target.path("app.py"), timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("app.price(2)"), "6")
+
+
 class TargetExitsTest(TargetTestCase):
     def test_a_target_that_exits_during_the_reload_is_one_line(self):
         # The reload's own code ends the target (a changed default
@@ -221,6 +234,17 @@ class UsageTest(unittest.TestCase):
             self.assertEqual(done.returncode, 2, " ".join(args) + ": " + done.stdout + done.stderr)
             self.assertIn("is a directory", done.stderr)
 
+    def test_a_named_pipe_is_refused_without_waiting_for_a_writer(self):
+        # A FIFO opened for reading waits for a writer: pyhot hung on it.
+        directory = tempfile.mkdtemp(prefix="pyhot-fifo-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        fifo = os.path.join(directory, "pipe.py")
+        os.mkfifo(fifo)
+        for args in (("defs", fifo), ("check", fifo, fifo)):
+            done = pyhot(*args, timeout=20)
+            self.assertEqual(done.returncode, 2, " ".join(args) + ": " + done.stdout + done.stderr)
+            self.assertEqual(done.stderr, "pyhot: cannot read '%s': it is a named pipe, not a Python file\n" % fifo)
+
     def test_defs_and_check_of_files_cpython_rejects(self):
         # Issue 9 item 11: the pre-commit hook (check) must not pass them.
         directory = tempfile.mkdtemp(prefix="pyhot-rejected-")
@@ -248,8 +272,9 @@ class UsageTest(unittest.TestCase):
 for_each_interpreter(EmptyFileTest, globals())
 for_each_interpreter(SourceTextTest, globals())
 for_each_interpreter(TargetExitsTest, globals())
+for_each_interpreter(PlantedBackupTest, globals())
 for_each_interpreter(OversizedFileTest, globals())
-del EmptyFileTest, SourceTextTest, TargetExitsTest, OversizedFileTest
+del EmptyFileTest, SourceTextTest, TargetExitsTest, OversizedFileTest, PlantedBackupTest
 
 if __name__ == "__main__":
     unittest.main()
