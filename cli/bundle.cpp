@@ -1,5 +1,6 @@
 #include "cli/bundle.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "loader/agent_source.hpp"
@@ -95,7 +96,28 @@ json to_json(const Bundle& bundle) {
           {"revision", bundle.revision}, {"made_by", bundle.made_by},   {"modules", modules}};
 }
 
+namespace {
+
+// A bundle holds two texts per module, each at most util::k_max_source_bytes
+// (the size one apply request carries): a file far larger is not a bundle
+// pyhot made, and reading and parsing it whole would take gigabytes.
+constexpr std::uintmax_t k_max_bundle_bytes = 256U << 20;
+
+std::string mebibytes(std::uintmax_t size) {
+  auto tenths = size * 10 / (1U << 20);
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MiB";
+}
+
+}  // namespace
+
 Result<Bundle> read_bundle(const std::string& path) {
+  std::error_code unsized;
+  auto size = std::filesystem::file_size(path, unsized);
+  if (!unsized && size > k_max_bundle_bytes) {
+    return make_error(ErrorKind::refused, "'" + path + "' is " + mebibytes(size) + ", over the " +
+                                              std::to_string(k_max_bundle_bytes >> 20) +
+                                              " MiB a pyhot bundle can be; nothing was read or sent");
+  }
   auto text = util::read_file(path);
   if (!text) {
     return text.error();
@@ -118,6 +140,13 @@ Result<Bundle> read_bundle(const std::string& path) {
                                 module.at("base").get<std::string>(), module.at("expects").get<std::string>(),
                                 module.at("text").get<std::string>()});
       const auto& added = bundle.modules.back();
+      if (std::max(added.base.size(), added.text.size()) > util::k_max_source_bytes) {
+        return make_error(ErrorKind::refused,
+                          "'" + path + "' holds a text of " + added.module + " of " +
+                              mebibytes(std::max(added.base.size(), added.text.size())) + ", over the " +
+                              std::to_string(util::k_max_source_bytes >> 20) +
+                              " MiB pyhot reads as one Python file; nothing was sent (not a bundle pyhot made)");
+      }
       if (util::hash_hex(added.base) != added.expects || util::hash_hex(added.text) != module.value("hash", "")) {
         return make_error(ErrorKind::refused,
                           path + " is damaged: the texts of " + added.module + " do not match their hashes");

@@ -108,6 +108,29 @@ class OversizedFileTest(TargetTestCase):
             self.assert_refused(done, new, started, stream)
 
 
+    def test_apply_refuses_an_oversized_bundle_before_reading_it(self):
+        target = self.start(APP, ["app"])
+        huge = target.path("huge.pyhot")
+        with open(huge, "wb") as handle:
+            handle.truncate(300 * 1024 * 1024)  # sparse: the size alone refuses it
+        started = time.monotonic()
+        done = pyhot("apply", target.pid, huge, timeout=60)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertLess(time.monotonic() - started, 20)
+        self.assertEqual(done.stderr, "pyhot: '%s' is 300.0 MiB, over the 256 MiB a pyhot bundle can be; nothing was "
+                         "read or sent.\n" % huge)
+        # A module text no bundle pyhot makes could hold (its hashes are
+        # not even looked at): refused before anything is sent.
+        fat = target.path("fat.pyhot")
+        with open(fat, "w") as handle:
+            json.dump({"format": "pyhot-bundle", "version": 1, "id": "0", "modules": [
+                {"module": "app", "path": "app.py", "expects": "0", "base": "#" * (17 << 20), "text": "", "hash": "0"}]},
+                handle)
+        done = pyhot("apply", target.pid, fat, timeout=60)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn("holds a text of app of 17.0 MiB, over the 16 MiB", done.stderr)
+        self.assertEqual(target.call("app.price(2)"), "4")
+
 def nested_ifs(levels, width=2):
     """A function whose body nests `levels` if statements, `width` spaces each."""
     indent = " " * width
