@@ -219,6 +219,16 @@ Result<InjectOutcome> inject_with_ptrace(const InterpreterInfo& info, const std:
   outcome.info = info;
   if (options.is_done) {
     if (!wait_until_done(options, deadline)) {
+      // Stopped after the check before the attach (kill -STOP, a debugger
+      // or a job-control stop while pyhot waited): no thread can run it.
+      if (auto status = read_status(pid); status && status->state == 'T') {
+        return make_error(ErrorKind::timeout, "the bootstrap is queued in " + pid_text(pid) +
+                                                  " but has not run: the process was stopped while pyhot attached; "
+                                                  "resume it (kill -CONT " +
+                                                  std::to_string(pid) +
+                                                  ") and run the command again (the bootstrap expired: it does "
+                                                  "nothing when the process resumes)");
+      }
       long now = read_thread_syscall(pid, pid).value_or(-1);
       return make_error(ErrorKind::timeout,
                         "the bootstrap is queued in " + pid_text(pid) + " but has not run: its main thread is " +

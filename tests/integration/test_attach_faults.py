@@ -190,5 +190,32 @@ class AttachFaultTest(unittest.TestCase):
                     self.assertLess(min(late), 0.015, "%s ended late by %s ms" % (
                         name, ", ".join("%.1f" % (x * 1000) for x in late)))
 
+    def test_a_target_stopped_during_the_attach_is_named_stopped(self):
+        # The main thread runs C code that never returns to Python (one long
+        # sum() holds the GIL), so the queued bootstrap waits; the process
+        # is stopped meanwhile. It was "its main thread is blocked in futex".
+        python = dict(interpreters()).get("debian-python3") or interpreters()[0][1]
+        proc = self.start(python, "import itertools, sys\nprint('ready', flush=True)\n"
+                                  "sum(itertools.repeat(1, 10 ** 12))\n")
+        attach = subprocess.Popen([PYHOT, "history", str(proc.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        self.addCleanup(lambda: attach.poll() is None and attach.kill())
+        # Stopped once pyhot has traced the target (so past its check for a
+        # stopped process) and left it to run the queued call.
+        deadline, traced = time.monotonic() + 10, False
+        while not traced and attach.poll() is None and time.monotonic() < deadline:
+            traced = tracer_of(proc.pid) == attach.pid
+            time.sleep(0.0005)
+        self.assertTrue(traced, "pyhot never traced the target")
+        wait_for(lambda: tracer_of(proc.pid) == 0, 10, "pyhot to queue the call and detach")
+        os.kill(proc.pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, proc.pid, signal.SIGCONT)
+        out, err = attach.communicate(timeout=60)
+        self.assertEqual(attach.returncode, 1, out + err)
+        self.assertIn("the process was stopped while pyhot attached; resume it (kill -CONT %d)" % proc.pid, err)
+        os.kill(proc.pid, signal.SIGCONT)
+        wait_for(lambda: "T" not in thread_states(proc.pid), 5, "the target to resume")
+        self.assertIsNone(proc.poll())
+
 if __name__ == "__main__":
     unittest.main()
