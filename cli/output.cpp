@@ -46,8 +46,10 @@ json to_json(const patch::PatchOutcome& outcome) {
 }
 
 std::string past_tense(const patch::AppliedChange& change) {
-  if (change.status == loader::Status::kept) {
-    return std::string(loader::to_string(loader::Status::kept));
+  // Kept, or left as it is live (the agent says why in its message): not
+  // what the verdict would have done.
+  if (change.status == loader::Status::kept || change.status == loader::Status::unchanged) {
+    return std::string(loader::to_string(*change.status));
   }
   return std::string(differ::past_tense(change.verdict));
 }

@@ -974,6 +974,12 @@ def _refuse_builtin(binding, qualname):
     if not isinstance(binding, (types.FunctionType, staticmethod, classmethod, property,
                                 functools.partial, types.MethodType)) \
             and type(binding).__module__ == 'builtins' and _instance_dict(binding) is None:
+        if not callable(binding):
+            # `@registry.register` returning an id, or the module rebinding
+            # the name: the function this text made is held elsewhere.
+            raise _Foreign('the live %s holds a value of type %s, not a function (its decorators '
+                           'returned it, or the module rebinds the name): the function this definition '
+                           'made is not reached' % (qualname, type(binding).__name__))
         raise _Foreign('the live %s is a built-in %s, not this definition'
                        % (qualname, _type_name(binding)))
 

@@ -525,9 +525,55 @@ class ErrorsTest(unittest.TestCase):
 
 for_each_interpreter(ReloadTest, globals())
 for_each_interpreter(ServingTest, globals())
+REGISTERING = {
+    "reg.py": """
+        class Registry:
+            def __init__(self):
+                self.items = []
+
+            def register(self, function):
+                self.items.append(function)
+                return len(self.items)
+
+
+        registry = Registry()
+
+
+        @registry.register
+        def handler():
+            return 1
+
+
+        def other():
+            return 1
+        """,
+}
+
+
+class RegisteringDecoratorTest(TargetTestCase):
+    """A decorator that records the function and returns something else
+    (issue 10): a reload neither registers it again nor claims to swap it."""
+
+    def test_a_handler_bound_to_what_its_decorator_returned_is_named_unchanged(self):
+        target = self.start(REGISTERING, ["reg"])
+        path = target.path("reg.py")
+        self.assertEqual(pyhot("reload", target.pid, path).returncode, 0)  # unchanged: a no-op
+        self.assertEqual(target.call("len(reg.registry.items)"), "1")
+        target.edit("reg.py", "def handler():\n    return 1", "def handler():\n    return 2")
+        target.edit("reg.py", "def other():\n    return 1", "def other():\n    return 2")
+        done = pyhot("reload", target.pid, path)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("  unchanged  handler  (line 14)  the live handler holds a value of type int, not a function",
+                      done.stdout)
+        self.assertNotIn("swapped    handler", done.stdout)
+        self.assertEqual(target.call("reg.other()"), "2")
+        self.assertEqual(target.call("len(reg.registry.items)"), "1")
+
+
 for_each_interpreter(FutureAndAsyncTest, globals())
 for_each_interpreter(AtomicityTest, globals())
-del ReloadTest, ServingTest, FutureAndAsyncTest, AtomicityTest
+for_each_interpreter(RegisteringDecoratorTest, globals())
+del ReloadTest, ServingTest, FutureAndAsyncTest, AtomicityTest, RegisteringDecoratorTest
 
 if __name__ == "__main__":
     unittest.main()
