@@ -746,7 +746,7 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by')
+                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by', 'lambda_swaps')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -807,6 +807,7 @@ class _Unit(object):
         self.new_binding = _MISSING
         self.new_fn = None
         self.bound_values = None
+        self.lambda_swaps = []      # reexec: (live lambda, new lambda) whose code it takes
         self.copies = ()      # (module, name, new value): `from m import X` copies to update
         self.status = None
         self.objects = 0
@@ -1419,6 +1420,13 @@ class _Execution(object):
                 if not names:
                     unit.status = 'unchanged'
                     continue
+            for k in names:
+                live = _namespace_get(unit.owner, k)
+                if _same_lambda(live, scratch[k]):
+                    # The statements after it call the new lambda; what they
+                    # bind to it is the live one, which gets its code.
+                    self.stand_ins[id(scratch[k])] = (scratch[k], live)
+                    unit.lambda_swaps.append((live, scratch[k]))
             unit.bound_values = tuple((k, self.live_value(scratch[k])) for k in names)
             target = self.overlay if unit.owner is request.module \
                 else self.class_overlays.setdefault(id(unit.owner), {})
@@ -1488,10 +1496,25 @@ class _Execution(object):
             else self.class_overlays.setdefault(id(unit.owner), {})
         target[unit.key] = value
 
-    def live_value(self, value):
-        """The live function a swapped function's stand-in becomes."""
+    def live_value(self, value, depth=0):
+        """The live function a swapped function's stand-in becomes, also
+        inside the plain containers a statement built (`handlers = [f, g]`),
+        which are copied, never changed."""
         entry = self.stand_ins.get(id(value))
-        return entry[1] if entry is not None and entry[0] is value else value
+        if entry is not None and entry[0] is value:
+            return entry[1]
+        if not self.stand_ins or depth >= 3:
+            return value
+        kind = type(value)
+        if kind in (list, tuple, set, frozenset):
+            items = [self.live_value(item, depth + 1) for item in value]
+            if any(a is not b for a, b in zip(items, value)):
+                return kind(items)
+        elif kind is dict:
+            items = {key: self.live_value(item, depth + 1) for key, item in value.items()}
+            if any(items[key] is not value[key] for key in value):
+                return items
+        return value
 
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
@@ -1917,8 +1940,14 @@ class _Commit(object):
     def run(self, actions):
         for unit in self.units:
             if unit.verdict == 'reexec' and unit.status is None:
+                # `add = lambda x: ...` re-run: whoever took the old lambda
+                # (a callback list, `held = m.add`) runs the new code, as
+                # with a def; the name keeps the live lambda.
+                for live, new in unit.lambda_swaps:
+                    _swap_function(actions, live, new)
                 for key, value in unit.bound_values:
-                    _bind(actions, unit.owner, key, value)
+                    if _namespace_get(unit.owner, key) is not value:
+                        _bind(actions, unit.owner, key, value)
                 unit.objects = len(unit.bound_values)
                 for module, key, value in unit.copies:
                     _bind(actions, module, key, value)
@@ -2411,6 +2440,18 @@ _FUNCTION_STATE = ('__code__', '__defaults__', '__kwdefaults__', '__annotations_
 def _code_docstring(code):
     consts = code.co_consts
     return consts[0] if consts and isinstance(consts[0], str) else None
+
+
+def _same_lambda(live, new):
+    """Whether a re-run statement's new lambda can take the place of the live
+    one by its code: both lambdas of one file, neither a closure (a closure's
+    cells belong to the scope that made it)."""
+    return isinstance(live, types.FunctionType) and isinstance(new, types.FunctionType) \
+        and live.__code__.co_name == '<lambda>' == new.__code__.co_name \
+        and live.__code__.co_filename == new.__code__.co_filename \
+        and live.__closure__ is None and new.__closure__ is None \
+        and not live.__code__.co_freevars and not new.__code__.co_freevars \
+        and live.__module__ == new.__module__
 
 
 def _swap_function(actions, live, new):

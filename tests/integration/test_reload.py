@@ -550,6 +550,37 @@ REGISTERING = {
 }
 
 
+LAMBDAS = {
+    "lam.py": """
+        add = lambda x: x + 1
+        callbacks = [add]
+        """,
+    "user_lam.py": """
+        from lam import add
+        """,
+}
+
+
+class LambdaTest(TargetTestCase):
+    """A lambda bound by a module-level statement (issue 10): after its edit,
+    every holder of the old lambda runs the new code."""
+
+    def test_every_holder_of_an_edited_lambda_runs_the_new_code(self):
+        target = self.start(LAMBDAS, ["lam", "user_lam"])
+        path = target.path("lam.py")
+        self.assertEqual(pyhot("reload", target.pid, path).returncode, 0)  # pyhot has seen it
+        target.edit("lam.py", "x + 1", "x + 5")
+        done = pyhot("reload", target.pid, path)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("lam.add(1)"), "6")
+        self.assertEqual(target.call("lam.callbacks[0](1)"), "6")
+        self.assertEqual(target.call("user_lam.add(1)"), "6")
+        self.assertEqual(target.call("lam.callbacks[0] is lam.add is user_lam.add"), "True")
+        undone = pyhot("revert", target.pid)
+        self.assertEqual(undone.returncode, 0, undone.stdout + undone.stderr)
+        self.assertEqual(target.call("lam.callbacks[0](1)"), "2")
+
+
 class RegisteringDecoratorTest(TargetTestCase):
     """A decorator that records the function and returns something else
     (issue 10): a reload neither registers it again nor claims to swap it."""
@@ -573,7 +604,8 @@ class RegisteringDecoratorTest(TargetTestCase):
 for_each_interpreter(FutureAndAsyncTest, globals())
 for_each_interpreter(AtomicityTest, globals())
 for_each_interpreter(RegisteringDecoratorTest, globals())
-del ReloadTest, ServingTest, FutureAndAsyncTest, AtomicityTest, RegisteringDecoratorTest
+for_each_interpreter(LambdaTest, globals())
+del ReloadTest, ServingTest, FutureAndAsyncTest, AtomicityTest, RegisteringDecoratorTest, LambdaTest
 
 if __name__ == "__main__":
     unittest.main()
