@@ -4722,6 +4722,18 @@ class _LineTimerProbe(object):
         record.start = 0.0     # what runs before the first line is the def line's
         return record
 
+    def counts(self, _clock=time.perf_counter):
+        """A plain function's start (`H, T, c, l, s = <probe>.counts()`):
+        its thread's hit and time lists, the clock, the line before the
+        first (0) and its start; its lines are timed by statements, not
+        calls (see _LineTimers)."""
+        try:
+            hits, times = self.local.counts
+        except AttributeError:
+            hits, times = self.local.counts = self.collector.new_counts(self)
+        hits[0] += 1
+        return hits, times, _clock, 0, 0.0
+
 
 class _LineTimeCollector(object):
     """Hits and time per line of each timed function, per thread (so no
@@ -4785,21 +4797,34 @@ def _record_call(record, method, args, line, column):
     return _placed(ast.Expr(call), line, column)
 
 
+# The statements that time a line of a plain function, inlined (no Python
+# call: about a third cheaper than a record's method, bench/README.md):
+# the clock, the time since the last line's start added to it, a hit.
+_INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
+
+
 class _LineTimers(object):
     """Inserts one function's line timing (see above); `index(line)` is a
-    text line's count index (its real line less the def's real line)."""
+    text line's count index (its real line less the def's real line).
+    `names`: the locals of the inline form (H, T, c, l, s, t), or None for
+    a record's calls (generators and coroutines, whose suspensions the
+    record sees)."""
 
     BLOCKS = ('body', 'orelse', 'finalbody')
 
-    def __init__(self, record, index):
+    def __init__(self, record, index, names=None):
         self.record = record
         self.index = index
+        self.names = names
         self.size = 1
 
     def timer(self, line, column):
         index = self.index(line)
         self.size = max(self.size, index + 1)
-        return _record_call(self.record, 'line', [ast.Constant(index)], line, column)
+        if self.names is None:
+            return [_record_call(self.record, 'line', [ast.Constant(index)], line, column)]
+        text = _INLINE_LINE.format(k=index, **self.names)
+        return [_placed(statement, line, column) for statement in ast.parse(text).body]
 
     def block(self, statements, loop=None):
         out = []
@@ -4807,9 +4832,9 @@ class _LineTimers(object):
         for statement in statements:
             if not isinstance(statement, (ast.Global, ast.Nonlocal)) and statement.lineno != previous:
                 # Statements sharing a line (`a; b`) are one line's hit.
-                out.append(self.timer(statement.lineno, statement.col_offset))
+                out.extend(self.timer(statement.lineno, statement.col_offset))
             if isinstance(statement, ast.Continue) and loop is not None:
-                out.append(self.timer(loop.lineno, statement.col_offset))
+                out.extend(self.timer(loop.lineno, statement.col_offset))
             previous = statement.lineno
             out.append(statement)
             if not isinstance(statement, _SCOPES):
@@ -4826,10 +4851,10 @@ class _LineTimers(object):
                 setattr(statement, field, self.block(statements, owner))
         if isinstance(statement, _LOOPS):
             last = statement.body[-1]
-            statement.body.append(self.timer(statement.lineno, last.col_offset))
+            statement.body.extend(self.timer(statement.lineno, last.col_offset))
         for handler in getattr(statement, 'handlers', ()):
             first = handler.body[0]
-            handler.body = [self.timer(handler.lineno, first.col_offset)] + self.block(handler.body, loop)
+            handler.body = self.timer(handler.lineno, first.col_offset) + self.block(handler.body, loop)
         for case in getattr(statement, 'cases', ()):
             case.body = self.block(case.body, loop)
 
@@ -4885,7 +4910,7 @@ def _record_name(marker, function):
     used = set(n.id for n in ast.walk(function) if isinstance(n, ast.Name))
     used.update(a.arg for a in ast.walk(function) if isinstance(a, ast.arg))
     name = base
-    while name in used:
+    while any(n.startswith(name) for n in used):
         name += '_'
     return name
 
@@ -4907,7 +4932,6 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             raise _Failure('internal', 'no function at line %d of %s' % (scope, qualname))
         function = found[0]
         record = _record_name(prefix, function)
-        timers = _LineTimers(record, lambda line: max(1, lines[line - 1] - scope))
         body = function.body
         doc = []
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -4917,15 +4941,26 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             continue
         suspends = any(isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFor, ast.AsyncWith))
                        for n in _own_nodes(function)) or isinstance(function, ast.AsyncFunctionDef)
-        if suspends:
-            body = [_Suspensions(record).visit(s) for s in body]
+        index = lambda line: max(1, lines[line - 1] - scope)  # noqa: E731
         first, last = body[0], body[-1]
-        timed = timers.block(body)
-        enter = ast.Assign([ast.Name(record, ast.Store())],
-                           ast.Call(ast.Attribute(ast.Constant('%s%d' % (prefix, probe)), 'enter',
-                                                  ast.Load()), [], []))
         end_line = getattr(last, 'end_lineno', None) or last.lineno
-        wrapped = ast.Try(timed, [], [], [_record_call(record, 'exit', [], end_line, first.col_offset)])
+        constant = ast.Constant('%s%d' % (prefix, probe))
+        if suspends:
+            timers = _LineTimers(record, index)
+            body = [_Suspensions(record).visit(s) for s in body]
+            enter = ast.Assign([ast.Name(record, ast.Store())],
+                               ast.Call(ast.Attribute(constant, 'enter', ast.Load()), [], []))
+            exits = [_record_call(record, 'exit', [], end_line, first.col_offset)]
+        else:
+            names = dict((key, '%s_%s' % (record, key.lower() + ('1' if key.isupper() else '')))
+                         for key in ('H', 'T', 'c', 'l', 's', 't'))
+            timers = _LineTimers(record, index, names)
+            enter = ast.Assign([ast.Tuple([ast.Name(names[k], ast.Store()) for k in 'HTcls'], ast.Store())],
+                               ast.Call(ast.Attribute(constant, 'counts', ast.Load()), [], []))
+            exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
+                '{T}[{l}] += {c}() - {s}\n'.format(**names)).body]
+        timed = timers.block(body)
+        wrapped = ast.Try(timed, [], [], exits)
         wrapped.lineno, wrapped.col_offset = first.lineno, first.col_offset
         wrapped.end_lineno, wrapped.end_col_offset = end_line, first.col_offset
         function.body = doc + [_placed(enter, first.lineno, first.col_offset), wrapped]
