@@ -28,26 +28,26 @@ def loop(n):
 
 
 def naps():
-    time.sleep(0.05)
+    time.sleep(0.1)
     for _ in range(2):
-        time.sleep(0.1)
+        time.sleep(0.2)
     try:
         raise ValueError("x")
     except ValueError:
-        time.sleep(0.02)
+        time.sleep(0.05)
     return 1
 
 
 def chunks(n):
     for i in range(n):
-        time.sleep(0.01)
+        time.sleep(0.03)
         yield i
 
 
 def consume(n):
     total = 0
     for value in chunks(n):
-        time.sleep(0.03)
+        time.sleep(0.05)
         total += value
     return total
 
@@ -140,7 +140,7 @@ class LineProfileTest(TargetTestCase):
         process = self.profile("busy", "naps", "--json", watched="naps")
         self.assertEqual(self.target.call("busy.naps()"), "1")
         function, lines = self.lines(self.finish(process), "busy.naps")
-        expected = {"time.sleep(0.05)": (1, 50), "time.sleep(0.1)": (2, 200), "time.sleep(0.02)": (1, 20)}
+        expected = {"time.sleep(0.1)": (1, 100), "time.sleep(0.2)": (2, 400), "time.sleep(0.05)": (1, 50)}
         for text, (hits, ms) in expected.items():
             entry = lines[line_of(text)]
             self.assertEqual(entry["hits"], hits, text)
@@ -150,8 +150,8 @@ class LineProfileTest(TargetTestCase):
         self.assertEqual(lines[line_of("for _ in range(2):")]["hits"], 3)
         self.assertEqual(lines[line_of("except ValueError:")]["hits"], 1)
         self.assertEqual(lines[line_of('raise ValueError("x")')]["hits"], 1)
-        self.assertGreater(function["total_ms"], 270)
-        self.assertLess(function["total_ms"], 270 * 1.1)
+        self.assertGreater(function["total_ms"], 550)
+        self.assertLess(function["total_ms"], 550 * 1.1)
 
     def test_generator_time_suspended_is_no_lines(self):
         process = self.spawn([PYHOT, "profile", str(self.target.pid), "--lines", self.path() + ":%d-%d" % (
@@ -165,15 +165,15 @@ class LineProfileTest(TargetTestCase):
         _, chunks = self.lines(out, "busy.chunks")
         _, consume = self.lines(out, "busy.consume")
         self.assertEqual(chunks[line_of("yield i")]["hits"], 4)
-        # consume's 30 ms sleeps happen while chunks is suspended at its yield.
-        self.assertLess(chunks[line_of("yield i")]["total_ms"], 5)
-        self.assertGreaterEqual(chunks[line_of("time.sleep(0.01)")]["total_ms"], 40 * 0.99)
-        self.assertLess(chunks[line_of("time.sleep(0.01)")]["total_ms"], 40 * 1.1)
+        # consume's 50 ms sleeps happen while chunks is suspended at its yield.
+        self.assertLess(chunks[line_of("yield i")]["total_ms"], 10)
+        self.assertGreaterEqual(chunks[line_of("time.sleep(0.03)")]["total_ms"], 120 * 0.99)
+        self.assertLess(chunks[line_of("time.sleep(0.03)")]["total_ms"], 120 * 1.1)
         # The for line of consume runs chunks until its next yield: its sleeps are there.
-        self.assertGreaterEqual(consume[line_of("for value in chunks(n):")]["total_ms"], 40 * 0.99)
+        self.assertGreaterEqual(consume[line_of("for value in chunks(n):")]["total_ms"], 120 * 0.99)
         self.assertEqual(consume[line_of("for value in chunks(n):")]["hits"], 5)
-        self.assertGreaterEqual(consume[line_of("time.sleep(0.03)")]["total_ms"], 120 * 0.99)
-        self.assertLess(consume[line_of("time.sleep(0.03)")]["total_ms"], 120 * 1.1)
+        self.assertGreaterEqual(consume[line_of("time.sleep(0.05)", line_of("def consume(n):"))]["total_ms"], 200 * 0.99)
+        self.assertLess(consume[line_of("time.sleep(0.05)", line_of("def consume(n):"))]["total_ms"], 200 * 1.1)
 
     def test_method_by_class_and_text_layout_of_a_range(self):
         first, last = line_of("for price in prices:"), line_of("out += price")
