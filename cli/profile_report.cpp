@@ -225,7 +225,7 @@ void print_line_profile(std::ostream& out, const ProcessProfile& profile) {
     out << std::right << std::setw(6) << "Line #" << std::setw(10) << "Hits" << std::setw(13) << "Total ms"
         << std::setw(10) << "Per hit" << std::setw(9) << "% Time"
         << "  Line Contents\n"
-        << std::string(62, '=') << "\n";
+        << std::string(63, '=') << "\n";
     for (auto line = function->first_shown; line <= function->last_shown; ++line) {
       std::size_t index = line - function->line;
       std::string text = index < function->text.size() ? function->text[index] : std::string();
