@@ -136,6 +136,19 @@ class LineProfileTest(TargetTestCase):
         self.assertAlmostEqual(sum(entry["percent"] for entry in lines.values()), 100, delta=0.1)
         self.assertEqual(self.target.call("busy.loop(9)"), "5")
 
+    def test_threads_add_up_exactly(self):
+        process = self.profile("busy", "loop", "--json")
+        self.assertEqual(self.target.call(
+            "(lambda threading: [t.start() or t for t in [threading.Thread(target=busy.loop, args=(9,), "
+            "name='looper-%d' % i) for i in range(4)]] and None)(__import__('threading'))"), "None")
+        wait_for(lambda: self.target.call(
+            "len([t for t in __import__('threading').enumerate() if t.name.startswith('looper-')])") == "0",
+            30, "the threads to end")
+        function, lines = self.lines(self.finish(process), "busy.loop")
+        self.assertEqual(function["calls"], 4)
+        self.assertEqual(lines[line_of("while total > 10:")]["hits"], 40)
+        self.assertEqual(lines[line_of("for i in range(n):")]["hits"], 40)
+
     def test_sleep_times_within_ten_percent(self):
         process = self.profile("busy", "naps", "--json", watched="naps")
         self.assertEqual(self.target.call("busy.naps()"), "1")
