@@ -4803,6 +4803,21 @@ def _record_call(record, method, args, line, column):
 _INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
 
 
+def _inline_line(names, index):
+    """_INLINE_LINE's statements for line index, built directly: parsing
+    the text for each line would hold the target's interpreter longer."""
+    def name(key, store=False):
+        return ast.Name(names[key], ast.Store() if store else ast.Load())
+
+    def item(key, value):
+        return ast.Subscript(name(key), value if sys.version_info >= (3, 9) else ast.Index(value), ast.Store())
+    return [ast.Assign([name('t', True)], ast.Call(name('c'), [], [])),
+            ast.AugAssign(item('T', name('l')), ast.Add(), ast.BinOp(name('t'), ast.Sub(), name('s'))),
+            ast.AugAssign(item('H', ast.Constant(index)), ast.Add(), ast.Constant(1)),
+            ast.Assign([name('l', True)], ast.Constant(index)),
+            ast.Assign([name('s', True)], name('t'))]
+
+
 class _LineTimers(object):
     """Inserts one function's line timing (see above); `index(line)` is a
     text line's count index (its real line less the def's real line).
@@ -4823,8 +4838,7 @@ class _LineTimers(object):
         self.size = max(self.size, index + 1)
         if self.names is None:
             return [_record_call(self.record, 'line', [ast.Constant(index)], line, column)]
-        text = _INLINE_LINE.format(k=index, **self.names)
-        return [_placed(statement, line, column) for statement in ast.parse(text).body]
+        return [_placed(statement, line, column) for statement in _inline_line(self.names, index)]
 
     def block(self, statements, loop=None):
         out = []
@@ -4921,16 +4935,18 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
     text_line = {}
     for index, real in enumerate(lines):
         text_line.setdefault(real, index + 1)
+    functions = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.setdefault(node.lineno, node)
     for entry in _field(raw, 'line_timing', list):
         if not isinstance(entry, dict):
             raise _Failure('protocol', 'a line timing entry is not a JSON object')
         scope = _int_field(entry, 'scope', 1, MAX_LINE)
         probe = _int_field(entry, 'probe', 1, MAX_ID)
-        found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and n.lineno == text_line.get(scope)]
-        if not found:
+        function = functions.get(text_line.get(scope))
+        if function is None:
             raise _Failure('internal', 'no function at line %d of %s' % (scope, qualname))
-        function = found[0]
         record = _record_name(prefix, function)
         body = function.body
         doc = []
