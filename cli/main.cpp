@@ -250,7 +250,8 @@ void add_examples(CLI::App& app) {
       {"trace", "pyhot trace 4242 app.views results -n 3\n  pyhot trace 4242 app.views View get --min-ms 0.5"},
       {"profile",
        "pyhot profile 4242 app.views.* --duration 10s\n  pyhot profile 4242 app/views.py --flamegraph views.svg\n"
-       "  pyhot profile 4242 'app.**' --tree   (a pre-fork master and its workers)"},
+       "  pyhot profile 4242 'app.**' --tree   (a pre-fork master and its workers)\n"
+       "  pyhot profile 4242 --lines app.views Order total   (per-line times)"},
       {"stack", "pyhot stack 4242\n  pyhot stack 4242 --async --locals"},
       {"inspect",
        "pyhot inspect 4242 shop.pricing\n  pyhot inspect 4242 shop.pricing.PRICES --depth 2\n  pyhot inspect 4242 "
@@ -385,7 +386,9 @@ int main(int argc, char** argv) {
       "profile", "Time chosen functions of a live process, then remove the instrumentation: PID PATTERN...");
   profile_command->add_option("PID", profile.pid, "Target process id")->required()->check(k_process_id);
   profile_command
-      ->add_option("PATTERN", profile.patterns, "module.qualname, module.*, pkg.**, module.Class.*, or a file")
+      ->add_option("PATTERN", profile.patterns,
+                   "module.qualname, module.*, pkg.**, module.Class.*, or a file; with --lines: MODULE [CLASS] "
+                   "FUNCTION or FILE:FIRST-LAST")
       ->required();
   profile_command->add_option("--duration", profile_duration, "How long to profile: 10s, 500ms, 2m (default 10s)")
       ->check(duration_check());
@@ -394,6 +397,9 @@ int main(int argc, char** argv) {
       ->add_option("--lease", profile_lease,
                    "The agent removes the instrumentation when pyhot has not renewed it for this long (5s)")
       ->check(duration_check());
+  profile_command->add_flag("--lines", profile.lines,
+                            "Time each line (line_profiler's report): PID --lines MODULE [CLASS] FUNCTION, or "
+                            "FILE:FIRST-LAST");
   profile_command->add_flag("--json", profile.json, "Machine-readable output");
   profile_command->add_flag("--live", profile.live, "Refresh a table of the functions every second while profiling");
   profile_command->add_option("--flamegraph", profile.flamegraph, "Write a self-contained flame graph SVG");

@@ -65,6 +65,10 @@ double parse_duration(const std::string& text) {
 }
 
 int run_profile(const ProfileOptions& options) {
+  if (auto why = line_selection_error(options); !why.empty()) {
+    print_error(why, options.json);
+    return k_exit_usage;
+  }
   if (options.tree) {
     return run_profile_tree(options);
   }
@@ -79,7 +83,7 @@ int run_profile(const ProfileOptions& options) {
   }
   auto& profiler = *started.profiler;
   if (!options.json && !options.live) {
-    std::cerr << "Profiling " << profiler.function_count()
+    std::cerr << (options.lines ? "Timing the lines of " : "Profiling ") << profiler.function_count()
               << (profiler.function_count() == 1 ? " function" : " functions") << " of process " << profiler.pid()
               << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")
               << " (Ctrl-C to stop)\n";

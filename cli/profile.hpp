@@ -10,6 +10,9 @@ namespace pyhot::cli {
 struct ProfileOptions {
   int pid = 0;
   std::vector<std::string> patterns;
+  // --lines: per-line timing of the function `patterns` names (MODULE
+  // [CLASS] FUNCTION), or of the functions holding FILE:FIRST-LAST.
+  bool lines = false;
   double duration_seconds = 10;
   bool json = false;
   bool live = false;
@@ -25,6 +28,9 @@ struct ProfileOptions {
 int run_profile(const ProfileOptions& options);
 // --tree (cli/profile_tree.cpp).
 int run_profile_tree(const ProfileOptions& options);
+
+// Why the words cannot be a --lines selection, or "" (a usage error).
+std::string line_selection_error(const ProfileOptions& options);
 
 // "10", "10s", "1.5s", "500ms", "2m" -> seconds; negative when it is none.
 double parse_duration(const std::string& text);

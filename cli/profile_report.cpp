@@ -98,6 +98,45 @@ void add_nodes(std::vector<ProfileNode>& into, const std::vector<ProfileNode>& n
   }
 }
 
+// A timed function's counts by line, and its total seconds (all its lines:
+// the % is of the whole function also when fewer lines are shown).
+struct LineCounts {
+  std::map<std::uint32_t, loader::TimedLine> by_line;
+  double total = 0;
+  std::int64_t calls = 0;
+};
+
+LineCounts line_counts(const loader::LineTimedFunction& function) {
+  LineCounts out;
+  out.calls = function.calls;
+  for (const auto& line : function.lines) {
+    out.by_line[line.line] = line;
+    out.total += line.total;
+  }
+  return out;
+}
+
+std::string percent_text(double part, double whole) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%.1f", whole > 0 ? 100.0 * part / whole : 0.0);
+  return text;
+}
+
+// The functions timed, in probe order; a function without a call yet has no counts.
+std::vector<std::pair<const ProfiledFunction*, LineCounts>> timed_functions(const ProcessProfile& profile) {
+  std::vector<std::pair<const ProfiledFunction*, LineCounts>> out;
+  for (const auto& [probe, function] : profile.functions) {
+    LineCounts counts;
+    for (const auto& timed : profile.data.line_functions) {
+      if (timed.probe == probe) {
+        counts = line_counts(timed);
+      }
+    }
+    out.emplace_back(&function, std::move(counts));
+  }
+  return out;
+}
+
 }  // namespace
 
 loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std::string, int>* members) {
@@ -127,6 +166,10 @@ std::string format_ms(double milliseconds) {
 }
 
 void print_profile(std::ostream& out, const ProcessProfile& profile) {
+  if (profile.lines) {
+    print_line_profile(out, profile);
+    return;
+  }
   if (profile.data.threads.empty()) {
     out << "process " << profile.pid << ": no call of a profiled function completed\n";
   }
@@ -166,6 +209,45 @@ void print_profile(std::ostream& out, const ProcessProfile& profile) {
   }
   if (profile.data.lost > 0) {
     out << "note: " << profile.data.lost << " calls could not be paired with their caller and were left out\n";
+  }
+}
+
+void print_line_profile(std::ostream& out, const ProcessProfile& profile) {
+  bool first = true;
+  for (const auto& [function, counts] : timed_functions(profile)) {
+    out << (first ? "" : "\n") << "process " << profile.pid << ", " << function->name << "\n"
+        << "Total time: " << format_ms(counts.total * k_ms) << " ms in " << counts.calls
+        << (counts.calls == 1 ? " call" : " calls") << "\n"
+        << "File: " << function->file << "\n"
+        << "Function: " << function->name.substr(function->name.rfind('.') + 1) << " at line " << function->line
+        << "\n\n";
+    first = false;
+    out << std::right << std::setw(6) << "Line #" << std::setw(10) << "Hits" << std::setw(13) << "Total ms"
+        << std::setw(10) << "Per hit" << std::setw(9) << "% Time"
+        << "  Line Contents\n"
+        << std::string(63, '=') << "\n";
+    for (auto line = function->first_shown; line <= function->last_shown; ++line) {
+      std::size_t index = line - function->line;
+      std::string text = index < function->text.size() ? function->text[index] : std::string();
+      auto found = counts.by_line.find(line);
+      out << std::setw(6) << line;
+      if (found == counts.by_line.end()) {
+        out << std::string(42, ' ');
+      } else {
+        const auto& timed = found->second;
+        double per_hit = timed.hits > 0 ? timed.total / static_cast<double>(timed.hits) : 0;
+        out << std::setw(10) << timed.hits << std::setw(13) << format_ms(timed.total * k_ms) << std::setw(10)
+            << format_ms(per_hit * k_ms) << std::setw(9) << percent_text(timed.total, counts.total);
+      }
+      out << "  " << text << "\n";
+    }
+  }
+  for (const auto& name : profile.changed) {
+    out << "note: " << name << " was reloaded while timed; its new code was not timed and was kept\n";
+  }
+  for (const auto& name : profile.reprofiled) {
+    out << "note: " << name << " was reloaded while timed; its new code was timed from then on (a table of its "
+        << "own)\n";
   }
 }
 
@@ -213,6 +295,38 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
                          {"name", thread.name},
                          {"threads", group == profile.members.end() ? 1 : group->second},
                          {"calls", calls}});
+    }
+    if (profile.lines) {
+      json functions = json::array();
+      for (const auto& [function, counts] : timed_functions(profile)) {
+        json lines = json::array();
+        for (auto line = function->first_shown; line <= function->last_shown; ++line) {
+          auto found = counts.by_line.find(line);
+          if (found == counts.by_line.end()) {
+            continue;
+          }
+          const auto& timed = found->second;
+          std::size_t index = line - function->line;
+          lines.push_back({{"line", line},
+                           {"hits", timed.hits},
+                           {"total_ms", timed.total * k_ms},
+                           {"per_hit_ms", timed.hits > 0 ? timed.total * k_ms / static_cast<double>(timed.hits) : 0},
+                           {"percent", counts.total > 0 ? 100.0 * timed.total / counts.total : 0},
+                           {"text", index < function->text.size() ? function->text[index] : ""}});
+        }
+        functions.push_back({{"function", function->name},
+                             {"file", function->file},
+                             {"line", function->line},
+                             {"calls", counts.calls},
+                             {"total_ms", counts.total * k_ms},
+                             {"lines", lines}});
+      }
+      processes.push_back({{"pid", profile.pid},
+                           {"seconds", profile.data.ended - profile.data.started},
+                           {"functions", functions},
+                           {"changed", profile.changed},
+                           {"reprofiled", profile.reprofiled}});
+      continue;
     }
     processes.push_back({{"pid", profile.pid},
                          {"seconds", profile.data.ended - profile.data.started},

@@ -18,6 +18,11 @@ struct ProfiledFunction {
   std::string name;  // module.qualname
   std::string file;
   std::uint32_t line = 0;
+  // --lines: the lines shown (the function's, or those of FILE:FIRST-LAST
+  // in it) and the function's text, from its def line on.
+  std::uint32_t first_shown = 0;
+  std::uint32_t last_shown = 0;
+  std::vector<std::string> text{};
 };
 
 // One process's profile: the collector's data and what its probe ids are.
@@ -28,6 +33,7 @@ struct ProcessProfile {
   std::vector<std::string> changed;           // reloaded while profiled, the new code not profiled
   std::vector<std::string> reprofiled;        // reloaded while profiled, the new code profiled since
   std::map<std::string, int> members;         // threads in each group (group_threads)
+  bool lines = false;                         // --lines: data.line_functions
 };
 
 // Threads named as threading names them by default ("Thread-12", "Thread-12
@@ -42,6 +48,9 @@ loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std:
 void print_profile(std::ostream& out, const ProcessProfile& profile);
 // One row per function (all threads), by self time: --live.
 void print_flat(std::ostream& out, const ProcessProfile& profile);
+// --lines, in line_profiler's layout: per timed function, a header and per
+// line of it: hits, total ms, ms per hit, % of the function's time, text.
+void print_line_profile(std::ostream& out, const ProcessProfile& profile);
 nlohmann::json profile_json(const std::vector<ProcessProfile>& profiles);
 // Brendan Gregg's folded stacks: `thread;f;g <self microseconds>`, each
 // stack under `process N;` when there are several (or `by_process`).

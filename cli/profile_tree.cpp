@@ -286,9 +286,9 @@ int run_profile_tree(const ProfileOptions& options) {
   }
   if (!options.json && !options.live) {
     int processes = tree.count(Outcome::profiling);
-    std::cerr << "Profiling " << tree.function_count() << (tree.function_count() == 1 ? " function" : " functions")
-              << " in " << processes << (processes == 1 ? " process" : " processes") << " of the tree of "
-              << options.pid
+    std::cerr << (options.lines ? "Timing the lines of " : "Profiling ") << tree.function_count()
+              << (tree.function_count() == 1 ? " function" : " functions") << " in " << processes
+              << (processes == 1 ? " process" : " processes") << " of the tree of " << options.pid
               << (options.duration_seconds < 1e9 ? " for " + format_ms(options.duration_seconds) + " s" : "")
               << " (Ctrl-C to stop)\n";
   }

@@ -172,6 +172,13 @@ InstrumentReadReply read_reply(const json& reply) {
     }
     out.data.threads.push_back(std::move(one));
   }
+  for (const auto& function : data.value("functions", json::array())) {
+    LineTimedFunction one{function.at("id").get<int>(), function.at("calls").get<std::int64_t>(), {}};
+    for (const auto& line : function.at("lines")) {
+      one.lines.push_back({line.at(0).get<std::uint32_t>(), line.at(1).get<std::int64_t>(), line.at(2).get<double>()});
+    }
+    out.data.line_functions.push_back(std::move(one));
+  }
   out.data.lost = data.value("lost", std::int64_t{0});
   out.data.started = data.value("started", 0.0);
   out.data.ended = data.value("ended", 0.0);
@@ -536,6 +543,9 @@ Result<InstrumentReply> Agent::instrument(const InstrumentRequest& request) {
       }
       for (const auto& probe : unit.variable_probes) {
         document["variable_probes"].push_back({{"name", probe.name}, {"scope", probe.scope}, {"probe", probe.probe}});
+      }
+      for (const auto& timing : unit.line_timing) {
+        document["line_timing"].push_back({{"scope", timing.scope}, {"probe", timing.probe}});
       }
       units.push_back(std::move(document));
     }

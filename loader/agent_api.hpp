@@ -229,6 +229,13 @@ struct VariableProbeRequest {
   int probe = 0;
 };
 
+// A function of the unit whose lines are timed (kind `lines`): the agent
+// inserts the timer's calls into its syntax tree.
+struct LineTimingRequest {
+  std::uint32_t scope = 0;  // real `def` line of the function
+  int probe = 0;
+};
+
 struct InstrumentedUnitRequest {
   UnitRequest unit;
   std::string instrumented;
@@ -237,6 +244,7 @@ struct InstrumentedUnitRequest {
   // equals the plain text).
   std::vector<LineProbeRequest> line_probes;
   std::vector<VariableProbeRequest> variable_probes;
+  std::vector<LineTimingRequest> line_timing;
 };
 
 struct InstrumentedModule {
@@ -315,10 +323,26 @@ struct ProfileThread {
   std::vector<ProfileNode> calls;
 };
 
+// A `lines` collector's counts: per line of a timed function (all threads
+// added up), the times it started and the seconds until the next line
+// started or the function returned.
+struct TimedLine {
+  std::uint32_t line = 0;  // real line
+  std::int64_t hits = 0;
+  double total = 0;
+};
+
+struct LineTimedFunction {
+  int probe = 0;
+  std::int64_t calls = 0;
+  std::vector<TimedLine> lines;  // by line, those that ran
+};
+
 struct ProfileData {
   std::vector<ProfileThread> threads;
-  std::int64_t lost = 0;  // frames the collector could not pair (should stay 0)
-  double started = 0;     // unix seconds
+  std::vector<LineTimedFunction> line_functions;  // kind `lines`
+  std::int64_t lost = 0;                          // frames the collector could not pair (should stay 0)
+  double started = 0;                             // unix seconds
   double ended = 0;
 };
 

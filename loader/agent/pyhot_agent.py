@@ -3905,7 +3905,7 @@ class _Baselines(object):
 # the client's lease runs out, and in a forked child. A collector (one kind
 # per diagnostic: _ProfileCollector) makes the probes and keeps their data.
 
-INSTRUMENT_KINDS = ('profile', 'watch', 'probe', 'trace')
+INSTRUMENT_KINDS = ('profile', 'watch', 'probe', 'trace', 'lines')
 LEASE_THREAD_NAME = 'pyhot-agent-lease'
 MAX_LEASE = 3600.0
 
@@ -4052,9 +4052,10 @@ def _holds_probes(code, collector):
 
 class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
-    __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented')
+    __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented', 'line_shapes')
 
     def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False):
+        self.line_shapes = {}
         if not isinstance(raw, dict):
             raise _Failure('protocol', 'a unit is not a JSON object')
         plain = dict(raw)
@@ -4082,8 +4083,11 @@ class _InstrumentedFunction(object):
                            % (module_name, unit.qualname, file))
         try:
             statements = 'line_probes' in raw or 'variable_probes' in raw
-            if returns or statements:
+            timing = 'line_timing' in raw
+            if returns or statements or timing:
                 tree = compile(text, file, 'exec', flags | ast.PyCF_ONLY_AST, True)
+                if timing:
+                    tree = _insert_line_timers(tree, raw, lines, prefix, unit.qualname, self.line_shapes)
                 if statements:
                     tree = _insert_statement_probes(tree, raw, lines, prefix, unit.qualname)
                 if returns:
@@ -4202,6 +4206,8 @@ class _Instrumentations(object):
                 raise _Failure('protocol', 'a module entry is not a JSON object')
             request_fields = _ApplyRequest(dict(entry, units=[]))
             for raw in _field(entry, 'units', list):
+                if isinstance(raw, dict) and ('line_timing' in raw) != (kind == 'lines'):
+                    raise _Failure('protocol', "a unit has 'line_timing' exactly when the kind is lines")
                 try:
                     session.functions.append(_InstrumentedFunction(
                         raw, request_fields.module_name, request_fields.module, request_fields.file,
@@ -4214,6 +4220,9 @@ class _Instrumentations(object):
                         raise
                     skipped.append({'module': request_fields.module_name,
                                     'qualname': raw.get('qualname'), 'message': failure.message})
+        for item in session.functions:
+            for ident, (scope, size) in item.line_shapes.items():
+                collector.shape(ident, scope, size)
         if not session.functions:
             if skipped:
                 raise _Failure('refused', 'nothing was instrumented: %s' % skipped[0]['message'])
@@ -4669,6 +4678,367 @@ class _ProfileCollector(object):
                 del node['children']
             nodes.append(node)
         return nodes
+
+
+# Line profile (`pyhot profile PID --lines`): a unit carries `line_timing`
+# (PROTOCOL.md, "instrument"), and the agent inserts the timer's calls into
+# the function's syntax tree, each at its statement's own line and column:
+# `<record> = '<marker>:<id>'.enter()` and a `try:` around the body whose
+# `finally:` calls `<record>.exit()`, and `<record>.line(<n>)` before every
+# statement (n: its line less the def line), at the end of a loop's body and
+# before its `continue`s (the loop's own line: its test or next item is
+# timed there), and first in an `except` clause. The record is a local of
+# the frame, named from the marker (so it clashes with no name of the
+# program): recursion, threads and generators each time their own run.
+
+class _LineRecord(object):
+    """One run of a line-timed function: the line that started last and
+    when. Time runs from one line's start to the next line's (or the
+    function's exit), as line_profiler counts it."""
+    __slots__ = ('hits', 'times', 'last', 'start', 'running')
+
+    def line(self, index, _clock=time.perf_counter):
+        now = _clock()
+        self.times[self.last] += now - self.start
+        self.hits[index] += 1
+        self.last = index
+        self.start = now
+
+    def exit(self, _clock=time.perf_counter):
+        if self.running:
+            self.times[self.last] += _clock() - self.start
+            self.running = False
+
+    # A generator's or coroutine's suspensions: the time suspended is no
+    # line's (the _Delegation of `yield from` and `await` calls these too).
+    def suspend(self, _clock=time.perf_counter):
+        if self.running:
+            self.times[self.last] += _clock() - self.start
+            self.running = False
+
+    def resume(self, collector=None, _clock=time.perf_counter):
+        if not self.running:
+            self.running = True
+            self.start = _clock()
+
+    def suspended(self, value):
+        self.suspend()
+        return value
+
+    def resumed(self, value):
+        self.resume()
+        return value
+
+    def delegate(self, iterable):
+        return _Delegation(self, None, iter(iterable))
+
+    def awaiting(self, awaitable):
+        return _Delegation(self, None, _await_iterator(awaitable))
+
+    def aiter(self, iterable):
+        return _AsyncIteration(self, None, type(iterable).__aiter__(iterable))
+
+    def acontext(self, manager):
+        return _AsyncContext(self, None, manager)
+
+
+class _LineTimerProbe(object):
+    """The constant a line-timed function calls at its start (`enter()`):
+    a new record over its thread's counts (hits and seconds per line, index
+    0 the def line, whose hits are the calls)."""
+    __slots__ = ('id', 'collector', 'local', 'size', 'scope')
+
+    def __init__(self, ident, collector):
+        self.id = ident
+        self.collector = collector
+        self.local = threading.local()
+        self.size = 1
+        self.scope = 0
+
+    def enter(self, _new=object.__new__, _record=_LineRecord):
+        try:
+            hits, times = self.local.counts
+        except AttributeError:
+            hits, times = self.local.counts = self.collector.new_counts(self)
+        hits[0] += 1
+        record = _new(_record)
+        record.hits = hits
+        record.times = times
+        record.last = 0
+        record.running = True
+        record.start = 0.0     # what runs before the first line is the def line's
+        return record
+
+    def counts(self, _clock=time.perf_counter):
+        """A plain function's start (`H, T, c, l, s = <probe>.counts()`):
+        its thread's hit and time lists, the clock, the line before the
+        first (0) and its start; its lines are timed by statements, not
+        calls (see _LineTimers)."""
+        try:
+            hits, times = self.local.counts
+        except AttributeError:
+            hits, times = self.local.counts = self.collector.new_counts(self)
+        hits[0] += 1
+        return hits, times, _clock, 0, 0.0
+
+
+class _LineTimeCollector(object):
+    """Hits and time per line of each timed function, per thread (so no
+    two threads add to one count), added up when reported."""
+
+    def __init__(self):
+        self.probes = {}
+        self.counts = []        # (probe, hits, times) of every thread
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.ended = None
+
+    def probe(self, ident):
+        probe = self.probes.get(ident)
+        if probe is None:
+            probe = self.probes[ident] = _LineTimerProbe(ident, self)
+        return probe
+
+    def shape(self, ident, scope, size):
+        probe = self.probe(ident)
+        probe.scope = scope
+        probe.size = max(probe.size, size)
+
+    def new_counts(self, probe):
+        counts = ([0] * probe.size, [0.0] * probe.size)
+        with self.lock:
+            self.counts.append((probe, counts[0], counts[1]))
+        return counts
+
+    def close(self):
+        self.ended = time.time()
+
+    def report(self):
+        functions = {}
+        for probe, hits, times in list(self.counts):
+            entry = functions.get(probe.id)
+            if entry is None:
+                entry = functions[probe.id] = {'id': probe.id, 'calls': 0, 'lines': {}}
+            entry['calls'] += hits[0]
+            for index in range(1, len(hits)):
+                if hits[index] or times[index]:
+                    line = entry['lines'].setdefault(probe.scope + index, [0, 0.0])
+                    line[0] += hits[index]
+                    line[1] += times[index]
+        out = []
+        for ident in sorted(functions):
+            entry = functions[ident]
+            entry['lines'] = [[line, hits, total] for line, (hits, total)
+                              in sorted(entry['lines'].items())]
+            out.append(entry)
+        return {'threads': [], 'functions': out, 'lost': 0, 'started': self.started,
+                'ended': self.ended if self.ended is not None else time.time()}
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _record_call(record, method, args, line, column):
+    call = ast.Call(ast.Attribute(ast.Name(record, ast.Load()), method, ast.Load()), args, [])
+    return _placed(ast.Expr(call), line, column)
+
+
+# The statements that time a line of a plain function, inlined (no Python
+# call: about a third cheaper than a record's method, bench/README.md):
+# the clock, the time since the last line's start added to it, a hit.
+_INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
+
+
+def _inline_line(names, index):
+    """_INLINE_LINE's statements for line index, built directly: parsing
+    the text for each line would hold the target's interpreter longer."""
+    def name(key, store=False):
+        return ast.Name(names[key], ast.Store() if store else ast.Load())
+
+    def item(key, value):
+        return ast.Subscript(name(key), value if sys.version_info >= (3, 9) else ast.Index(value), ast.Store())
+    return [ast.Assign([name('t', True)], ast.Call(name('c'), [], [])),
+            ast.AugAssign(item('T', name('l')), ast.Add(), ast.BinOp(name('t'), ast.Sub(), name('s'))),
+            ast.AugAssign(item('H', ast.Constant(index)), ast.Add(), ast.Constant(1)),
+            ast.Assign([name('l', True)], ast.Constant(index)),
+            ast.Assign([name('s', True)], name('t'))]
+
+
+class _LineTimers(object):
+    """Inserts one function's line timing (see above); `index(line)` is a
+    text line's count index (its real line less the def's real line).
+    `names`: the locals of the inline form (H, T, c, l, s, t), or None for
+    a record's calls (generators and coroutines, whose suspensions the
+    record sees)."""
+
+    BLOCKS = ('body', 'orelse', 'finalbody')
+
+    def __init__(self, record, index, names=None):
+        self.record = record
+        self.index = index
+        self.names = names
+        self.size = 1
+
+    def timer(self, line, column):
+        index = self.index(line)
+        self.size = max(self.size, index + 1)
+        if self.names is None:
+            return [_record_call(self.record, 'line', [ast.Constant(index)], line, column)]
+        return [_placed(statement, line, column) for statement in _inline_line(self.names, index)]
+
+    def block(self, statements, loop=None):
+        out = []
+        previous = None
+        for statement in statements:
+            if not isinstance(statement, (ast.Global, ast.Nonlocal)) and statement.lineno != previous:
+                # Statements sharing a line (`a; b`) are one line's hit.
+                out.extend(self.timer(statement.lineno, statement.col_offset))
+            if isinstance(statement, ast.Continue) and loop is not None:
+                out.extend(self.timer(loop.lineno, statement.col_offset))
+            previous = statement.lineno
+            out.append(statement)
+            if not isinstance(statement, _SCOPES):
+                self.nested(statement, loop)
+        return out
+
+    def nested(self, statement, loop):
+        for field in self.BLOCKS:
+            statements = getattr(statement, field, None)
+            if isinstance(statements, list) and statements:
+                # A loop's `continue` is timed on the loop's line; its `else`
+                # is not its body (a `continue` there is the outer loop's).
+                owner = statement if field == 'body' and isinstance(statement, _LOOPS) else loop
+                setattr(statement, field, self.block(statements, owner))
+        if isinstance(statement, _LOOPS):
+            last = statement.body[-1]
+            statement.body.extend(self.timer(statement.lineno, last.col_offset))
+        for handler in getattr(statement, 'handlers', ()):
+            first = handler.body[0]
+            handler.body = self.timer(handler.lineno, first.col_offset) + self.block(handler.body, loop)
+        for case in getattr(statement, 'cases', ()):
+            case.body = self.block(case.body, loop)
+
+
+class _Suspensions(ast.NodeTransformer):
+    """A generator's or coroutine's suspensions through its record, so the
+    time suspended is not counted (nested scopes left alone)."""
+
+    def __init__(self, record):
+        self.record = record
+
+    def call(self, method, node, value):
+        out = ast.Call(ast.Attribute(ast.Name(self.record, ast.Load()), method, ast.Load()), [value], [])
+        return ast.copy_location(out, node)
+
+    def visit_FunctionDef(self, node):
+        return node
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = visit_FunctionDef
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_FunctionDef
+
+    def visit_Yield(self, node):
+        self.generic_visit(node)
+        value = node.value if node.value is not None else ast.copy_location(ast.Constant(None), node)
+        node.value = self.call('suspended', node, value)
+        return self.call('resumed', node, node)
+
+    def visit_YieldFrom(self, node):
+        self.generic_visit(node)
+        node.value = self.call('delegate', node, node.value)
+        return node
+
+    def visit_Await(self, node):
+        self.generic_visit(node)
+        node.value = self.call('awaiting', node, node.value)
+        return node
+
+    def visit_AsyncFor(self, node):
+        self.generic_visit(node)
+        node.iter = self.call('aiter', node.iter, node.iter)
+        return node
+
+    def visit_AsyncWith(self, node):
+        self.generic_visit(node)
+        for item in node.items:
+            item.context_expr = self.call('acontext', item.context_expr, item.context_expr)
+        return node
+
+
+def _record_name(marker, function):
+    """The record's local: from the marker, and not a name function uses."""
+    base = '_' + ''.join(c if c.isalnum() else '_' for c in marker).strip('_') + '_lines'
+    used = set(n.id for n in ast.walk(function) if isinstance(n, ast.Name))
+    used.update(a.arg for a in ast.walk(function) if isinstance(a, ast.arg))
+    name = base
+    while any(n.startswith(name) for n in used):
+        name += '_'
+    return name
+
+
+def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
+    """tree with the line timing of each `line_timing` entry inserted; the
+    count size of each probe goes into shapes (probe id -> (def line, size))."""
+    text_line = {}
+    for index, real in enumerate(lines):
+        text_line.setdefault(real, index + 1)
+    functions = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.setdefault(node.lineno, node)
+    for entry in _field(raw, 'line_timing', list):
+        if not isinstance(entry, dict):
+            raise _Failure('protocol', 'a line timing entry is not a JSON object')
+        scope = _int_field(entry, 'scope', 1, MAX_LINE)
+        probe = _int_field(entry, 'probe', 1, MAX_ID)
+        function = functions.get(text_line.get(scope))
+        if function is None:
+            raise _Failure('internal', 'no function at line %d of %s' % (scope, qualname))
+        record = _record_name(prefix, function)
+        body = function.body
+        doc = []
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            doc, body = body[:1], body[1:]
+        if not body:
+            continue
+        suspends = any(isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFor, ast.AsyncWith))
+                       for n in _own_nodes(function)) or isinstance(function, ast.AsyncFunctionDef)
+        index = lambda line: max(1, lines[line - 1] - scope)  # noqa: E731
+        first, last = body[0], body[-1]
+        end_line = getattr(last, 'end_lineno', None) or last.lineno
+        constant = ast.Constant('%s%d' % (prefix, probe))
+        if suspends:
+            timers = _LineTimers(record, index)
+            body = [_Suspensions(record).visit(s) for s in body]
+            enter = ast.Assign([ast.Name(record, ast.Store())],
+                               ast.Call(ast.Attribute(constant, 'enter', ast.Load()), [], []))
+            exits = [_record_call(record, 'exit', [], end_line, first.col_offset)]
+        else:
+            names = dict((key, '%s_%s' % (record, key.lower() + ('1' if key.isupper() else '')))
+                         for key in ('H', 'T', 'c', 'l', 's', 't'))
+            timers = _LineTimers(record, index, names)
+            enter = ast.Assign([ast.Tuple([ast.Name(names[k], ast.Store()) for k in 'HTcls'], ast.Store())],
+                               ast.Call(ast.Attribute(constant, 'counts', ast.Load()), [], []))
+            exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
+                '{T}[{l}] += {c}() - {s}\n'.format(**names)).body]
+        timed = timers.block(body)
+        wrapped = ast.Try(timed, [], [], exits)
+        wrapped.lineno, wrapped.col_offset = first.lineno, first.col_offset
+        wrapped.end_lineno, wrapped.end_col_offset = end_line, first.col_offset
+        function.body = doc + [_placed(enter, first.lineno, first.col_offset), wrapped]
+        shapes[probe] = (scope, timers.size)
+    return ast.fix_missing_locations(tree)
+
+
+def _own_nodes(function):
+    """The nodes of function's body, not of scopes nested in it."""
+    stack = list(function.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES + (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            stack.extend(ast.iter_child_nodes(node))
 
 
 # ---------------------------------------------------------------------------
@@ -5891,7 +6261,8 @@ def _def_where(code):
 
 
 _COLLECTORS = {'profile': lambda request: _ProfileCollector(), 'watch': _watch_collector,
-               'probe': _probe_collector, 'trace': _trace_collector}
+               'probe': _probe_collector, 'trace': _trace_collector,
+               'lines': lambda request: _LineTimeCollector()}
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,253 @@
+"""pyhot profile --lines against real processes: exact hits per line of a
+known loop (its header once per iteration, nested blocks on their own
+lines), sleep-based line times within 10%, a generator's suspensions not
+counted, FILE:FIRST-LAST, the text layout, the instrumentation listed by
+history and gone after (code objects identical), also when pyhot is killed
+(the lease), and bad input."""
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+
+BUSY = '''import time
+
+
+def loop(n):
+    total = 0
+    for i in range(n):
+        if i % 3 == 0:
+            total += i * 5
+            continue
+        while total > 10:
+            total -= 10
+    return total
+
+
+def naps():
+    time.sleep(0.1)
+    for _ in range(2):
+        time.sleep(0.2)
+    try:
+        raise ValueError("x")
+    except ValueError:
+        time.sleep(0.05)
+    return 1
+
+
+def chunks(n):
+    for i in range(n):
+        time.sleep(0.03)
+        yield i
+
+
+def consume(n):
+    total = 0
+    for value in chunks(n):
+        time.sleep(0.05)
+        total += value
+    return total
+
+
+class Cart:
+    def total(self, prices):
+        """The sum of prices over 1."""
+        out = 0
+        for price in prices:
+            if price > 1:
+                out += price
+        return out
+
+
+x = 1
+'''
+
+NAMES = ["loop", "naps", "chunks", "consume"]
+SETUP = '''
+import builtins
+import busy
+ORIGINAL = {n: getattr(busy, n).__code__ for n in %r}
+ORIGINAL["total"] = busy.Cart.total.__code__
+GLOBALS = sorted(vars(busy))
+BUILTINS = sorted(vars(builtins))
+''' % (NAMES,)
+
+RESTORED = ("all(getattr(busy, n).__code__ is ORIGINAL[n] for n in %r) "
+            "and busy.Cart.total.__code__ is ORIGINAL['total'] "
+            "and sorted(vars(busy)) == GLOBALS and sorted(vars(builtins)) == BUILTINS" % (NAMES,))
+
+
+def line_of(text, after=0):
+    """The line of the first line of BUSY after line `after` that is `text`, stripped."""
+    return [line.strip() for line in BUSY.splitlines()].index(text, after) + 1
+
+
+class LineProfileTest(TargetTestCase):
+
+    def setUp(self):
+        self.target = self.start({"busy.py": BUSY}, ["busy"], setup=SETUP)
+
+    def profile(self, *args, watched="loop", duration="60s"):
+        """Starts pyhot profile --lines; returns it once `watched` runs instrumented code."""
+        process = self.spawn([PYHOT, "profile", str(self.target.pid), "--lines"] + list(args) +
+                             ["--duration", duration], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        code = "busy.Cart.total" if watched == "total" else "busy." + watched
+        wait_for(lambda: process.poll() is not None or self.target.call(
+            "%s.__code__ is not ORIGINAL[%r]" % (code, watched)) == "True", 30, "the instrumentation")
+        self.assertIsNone(process.poll(), process.stderr.read() if process.poll() is not None else "")
+        return process
+
+    def path(self):
+        return os.path.join(self.target.dir, "busy.py")
+
+    def finish(self, process):
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertEqual(self.target.call(RESTORED), "True")
+        return out
+
+    def lines(self, out, function):
+        document = json.loads(out)
+        found = [f for f in document["processes"][0]["functions"] if f["function"] == function]
+        self.assertEqual(len(found), 1, out)
+        return found[0], {line["line"]: line for line in found[0]["lines"]}
+
+    def test_loop_hits_exact_per_line_nested_blocks_and_headers(self):
+        process = self.profile("busy", "loop", "--json")
+        # History lists it as a patch while it lasts.
+        listed = pyhot("history", self.target.pid).stdout
+        self.assertIn("i1  ", listed)
+        self.assertIn("lines", listed)
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        function, lines = self.lines(self.finish(process), "busy.loop")
+        self.assertEqual(function["calls"], 2)
+        hits = {line: entry["hits"] for line, entry in lines.items()}
+        # Per call of loop(9): the for line once and at each of 9 iterations'
+        # end; the while test 10 times (6 entries, 4 repeats), its body 4.
+        self.assertEqual(hits, {line_of("total = 0"): 2, line_of("for i in range(n):"): 20,
+                                line_of("if i % 3 == 0:"): 18, line_of("total += i * 5"): 6,
+                                line_of("continue"): 6, line_of("while total > 10:"): 20,
+                                line_of("total -= 10"): 8, line_of("return total"): 2}, out_of(lines))
+        self.assertAlmostEqual(sum(entry["percent"] for entry in lines.values()), 100, delta=0.1)
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+
+    def test_threads_add_up_exactly(self):
+        process = self.profile("busy", "loop", "--json")
+        self.assertEqual(self.target.call(
+            "(lambda threading: [t.start() or t for t in [threading.Thread(target=busy.loop, args=(9,), "
+            "name='looper-%d' % i) for i in range(4)]] and None)(__import__('threading'))"), "None")
+        wait_for(lambda: self.target.call(
+            "len([t for t in __import__('threading').enumerate() if t.name.startswith('looper-')])") == "0",
+            30, "the threads to end")
+        function, lines = self.lines(self.finish(process), "busy.loop")
+        self.assertEqual(function["calls"], 4)
+        self.assertEqual(lines[line_of("while total > 10:")]["hits"], 40)
+        self.assertEqual(lines[line_of("for i in range(n):")]["hits"], 40)
+
+    def test_sleep_times_within_ten_percent(self):
+        process = self.profile("busy", "naps", "--json", watched="naps")
+        self.assertEqual(self.target.call("busy.naps()"), "1")
+        function, lines = self.lines(self.finish(process), "busy.naps")
+        expected = {"time.sleep(0.1)": (1, 100), "time.sleep(0.2)": (2, 400), "time.sleep(0.05)": (1, 50)}
+        for text, (hits, ms) in expected.items():
+            entry = lines[line_of(text)]
+            self.assertEqual(entry["hits"], hits, text)
+            self.assertGreaterEqual(entry["total_ms"], ms * 0.99, text)
+            self.assertLess(entry["total_ms"], ms * 1.1, text)
+            self.assertEqual(entry["text"].strip(), text)
+        self.assertEqual(lines[line_of("for _ in range(2):")]["hits"], 3)
+        self.assertEqual(lines[line_of("except ValueError:")]["hits"], 1)
+        self.assertEqual(lines[line_of('raise ValueError("x")')]["hits"], 1)
+        self.assertGreater(function["total_ms"], 550)
+        self.assertLess(function["total_ms"], 550 * 1.1)
+
+    def test_generator_time_suspended_is_no_lines(self):
+        process = self.spawn([PYHOT, "profile", str(self.target.pid), "--lines", self.path() + ":%d-%d" % (
+            line_of("def chunks(n):"), line_of("return total", line_of("def consume(n):"))), "--json", "--duration", "60s"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: process.poll() is not None or self.target.call(
+            "busy.consume.__code__ is not ORIGINAL['consume'] and busy.chunks.__code__ is not ORIGINAL['chunks']")
+            == "True", 30, "the instrumentation")
+        self.assertEqual(self.target.call("busy.consume(4)"), "6")
+        out = self.finish(process)
+        _, chunks = self.lines(out, "busy.chunks")
+        _, consume = self.lines(out, "busy.consume")
+        self.assertEqual(chunks[line_of("yield i")]["hits"], 4)
+        # consume's 50 ms sleeps happen while chunks is suspended at its yield.
+        self.assertLess(chunks[line_of("yield i")]["total_ms"], 10)
+        self.assertGreaterEqual(chunks[line_of("time.sleep(0.03)")]["total_ms"], 120 * 0.99)
+        self.assertLess(chunks[line_of("time.sleep(0.03)")]["total_ms"], 120 * 1.1)
+        # The for line of consume runs chunks until its next yield: its sleeps are there.
+        self.assertGreaterEqual(consume[line_of("for value in chunks(n):")]["total_ms"], 120 * 0.99)
+        self.assertEqual(consume[line_of("for value in chunks(n):")]["hits"], 5)
+        self.assertGreaterEqual(consume[line_of("time.sleep(0.05)", line_of("def consume(n):"))]["total_ms"], 200 * 0.99)
+        self.assertLess(consume[line_of("time.sleep(0.05)", line_of("def consume(n):"))]["total_ms"], 200 * 1.1)
+
+    def test_method_by_class_and_text_layout_of_a_range(self):
+        first, last = line_of("for price in prices:"), line_of("out += price")
+        process = self.profile(self.path() + ":%d-%d" % (first, last), watched="total")
+        self.assertEqual(self.target.call("busy.Cart().total([1, 2, 3])"), "5")
+        out = self.finish(process)
+        self.assertIn("busy.Cart.total", out)
+        self.assertIn("Function: total at line %d" % line_of("def total(self, prices):"), out)
+        header = [line for line in out.splitlines() if line.startswith("Line #")]
+        self.assertEqual(len(header), 1, out)
+        for column in ("Hits", "Total ms", "Per hit", "% Time", "Line Contents"):
+            self.assertIn(column, header[0])
+        rows = {int(line.split()[0]): line for line in out.splitlines() if line[:6].strip().isdigit()}
+        self.assertEqual(sorted(rows), list(range(first, last + 1)), out)  # only the range is shown
+        self.assertEqual(rows[first].split()[1], "4")
+        self.assertEqual(rows[first + 1].split()[1], "3")
+        self.assertEqual(rows[last].split()[1], "2")
+        self.assertTrue(rows[last].endswith("                out += price"), rows[last])
+        # The whole method by MODULE CLASS FUNCTION, its docstring line shown without counts.
+        process = self.profile("busy", "Cart", "total", watched="total")
+        self.assertEqual(self.target.call("busy.Cart().total([5])"), "5")
+        out = self.finish(process)
+        rows = {int(line.split()[0]): line for line in out.splitlines() if line[:6].strip().isdigit()}
+        self.assertEqual(rows[line_of('"""The sum of prices over 1."""')].split()[1], '"""The')
+        self.assertEqual(rows[line_of("return out")].split()[1], "1")
+
+    def test_killed_pyhot_leaves_no_instrumentation(self):
+        process = self.profile("busy", "loop", "--lease", "2s")
+        self.target.call("busy.loop(3)")
+        process.kill()
+        process.communicate(timeout=10)
+        started = time.monotonic()
+        wait_for(lambda: self.target.call(RESTORED) == "True", 15, "the agent to remove the instrumentation")
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.assertNotIn("i1  ", pyhot("history", self.target.pid).stdout)
+
+    def test_bad_input(self):
+        pid = str(self.target.pid)
+        for words in (["busy"], ["busy.py:9-3"], ["a", "b", "c", "d"]):
+            done = pyhot("profile", pid, "--lines", *words, "--duration", "1s")
+            self.assertEqual(done.returncode, 2, (words, done.stderr))
+            self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+        done = pyhot("profile", pid, "--lines", "busy", "loop", "--flamegraph", "x.svg")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        done = pyhot("profile", pid, "--lines", "busy", "lop", "--duration", "1s")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("nearest: busy.loop", done.stderr)
+        done = pyhot("profile", pid, "--lines", self.path() + ":%d-%d" % (line_of("x = 1"), line_of("x = 1")),
+                     "--duration", "1s")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("not in a function", done.stderr)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
+
+def out_of(lines):
+    return json.dumps(sorted((line, entry["hits"]) for line, entry in lines.items()))
+
+
+for_each_interpreter(LineProfileTest, globals())
+del LineProfileTest
+
+if __name__ == "__main__":
+    unittest.main()
