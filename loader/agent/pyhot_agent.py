@@ -823,6 +823,14 @@ class _Unit(object):
     def nested(self):
         return self.fn_index is not None
 
+    def old_first_line(self):
+        """Where the live code of a duplicate's definition starts: its new
+        start line (a swap's compiled code, a relocation's first_line) minus
+        line_delta."""
+        if self.verdict == 'relocate':
+            return self.first_line - self.line_delta
+        return self.new_code.co_firstlineno - self.line_delta
+
     def class_scopes(self):
         end = len(self.scopes) if self.fn_index is None else self.fn_index
         return self.scopes[:end]
@@ -1154,6 +1162,17 @@ class _LiveResolver(object):
                     if f.__code__.co_argcount == unit.new_code.co_argcount] or found
             line = unit.new_code.co_firstlineno - unit.line_delta
             return min(same, key=lambda f: abs(f.__code__.co_firstlineno - line))
+        if unit.duplicate and not isinstance(binding, property) and \
+                (unit.verdict == 'relocate' or (unit.verdict == 'swap' and unit.new_code is not None)):
+            # `@show.register(int) def _` above `@show.register(str) def _`:
+            # the name holds the last one; an earlier one is live where its
+            # decorator kept it. Its code starts at the old definition's line.
+            line = unit.old_first_line()
+            if found[-1].__code__.co_firstlineno != line:
+                kept = [f for f in _functions_of_module(self.module, unit.qualname, unit.name)
+                        if f.__code__.co_firstlineno == line]
+                if len(set(id(f.__code__) for f in kept)) == 1:
+                    return kept[0]
         return found[-1]
 
     def _resolve_nested(self, unit, owner, class_name):
@@ -1235,7 +1254,12 @@ class _InertFunction(object):
         unit = self.unit
         tree = compile(unit.source, self.request.file, 'exec',
                        self.request.flags | ast.PyCF_ONLY_AST, True)
-        body = tree.body
+        body = []
+        for node in tree.body:
+            # A def in a module-level block is sent under an `if 1:` stub.
+            stub = isinstance(node, ast.If) and isinstance(node.test, ast.Constant) \
+                and node.test.value == 1 and not node.orelse
+            body.extend(node.body if stub else [node])
         for scope in unit.scopes:
             classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == scope['name']]
             if not classes:
@@ -2269,6 +2293,13 @@ def _settle_duplicates(units, verify):
     else the nearest)."""
     groups = {}
     for unit in units:
+        if unit.duplicate and unit.verdict == 'relocate' and unit.status is None \
+                and isinstance(unit.live_fn, types.FunctionType) and not unit.nested() \
+                and unit.live_fn.__code__.co_firstlineno != unit.old_first_line():
+            # `else: def f` moved, the live f is the `if` branch's: moving
+            # that one would shift lines that did not move.
+            unit.status = 'unchanged'
+            unit.message = 'another definition of %s is the live one' % unit.qualname
         if unit.duplicate and unit.verdict == 'swap' and unit.status is None \
                 and unit.live_fn is not None and unit.new_code is not None:
             groups.setdefault(id(unit.live_fn), []).append(unit)
@@ -2282,6 +2313,10 @@ def _settle_duplicates(units, verify):
             # The definition whose code is the live code, else the nearest.
             same = [u for u in group if _code_equal(u.live_fn.__code__, u.new_code)]
             chosen = same[0] if same else min(group, key=distance)
+            if not same:
+                # Swapped by the apply that follows, which has no old lines
+                # either: its line_delta tells it which unit is the live one.
+                chosen.moved = chosen.new_code.co_firstlineno - live_line
         for unit in group:
             if unit is chosen or (not verify and distance(unit) == 0):
                 continue
