@@ -395,6 +395,10 @@ bool decorators_changed(const parser::SourceFile& after, const parser::Definitio
   if (!result.wrapped || def.kind == DefinitionKind::klass || bound.count(def.parent_qualname + ":" + def.name) != 0) {
     return false;
   }
+  if (*result.wrapped && (result.made_by == "classmethod" || result.made_by == "staticmethod")) {
+    // A live classmethod that the file makes a staticmethod (or the other way).
+    return std::find(def.decorators.begin(), def.decorators.end(), result.made_by) == def.decorators.end();
+  }
   if (*result.wrapped) {
     return def.decorators.empty() || made_by_another_decorator(after, def, result.made_by, changed);
   }

@@ -2077,6 +2077,13 @@ class _RebindSweep(object):
             if unit.live_fn is not None and unit.new_fn is not None \
                     and unit.live_fn is not unit.old_binding:
                 self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn, unit.new_fn))
+        # Methods of classes: a bound method of the old function is made
+        # again from the new binding (`build = Tool.build` after build
+        # became a staticmethod is the function, as in a fresh import).
+        self.methods_of = dict((id(unit.live_fn), unit) for unit in units
+                               if isinstance(unit.owner, type) and unit.live_fn is not None
+                               and unit.new_binding is not _MISSING)
+        self.methods = {}       # id(old bound method) -> (it, what the binding gives now)
 
     @staticmethod
     def _outside_class(old, new):
@@ -2092,7 +2099,51 @@ class _RebindSweep(object):
         olds = tuple(old for old, _, _ in self.replace.values())
         dicts = self._scan_referrers(actions, gc.get_referrers(*olds))
         self._replace_in_dicts(actions, dicts)
+        if self.methods:
+            self._replace_methods(actions)
         self._report()
+
+    def _bound_again(self, method):
+        """What `method.__self__.name` gives now, or None where binding the
+        new object could run user code (a descriptor of another kind)."""
+        unit = self.methods_of.get(id(method.__func__))
+        if unit is None or unit.live_fn is not method.__func__:
+            return None
+        new = unit.new_binding
+        if type(new) not in (types.FunctionType, classmethod, staticmethod):
+            return None
+        bound_to = method.__self__
+        if isinstance(bound_to, type):
+            # A classmethod's binding: what `Tool.build` gives now.
+            return new.__get__(None, bound_to)
+        if isinstance(new, types.FunctionType):
+            return types.MethodType(new, bound_to)
+        return new.__get__(bound_to, type(bound_to))
+
+    def _replace_methods(self, actions):
+        """The bound methods of old functions where a dict or a list holds
+        them (module globals, instance attributes, registries)."""
+        methods = tuple(method for method, _ in self.methods.values())
+        replaced = set()
+        for ref in gc.get_referrers(*methods):
+            if type(ref) is dict:
+                items = list(ref.items())
+            elif type(ref) is list:
+                items = list(enumerate(ref))
+            else:
+                continue
+            for key, value in items:
+                entry = self.methods.get(id(value))
+                if entry is None or entry[0] is not value:
+                    continue
+                actions.append(('slot', ref, key, value, entry[1]))
+                actions.writes.item(ref, key, entry[1])
+                _credit(self.holders, value.__func__, 'replaced')
+                replaced.add(id(value))
+        for method in methods:
+            if id(method) not in replaced:
+                # Held where it cannot be replaced (a tuple, a frame).
+                _credit(self.holders, method.__func__, 'bound method')
 
     def _held(self, value):
         entry = self.replace.get(id(value))
@@ -2124,7 +2175,11 @@ class _RebindSweep(object):
                 else:
                     _credit(self.holders, value, 'closure cell')
             elif isinstance(ref, types.MethodType):
-                _credit(self.holders, ref.__func__, 'bound method')
+                again = self._bound_again(ref)
+                if again is not None:
+                    self.methods[id(ref)] = (ref, again)
+                else:
+                    _credit(self.holders, ref.__func__, 'bound method')
             elif isinstance(ref, functools.partial):
                 _credit(self.holders, ref.func, 'partial')
             elif not isinstance(ref, (types.FrameType, types.FunctionType, type,
@@ -2255,6 +2310,10 @@ class _Apply(object):
                 _check_unit(unit, request.verify)
             if unit.wrapped and unit.owner is request.module:
                 unit.made_by = makers.of(unit.old_binding)
+            elif unit.wrapped and type(unit.old_binding) in (classmethod, staticmethod):
+                # A method whose decorator changed between the two (first
+                # touch: classmethod in the live class, staticmethod in the file).
+                unit.made_by = type(unit.old_binding).__name__
             if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
                     and unit.owner is request.module:
                 unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)
