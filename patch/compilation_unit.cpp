@@ -597,6 +597,13 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
       continue;
     }
     const auto& now = after.definitions[static_cast<std::size_t>(change.new_index)];
+    if (change.verdict == Verdict::relocate && change.old_index >= 0 && now.kind != parser::DefinitionKind::klass &&
+        before.definitions[static_cast<std::size_t>(change.old_index)].indent != now.indent) {
+      // Moved into or out of a block: 3.11+ line tables hold columns too,
+      // which moving lines does not change. Compiled, it is exact.
+      units.push_back(new_units.definition(now, Verdict::swap));
+      continue;
+    }
     CompilationUnit unit = new_units.definition(now, change.verdict);
     unit.line_delta = change.line_delta;
     bool relocated_function = change.verdict == Verdict::relocate && now.kind != parser::DefinitionKind::klass;
@@ -604,11 +611,19 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
       // The agent tells which of several same-named definitions is live by
       // the line the old one started at.
       const auto& was = before.definitions[static_cast<std::size_t>(change.old_index)];
-      unit.duplicate = unit.duplicate || before.definitions.end() !=
-                                             std::find_if(before.definitions.begin(), before.definitions.end(),
-                                                          [&](const Definition& other) {
-                                                            return &other != &was && other.qualname == was.qualname;
-                                                          });
+      bool several_before =
+          before.definitions.end() !=
+          std::find_if(before.definitions.begin(), before.definitions.end(),
+                       [&](const Definition& other) { return &other != &was && other.qualname == was.qualname; });
+      if (several_before && !unit.duplicate) {
+        // `if os.name != 'nt': def close` / `else: def close` became one
+        // `def close`: a fresh import binds it whichever branch ran, so it
+        // replaces the live function, compiled (a relocation by the last
+        // old definition's lines would keep the other branch's code).
+        unit = new_units.definition(now, Verdict::swap);
+        units.push_back(std::move(unit));
+        continue;
+      }
       if (unit.duplicate) {
         unit.line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
         unit.first_line = change.verdict == Verdict::relocate ? now.range.start_line : unit.first_line;
