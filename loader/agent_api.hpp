@@ -101,7 +101,7 @@ struct UnitRequest {
   std::vector<std::string> targets;
   std::string accessor;
   bool only_if_missing = false;
-  bool duplicate = false;    // swap: the file defines this qualname more than once
+  bool duplicate = false;    // swap, relocate: the file defines this qualname more than once
   bool conditional = false;  // the file may not bind it: absent live means unchanged
 };
 

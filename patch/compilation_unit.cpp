@@ -79,7 +79,8 @@ std::string property_accessor(const Definition& def) {
 }
 
 // The names one import line binds: `import a.b as c, d` -> c, d;
-// `from x import (a, b as c)` -> a, c. Only what fits on the line counts.
+// `from x import (a, b as c)` -> a, c (an import over several lines joined
+// into one).
 void names_of_import_line(std::string_view line, std::vector<std::string>& names) {
   line = util::trim(line);
   std::string_view list;
@@ -153,9 +154,32 @@ std::string imported_names_line(const SourceFile& file) {
     }
     auto lines = util::split_lines(statement.text);
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      if (!in_definition(statement.range.start_line + static_cast<std::uint32_t>(i))) {
-        names_of_import_line(lines[i], names);
+      std::string_view first = util::trim(lines[i]);
+      if (!(util::starts_with(first, "import ") || util::starts_with(first, "from ")) ||
+          in_definition(statement.range.start_line + static_cast<std::uint32_t>(i))) {
+        continue;
       }
+      // `from os import (` / `    path,` / `)` and `import a, \`: the
+      // import's lines joined into one, comments dropped.
+      std::string joined;
+      int open = 0;
+      for (std::size_t j = i; j < lines.size(); ++j) {
+        std::string_view piece = lines[j].substr(0, lines[j].find('#'));
+        for (char c : piece) {
+          open += c == '(' ? 1 : c == ')' ? -1 : 0;
+        }
+        piece = util::trim(piece);
+        bool continued = !piece.empty() && piece.back() == '\\';
+        if (continued) {
+          piece.remove_suffix(1);
+        }
+        joined += std::string(piece) + " ";
+        if ((open <= 0 && !continued) || j + 1 == lines.size()) {
+          i = j;
+          break;
+        }
+      }
+      names_of_import_line(joined, names);
     }
   }
   if (names.empty()) {
@@ -309,7 +333,11 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
   unit.kind = def.kind;
   unit.verdict = verdict;
   unit.accessor = property_accessor(def);
-  unit.duplicate = verdict == Verdict::swap && qualname_count(def.qualname) > 1;
+  // A relocation too: `else: def f` moved while the live f is the `if`
+  // branch's must not move that one.
+  unit.duplicate =
+      (verdict == Verdict::swap || (verdict == Verdict::relocate && def.kind != parser::DefinitionKind::klass)) &&
+      qualname_count(def.qualname) > 1;
   auto header_line_of = [this](const Definition& scope) { return line_holding(scope.def_byte); };
   anchor_at(def.range);
   UnitText text;
@@ -319,8 +347,13 @@ CompilationUnit UnitBuilder::definition(const Definition& def, Verdict verdict) 
                      std::any_of(chain.begin(), chain.end(),
                                  [](const Definition* scope) { return scope->conditional || scope->in_main_guard; });
   if (verdict == Verdict::relocate || verdict == Verdict::remove) {
-    // Nothing to compile: the agent shifts or unbinds what is live.
+    // Nothing to compile: the agent shifts or unbinds what is live. A
+    // duplicate's relocation says where it starts now (the live one started
+    // line_delta lines above).
     unit.scopes = write_scope_stubs(chain, {}, def.range.start_line, header_line_of, text);
+    if (unit.duplicate) {
+      unit.first_line = def.range.start_line;
+    }
     return unit;
   }
   unit.scopes = write_scope_stubs(chain, def.free_variables, def.range.start_line, header_line_of, text);
@@ -564,19 +597,36 @@ std::vector<CompilationUnit> build_units(const SourceFile& before, const SourceF
       continue;
     }
     const auto& now = after.definitions[static_cast<std::size_t>(change.new_index)];
+    if (change.verdict == Verdict::relocate && change.old_index >= 0 && now.kind != parser::DefinitionKind::klass &&
+        before.definitions[static_cast<std::size_t>(change.old_index)].indent != now.indent) {
+      // Moved into or out of a block: 3.11+ line tables hold columns too,
+      // which moving lines does not change. Compiled, it is exact.
+      units.push_back(new_units.definition(now, Verdict::swap));
+      continue;
+    }
     CompilationUnit unit = new_units.definition(now, change.verdict);
     unit.line_delta = change.line_delta;
-    if (change.verdict == Verdict::swap && change.old_index >= 0) {
+    bool relocated_function = change.verdict == Verdict::relocate && now.kind != parser::DefinitionKind::klass;
+    if ((change.verdict == Verdict::swap || relocated_function) && change.old_index >= 0) {
       // The agent tells which of several same-named definitions is live by
       // the line the old one started at.
       const auto& was = before.definitions[static_cast<std::size_t>(change.old_index)];
-      unit.duplicate = unit.duplicate || before.definitions.end() !=
-                                             std::find_if(before.definitions.begin(), before.definitions.end(),
-                                                          [&](const Definition& other) {
-                                                            return &other != &was && other.qualname == was.qualname;
-                                                          });
+      bool several_before =
+          before.definitions.end() !=
+          std::find_if(before.definitions.begin(), before.definitions.end(),
+                       [&](const Definition& other) { return &other != &was && other.qualname == was.qualname; });
+      if (several_before && !unit.duplicate) {
+        // `if os.name != 'nt': def close` / `else: def close` became one
+        // `def close`: a fresh import binds it whichever branch ran, so it
+        // replaces the live function, compiled (a relocation by the last
+        // old definition's lines would keep the other branch's code).
+        unit = new_units.definition(now, Verdict::swap);
+        units.push_back(std::move(unit));
+        continue;
+      }
       if (unit.duplicate) {
         unit.line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+        unit.first_line = change.verdict == Verdict::relocate ? now.range.start_line : unit.first_line;
       }
     }
     units.push_back(std::move(unit));

@@ -33,8 +33,8 @@ struct CompilationUnit {
   std::vector<std::string> targets;  // reexec: names the statement binds
   std::string accessor;              // property accessors: "fget", "fset" or "fdel"
   bool only_if_missing = false;      // reexec on first touch: run only when a target is unbound
-  bool duplicate = false;            // swap: the qualname is defined more than once; line_delta is new - old start
-  bool conditional = false;          // in a module-level block, under the main guard, or `del`eted by the module
+  bool duplicate = false;    // swap, relocate: the qualname is defined more than once; line_delta is new - old start
+  bool conditional = false;  // in a module-level block, under the main guard, or `del`eted by the module
   bool operator==(const CompilationUnit&) const = default;
 };
 

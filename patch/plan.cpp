@@ -214,13 +214,36 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
   return plan;
 }
 
+namespace {
+
+// `@overload` stubs above the function of the same name: the name is bound
+// to the function, so a stub is never the live one. Without the imported
+// text's lines the agent would pair the live function with the nearest
+// definition, which is a stub where overloads were added above it.
+std::vector<bool> overload_stubs(const parser::SourceFile& file) {
+  std::vector<bool> stubs(file.definitions.size(), false);
+  std::set<std::string_view> later;
+  for (std::size_t i = file.definitions.size(); i-- > 0;) {
+    const auto& def = file.definitions[i];
+    bool overload = std::any_of(def.decorators.begin(), def.decorators.end(), [](const std::string& decorator) {
+      return decorator == "overload" || std::string_view(decorator).ends_with(".overload");
+    });
+    stubs[i] = overload && later.count(def.qualname) != 0;
+    later.insert(def.qualname);
+  }
+  return stubs;
+}
+
+}  // namespace
+
 Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& wanted) {
   Plan probe;
   probe.first_touch = true;
   UnitBuilder units(after);
+  auto stubs = overload_stubs(after);
   for (std::size_t i = 0; i < after.definitions.size(); ++i) {
     const auto& def = after.definitions[i];
-    if (def.in_main_guard || !wanted(def)) {
+    if (def.in_main_guard || stubs[i] || !wanted(def)) {
       continue;
     }
     bool is_class = def.kind == DefinitionKind::klass;
@@ -371,6 +394,10 @@ bool decorators_changed(const parser::SourceFile& after, const parser::Definitio
                         const std::set<std::string>& changed) {
   if (!result.wrapped || def.kind == DefinitionKind::klass || bound.count(def.parent_qualname + ":" + def.name) != 0) {
     return false;
+  }
+  if (*result.wrapped && (result.made_by == "classmethod" || result.made_by == "staticmethod")) {
+    // A live classmethod that the file makes a staticmethod (or the other way).
+    return std::find(def.decorators.begin(), def.decorators.end(), result.made_by) == def.decorators.end();
   }
   if (*result.wrapped) {
     return def.decorators.empty() || made_by_another_decorator(after, def, result.made_by, changed);
@@ -523,6 +550,11 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
       continue;
     }
     PlannedUnit planned{units.definition(def, verdict), probe.units[i].change};
+    if (planned.unit.duplicate && verdict == Verdict::swap) {
+      // Which of the same-named definitions the probe paired with the live
+      // function: the apply has no old lines to tell it.
+      planned.unit.line_delta = result.line_delta;
+    }
     planned.change.verdict = verdict;
     planned.change.reason = reason_against_live_code(rule);
     plan.units.push_back(std::move(planned));

@@ -824,6 +824,14 @@ class _Unit(object):
     def nested(self):
         return self.fn_index is not None
 
+    def old_first_line(self):
+        """Where the live code of a duplicate's definition starts: its new
+        start line (a swap's compiled code, a relocation's first_line) minus
+        line_delta."""
+        if self.verdict == 'relocate':
+            return self.first_line - self.line_delta
+        return self.new_code.co_firstlineno - self.line_delta
+
     def class_scopes(self):
         end = len(self.scopes) if self.fn_index is None else self.fn_index
         return self.scopes[:end]
@@ -1161,6 +1169,17 @@ class _LiveResolver(object):
                     if f.__code__.co_argcount == unit.new_code.co_argcount] or found
             line = unit.new_code.co_firstlineno - unit.line_delta
             return min(same, key=lambda f: abs(f.__code__.co_firstlineno - line))
+        if unit.duplicate and not isinstance(binding, property) and \
+                (unit.verdict == 'relocate' or (unit.verdict == 'swap' and unit.new_code is not None)):
+            # `@show.register(int) def _` above `@show.register(str) def _`:
+            # the name holds the last one; an earlier one is live where its
+            # decorator kept it. Its code starts at the old definition's line.
+            line = unit.old_first_line()
+            if found[-1].__code__.co_firstlineno != line:
+                kept = [f for f in _functions_of_module(self.module, unit.qualname, unit.name)
+                        if f.__code__.co_firstlineno == line]
+                if len(set(id(f.__code__) for f in kept)) == 1:
+                    return kept[0]
         return found[-1]
 
     def _resolve_nested(self, unit, owner, class_name):
@@ -1242,7 +1261,12 @@ class _InertFunction(object):
         unit = self.unit
         tree = compile(unit.source, self.request.file, 'exec',
                        self.request.flags | ast.PyCF_ONLY_AST, True)
-        body = tree.body
+        body = []
+        for node in tree.body:
+            # A def in a module-level block is sent under an `if 1:` stub.
+            stub = isinstance(node, ast.If) and isinstance(node.test, ast.Constant) \
+                and node.test.value == 1 and not node.orelse
+            body.extend(node.body if stub else [node])
         for scope in unit.scopes:
             classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == scope['name']]
             if not classes:
@@ -2088,6 +2112,13 @@ class _RebindSweep(object):
             if unit.live_fn is not None and unit.new_fn is not None \
                     and unit.live_fn is not unit.old_binding:
                 self.replace.setdefault(id(unit.live_fn), (unit.live_fn, unit.new_fn, unit.new_fn))
+        # Methods of classes: a bound method of the old function is made
+        # again from the new binding (`build = Tool.build` after build
+        # became a staticmethod is the function, as in a fresh import).
+        self.methods_of = dict((id(unit.live_fn), unit) for unit in units
+                               if isinstance(unit.owner, type) and unit.live_fn is not None
+                               and unit.new_binding is not _MISSING)
+        self.methods = {}       # id(old bound method) -> (it, what the binding gives now)
 
     @staticmethod
     def _outside_class(old, new):
@@ -2103,7 +2134,51 @@ class _RebindSweep(object):
         olds = tuple(old for old, _, _ in self.replace.values())
         dicts = self._scan_referrers(actions, gc.get_referrers(*olds))
         self._replace_in_dicts(actions, dicts)
+        if self.methods:
+            self._replace_methods(actions)
         self._report()
+
+    def _bound_again(self, method):
+        """What `method.__self__.name` gives now, or None where binding the
+        new object could run user code (a descriptor of another kind)."""
+        unit = self.methods_of.get(id(method.__func__))
+        if unit is None or unit.live_fn is not method.__func__:
+            return None
+        new = unit.new_binding
+        if type(new) not in (types.FunctionType, classmethod, staticmethod):
+            return None
+        bound_to = method.__self__
+        if isinstance(bound_to, type):
+            # A classmethod's binding: what `Tool.build` gives now.
+            return new.__get__(None, bound_to)
+        if isinstance(new, types.FunctionType):
+            return types.MethodType(new, bound_to)
+        return new.__get__(bound_to, type(bound_to))
+
+    def _replace_methods(self, actions):
+        """The bound methods of old functions where a dict or a list holds
+        them (module globals, instance attributes, registries)."""
+        methods = tuple(method for method, _ in self.methods.values())
+        replaced = set()
+        for ref in gc.get_referrers(*methods):
+            if type(ref) is dict:
+                items = list(ref.items())
+            elif type(ref) is list:
+                items = list(enumerate(ref))
+            else:
+                continue
+            for key, value in items:
+                entry = self.methods.get(id(value))
+                if entry is None or entry[0] is not value:
+                    continue
+                actions.append(('slot', ref, key, value, entry[1]))
+                actions.writes.item(ref, key, entry[1])
+                _credit(self.holders, value.__func__, 'replaced')
+                replaced.add(id(value))
+        for method in methods:
+            if id(method) not in replaced:
+                # Held where it cannot be replaced (a tuple, a frame).
+                _credit(self.holders, method.__func__, 'bound method')
 
     def _held(self, value):
         entry = self.replace.get(id(value))
@@ -2135,7 +2210,11 @@ class _RebindSweep(object):
                 else:
                     _credit(self.holders, value, 'closure cell')
             elif isinstance(ref, types.MethodType):
-                _credit(self.holders, ref.__func__, 'bound method')
+                again = self._bound_again(ref)
+                if again is not None:
+                    self.methods[id(ref)] = (ref, again)
+                else:
+                    _credit(self.holders, ref.__func__, 'bound method')
             elif isinstance(ref, functools.partial):
                 _credit(self.holders, ref.func, 'partial')
             elif not isinstance(ref, (types.FrameType, types.FunctionType, type,
@@ -2266,6 +2345,10 @@ class _Apply(object):
                 _check_unit(unit, request.verify)
             if unit.wrapped and unit.owner is request.module:
                 unit.made_by = makers.of(unit.old_binding)
+            elif unit.wrapped and type(unit.old_binding) in (classmethod, staticmethod):
+                # A method whose decorator changed between the two (first
+                # touch: classmethod in the live class, staticmethod in the file).
+                unit.made_by = type(unit.old_binding).__name__
             if unit.verdict == 'reexec' and unit.status is None and unit.bound_values \
                     and unit.owner is request.module:
                 unit.copies = _imported_copies(request.module_name, request.module, unit.bound_values)
@@ -2304,6 +2387,13 @@ def _settle_duplicates(units, verify):
     else the nearest)."""
     groups = {}
     for unit in units:
+        if unit.duplicate and unit.verdict == 'relocate' and unit.status is None \
+                and isinstance(unit.live_fn, types.FunctionType) and not unit.nested() \
+                and unit.live_fn.__code__.co_firstlineno != unit.old_first_line():
+            # `else: def f` moved, the live f is the `if` branch's: moving
+            # that one would shift lines that did not move.
+            unit.status = 'unchanged'
+            unit.message = 'another definition of %s is the live one' % unit.qualname
         if unit.duplicate and unit.verdict == 'swap' and unit.status is None \
                 and unit.live_fn is not None and unit.new_code is not None:
             groups.setdefault(id(unit.live_fn), []).append(unit)
@@ -2317,6 +2407,10 @@ def _settle_duplicates(units, verify):
             # The definition whose code is the live code, else the nearest.
             same = [u for u in group if _code_equal(u.live_fn.__code__, u.new_code)]
             chosen = same[0] if same else min(group, key=distance)
+            if not same:
+                # Swapped by the apply that follows, which has no old lines
+                # either: its line_delta tells it which unit is the live one.
+                chosen.moved = chosen.new_code.co_firstlineno - live_line
         for unit in group:
             if unit is chosen or (not verify and distance(unit) == 0):
                 continue

@@ -1,7 +1,9 @@
 """The edits real projects make (issue 14, and issue 10's "wrong on every
 reload"): each testdata/real_code/<case>/ holds before.py and after.py, and
 `expect`: `exact` (after the reload the live module equals a fresh import of
-after.py, through old and new references) or `refused: <words>` (pyhot says
+after.py, through old and new references; and each line of `calls`, if the
+case has one, a Python expression evaluated in the module, gives what it
+gives in a fresh import) or `refused: <words>` (pyhot says
 the edit needs a restart, in those words, and nothing changed). A case
 with `first_reload_skip` skips its first-reload runs, for the reason that
 file gives (a first-contact gap, not a gap of the patch compiler); one
@@ -92,6 +94,10 @@ class RealCodeTest(TargetTestCase):
         if expect == "exact":
             self.assertEqual(done.returncode, 0, output)
             self.assertIsNone(first_difference(state, fresh, old=before), output)
+            if os.path.exists(os.path.join(CASES, case, "calls")):
+                calls = [line for line in read(case, "calls").splitlines() if line.strip()]
+                self.assertEqual(live.ask("calls", expressions=calls), live.ask("calls", expressions=calls, fresh=True),
+                                 "calls give what they give after a fresh import: " + output)
         else:
             self.assertNotEqual(done.returncode, 0, output)
             self.assertIn("cannot be applied to the live process", output)

@@ -429,6 +429,101 @@ TEST(CompilationUnit, RebindKeepsTheRealDecorators) {
   EXPECT_EQ(util::split_lines(unit.source)[0], "@functools.lru_cache()");
 }
 
+TEST(CompilationUnit, DefinitionInAModuleLevelBlockCompilesUnderABlockStubAtItsRealLine) {
+  std::string text =
+      "import sys\n\ntry:\n    import _speedups\nexcept ImportError:\n    def fallback():\n        return 1\n";
+  auto file = parse(text);
+  const auto* def = file.find("fallback");
+  ASSERT_NE(def, nullptr);
+  auto unit = UnitBuilder(file).definition(*def, Verdict::swap);
+  // `def` at column 4 alone would be "unexpected indent"; the stub takes
+  // the line of the real block's header, so the def keeps line 6.
+  EXPECT_EQ(unit.first_line, 5U);
+  auto lines = util::split_lines(unit.source);
+  ASSERT_GE(lines.size(), 3U);
+  EXPECT_EQ(lines[0], "if 1:");
+  EXPECT_EQ(lines[1], "    def fallback():");
+  EXPECT_EQ(lines[2], "        return 1");
+  EXPECT_TRUE(unit.conditional);
+}
+
+TEST(CompilationUnit, ImportsSpreadOverLinesInAModuleLevelBlockJoinTheImportLine) {
+  // CPython 3.11+ compiles `path.join(...)` differently when `path` is
+  // imported at module level, wherever in the module's blocks that is.
+  std::string text =
+      "try:\n"
+      "    from os import (  # the speedy one\n"
+      "        path,\n"
+      "        sep as separator,\n"
+      "    )\n"
+      "    import json, \\\n"
+      "        re\n"
+      "except ImportError:\n"
+      "    path = None\n"
+      "\n"
+      "def joined(a, b):\n"
+      "    return path.join(a, b)\n";
+  auto file = parse(text);
+  const auto* def = file.find("joined");
+  ASSERT_NE(def, nullptr);
+  auto unit = UnitBuilder(file).definition(*def, Verdict::swap);
+  auto lines = util::split_lines(unit.source);
+  ASSERT_GE(lines.size(), 3U);
+  EXPECT_EQ(lines[2], "if 0: import path, separator, json, re");
+}
+
+TEST(CompilationUnit, SameNamedDefinitionsInBranchesCarryTheirOwnLinesForTheAgentToChooseBy) {
+  std::string before =
+      "import sys\nif sys.version_info < (3,):\n    def kind():\n        return 2\n"
+      "else:\n    def kind():\n        return 3\n";
+  std::string after =
+      "import sys\nif sys.version_info < (3,):\n    def kind():\n        x = 2\n        return x\n"
+      "else:\n    def kind():\n        return 3\n";
+  auto old_file = parse(before);
+  auto new_file = parse(after);
+  auto changes = differ::diff(old_file, new_file);
+  auto units = build_units(old_file, new_file, changes);
+  // The first branch changed; the second moved by one line. Each unit says
+  // where its definition starts and how far it moved, so the agent changes
+  // only the live function whose first line is that definition's old one.
+  ASSERT_EQ(units.size(), 2U);
+  EXPECT_EQ(units[0].verdict, Verdict::swap);
+  EXPECT_TRUE(units[0].duplicate);
+  EXPECT_EQ(units[0].line_delta, 0);
+  // Relocating the live function whatever it is would move the first
+  // branch's function where that one is live (the else branch moved, it
+  // did not).
+  EXPECT_EQ(units[1].verdict, Verdict::relocate);
+  EXPECT_TRUE(units[1].duplicate);
+  EXPECT_EQ(units[1].first_line, 7U);
+  EXPECT_EQ(units[1].line_delta, 1);
+}
+
+TEST(CompilationUnit, BranchesMergedIntoOneDefinitionReplaceTheLiveOneCompiled) {
+  std::string before =
+      "import os\nclass C:\n    if os.name != 'nt':\n        def close(self):\n            return 1\n\n"
+      "        def __del__(self):\n            self.close()\n    else:\n        def close(self):\n"
+      "            return 2\n";
+  std::string after =
+      "import os\nclass C:\n    def close(self):\n        return 2\n\n    def __del__(self):\n"
+      "        self.close()\n";
+  auto old_file = parse(before);
+  auto new_file = parse(after);
+  auto units = build_units(old_file, new_file, differ::diff(old_file, new_file));
+  // close equals the else branch moved, but the live one may be the if
+  // branch's; __del__ only moved, but out of the block: its columns changed
+  // (3.11+ line tables). Both are compiled, as a fresh import compiles them.
+  std::set<std::string> swapped;
+  for (const auto& unit : units) {
+    if (unit.kind != parser::DefinitionKind::klass && !unit.qualname.empty()) {
+      EXPECT_EQ(unit.verdict, Verdict::swap) << unit.qualname;
+      EXPECT_FALSE(unit.duplicate) << unit.qualname;
+      swapped.insert(unit.qualname);
+    }
+  }
+  EXPECT_EQ(swapped, (std::set<std::string>{"C.close", "C.__del__"}));
+}
+
 TEST(CompilationUnit, FutureFeaturesAreCollected) {
   auto file = parse("from __future__ import annotations, division\n\ndef f() -> X:\n    pass\n");
   EXPECT_EQ(future_features(file), (std::vector<std::string>{"annotations", "division"}));
