@@ -301,7 +301,9 @@ ProfileStart ProcessProfiler::start(int pid, const ProfileOptions& options) {
   out.notes = std::move(prepared->notes);
   auto installed = profiler->m_agent.instrument(prepared->request);
   if (!installed) {
-    out.error = make_error(installed.error().kind, "nothing was instrumented: " + installed.error().message);
+    const std::string& why = installed.error().message;
+    out.error = make_error(installed.error().kind,
+                           why.starts_with("nothing was instrumented") ? why : "nothing was instrumented: " + why);
     return out;
   }
   for (const auto& skipped : installed->skipped) {

@@ -5096,6 +5096,14 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             doc, body = body[:1], body[1:]
         if not body:
             continue
+        reads_locals = sorted(set(n.id for n in _own_nodes(function)
+                                  if isinstance(n, ast.Name) and n.id in ('locals', 'vars')))
+        if reads_locals:
+            # The timing keeps its state in the frame's locals: `f(**locals())`
+            # or `json.dumps(vars())` would see it and fail while profiled.
+            raise _Failure('refused', '%s calls %s(): line timing would add names to its locals; '
+                           'time the lines of a function it calls, or profile it whole '
+                           '(pyhot profile PID PATTERN)' % (qualname, reads_locals[0]))
         suspends = any(isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await, ast.AsyncFor, ast.AsyncWith))
                        for n in _own_nodes(function)) or isinstance(function, ast.AsyncFunctionDef)
         index = lambda line: max(1, lines[line - 1] - scope)  # noqa: E731

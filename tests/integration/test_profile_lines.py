@@ -62,6 +62,10 @@ class Cart:
         return out
 
 
+def described(a, b):
+    return "%(a)s and %(b)s" % locals()
+
+
 x = 1
 '''
 
@@ -239,6 +243,14 @@ class LineProfileTest(TargetTestCase):
                      "--duration", "1s")
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertIn("not in a function", done.stderr)
+        # Its timing would show in locals(): refused, nothing changed.
+        done = pyhot("profile", pid, "--lines", "busy", "described", "--duration", "1s")
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertEqual(done.stderr, "pyhot: nothing was instrumented: described calls locals(): line timing would "
+                         "add names to its locals; time the lines of a function it calls, or profile it whole "
+                         "(pyhot profile PID PATTERN)\n")
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+        self.assertEqual(self.target.call("busy.described(1, 2)"), "'1 and 2'")
         self.assertEqual(self.target.call(RESTORED), "True")
 
 
