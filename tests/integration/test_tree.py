@@ -180,6 +180,27 @@ while True:
 """
 
 
+def start_server(test, prefix, server):
+    """A directory with work.py (answer() returns 1) and the server, which
+    runs there until the test ends: (directory, work.py's path, master)."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    test.addCleanup(shutil.rmtree, directory, True)
+    work = write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
+    write_whole(os.path.join(directory, "server.py"), server)
+    master = spawn([test.python, "server.py"], cwd=directory)
+    test.addCleanup(kill_group, master)
+    return directory, work, master
+
+
+def published_text(directory, name):
+    """What the server published as `name` (written whole), or None yet."""
+    try:
+        with open(os.path.join(directory, name)) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
 class HolderExitsTreeTest(unittest.TestCase):
     """Every process that had the module exits during `reload --tree`; the
     ones alive have not imported it and will import the file, which holds
@@ -187,19 +208,11 @@ class HolderExitsTreeTest(unittest.TestCase):
     python = None
 
     def test_a_tree_whose_only_holders_exited_is_done(self):
-        directory = tempfile.mkdtemp(prefix="pyhot-holders-")
-        self.addCleanup(shutil.rmtree, directory, True)
-        work = write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
-        write_whole(os.path.join(directory, "server.py"), HOLDER_EXITS)
-        master = spawn([self.python, "server.py"], cwd=directory)
-        self.addCleanup(kill_group, master)
+        directory, work, master = start_server(self, "pyhot-holders-", HOLDER_EXITS)
 
         def published(name):
-            try:
-                with open(os.path.join(directory, name)) as handle:
-                    return int(handle.read())
-            except (OSError, ValueError):
-                return None
+            text = published_text(directory, name)
+            return int(text) if text else None
         holder = wait_for(lambda: published("holder.txt"), 10, "the worker")
         write_whole(work, "def answer():\n    return 2\n")
         done = pyhot("reload", master.pid, work, "--tree", timeout=60)
@@ -344,19 +357,10 @@ class InheritTreeTest(unittest.TestCase):
     python = None
 
     def test_a_fork_after_the_patch_inherits_it_and_an_exec_does_not(self):
-        directory = tempfile.mkdtemp(prefix="pyhot-inherit-")
-        self.addCleanup(shutil.rmtree, directory, True)
-        work = write_whole(os.path.join(directory, "work.py"), "def answer():\n    return 1\n")
-        write_whole(os.path.join(directory, "server.py"), FORKS_AFTER_THE_PATCH)
-        master = spawn([self.python, "server.py"], cwd=directory)
-        self.addCleanup(kill_group, master)
+        directory, work, master = start_server(self, "pyhot-inherit-", FORKS_AFTER_THE_PATCH)
 
         def published(name):
-            try:
-                with open(os.path.join(directory, name)) as handle:
-                    return handle.read()
-            except OSError:
-                return None
+            return published_text(directory, name)
         leaver = int(wait_for(lambda: published("leaver.txt"), 10, "the first worker"))
         write_whole(work, "def answer():\n    return 2\n")
         done = pyhot("reload", master.pid, work, "--tree", timeout=60)
