@@ -971,6 +971,14 @@ def _type_name(obj):
     return getattr(obj, '__qualname__', None) or type(obj).__name__
 
 
+def _holds_plain_value(binding):
+    """Whether the name holds a built-in value that is not callable (an int
+    a registering decorator returned): never a fallback for this text's
+    definition, so the function the text made may be live elsewhere."""
+    return type(binding).__module__ == 'builtins' and not callable(binding) \
+        and not isinstance(binding, (type, staticmethod, classmethod, property))
+
+
 def _refuse_builtin(binding, qualname):
     """Raises _Foreign when a built-in (a C function or descriptor, or a
     built-in type) holds the name: the text's definition is a fallback that
@@ -1151,10 +1159,15 @@ class _LiveResolver(object):
             start = [getattr(binding, unit.accessor)]
         found = _unwrap(binding, unit.qualname, unit.name, start)
         if not found:
-            _refuse_builtin(binding, unit.qualname)
+            if not _holds_plain_value(binding):
+                _refuse_builtin(binding, unit.qualname)
             # `@registry.register` kept the function and bound something
-            # else: the function is still the module's own.
+            # else (an id, a wrapper object): the function is still the
+            # module's own, and giving it the new code is what a fresh
+            # import would have registered. The decorator is not run again.
             found = _functions_of_module(self.module, unit.qualname, unit.name)
+            if not found:
+                _refuse_builtin(binding, unit.qualname)
             if len(found) > 1 and unit.new_code is not None:
                 line = unit.new_code.co_firstlineno - unit.line_delta
                 return min(found, key=lambda f: abs(f.__code__.co_firstlineno - line))

@@ -525,6 +525,14 @@ class ErrorsTest(unittest.TestCase):
 
 for_each_interpreter(ReloadTest, globals())
 for_each_interpreter(ServingTest, globals())
+REBOUND = """
+    def handler():
+        return 1
+
+
+    handler = 5
+    """
+
 REGISTERING = {
     "reg.py": """
         class Registry:
@@ -583,9 +591,10 @@ class LambdaTest(TargetTestCase):
 
 class RegisteringDecoratorTest(TargetTestCase):
     """A decorator that records the function and returns something else
-    (issue 10): a reload neither registers it again nor claims to swap it."""
+    (issue 10): a reload gives the function the registry holds its new
+    code, and never registers it again."""
 
-    def test_a_handler_bound_to_what_its_decorator_returned_is_named_unchanged(self):
+    def test_the_function_a_registry_holds_runs_the_edited_code(self):
         target = self.start(REGISTERING, ["reg"])
         path = target.path("reg.py")
         self.assertEqual(pyhot("reload", target.pid, path).returncode, 0)  # unchanged: a no-op
@@ -594,11 +603,35 @@ class RegisteringDecoratorTest(TargetTestCase):
         target.edit("reg.py", "def other():\n    return 1", "def other():\n    return 2")
         done = pyhot("reload", target.pid, path)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        self.assertIn("  unchanged  handler  (line 14)  the live handler holds a value of type int, not a function",
-                      done.stdout)
-        self.assertNotIn("swapped    handler", done.stdout)
+        self.assertIn("swapped    handler", done.stdout)
+        self.assertEqual(target.call("reg.registry.items[0]()"), "2")
         self.assertEqual(target.call("reg.other()"), "2")
         self.assertEqual(target.call("len(reg.registry.items)"), "1")
+        self.assertEqual(target.call("reg.handler"), "1")  # what the decorator returned, untouched
+        again = pyhot("reload", target.pid, path)  # a no-op: runs nothing
+        self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+        self.assertEqual(target.call("len(reg.registry.items)"), "1")
+
+    def test_an_attached_first_reload_reaches_the_registered_function(self):
+        target = self.start(REGISTERING, ["reg"], prepared=False)
+        path = target.path("reg.py")
+        target.edit("reg.py", "def handler():\n    return 1", "def handler():\n    return 2")
+        done = pyhot("reload", target.pid, path)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("swapped    handler", done.stdout)
+        self.assertEqual(target.call("reg.registry.items[0]()"), "2")
+        self.assertEqual(target.call("len(reg.registry.items)"), "1")
+
+    def test_a_name_the_module_rebinds_to_a_value_is_not_swapped(self):
+        # `def handler` then `handler = 5`: the function is gone, as after a
+        # fresh import; nothing live runs the definition's code.
+        target = self.start({"rb.py": REBOUND}, ["rb"])
+        path = target.path("rb.py")
+        target.edit("rb.py", "def handler():\n    return 1", "def handler():\n    return 2")
+        done = pyhot("reload", target.pid, path)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertNotIn("swapped    handler", done.stdout)
+        self.assertEqual(target.call("rb.handler"), "5")
 
 
 for_each_interpreter(FutureAndAsyncTest, globals())

@@ -1,0 +1,17 @@
+handlers = {}
+
+
+def on(event):
+    def register(function):
+        handlers[event] = function
+        # Returns nothing: the module's name `start` is bound to None.
+    return register
+
+
+@on("start")
+def start():
+    return "new"
+
+
+def other():
+    return 1
