@@ -3777,8 +3777,23 @@ def _matches_live(module, file, compiled):
             return False
     # A function the text defines that the module does not bind: the text
     # is newer. (A decorator may hide the function: its name must be bound.)
-    return not any(not _bound(module, owner, code.co_name)
-                   for same in by_name.values() for owner, code in same)
+    if any(not _bound(module, owner, code.co_name)
+           for same in by_name.values() for owner, code in same):
+        return False
+    # The same for classes: one without methods leaves no live code object,
+    # so a text that adds it would otherwise prove itself.
+    return all(_bound(module, owner, name) for owner, name in _defined_classes(compiled, []))
+
+
+def _defined_classes(code, out, owner=()):
+    """(names of the enclosing classes, name) for every class the text
+    defines at module level or in a class body."""
+    for child in code.co_consts:
+        if isinstance(child, types.CodeType) and not child.co_name.startswith('<') \
+                and not _is_function_code(child):
+            out.append((owner, child.co_name))
+            _defined_classes(child, out, owner + (child.co_name,))
+    return out
 
 
 class _BytecodeCache(object):
