@@ -1,7 +1,10 @@
 #include "loader/attach/inject_window.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
+
+#include "loader/attach/proc_info.hpp"
 
 namespace pyhot::loader::attach {
 
@@ -16,16 +19,27 @@ SignalShield::SignalShield() {
 
 SignalShield::~SignalShield() { pthread_sigmask(SIG_SETMASK, &m_previous, nullptr); }
 
-bool wait_until_done(const InjectOptions& options, InjectClock::time_point until) {
+WaitEnd wait_until_done(int pid, const InjectOptions& options, InjectClock::time_point until) {
   if (!options.is_done) {
-    return false;
+    return WaitEnd::timed_out;
   }
+  std::optional<InjectClock::time_point> stopped_since;
   for (int round = 0;; ++round) {
     if (options.is_done()) {
-      return true;
+      return WaitEnd::done;
     }
-    if (InjectClock::now() >= until) {
-      return false;
+    auto now = InjectClock::now();
+    if (now >= until) {
+      return WaitEnd::timed_out;
+    }
+    auto status = read_status(pid);
+    if (status && (status->state == 'T' || status->state == 't')) {
+      stopped_since = stopped_since.value_or(now);
+      if (now - *stopped_since >= k_stopped_for) {
+        return WaitEnd::stopped;
+      }
+    } else {
+      stopped_since.reset();
     }
     std::this_thread::sleep_for(std::chrono::microseconds(round < 100 ? 200 : 5000));
   }

@@ -27,8 +27,21 @@ class SignalShield {
   sigset_t m_previous{};
 };
 
-// Polls options.is_done until it is true or `until`; false without is_done.
-bool wait_until_done(const InjectOptions& options, InjectClock::time_point until);
+enum class WaitEnd {
+  done,       // options.is_done became true
+  timed_out,  // `until` passed (at once without is_done)
+  stopped,    // the process stayed stopped (SIGSTOP, a debugger) for k_stopped_for
+};
+
+// How long the process must be seen stopped without a break before the
+// wait ends: a debugger or strace passing through a stop is not a stopped
+// process; a SIGSTOP or a debugger at its prompt is.
+inline constexpr std::chrono::milliseconds k_stopped_for{100};
+
+// Polls options.is_done until it is true or `until`, and ends as soon as
+// process `pid` is seen stopped (state T or t) for k_stopped_for: no thread
+// of it can run the bootstrap until it is resumed.
+WaitEnd wait_until_done(int pid, const InjectOptions& options, InjectClock::time_point until);
 
 // Time left before `deadline`, at least 50 ms so a last step can finish.
 std::chrono::milliseconds remaining(InjectClock::time_point deadline);

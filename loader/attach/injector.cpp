@@ -17,6 +17,8 @@ namespace {
 
 std::string pid_text(int pid) { return "process " + std::to_string(pid); }
 
+constexpr char k_expiry_test[] = " if __import__('posix').times()[4] > ";
+
 std::string make_token() {
   std::random_device device;
   std::mt19937_64 rng((uint64_t{device()} << 32) ^ device() ^
@@ -62,7 +64,7 @@ std::string guarded_bootstrap(const std::string& bootstrap, const std::string& t
     // posix: always loaded; raising here skips the rest, the guard included.
     char expiry[64];
     std::snprintf(expiry, sizeof expiry, "%.3f", expires_at);
-    source += std::string(" if __import__('posix').times()[4] > ") + expiry + ": raise OSError\n";
+    source += std::string(k_expiry_test) + expiry + ": raise OSError\n";
   }
   source += " __import__('sys').__dict__.setdefault('_pyhot_once_" + token +
             "', [0]).pop()\n"
@@ -71,6 +73,27 @@ std::string guarded_bootstrap(const std::string& bootstrap, const std::string& t
             "').decode(), __import__('__main__').__dict__)\n"
             "except BaseException: pass\n";
   return source;
+}
+
+std::optional<ExpiryPatch> expiry_patch(const std::string& source) {
+  size_t at = source.find(k_expiry_test);
+  if (at == std::string::npos) {
+    return std::nullopt;
+  }
+  ExpiryPatch patch;
+  patch.offset = at + sizeof k_expiry_test - 1;
+  size_t end = source.find(':', patch.offset);
+  if (end == std::string::npos) {
+    return std::nullopt;
+  }
+  // "00000.000" is a float literal; the test is then always true.
+  patch.bytes = source.substr(patch.offset, end - patch.offset);
+  for (char& c : patch.bytes) {
+    if (c != '.') {
+      c = '0';
+    }
+  }
+  return patch;
 }
 
 double boot_clock_seconds() {

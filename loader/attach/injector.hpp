@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "loader/attach/interpreter.hpp"
@@ -65,6 +66,16 @@ Result<Done> inject_python(int pid, const std::string& bootstrap, const InjectOp
 // that thread gets back to Python.
 std::string guarded_bootstrap(const std::string& bootstrap, const std::string& token,
                               const std::string& unlink_path = {}, double expires_at = 0);
+
+// What makes a guarded bootstrap already expired: its expiry's digits as
+// zeros, at their offset in `source` (the same length, so it can be written
+// over the copy the target holds, or a file it will read); nullopt when it
+// has no expiry.
+struct ExpiryPatch {
+  size_t offset = 0;
+  std::string bytes;
+};
+std::optional<ExpiryPatch> expiry_patch(const std::string& source);
 
 // The clock a bootstrap reads in the target: os.times().elapsed, the
 // kernel's clock ticks since boot, the same in every process (and every

@@ -3,9 +3,11 @@
 #include <sys/mman.h>
 
 #include <cstring>
+#include <thread>
 
 #include "loader/attach/proc_info.hpp"
 #include "loader/attach/ptrace_permission.hpp"
+#include "loader/attach/remote_memory.hpp"
 #include "loader/attach/traced_thread.hpp"
 
 namespace pyhot::loader::attach {
@@ -136,10 +138,14 @@ Result<InjectedPage> place_page(TracedThread& main, const InterpreterInfo& info,
   return page;
 }
 
-// Stopped, queued, escalated if parked, restored. Returns whether the
-// escalation ran the bootstrap.
-Result<bool> queue_on_main_thread(const InterpreterInfo& info, const std::string& source, uint64_t entry,
-                                  const InjectOptions& options, InjectClock::time_point deadline) {
+struct Queued {
+  bool escalated = false;       // the escalation ran the bootstrap
+  uint64_t source_address = 0;  // the source the pending call will run
+};
+
+// Stopped, queued, escalated if parked, restored.
+Result<Queued> queue_on_main_thread(const InterpreterInfo& info, const std::string& source, uint64_t entry,
+                                    const InjectOptions& options, InjectClock::time_point deadline) {
   int pid = info.pid;
   SignalShield shield;
   auto seized = TracedThread::seize(pid, pid, remaining(deadline));
@@ -191,7 +197,7 @@ Result<bool> queue_on_main_thread(const InterpreterInfo& info, const std::string
   if (auto restored = main.restore_and_detach(nudge); !restored) {
     return restored.error();
   }
-  return escalated;
+  return Queued{escalated, source_address};
 }
 
 }  // namespace
@@ -210,18 +216,32 @@ Result<InjectOutcome> inject_with_ptrace(const InterpreterInfo& info, const std:
   }
   std::string source = guarded_bootstrap(bootstrap, token, {}, bootstrap_expiry(deadline));
   source.push_back('\0');
-  auto escalated = queue_on_main_thread(info, source, *entry, options, deadline);
-  if (!escalated) {
-    return escalated.error();
+  auto queued = queue_on_main_thread(info, source, *entry, options, deadline);
+  if (!queued) {
+    return queued.error();
   }
   InjectOutcome outcome;
-  outcome.method = *escalated ? InjectMethod::gil_state : InjectMethod::pending_call;
+  outcome.method = queued->escalated ? InjectMethod::gil_state : InjectMethod::pending_call;
   outcome.info = info;
   if (options.is_done) {
-    if (!wait_until_done(options, deadline)) {
+    if (auto end = wait_until_done(pid, options, deadline); end != WaitEnd::done) {
       // Stopped after the check before the attach (kill -STOP, a debugger
-      // or a job-control stop while pyhot waited): no thread can run it.
-      if (auto status = read_status(pid); status && status->state == 'T') {
+      // or a job-control stop while pyhot waited): no thread can run it
+      // until it is resumed, so pyhot stops waiting now, and expires the
+      // queued source itself (its expiry written as 0 in the target's
+      // page) so that it does nothing when it runs after the resume.
+      bool stopped = end == WaitEnd::stopped;
+      if (!stopped) {
+        auto status = read_status(pid);
+        stopped = status && status->state == 'T';
+      }
+      if (stopped) {
+        auto patch = expiry_patch(source);
+        if (end == WaitEnd::stopped &&
+            !(patch && write_remote_forced(pid, queued->source_address + patch->offset, patch->bytes))) {
+          // Not expired by hand: it is once its own expiry has passed.
+          std::this_thread::sleep_until(deadline);
+        }
         return make_error(ErrorKind::timeout, "the bootstrap is queued in " + pid_text(pid) +
                                                   " but has not run: the process was stopped while pyhot attached; "
                                                   "resume it (kill -CONT " +

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "loader/attach/proc_info.hpp"
@@ -16,6 +17,31 @@ namespace pyhot::loader::attach {
 namespace {
 
 std::string pid_text(int pid) { return "process " + std::to_string(pid); }
+
+// Writes `source`, expired, beside `path` and renames it over: the target
+// opens the script by its path only when it runs the request.
+bool replace_with_expired(const std::string& path, std::string source, uint32_t owner) {
+  auto patch = expiry_patch(source);
+  if (!patch) {
+    return false;
+  }
+  source.replace(patch->offset, patch->bytes.size(), patch->bytes);
+  std::string beside = path + ".expired";
+  int fd = ::open(beside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+  if (fd < 0) {
+    return false;
+  }
+  bool wrote = ::write(fd, source.data(), source.size()) == static_cast<ssize_t>(source.size());
+  if (geteuid() == 0) {
+    (void)fchown(fd, owner, static_cast<gid_t>(-1));
+  }
+  ::close(fd);
+  if (!wrote || ::rename(beside.c_str(), path.c_str()) != 0) {
+    ::unlink(beside.c_str());
+    return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -154,7 +180,20 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
   outcome.method = InjectMethod::remote_debug;
   outcome.info = info;
   if (options.is_done) {
-    if (!wait_until_done(options, deadline)) {
+    if (auto end = wait_until_done(pid, options, deadline); end != WaitEnd::done) {
+      if (end == WaitEnd::stopped) {
+        // The script is read when the main thread runs the request: an
+        // expired copy, put in its place, does nothing after the resume.
+        if (!replace_with_expired(host_script, source, status->real_uid)) {
+          std::this_thread::sleep_until(deadline);  // its own expiry has passed by then
+        }
+        return make_error(ErrorKind::timeout, "queued the bootstrap through PEP 768 in " + pid_text(pid) +
+                                                  ", but the process was stopped while pyhot attached; resume it "
+                                                  "(kill -CONT " +
+                                                  std::to_string(pid) +
+                                                  ") and run the command again (the bootstrap expired: it does "
+                                                  "nothing when the process resumes)");
+      }
       return make_error(ErrorKind::timeout,
                         "queued the bootstrap through PEP 768, but the main thread has not run it yet "
                         "(blocked in " +

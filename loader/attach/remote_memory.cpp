@@ -1,6 +1,8 @@
 #include "loader/attach/remote_memory.hpp"
 
+#include <fcntl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -40,6 +42,21 @@ Result<Done> write_remote(int pid, uint64_t address, const std::string& bytes) {
   iovec remote{reinterpret_cast<void*>(address), bytes.size()};  // NOLINT(performance-no-int-to-ptr)
   if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(bytes.size())) {
     return make_error(ErrorKind::io, "writing to " + pid_text(pid) + ": " + std::strerror(errno));
+  }
+  return k_done;
+}
+
+Result<Done> write_remote_forced(int pid, uint64_t address, const std::string& bytes) {
+  std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return make_error(ErrorKind::io, "opening " + path + ": " + std::strerror(errno));
+  }
+  ssize_t wrote = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(address));
+  int saved = errno;
+  ::close(fd);
+  if (wrote != static_cast<ssize_t>(bytes.size())) {
+    return make_error(ErrorKind::io, "writing to " + pid_text(pid) + ": " + std::strerror(wrote < 0 ? saved : EIO));
   }
   return k_done;
 }
