@@ -27,16 +27,37 @@ class SignalShield {
   sigset_t m_previous{};
 };
 
+// How long the process must be seen stopped without a break before the
+// wait ends (and pyhot, stopped while it holds a target, is killed): a debugger or strace passing through a stop is not a stopped
+// process; a SIGSTOP or a debugger at its prompt is.
+inline constexpr std::chrono::milliseconds k_stopped_for{100};
+
+// While it lives, a watchdog process kills pyhot with SIGKILL if pyhot is
+// seen stopped (SIGSTOP, a debugger at its prompt; state T or t) for
+// k_stopped_for: a tracee stays stopped for as long as its tracer is, and
+// the kernel releases it only when the tracer exits, which a SIGKILL of
+// pyhot mid-attach leaves safe. The watchdog leaves pyhot's process group
+// so a stop sent to the group does not stop it too, and ends when pyhot
+// closes the pipe (the guard goes away, or pyhot exits). `target` is named
+// in the one line it prints.
+class StopWatchdog {
+ public:
+  explicit StopWatchdog(int target);
+  ~StopWatchdog();
+  StopWatchdog(const StopWatchdog&) = delete;
+  StopWatchdog& operator=(const StopWatchdog&) = delete;
+
+ private:
+  int m_pipe = -1;  // the write end; closing it ends the watchdog
+  int m_watchdog = -1;
+};
+
 enum class WaitEnd {
   done,       // options.is_done became true
   timed_out,  // `until` passed (at once without is_done)
   stopped,    // the process stayed stopped (SIGSTOP, a debugger) for k_stopped_for
 };
 
-// How long the process must be seen stopped without a break before the
-// wait ends: a debugger or strace passing through a stop is not a stopped
-// process; a SIGSTOP or a debugger at its prompt is.
-inline constexpr std::chrono::milliseconds k_stopped_for{100};
 
 // Polls options.is_done until it is true or `until`, and ends as soon as
 // process `pid` is seen stopped (state T or t) for k_stopped_for: no thread

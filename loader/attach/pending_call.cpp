@@ -148,6 +148,7 @@ Result<Queued> queue_on_main_thread(const InterpreterInfo& info, const std::stri
                                     const InjectOptions& options, InjectClock::time_point deadline) {
   int pid = info.pid;
   SignalShield shield;
+  StopWatchdog watchdog(pid);
   auto seized = TracedThread::seize(pid, pid, remaining(deadline));
   if (!seized) {
     if (seized.error().kind == ErrorKind::permission_denied) {

@@ -121,6 +121,7 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
 
   // Freeze every thread: nobody else touches eval_breaker while we set a bit.
   SignalShield shield;
+  StopWatchdog watchdog(pid);
   std::vector<TracedThread> frozen;
   for (int tid : list_threads(pid)) {
     auto thread = TracedThread::seize(pid, tid, remaining(deadline));

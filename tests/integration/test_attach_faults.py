@@ -179,6 +179,46 @@ class AttachFaultTest(unittest.TestCase):
                     self.kill_rounds(python, "%s/%d" % (label, round_),
                                      lambda pid, _: [PYHOT, "history", str(pid)], 1)
 
+    def test_pyhot_stopped_while_it_holds_the_target(self):
+        # A tracee stays stopped as long as its tracer is: before the
+        # watchdog, the target stayed in state t for as long as pyhot was
+        # stopped (kill -STOP, a debugger), and pyhot failed once resumed.
+        for label, python in interpreters():
+            with self.subTest(python=label):
+                self.stopped_while_holding(python, label)
+
+    def stopped_while_holding(self, python, label):
+        stop_file = os.path.join(self.tmp, "stop_%d" % random.getrandbits(32))
+        proc = self.start(python, WORKER, stop_file)
+        for attempt in range(20):
+            attach = subprocess.Popen([PYHOT, "history", str(proc.pid)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            self.addCleanup(lambda a=attach: a.poll() is None and (os.kill(a.pid, signal.SIGCONT), a.kill()))
+            deadline, held = time.monotonic() + 10, False
+            while not held and attach.poll() is None and time.monotonic() < deadline:
+                held = tracer_of(proc.pid) == attach.pid
+            if held:
+                os.kill(attach.pid, signal.SIGSTOP)
+                break
+            attach.communicate(timeout=60)
+            # The agent answered: the next round needs a target not yet attached.
+            kill_group(proc)
+            proc = self.start(python, WORKER, stop_file)
+        else:
+            self.fail("%s: pyhot was never seen holding the target in 20 attaches" % label)
+        stopped_at = time.monotonic()
+        out, err = attach.communicate(timeout=30)
+        self.assertEqual(attach.returncode, -signal.SIGKILL, out + err)
+        self.assertLess(time.monotonic() - stopped_at, 5)
+        self.assertIn("pyhot: killed by its watchdog: pyhot was stopped while it held process %d" % proc.pid, err)
+        self.assert_target_unharmed(proc, label)
+        done = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        open(stop_file, "w").close()
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(out.splitlines()[-1], "rounds True bad 0")
+
     def lateness_across_an_attach(self, python, label, name, call):
         proc = self.start(python, WAITER % (WAIT, call))
         time.sleep(0.3)  # into the wait
