@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loader/agent_source.hpp"
+
 namespace pyhot::loader {
 
 using nlohmann::json;
@@ -43,11 +45,32 @@ constexpr std::array k_statuses{
 
 // Sends one operation and decodes its reply; a reply without the fields
 // the protocol promises is a protocol error, never an exception.
+// An agent started by another pyhot build (one from before an operation was
+// added, usually) answers "unknown op": named with both versions and the
+// way out, since the agent in a process is the one that first attached.
+Error unknown_to_the_running_agent(AgentChannel& channel, Op op, Error error) {
+  if (error.kind != ErrorKind::protocol || !error.message.starts_with("unknown op") || op == Op::ping) {
+    return error;
+  }
+  auto ping = channel.request(std::string(to_string(Op::ping)), json::object());
+  if (!ping || !ping->is_object()) {
+    return error;
+  }
+  std::string pid = std::to_string(ping->value("pid", 0));
+  return make_error(ErrorKind::refused,
+                    "process " + pid + " runs an agent from another pyhot build (agent " +
+                        ping->value("agent", std::string("of an unknown version")) + ", this pyhot " +
+                        std::string(agent_version()) + ") that does not know the operation '" +
+                        std::string(to_string(op)) +
+                        "'; use the pyhot that first attached to it, or restart the process so that this "
+                        "pyhot starts its own agent there");
+}
+
 template <typename Reply, typename Decode>
 Result<Reply> call(AgentChannel& channel, Op op, json arguments, Decode decode) {
   auto response = channel.request(std::string(to_string(op)), std::move(arguments));
   if (!response) {
-    return response.error();
+    return unknown_to_the_running_agent(channel, op, response.error());
   }
   try {
     return Reply(decode(*response));

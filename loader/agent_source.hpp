@@ -6,7 +6,7 @@
 
 namespace pyhot::loader {
 
-// loader/agent/pyhot_agent.py, its AGENT_VERSION set to pyhot_version().
+// loader/agent/pyhot_agent.py, its AGENT_VERSION set to agent_version().
 std::string_view agent_source();
 
 // loader/agent/sitecustomize.py: starts the agent in processes `pyhot run` starts.
@@ -14,5 +14,9 @@ std::string_view sitecustomize_source();
 
 // The project version from CMake (`project(pyhot VERSION ...)`).
 std::string_view pyhot_version();
+
+// The embedded agent's version: pyhot_version(), '+', and 12 hex digits of
+// the agent text's SHA-256 ("0.1.0+3f2a9c0d41be").
+std::string_view agent_version();
 
 }  // namespace pyhot::loader

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, wait_for
+from harness import AGENT_FILE, TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, wait_for
 
 APP = {
     "app.py": '''
@@ -222,6 +222,51 @@ class TargetExitsTest(TargetTestCase):
         self.assertEqual(done.stderr, "")
 
 
+# A process whose agent came from another pyhot build: an older agent that
+# does not have the operation this pyhot sends (here `history`, removed from
+# a copy of today's agent, which is what an agent from before an operation
+# was added looks like on the wire).
+OLDER_AGENT_TARGET = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import pyhot_agent
+pyhot_agent.start()
+print('ready', flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+class OlderAgentTest(TargetTestCase):
+    def test_an_operation_the_running_agent_lacks_is_named_with_both_versions(self):
+        folder = tempfile.mkdtemp(prefix="pyhot_older_agent_")
+        self.addCleanup(shutil.rmtree, folder, True)
+        with open(AGENT_FILE) as f:
+            agent = f.read()
+        removed = "'history': self.op_history, "
+        self.assertIn(removed, agent)
+        agent = agent.replace(removed, "").replace("\nAGENT_VERSION = '", "\nAGENT_VERSION = '0.0.9-", 1)
+        with open(os.path.join(folder, "pyhot_agent.py"), "w") as f:
+            f.write(agent)
+        with open(os.path.join(folder, "target.py"), "w") as f:
+            f.write(OLDER_AGENT_TARGET)
+        target = self.spawn([self.python, os.path.join(folder, "target.py"), folder], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+        self.assertEqual(read_line(target).strip(), "ready")
+        version = pyhot("--version").stdout.split()[-1]
+        done = pyhot("history", target.pid)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("process %d runs an agent from another pyhot build (agent 0.0.9-" % target.pid, lines[0])
+        self.assertIn("this pyhot %s" % version, lines[0])
+        self.assertIn("does not know the operation 'history'", lines[0])
+        self.assertIn("restart the process", lines[0])
+        # Nothing else was disturbed: what the older agent has still works.
+        self.assertEqual(pyhot("stack", target.pid).returncode, 0)
+        self.assertIsNone(target.poll())
+
+
 class UsageTest(unittest.TestCase):
     def test_pid_that_cannot_be_a_process_is_a_usage_error(self):
         for pid in ("0", "-3"):
@@ -293,11 +338,12 @@ class UsageTest(unittest.TestCase):
 
 
 for_each_interpreter(EmptyFileTest, globals())
+for_each_interpreter(OlderAgentTest, globals())
 for_each_interpreter(SourceTextTest, globals())
 for_each_interpreter(TargetExitsTest, globals())
 for_each_interpreter(PlantedBackupTest, globals())
 for_each_interpreter(OversizedFileTest, globals())
-del EmptyFileTest, SourceTextTest, TargetExitsTest, OversizedFileTest, PlantedBackupTest
+del EmptyFileTest, OlderAgentTest, SourceTextTest, TargetExitsTest, OversizedFileTest, PlantedBackupTest
 
 if __name__ == "__main__":
     unittest.main()
