@@ -432,11 +432,33 @@ Result<std::string> Agent::locate(const std::string& module) {
                            [](const json& reply) { return reply.at("file").get<std::string>(); });
 }
 
-Result<ModuleForFile> Agent::module_for_file(const std::string& file) {
-  return call<ModuleForFile>(m_channel, Op::module_for_file, {{"file", file}}, [](const json& reply) {
-    ModuleForFile out{reply.at("module").get<std::string>(), {}};
+namespace {
+
+LiveSnapshot live_snapshot_from(const json& reply) {
+  LiveSnapshot out;
+  if (reply.contains("hash") && reply["hash"].is_string()) {
+    out.hash = reply["hash"].get<std::string>();
+  }
+  if (reply.contains("source") && reply["source"].is_string()) {
+    out.text = reply["source"].get<std::string>();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ModuleForFile> Agent::module_for_file(const std::string& file, bool with_snapshot) {
+  json arguments = {{"file", file}};
+  if (with_snapshot) {
+    arguments["snapshot"] = true;
+  }
+  return call<ModuleForFile>(m_channel, Op::module_for_file, std::move(arguments), [](const json& reply) {
+    ModuleForFile out{reply.at("module").get<std::string>(), {}, std::nullopt};
     if (reply.contains("modules") && reply["modules"].is_array()) {
       out.modules = reply["modules"].get<std::vector<std::string>>();
+    }
+    if (reply.contains("snapshot") && reply["snapshot"].is_object()) {
+      out.snapshot = live_snapshot_from(reply["snapshot"]);
     }
     return out;
   });
@@ -452,16 +474,8 @@ Result<std::optional<std::string>> Agent::snapshot(const std::string& module) {
 }
 
 Result<LiveSnapshot> Agent::snapshot_hash(const std::string& module) {
-  return call<LiveSnapshot>(m_channel, Op::snapshot, {{"module", module}, {"source", false}}, [](const json& reply) {
-    LiveSnapshot out;
-    if (reply.contains("hash") && reply["hash"].is_string()) {
-      out.hash = reply["hash"].get<std::string>();
-    }
-    if (reply.contains("source") && reply["source"].is_string()) {
-      out.text = reply["source"].get<std::string>();
-    }
-    return out;
-  });
+  return call<LiveSnapshot>(m_channel, Op::snapshot, {{"module", module}, {"source", false}},
+                            [](const json& reply) { return live_snapshot_from(reply); });
 }
 
 Result<std::optional<std::size_t>> Agent::prove_baseline(const std::string& module,

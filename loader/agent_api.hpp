@@ -77,9 +77,18 @@ struct LoadedModule {
   bool operator==(const LoadedModule&) const = default;
 };
 
+struct LiveSnapshot {
+  std::optional<std::string> hash;
+  std::optional<std::string> text;
+  bool exists() const { return hash.has_value() || text.has_value(); }
+};
+
 struct ModuleForFile {
   std::string module;                // the preferred match
   std::vector<std::string> modules;  // every match
+  // The preferred match's snapshot as snapshot_hash gives it, when asked
+  // for and the agent has the field (one request less under contention).
+  std::optional<LiveSnapshot> snapshot;
 };
 
 struct UnitScope {
@@ -135,12 +144,6 @@ struct SourceEdit {
 // What the agent holds as live for a module: its hash (the client's XXH3 of
 // the text, given when it was recorded) and, when asked or when it has no
 // hash, the text.
-struct LiveSnapshot {
-  std::optional<std::string> hash;
-  std::optional<std::string> text;
-  bool exists() const { return hash.has_value() || text.has_value(); }
-};
-
 struct ApplyRequest {
   std::string module;
   std::string file;
@@ -502,7 +505,7 @@ class Agent {
   Result<std::vector<LoadedModule>> modules();
   // The module's file (absolute, real path); not_found when it is not loaded.
   Result<std::string> locate(const std::string& module);
-  Result<ModuleForFile> module_for_file(const std::string& file);
+  Result<ModuleForFile> module_for_file(const std::string& file, bool with_snapshot = false);
   // The text the agent knows to be live, or none when pyhot never patched the module.
   Result<std::optional<std::string>> snapshot(const std::string& module);
   // Its hash only (the text too when the agent has no hash for it).

@@ -503,9 +503,15 @@ bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>
 
 }  // namespace
 
-// Whether `NAME = value` has a value that runs no code: numbers, strings
-// (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
-bool binds_a_literal(const std::string& text) {
+namespace {
+
+// The value side of `NAME = value`: whether it is literals only, or also
+// (with `names`) names joined by operators: `RATE * 2`, `(A + B) // 2`,
+// `X if FLAG else Y`. Never a call, an attribute, a subscript, a container
+// display that may be mutable, a lambda or a comprehension: those may run
+// code or make state. The agent checks the exact shape again (PROTOCOL.md,
+// only_if_missing); this picks what is worth sending.
+bool value_is_plain(const std::string& text, bool names) {
   auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0 ||
       std::string("+-*/%&|^<>!:@").find(text[equals - 1]) != std::string::npos ||
@@ -513,6 +519,9 @@ bool binds_a_literal(const std::string& text) {
     return false;
   }
   static const std::set<std::string> k_words = {"True", "False", "None"};
+  static const std::set<std::string> k_operator_words = {"and", "or", "not", "is", "in", "if", "else"};
+  static const std::set<std::string> k_never = {"lambda", "await", "yield", "for", "async"};
+  char last = '=';  // the last character that was not blank
   for (std::size_t i = equals + 1; i < text.size();) {
     char c = text[i];
     if (c == '"' || c == '\'') {
@@ -522,10 +531,12 @@ bool binds_a_literal(const std::string& text) {
         end += text[end] == '\\' ? 2 : 1;
       }
       i = end + (triple ? 3 : 1);
+      last = c;
     } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
       while (i < text.size() && (is_identifier_char(text[i]) || text[i] == '.')) {
         ++i;  // 1_000, 0x1f, 1e3, 2.5j
       }
+      last = '0';
     } else if (is_identifier_char(c)) {
       std::size_t end = i;
       while (end < text.size() && is_identifier_char(text[end])) {
@@ -534,17 +545,40 @@ bool binds_a_literal(const std::string& text) {
       std::string word = text.substr(i, end - i);
       bool string_prefix = end < text.size() && (text[end] == '"' || text[end] == '\'') &&
                            word.find_first_not_of("rRbBuU") == std::string::npos;
-      if (!string_prefix && k_words.count(word) == 0) {
+      bool before_a_quote = end < text.size() && (text[end] == '"' || text[end] == '\'');
+      bool allowed = string_prefix || k_words.count(word) != 0 ||
+                     (names && !before_a_quote && k_never.count(word) == 0 &&
+                      (k_operator_words.count(word) != 0 || is_plain_name(word)));
+      if (!allowed) {
         return false;  // a name, a call, an f-string: may run code
       }
       i = end;
-    } else if (std::string(" \t\r\n,()[]{}:+-.\\").find(c) != std::string::npos) {
+      last = k_operator_words.count(word) != 0 ? '+' : 'a';
+    } else if (!names && std::string(" \t\r\n,()[]{}:+-.\\").find(c) != std::string::npos) {
+      ++i;
+    } else if (names && std::string(" \t\r\n\\").find(c) != std::string::npos) {
+      ++i;
+    } else if (names && std::string(",()+-*/%&|^~<>=!").find(c) != std::string::npos) {
+      if (c == '(' && (last == 'a' || last == '0' || last == ')' || last == '"' || last == '\'')) {
+        return false;  // a call
+      }
+      last = c;
       ++i;
     } else {
       return false;  // #, operators, ...: not worth the risk
     }
   }
   return true;
+}
+
+}  // namespace
+
+// Whether `NAME = value` has a value that runs no code: numbers, strings
+// (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
+bool binds_a_literal(const std::string& text) { return value_is_plain(text, false); }
+
+bool binds_a_value_of_names(const std::string& text) {
+  return !binds_a_literal(text) && value_is_plain(text, true);
 }
 
 // Names a module-level `del` removes: the live module lacks them because the

@@ -73,6 +73,11 @@ class UnitBuilder {
 // (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
 bool binds_a_literal(const std::string& text);
 
+// Whether `NAME = value` computes its value from names with operators only
+// (`DOUBLE = RATE * 2`), no call, attribute, subscript or display: on plain
+// immutable data that runs no code (the agent makes sure it is such data).
+bool binds_a_value_of_names(const std::string& text);
+
 // Names a module-level `del` removes: the live module lacks them because the
 // file deleted them, so a fresh import lacks them too.
 std::set<std::string> deleted_names(const parser::SourceFile& file);

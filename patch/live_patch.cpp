@@ -109,7 +109,7 @@ struct ParsedVersions {
 // before (the text then never crosses the socket), else from the agent.
 Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleLocation& where,
                                              ParsedVersions& versions) {
-  auto live = agent.snapshot_hash(where.module);
+  auto live = where.snapshot ? Result<loader::LiveSnapshot>(*where.snapshot) : agent.snapshot_hash(where.module);
   if (!live) {
     return live.error();
   }
@@ -308,17 +308,17 @@ Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& mo
       module_or_file.find('/') != std::string::npos || (module_or_file.size() > 3 && module_or_file.ends_with(".py"));
   if (is_path) {
     std::string file = util::absolute_path(module_or_file);
-    auto found = agent.module_for_file(file);
+    auto found = agent.module_for_file(file, /*with_snapshot=*/true);
     if (!found) {
       return found.error();
     }
-    return ModuleLocation{found->module, file};
+    return ModuleLocation{found->module, file, found->snapshot};
   }
   auto file = agent.locate(module_or_file);
   if (!file) {
     return file.error();
   }
-  return ModuleLocation{module_or_file, *file};
+  return ModuleLocation{module_or_file, *file, std::nullopt};
 }
 
 Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, const parser::SourceFile& after,

@@ -34,6 +34,9 @@ struct PatchOutcome {
 struct ModuleLocation {
   std::string module;
   std::string file;
+  // What the agent answered for the module's snapshot hash along with the
+  // file's module (locate_module): then no snapshot request is sent.
+  std::optional<loader::LiveSnapshot> snapshot;
 };
 
 // FILE.py (or a path) → the module the target knows it by; MODULE → its file.

@@ -86,7 +86,9 @@ bool uses_a_new_definition(const parser::Statement& statement, const std::set<st
 // module level and in live classes (`live_classes`), binding names the
 // live namespace lacks; the agent also rebinds a literal the live value of
 // which is other immutable data nothing but the file can have set
-// (PROTOCOL.md, only_if_missing). Never an assignment into an attribute or
+// (PROTOCOL.md, only_if_missing). Module-level values computed from names
+// by operators alone (`DOUBLE = RATE * 2`) are carried too: the agent
+// computes them again when every name they use is such data. Never an assignment into an attribute or
 // item (`date.min = ...` changes another object, not a name), never a name
 // the file deletes.
 std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, const UnitBuilder& units,
@@ -95,11 +97,12 @@ std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, con
   std::vector<PlannedUnit> statements;
   auto deleted = deleted_names(after);
   for (const auto& statement : after.statements) {
-    bool literal = statement.kind == parser::Statement::Kind::assignment && binds_a_literal(statement.text);
+    bool assignment = statement.kind == parser::Statement::Kind::assignment;
+    bool literal = assignment && binds_a_literal(statement.text);
     bool at_module = statement.scope_qualname.empty();
-    bool binds_names =
-        (statement.kind == parser::Statement::Kind::import && at_module) || literal ||
-        (statement.kind == parser::Statement::Kind::assignment && uses_a_new_definition(statement, new_definitions));
+    bool binds_names = (statement.kind == parser::Statement::Kind::import && at_module) || literal ||
+                       (assignment && at_module && binds_a_value_of_names(statement.text)) ||
+                       (assignment && uses_a_new_definition(statement, new_definitions));
     if (!binds_names || statement.conditional || statement.targets.empty() ||
         (!at_module && live_classes.count(statement.scope_qualname) == 0)) {
       continue;
@@ -147,6 +150,8 @@ void note_statements_not_compared(const parser::SourceFile& after, std::vector<s
   std::size_t in_classes = 0;
   const parser::Statement* first_module = nullptr;
   const parser::Statement* first_class = nullptr;
+  std::size_t computed = 0;
+  const parser::Statement* first_computed = nullptr;
   for (const auto& statement : after.statements) {
     using Kind = parser::Statement::Kind;
     bool compared = statement.kind == Kind::import || statement.kind == Kind::future_import ||
@@ -154,6 +159,12 @@ void note_statements_not_compared(const parser::SourceFile& after, std::vector<s
                     (statement.kind == Kind::assignment && binds_a_literal(statement.text) && !statement.conditional) ||
                     util::trim(statement.text) == "pass" || util::starts_with(statement.text, "if __name__");
     if (compared) {
+      continue;
+    }
+    if (statement.scope_qualname.empty() && statement.kind == Kind::assignment && !statement.conditional &&
+        binds_a_value_of_names(statement.text)) {
+      first_computed = first_computed != nullptr ? first_computed : &statement;
+      ++computed;
       continue;
     }
     if (statement.scope_qualname.empty()) {
@@ -172,6 +183,12 @@ void note_statements_not_compared(const parser::SourceFile& after, std::vector<s
     notes.push_back("module-level statements that run code (" +
                     count_and_first(at_module, head(*first_module), first_module->range.start_line) +
                     "): not run, their values not compared");
+  }
+  if (first_computed != nullptr) {
+    notes.push_back("module-level values computed from other names (" +
+                    count_and_first(computed, head(*first_computed), first_computed->range.start_line) +
+                    "): computed again when every name they use is plain immutable data no code of the "
+                    "module assigns, kept otherwise");
   }
   if (first_class != nullptr) {
     notes.push_back("class-level statements that run code (" +

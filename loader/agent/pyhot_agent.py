@@ -1371,6 +1371,25 @@ def _is_immutable_data(value, depth=0):
 _STORE_OPS = frozenset(('STORE_GLOBAL', 'DELETE_GLOBAL', 'STORE_ATTR', 'DELETE_ATTR', 'STORE_NAME'))
 
 
+# What a value computed again on first touch may be made of (_computed_values).
+_COMPUTED_NODES = (ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Tuple,
+                   ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.Constant)
+
+
+def _names_stored_by_code(module, file):
+    """The names a live function of the module (or code nested in one) may
+    assign or delete: _assigned_by_code for every name at once."""
+    codes = []
+    for code in _live_codes(module, file):
+        codes.append(code)
+        _all_codes(code, codes)
+    names = set()
+    for code in codes:
+        names.update(instruction.argval for instruction in dis.get_instructions(code)
+                     if instruction.opname in _STORE_OPS)
+    return names
+
+
 def _assigned_by_code(module, file, name):
     """Whether a live function of the module (or code nested in one) may
     assign or delete name: `global name; name = ...`, `obj.name = ...`."""
@@ -1412,6 +1431,7 @@ class _Execution(object):
         self.overlay = {}           # module-level names bound by reexec units
         self.class_overlays = {}    # id(class) -> names bound in it by reexec units
         self.stand_ins = {}         # id(new function of a swap) -> (it, the live function)
+        self.stored_names = None    # names code of the module assigns (_names_stored_by_code)
 
     def run_reexec(self, units):
         """Runs reexec units; their values are visible to the other units'
@@ -1423,7 +1443,7 @@ class _Execution(object):
             if unit.nested():
                 raise _Failure('refused', 'reexec inside a function (%s) is not possible'
                                % unit.qualname)
-            literal = unit.only_if_missing and _literal_values(unit)
+            literal = unit.only_if_missing and (_literal_values(unit) or self._computed_values(unit))
             if request.dry_run:
                 # First touch: what the real apply would leave as it is.
                 if unit.only_if_missing and unit.targets and all(
@@ -1468,6 +1488,48 @@ class _Execution(object):
             target = self.overlay if unit.owner is request.module \
                 else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
+
+    def _computed_values(self, unit):
+        """{name: value} when the unit is `NAME = expression` at module
+        level, the expression only names, literals and operators
+        (`DOUBLE = RATE * 2`, `X if FLAG else Y`), and every name it uses is
+        plain immutable data in the module (as this patch leaves it: a
+        changed RATE above counts) that no code of the module assigns: then
+        its value is what the module's statement computes, and computing it
+        runs no code (operators of built-in immutable types). None
+        otherwise."""
+        request = self.request
+        if unit.owner is not request.module:
+            return None
+        try:
+            tree = ast.parse(unit.source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return None
+        assigns = [node for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))]
+        if len(assigns) != 1 or len(tree.body) != 1:
+            return None
+        node = assigns[0]
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if node.value is None or not all(isinstance(t, ast.Name) for t in targets) \
+                or not all(isinstance(part, _COMPUTED_NODES) for part in ast.walk(node.value)):
+            return None
+        used = {part.id for part in ast.walk(node.value) if isinstance(part, ast.Name)}
+        if not used:
+            return None
+        if self.stored_names is None:
+            self.stored_names = _names_stored_by_code(request.module, request.file)
+        values = {}
+        for name in used:
+            value = self.overlay.get(name, request.module.__dict__.get(name, _MISSING))
+            if value is _MISSING or not _is_immutable_data(value) or name in self.stored_names:
+                return None
+            values[name] = value
+        try:
+            # No builtins: a name not in `values` cannot be reached.
+            value = eval(compile(ast.Expression(node.value), request.file, 'eval'), {'__builtins__': {}}, values)
+        except Exception:
+            return None
+        return {target.id: value for target in targets}
 
     def _literal_differs(self, unit, name, value):
         """First touch: whether the live value of name is plain immutable
@@ -3093,17 +3155,24 @@ class _Operations(object):
             raise _Failure('not_found', 'No loaded module comes from %s: give the path the '
                            'process imported it from, or a module name' % wanted)
         matches.sort(key=lambda n: (n == '__main__', n))
-        return {'module': matches[0], 'modules': matches}
+        reply = {'module': matches[0], 'modules': matches}
+        if request.get('snapshot') is True:
+            # A reload's next request: answered here, it waits for the GIL
+            # once less under contention.
+            reply['snapshot'] = self._snapshot(matches[0], False)
+        return reply
 
     def op_snapshot(self, request):
-        name = _field(request, 'module', str)
+        return self._snapshot(_field(request, 'module', str), request.get('source', True) is not False)
+
+    def _snapshot(self, name, source):
         recorded = self.history.snapshots.get(name)
         if recorded is None:
             # Never patched: the text it was imported from, when known.
             return {'source': self.baselines.text(name), 'hash': None}
         # A client that has the text parsed already asks for the hash alone.
         # Without a hash (recorded by an older client) the text is all it has.
-        wanted = request.get('source', True) is not False or recorded.hash is None
+        wanted = source or recorded.hash is None
         return {'source': recorded.text() if wanted else None, 'hash': recorded.hash}
 
     def op_prove_baseline(self, request):

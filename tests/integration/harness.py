@@ -706,10 +706,11 @@ class Reload:
     """One run of `pyhot reload`: the CompletedProcess, its --json document
     (None without --json) and the apply exchanges it had with the agent."""
 
-    def __init__(self, done, document, applies):
+    def __init__(self, done, document, applies, ops=()):
         self.done = done
         self.document = document
         self.applies = applies
+        self.ops = list(ops)  # every request's op, in order
 
     def statuses(self):
         return [change["status"] for change in self.document["changes"]]
@@ -917,7 +918,8 @@ class AgentTarget:
         env = dict(os.environ, PYHOT_AGENT_SOCKET_DIR=recorder.dir)
         done = pyhot("reload", self.pid, path, "--json", *flags, env=env, check=check)
         recorder.close()
-        return Reload(done, json.loads(done.stdout), recorder.applies())
+        return Reload(done, json.loads(done.stdout), recorder.applies(),
+                      [request.get("op") for request, _ in recorder.exchanges()])
 
     def apply(self, request, **changes):
         """Sends an apply request (one the binary sent, see Reload) again,

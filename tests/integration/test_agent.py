@@ -291,6 +291,21 @@ class AgentTests(object):
         self.assertIn('1 existing closure', reload.result('outer.<locals>.inner')['message'])
         self.assertEqual(t.value('(c3(), app.outer()())'), (1, 3))
 
+    def test_a_reload_of_a_seen_file_is_two_requests(self):
+        # Under GIL contention each request waits for the interpreter: the
+        # file's module and its snapshot hash come in one answer, then the
+        # apply (it was three: module_for_file, snapshot, apply).
+        app = src('''
+            def price(x):
+                return x * 2
+            ''')
+        t = self.target({'app.py': app})
+        self.assertApplied(t.reload('app.py', app.replace('x * 2', 'x * 3')))
+        second = t.reload('app.py', app.replace('x * 2', 'x * 4'))
+        self.assertApplied(second, 1)
+        self.assertEqual(second.ops, ['module_for_file', 'apply'])
+        self.assertEqual(t.value('app.price(1)'), 4)
+
     def test_defaults_use_class_level_and_reexecuted_names(self):
         app = src('''
             LIMIT = 5

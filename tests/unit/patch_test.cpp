@@ -531,3 +531,21 @@ TEST(CompilationUnit, FutureFeaturesAreCollected) {
 
 }  // namespace
 }  // namespace pyhot::patch
+
+TEST(CompilationUnit, ValuesComputedFromNamesByOperatorsAloneAreTold) {
+  using pyhot::patch::binds_a_literal;
+  using pyhot::patch::binds_a_value_of_names;
+  for (const char* text : {"DOUBLE = RATE * 2", "LIMITS = (RATE, (DOUBLE + 1) // 2)",
+                           "LABEL = \"rate-\" + (\"high\" if RATE > 3 else \"low\")", "ON = not OFF and READY",
+                           "MASK = ~FLAGS & 0xff", "NEXT: int = COUNT + 1"}) {
+    EXPECT_TRUE(binds_a_value_of_names(text)) << text;
+  }
+  for (const char* text : {"RATE = 3", "NOW = time.time()", "X = f(RATE)", "X = RATE (2)", "X = A[0]", "X = [A, B]",
+                           "X = {A: B}", "X = A.b", "X = lambda: A", "X = (a for a in A)", "X = f\"{A}\"",
+                           "X = A  # a comment", "X == A", "X += A", "X = (yield A)", "X = (A := 3)"}) {
+    EXPECT_FALSE(binds_a_value_of_names(text)) << text;
+  }
+  EXPECT_TRUE(binds_a_literal("RATE = 3"));
+  EXPECT_TRUE(binds_a_literal("NAMES = ('a', [1, 2.5], {'k': None})"));
+  EXPECT_FALSE(binds_a_literal("DOUBLE = RATE * 2"));
+}
