@@ -4809,7 +4809,10 @@ class _ProfileCollector(object):
 # `finally:` calls `<record>.exit()`, and `<record>.line(<n>)` before every
 # statement (n: its line less the def line), at the end of a loop's body and
 # before its `continue`s (the loop's own line: its test or next item is
-# timed there), and first in an `except` clause. The record is a local of
+# timed there), first in an `except` clause, in a `finally` around a
+# `with` body (the manager's exit is the with line's), and in the guard of
+# a `case _ if ...:` that never matches before each case (its pattern's
+# test is the case line's). The record is a local of
 # the frame, named from the marker (so it clashes with no name of the
 # program): recursion, threads and generators each time their own run.
 
@@ -4972,6 +4975,11 @@ def _record_call(record, method, args, line, column):
 _INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
 
 
+# The same as one expression, None (3.10+: a case guard).
+_INLINE_CASE = ('({T}.__setitem__({l}, {T}[{l}] + (({t} := {c}()) - {s})), {H}.__setitem__({k}, {H}[{k}] + 1), '
+                '({l} := {k}), ({s} := {t}))[0]')
+
+
 def _inline_line(names, index):
     """_INLINE_LINE's statements for line index, built directly: parsing
     the text for each line would hold the target's interpreter longer."""
@@ -5038,8 +5046,34 @@ class _LineTimers(object):
         for handler in getattr(statement, 'handlers', ()):
             first = handler.body[0]
             handler.body = self.timer(handler.lineno, first.col_offset) + self.block(handler.body, loop)
+        if isinstance(statement, (ast.With, ast.AsyncWith)):
+            # The manager's exit is the with line's (line_profiler's line
+            # event there, 3.10+): timed in a `finally` inside the with, so
+            # also after a return, break or exception in its body.
+            first = statement.body[0]
+            inner = ast.Try(statement.body, [], [], self.timer(statement.lineno, first.col_offset))
+            inner.lineno, inner.col_offset = first.lineno, first.col_offset
+            statement.body = [inner]
+        cases = []
         for case in getattr(statement, 'cases', ()):
+            # A case's pattern is tested on its line: a `case _ if <timer>:`
+            # that never matches goes first (a guard makes it refutable).
+            pattern = case.pattern
+            cases.append(_placed(ast.match_case(ast.MatchAs(None, None), self.case_timer(pattern.lineno),
+                                                [ast.Pass()]), pattern.lineno, pattern.col_offset))
             case.body = self.block(case.body, loop)
+            cases.append(case)
+        if cases:
+            statement.cases = cases
+
+    def case_timer(self, line):
+        """timer(line) as an expression that is false."""
+        index = self.index(line)
+        self.size = max(self.size, index + 1)
+        if self.names is None:
+            return ast.Call(ast.Attribute(ast.Name(self.record, ast.Load()), 'line', ast.Load()),
+                            [ast.Constant(index)], [])
+        return ast.parse(_INLINE_CASE.format(k=index, **self.names), mode='eval').body
 
 
 class _Suspensions(ast.NodeTransformer):

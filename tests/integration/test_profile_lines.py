@@ -1,9 +1,10 @@
 """pyhot profile --lines against real processes: exact hits per line of a
 known loop (its header once per iteration, nested blocks on their own
-lines), sleep-based line times within 10%, a generator's suspensions not
-counted, FILE:FIRST-LAST, the text layout, the instrumentation listed by
-history and gone after (code objects identical), also when pyhot is killed
-(the lease), and bad input."""
+lines), sleep-based line times within 10%, a with's exit on its line, a
+case's test on its line (3.10+), a generator's suspensions not counted,
+FILE:FIRST-LAST (the % of the lines shown), the text layout, the
+instrumentation listed by history and gone after (code objects identical),
+also when pyhot is killed (the lease), and bad input."""
 import json
 import os
 import signal
@@ -62,6 +63,24 @@ class Cart:
         return out
 
 
+class Slow:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.1)
+        return False
+
+
+def guarded(flag):
+    with Slow():
+        time.sleep(0.05)
+    if flag:
+        with Slow():
+            return 2
+    return 3
+
+
 def described(a, b):
     return "%(a)s and %(b)s" % locals()
 
@@ -69,7 +88,7 @@ def described(a, b):
 x = 1
 '''
 
-NAMES = ["loop", "naps", "chunks", "consume"]
+NAMES = ["loop", "naps", "chunks", "consume", "guarded"]
 SETUP = '''
 import builtins
 import busy
@@ -84,9 +103,31 @@ RESTORED = ("all(getattr(busy, n).__code__ is ORIGINAL[n] for n in %r) "
             "and sorted(vars(busy)) == GLOBALS and sorted(vars(builtins)) == BUILTINS" % (NAMES,))
 
 
-def line_of(text, after=0):
+# Python 3.10+ only: imported by the test that times it. A value pattern
+# compares the subject with ==: Late's comparisons take 50 ms each.
+MATCHING = '''import time
+
+
+class Late:
+    def __eq__(self, other):
+        time.sleep(0.05)
+        return False
+
+
+def classify(value):
+    match value:
+        case 1:
+            return "one"
+        case 2:
+            return "two"
+        case _:
+            return "other"
+'''
+
+
+def line_of(text, after=0, source=BUSY):
     """The line of the first line of BUSY after line `after` that is `text`, stripped."""
-    return [line.strip() for line in BUSY.splitlines()].index(text, after) + 1
+    return [line.strip() for line in source.splitlines()].index(text, after) + 1
 
 
 class LineProfileTest(TargetTestCase):
@@ -216,6 +257,91 @@ class LineProfileTest(TargetTestCase):
         rows = {int(line.split()[0]): line for line in out.splitlines() if line[:6].strip().isdigit()}
         self.assertEqual(rows[line_of('"""The sum of prices over 1."""')].split()[1], '"""The')
         self.assertEqual(rows[line_of("return out")].split()[1], "1")
+
+    def test_with_exit_is_timed_on_the_with_line(self):
+        process = self.profile("busy", "guarded", "--json", watched="guarded")
+        self.assertEqual(self.target.call("busy.guarded(True)"), "2")
+        function, lines = self.lines(self.finish(process), "busy.guarded")
+        first = line_of("with Slow():")
+        second = line_of("with Slow():", first)
+        # As line_profiler shows it (3.10+ tracing): the with line is hit when
+        # the manager is entered and when it exits, also after a return in
+        # its body; the time in __exit__ is the with line's.
+        for line in (first, second):
+            self.assertEqual(lines[line]["hits"], 2, out_of(lines))
+            self.assertGreaterEqual(lines[line]["total_ms"], 100 * 0.99, out_of(lines))
+            self.assertLess(lines[line]["total_ms"], 100 * 1.1, out_of(lines))
+        sleep = lines[line_of("time.sleep(0.05)", first)]
+        self.assertGreaterEqual(sleep["total_ms"], 50 * 0.99)
+        self.assertLess(sleep["total_ms"], 50 * 1.1)
+        self.assertEqual(lines[line_of("return 2")]["hits"], 1)
+        self.assertLess(lines[line_of("return 2")]["total_ms"], 5)
+        self.assertNotIn(line_of("return 3"), lines)
+        # Two calls that skip the second with: two hits each on the first.
+        process = self.profile("busy", "guarded", "--json", watched="guarded")
+        self.assertEqual(self.target.call("(lambda: [busy.guarded(False) for _ in range(2)])()"), "[3, 3]")
+        _, lines = self.lines(self.finish(process), "busy.guarded")
+        self.assertEqual(lines[first]["hits"], 4)
+        self.assertGreaterEqual(lines[first]["total_ms"], 200 * 0.99)
+        self.assertLess(lines[first]["total_ms"], 200 * 1.1)
+        self.assertNotIn(second, lines)
+
+    def test_match_cases_are_timed_on_their_own_lines(self):
+        if self.target.call("__import__('sys').version_info >= (3, 10)") != "True":
+            self.skipTest("match is Python 3.10+")
+        self.target.write("matching.py", MATCHING)
+        self.assertEqual(self.target.call("__import__('matching') and None"), "None")
+        self.target.call("globals().update(ORIGINAL_CLASSIFY=__import__('matching').classify.__code__) or None")
+        process = self.spawn([PYHOT, "profile", str(self.target.pid), "--lines", "matching", "classify", "--json",
+                              "--duration", "60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: process.poll() is not None or self.target.call(
+            "__import__('matching').classify.__code__ is not ORIGINAL_CLASSIFY") == "True", 30, "the instrumentation")
+        self.assertIsNone(process.poll())
+        self.assertEqual(self.target.call("__import__('matching').classify(__import__('matching').Late())"),
+                         "'other'")
+        self.assertEqual(self.target.call("__import__('matching').classify(1)"), "'one'")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertEqual(self.target.call("__import__('matching').classify.__code__ is ORIGINAL_CLASSIFY"), "True")
+        _, lines = self.lines(out, "matching.classify")
+
+        def at(text):
+            return lines[line_of(text, source=MATCHING)]
+        # Each case line is hit when its pattern is tested; Late's 50 ms
+        # comparisons are the case lines', not the match line's.
+        hits = {line: entry["hits"] for line, entry in lines.items()}
+        self.assertEqual(hits, {line_of(text, source=MATCHING): count for text, count in (
+            ("match value:", 2), ("case 1:", 2), ("return \"one\"", 1), ("case 2:", 1), ("case _:", 1),
+            ("return \"other\"", 1))}, out_of(lines))
+        for text in ("case 1:", "case 2:"):
+            self.assertGreaterEqual(at(text)["total_ms"], 50 * 0.99, out_of(lines))
+            self.assertLess(at(text)["total_ms"], 50 * 1.1, out_of(lines))
+        self.assertLess(at("match value:")["total_ms"], 5)
+
+    def test_range_percent_is_of_the_lines_shown(self):
+        first, last = line_of("for _ in range(2):"), line_of("time.sleep(0.2)")
+        process = self.profile(self.path() + ":%d-%d" % (first, last), watched="naps")
+        self.assertEqual(self.target.call("busy.naps()"), "1")
+        out = self.finish(process)
+        rows = {int(line.split()[0]): line.split() for line in out.splitlines() if line[:6].strip().isdigit()}
+        self.assertEqual(sorted(rows), [first, last], out)
+        # The two lines shown add up to 100%: the sleep is nearly all of it.
+        percents = [float(rows[line][4]) for line in (first, last)]
+        self.assertAlmostEqual(sum(percents), 100, delta=0.2, msg=out)
+        self.assertGreater(percents[1], 99, out)
+        self.assertIn("%% Time is of lines %d-%d" % (first, last), out)
+        process = self.profile(self.path() + ":%d-%d" % (first, last), "--json", watched="naps")
+        self.assertEqual(self.target.call("busy.naps()"), "1")
+        function, lines = self.lines(self.finish(process), "busy.naps")
+        self.assertAlmostEqual(sum(entry["percent"] for entry in lines.values()), 100, delta=0.1)
+        self.assertEqual(function["shown"]["first"], first)
+        self.assertEqual(function["shown"]["last"], last)
+        self.assertGreaterEqual(function["shown"]["total_ms"], 400 * 0.99)
+        self.assertLess(function["shown"]["total_ms"], 400 * 1.1)
+        self.assertGreater(function["total_ms"], 550 * 0.99)
+        self.assertLess(lines[last]["percent_of_function"], 80)
+        self.assertGreater(lines[last]["percent_of_function"], 65)
 
     def test_killed_pyhot_leaves_no_instrumentation(self):
         process = self.profile("busy", "loop", "--lease", "2s")
