@@ -1,20 +1,26 @@
 """pyhot profile --lines against real processes: exact hits per line of a
 known loop (its header once per iteration, nested blocks on their own
 lines), sleep-based line times within 10%, a with's exit on its line, a
-case's test on its line (3.10+), a generator's suspensions not counted,
-FILE:FIRST-LAST (the % of the lines shown), the text layout, the
-instrumentation listed by history and gone after (code objects identical),
-also when pyhot is killed (the lease), and bad input."""
+case's test on its line (3.10+), a generator's and a coroutine's
+suspensions not counted, FILE:FIRST-LAST (the % of the lines shown), the
+text layout, a reload while timed (a second table), a pre-fork server with
+--tree (each process apart), the instrumentation listed by history and gone
+after (code objects identical), also when pyhot is killed (the lease), and
+bad input."""
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import PYHOT, TargetTestCase, for_each_interpreter, pyhot, wait_for
+from harness import PYHOT, PreforkServer, TargetTestCase, for_each_interpreter, kill_group, pyhot, spawn, wait_for, \
+    write_whole
 
-BUSY = '''import time
+BUSY = '''import asyncio
+import time
 
 
 def loop(n):
@@ -81,6 +87,23 @@ def guarded(flag):
     return 3
 
 
+async def fetch(i):
+    time.sleep(0.01)
+    await asyncio.sleep(0.2)
+    return i
+
+
+async def gather(n):
+    total = 0
+    for i in range(n):
+        total += await fetch(i)
+    return total
+
+
+def run_async(n):
+    return asyncio.run(gather(n))
+
+
 def described(a, b):
     return "%(a)s and %(b)s" % locals()
 
@@ -88,7 +111,7 @@ def described(a, b):
 x = 1
 '''
 
-NAMES = ["loop", "naps", "chunks", "consume", "guarded"]
+NAMES = ["loop", "naps", "chunks", "consume", "guarded", "fetch", "gather"]
 SETUP = '''
 import builtins
 import busy
@@ -343,6 +366,56 @@ class LineProfileTest(TargetTestCase):
         self.assertLess(lines[last]["percent_of_function"], 80)
         self.assertGreater(lines[last]["percent_of_function"], 65)
 
+    def test_coroutine_time_suspended_at_await_is_no_lines(self):
+        process = self.profile("busy", "fetch", "--json", watched="fetch")
+        self.assertEqual(self.target.call("busy.run_async(3)"), "3")
+        function, lines = self.lines(self.finish(process), "busy.fetch")
+        self.assertEqual(function["calls"], 3)
+        hits = {line: entry["hits"] for line, entry in lines.items()}
+        self.assertEqual(hits, {line_of("time.sleep(0.01)"): 3, line_of("await asyncio.sleep(0.2)"): 3,
+                                line_of("return i"): 3}, out_of(lines))
+        sleep = lines[line_of("time.sleep(0.01)")]["total_ms"]
+        self.assertGreaterEqual(sleep, 30 * 0.99)
+        self.assertLess(sleep, 30 * 1.1)
+        # 600 ms suspended in asyncio.sleep: not the await line's.
+        self.assertLess(lines[line_of("await asyncio.sleep(0.2)")]["total_ms"], 10, out_of(lines))
+        self.assertLess(function["total_ms"], 45)
+
+    def test_function_reloaded_while_timed_gets_a_table_of_its_own(self):
+        process = self.profile("busy", "loop", watched="loop")
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.target.edit("busy.py", "    return total\n", "    return total + 100\n")
+        pyhot("reload", self.target.pid, self.path(), check=0)
+        self.assertEqual(self.target.call("busy.loop(9)"), "105")
+        # pyhot sees the reload at its next read and times the new code.
+        wait_for(lambda: self.target.call(
+            "any('Probe' in type(c).__name__ for c in busy.loop.__code__.co_consts)") == "True", 15,
+            "the new code of busy.loop to be timed")
+        for _ in range(3):
+            self.assertEqual(self.target.call("busy.loop(9)"), "105")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        self.assertIn("note: busy.loop was reloaded while timed; its new code was timed from then on (a table of "
+                      "its own)", out)
+        # Two tables: the old code's call (of the two before the reload was
+        # seen, made while the old code was live) and the new code's three.
+        totals = [line for line in out.splitlines() if line.startswith("Total time:")]
+        self.assertEqual(len(totals), 2, out)
+        self.assertEqual(out.count("process %d, busy.loop\n" % self.target.pid), 2, out)
+        tables = out.split("Total time:")[1:]
+        self.assertTrue(totals[0].endswith(" in 1 call"), out)
+        self.assertTrue(totals[1].endswith(" in 3 calls"), out)
+        returns = [line for line in tables[1].splitlines() if line.endswith("    return total + 100")]
+        self.assertEqual(len(returns), 1, out)
+        self.assertEqual(returns[0].split()[1], "3", out)
+        self.assertNotIn("return total + 100", tables[0])
+        self.assertEqual(self.target.call("busy.loop(9)"), "105")
+        self.assertEqual(self.target.call(
+            "[type(c).__name__ for c in busy.loop.__code__.co_consts if 'Probe' in type(c).__name__]"), "[]")
+        pyhot("revert", self.target.pid, check=0)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
     def test_killed_pyhot_leaves_no_instrumentation(self):
         process = self.profile("busy", "loop", "--lease", "2s")
         self.target.call("busy.loop(3)")
@@ -380,12 +453,93 @@ class LineProfileTest(TargetTestCase):
         self.assertEqual(self.target.call(RESTORED), "True")
 
 
+# Each worker of the pre-fork server publishes what answer() says every 20
+# ms: whether its code carries a probe, and how many calls it has made.
+WORK = '''
+import time
+
+calls = 0
+
+
+def answer():
+    global calls
+    calls += 1
+    time.sleep(0.001)
+    probed = any(type(c).__name__.endswith("Probe") for c in answer.__code__.co_consts)
+    return "%s %d" % ("probed" if probed else "plain", calls)
+'''
+
+
+class LineProfileTreeTest(unittest.TestCase):
+    """--lines --tree on a pre-fork server: every process timed and reported apart."""
+    python = None
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pyhot-linestree-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        write_whole(os.path.join(self.dir, "work.py"), WORK)
+        self.server = PreforkServer(self.python, self.dir, "work")
+        self.addCleanup(self.server.stop)
+        self.wait_workers("plain", "two workers answering")
+
+    def wait_workers(self, expected, what):
+        """Waits until both workers answer `expected` in two calls made
+        since first seen so: a call begun before the swap may end in the new code."""
+        first_seen = {}
+
+        def ready():
+            live = self.server.children()
+            settled = []
+            for pid, answer in self.server.answers(live).items():
+                state, calls = (answer or "none 0").split()
+                if state != expected:
+                    first_seen.pop(pid, None)
+                elif int(calls) >= first_seen.setdefault(pid, int(calls)) + 2:
+                    settled.append(pid)
+            return len(live) == 2 and len(settled) == 2 and live
+        return wait_for(ready, 30, what)
+
+    def test_master_and_workers_are_reported_apart(self):
+        process = spawn([PYHOT, "profile", str(self.server.pid), "--lines", "work", "answer", "--tree", "--json",
+                         "--duration", "60s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(kill_group, process)
+        workers = self.wait_workers("probed", "both workers timed")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        self.assertEqual(process.returncode, 0, out + err)
+        document = json.loads(out)
+        processes = {entry["pid"]: entry for entry in document["processes"]}
+        self.assertEqual(sorted(processes), sorted([self.server.pid] + workers), out)
+        self.assertEqual(document["processes"][0]["pid"], self.server.pid)  # the master first
+        line = {text: number + 1 for number, text in enumerate(WORK.splitlines())}
+        for pid in workers:
+            self.assertEqual(processes[pid]["outcome"], "profiled", out)
+            [function] = processes[pid]["functions"]
+            self.assertEqual(function["function"], "work.answer")
+            hits = {entry["line"]: entry["hits"] for entry in function["lines"]}
+            calls = function["calls"]
+            self.assertGreaterEqual(calls, 2, out)  # each worker answered twice while timed
+            # The call running when the profile ended may have timed only its first lines.
+            for text in ("    calls += 1", "    time.sleep(0.001)", "    return \"%s %d\" % (\"probed\" if probed "
+                         "else \"plain\", calls)"):
+                self.assertIn(hits[line[text]], (calls, calls - 1), (text, out))
+            self.assertNotIn(line["    global calls"], hits)
+            sleep = [entry for entry in function["lines"] if entry["line"] == line["    time.sleep(0.001)"]][0]
+            self.assertGreaterEqual(sleep["total_ms"], sleep["hits"] * 1.0 * 0.99)
+        # The master never calls answer: no line of it has a hit.
+        for function in processes[self.server.pid]["functions"]:
+            self.assertEqual(function["calls"], 0, out)
+            self.assertEqual(function["lines"], [], out)
+        self.wait_workers("plain", "the original code back in both workers")
+
+
 def out_of(lines):
     return json.dumps(sorted((line, entry["hits"]) for line, entry in lines.items()))
 
 
 for_each_interpreter(LineProfileTest, globals())
-del LineProfileTest
+for_each_interpreter(LineProfileTreeTest, globals())
+del LineProfileTest, LineProfileTreeTest
 
 if __name__ == "__main__":
     unittest.main()
