@@ -212,8 +212,8 @@ std::string line_selection_error(const ProfileOptions& options) {
   if (!options.lines) {
     return {};
   }
-  if (!options.flamegraph.empty() || !options.speedscope.empty() || !options.collapsed.empty() || options.live) {
-    return "--flamegraph, --speedscope, --collapsed and --live are for function profiles, not --lines";
+  if (!options.flamegraph.empty() || !options.speedscope.empty() || !options.collapsed.empty()) {
+    return "--flamegraph, --speedscope and --collapsed are for function profiles, not --lines";
   }
   const auto& words = options.patterns;
   if (words.size() == 1 && words[0].find(':') != std::string::npos) {
@@ -374,9 +374,15 @@ Result<ProcessProfile> ProcessProfiler::read(bool with_data) {
   if (!read) {
     return read.error();
   }
+  // --live --lines shows the tables of reloaded functions' sessions too.
+  bool every_session = with_data && m_options.lines;
   for (std::size_t i = 1; i < m_sessions.size(); ++i) {
-    if (auto renewed = m_agent.instrument_read(m_sessions[i], false); !renewed) {
+    auto renewed = m_agent.instrument_read(m_sessions[i], every_session);
+    if (!renewed) {
       return renewed.error();
+    }
+    for (auto& function : renewed->data.line_functions) {
+      read->data.line_functions.push_back(std::move(function));
     }
   }
   reprofile(read->changed);

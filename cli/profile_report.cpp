@@ -297,6 +297,14 @@ void print_flat(std::ostream& out, const ProcessProfile& profile) {
   }
 }
 
+void print_live(std::ostream& out, const ProcessProfile& profile) {
+  if (profile.lines) {
+    print_line_profile(out, profile);
+  } else {
+    print_flat(out, profile);
+  }
+}
+
 json profile_json(const std::vector<ProcessProfile>& profiles) {
   json processes = json::array();
   for (const auto& profile : profiles) {

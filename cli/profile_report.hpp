@@ -50,6 +50,9 @@ loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std:
 void print_profile(std::ostream& out, const ProcessProfile& profile);
 // One row per function (all threads), by self time: --live.
 void print_flat(std::ostream& out, const ProcessProfile& profile);
+// What --live prints each second: print_flat, or with --lines the line
+// tables so far.
+void print_live(std::ostream& out, const ProcessProfile& profile);
 // --lines, in line_profiler's layout: per timed function, a header and per
 // line of it: hits, total ms, ms per hit, % of the function's time (of the
 // lines shown, when FILE:FIRST-LAST left some out: the header says so), text.

@@ -16,8 +16,8 @@ import tempfile
 import time
 import unittest
 
-from harness import PYHOT, PreforkServer, TargetTestCase, for_each_interpreter, kill_group, pyhot, spawn, wait_for, \
-    write_whole
+from harness import PYHOT, PreforkServer, TargetTestCase, for_each_interpreter, kill_group, pyhot, read_line, spawn, \
+    wait_for, write_whole
 
 BUSY = '''import asyncio
 import time
@@ -417,6 +417,29 @@ class LineProfileTest(TargetTestCase):
             "[type(c).__name__ for c in busy.loop.__code__.co_consts if 'Probe' in type(c).__name__]"), "[]")
         pyhot("revert", self.target.pid, check=0)
         self.assertEqual(self.target.call(RESTORED), "True")
+
+    def test_live_prints_the_tables_so_far_every_second(self):
+        process = self.profile("busy", "loop", "--live", watched="loop")
+        while_line = line_of("while total > 10:")
+
+        def table_with(calls):
+            """Reads the live output until a table of `calls` calls; its while row's hits."""
+            def row():
+                line = read_line(process, 20)
+                if line.startswith("Total time:"):
+                    row.calls = line.split(" in ")[1].split()[0]
+                elif line[:6].strip() == str(while_line) and getattr(row, "calls", None) == str(calls):
+                    return int(line.split()[1])
+                return None
+            return wait_for(row, 30, "a live table of %d calls" % calls)
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.assertEqual(table_with(1), 10)
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.assertEqual(table_with(2), 20)
+        out = self.finish(process)
+        # The summary at the end, as without --live.
+        self.assertIn("Total time: ", out)
+        self.assertIn(" in 2 calls\n", out)
 
     def test_killed_pyhot_leaves_no_instrumentation(self):
         process = self.profile("busy", "loop", "--lease", "2s")
