@@ -389,6 +389,7 @@ Result<ProcessProfile> ProcessProfiler::read(bool with_data) {
   ProcessProfile profile{m_pid, {}, m_functions, {}, {}, {}, m_options.lines};
   if (with_data) {
     profile.data = group_threads(read->data, &profile.members);
+    profile.reprofiled.assign(m_reprofiled.begin(), m_reprofiled.end());
   }
   return profile;
 }

@@ -441,6 +441,34 @@ class LineProfileTest(TargetTestCase):
         self.assertIn("Total time: ", out)
         self.assertIn(" in 2 calls\n", out)
 
+    def test_live_shows_a_function_reloaded_meanwhile_in_a_table_of_its_own(self):
+        process = self.profile("busy", "loop", "--live", watched="loop")
+        self.assertEqual(self.target.call("busy.loop(9)"), "5")
+        self.target.edit("busy.py", "    return total\n", "    return total + 100\n")
+        pyhot("reload", self.target.pid, self.path(), check=0)
+        wait_for(lambda: self.target.call(
+            "any('Probe' in type(c).__name__ for c in busy.loop.__code__.co_consts)") == "True", 15,
+            "the new code of busy.loop to be timed")
+        for _ in range(2):
+            self.assertEqual(self.target.call("busy.loop(9)"), "105")
+        # A refresh: the old code's table (its one call), the new code's (two), the note.
+        totals = []
+
+        def refresh():
+            line = read_line(process, 20)
+            if line.startswith("Total time:"):
+                totals.append(line.rstrip().split(" in ")[1])
+            elif line.startswith("note: busy.loop was reloaded while timed"):
+                found, totals[:] = totals[-2:], []
+                return found == ["1 call", "2 calls"]
+            return False
+        wait_for(refresh, 30, "a live refresh with both tables")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, 0, err)
+        pyhot("revert", self.target.pid, check=0)
+        self.assertEqual(self.target.call(RESTORED), "True")
+
     def test_killed_pyhot_leaves_no_instrumentation(self):
         process = self.profile("busy", "loop", "--lease", "2s")
         self.target.call("busy.loop(3)")
