@@ -4894,6 +4894,13 @@ class _LineTimerProbe(object):
         record.start = 0.0     # what runs before the first line is the def line's
         return record
 
+    def case(self, hits, times, last, start, index, _clock=time.perf_counter):
+        """A case line's timer (_INLINE_CASE): the clock now."""
+        now = _clock()
+        times[last] += now - start
+        hits[index] += 1
+        return now
+
     def counts(self, _clock=time.perf_counter):
         """A plain function's start (`H, T, c, l, s = <probe>.counts()`):
         its thread's hit and time lists, the clock, the line before the
@@ -4975,9 +4982,9 @@ def _record_call(record, method, args, line, column):
 _INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
 
 
-# The same as one expression, None (3.10+: a case guard).
-_INLINE_CASE = ('({T}.__setitem__({l}, {T}[{l}] + (({t} := {c}()) - {s})), {H}.__setitem__({k}, {H}[{k}] + 1), '
-                '({l} := {k}), ({s} := {t}))[0]')
+# The same as one expression that is false (3.10+: a case guard): the
+# probe's case() adds the time and the hit and returns the clock.
+_INLINE_CASE = '({s} := {P}.case({H}, {T}, {l}, {s}, {k})) < 0 or ({l} := {k}) < 0'
 
 
 def _inline_line(names, index):
@@ -5073,7 +5080,7 @@ class _LineTimers(object):
         if self.names is None:
             return ast.Call(ast.Attribute(ast.Name(self.record, ast.Load()), 'line', ast.Load()),
                             [ast.Constant(index)], [])
-        return ast.parse(_INLINE_CASE.format(k=index, **self.names), mode='eval').body
+        return ast.parse(_INLINE_CASE.format(k=index, P=repr(self.constant), **self.names), mode='eval').body
 
 
 class _Suspensions(ast.NodeTransformer):
@@ -5182,6 +5189,7 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             names = dict((key, '%s_%s' % (record, key.lower() + ('1' if key.isupper() else '')))
                          for key in ('H', 'T', 'c', 'l', 's', 't'))
             timers = _LineTimers(record, index, names)
+            timers.constant = constant.value
             enter = ast.Assign([ast.Tuple([ast.Name(names[k], ast.Store()) for k in 'HTcls'], ast.Store())],
                                ast.Call(ast.Attribute(constant, 'counts', ast.Load()), [], []))
             exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
