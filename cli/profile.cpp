@@ -36,7 +36,7 @@ Result<Done> wait_profiling(ProcessProfiler& profiler, const ProfileOptions& opt
       if (isatty(1)) {
         std::cout << "\x1b[H\x1b[2J";
       }
-      print_flat(std::cout, *read);
+      print_live(std::cout, *read);
       std::cout << std::flush;
     }
   }

@@ -170,7 +170,8 @@ Result<Prepared> prepare_lines(FunctionCatalog& catalog, const std::vector<LineC
       module.units.push_back(std::move(unit));
     }
     module.units[unit_index[key]].line_timing.push_back({def->def_line, next});
-    ProfiledFunction shown{function.name(), function.file, def->def_line, choice.first_shown, choice.last_shown, {}};
+    ProfiledFunction shown{function.name(), function.file, def->def_line, choice.first_shown, choice.last_shown, {},
+                           choice.first_shown > patch::line_of_byte(*source, def->body_byte) || choice.last_shown < def->range.end_line};
     auto lines = util::split_lines(source->text);
     for (auto line = def->def_line; line <= def->range.end_line && line <= lines.size(); ++line) {
       shown.text.emplace_back(lines[line - 1]);
@@ -211,8 +212,8 @@ std::string line_selection_error(const ProfileOptions& options) {
   if (!options.lines) {
     return {};
   }
-  if (!options.flamegraph.empty() || !options.speedscope.empty() || !options.collapsed.empty() || options.live) {
-    return "--flamegraph, --speedscope, --collapsed and --live are for function profiles, not --lines";
+  if (!options.flamegraph.empty() || !options.speedscope.empty() || !options.collapsed.empty()) {
+    return "--flamegraph, --speedscope and --collapsed are for function profiles, not --lines";
   }
   const auto& words = options.patterns;
   if (words.size() == 1 && words[0].find(':') != std::string::npos) {
@@ -373,15 +374,22 @@ Result<ProcessProfile> ProcessProfiler::read(bool with_data) {
   if (!read) {
     return read.error();
   }
+  // --live --lines shows the tables of reloaded functions' sessions too.
+  bool every_session = with_data && m_options.lines;
   for (std::size_t i = 1; i < m_sessions.size(); ++i) {
-    if (auto renewed = m_agent.instrument_read(m_sessions[i], false); !renewed) {
+    auto renewed = m_agent.instrument_read(m_sessions[i], every_session);
+    if (!renewed) {
       return renewed.error();
+    }
+    for (auto& function : renewed->data.line_functions) {
+      read->data.line_functions.push_back(std::move(function));
     }
   }
   reprofile(read->changed);
   ProcessProfile profile{m_pid, {}, m_functions, {}, {}, {}, m_options.lines};
   if (with_data) {
     profile.data = group_threads(read->data, &profile.members);
+    profile.reprofiled.assign(m_reprofiled.begin(), m_reprofiled.end());
   }
   return profile;
 }

@@ -98,23 +98,31 @@ void add_nodes(std::vector<ProfileNode>& into, const std::vector<ProfileNode>& n
   }
 }
 
-// A timed function's counts by line, and its total seconds (all its lines:
-// the % is of the whole function also when fewer lines are shown).
+// A timed function's counts by line, its total seconds (all its lines) and
+// those of the lines shown: the % column's whole. A range of a function is
+// asked for to see how its time divides among those lines, so they add up
+// to 100%; the header gives both totals.
 struct LineCounts {
   std::map<std::uint32_t, loader::TimedLine> by_line;
   double total = 0;
+  double shown = 0;
   std::int64_t calls = 0;
 };
 
-LineCounts line_counts(const loader::LineTimedFunction& function) {
+LineCounts line_counts(const loader::LineTimedFunction& function, const ProfiledFunction& shown) {
   LineCounts out;
   out.calls = function.calls;
   for (const auto& line : function.lines) {
     out.by_line[line.line] = line;
     out.total += line.total;
+    if (shown.first_shown <= line.line && line.line <= shown.last_shown) {
+      out.shown += line.total;
+    }
   }
   return out;
 }
+
+double percent(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; }
 
 std::string percent_text(double part, double whole) {
   char text[16];
@@ -129,7 +137,7 @@ std::vector<std::pair<const ProfiledFunction*, LineCounts>> timed_functions(cons
     LineCounts counts;
     for (const auto& timed : profile.data.line_functions) {
       if (timed.probe == probe) {
-        counts = line_counts(timed);
+        counts = line_counts(timed, function);
       }
     }
     out.emplace_back(&function, std::move(counts));
@@ -220,7 +228,14 @@ void print_line_profile(std::ostream& out, const ProcessProfile& profile) {
         << (counts.calls == 1 ? " call" : " calls") << "\n"
         << "File: " << function->file << "\n"
         << "Function: " << function->name.substr(function->name.rfind('.') + 1) << " at line " << function->line
-        << "\n\n";
+        << "\n";
+    if (function->part) {
+      out << "Lines " << function->first_shown << "-" << function->last_shown << ": "
+          << format_ms(counts.shown * k_ms) << " ms, " << percent_text(counts.shown, counts.total)
+          << "% of the function (% Time is of lines " << function->first_shown << "-" << function->last_shown
+          << ")\n";
+    }
+    out << "\n";
     first = false;
     out << std::right << std::setw(6) << "Line #" << std::setw(10) << "Hits" << std::setw(13) << "Total ms"
         << std::setw(10) << "Per hit" << std::setw(9) << "% Time"
@@ -237,7 +252,8 @@ void print_line_profile(std::ostream& out, const ProcessProfile& profile) {
         const auto& timed = found->second;
         double per_hit = timed.hits > 0 ? timed.total / static_cast<double>(timed.hits) : 0;
         out << std::setw(10) << timed.hits << std::setw(13) << format_ms(timed.total * k_ms) << std::setw(10)
-            << format_ms(per_hit * k_ms) << std::setw(9) << percent_text(timed.total, counts.total);
+            << format_ms(per_hit * k_ms) << std::setw(9)
+            << percent_text(timed.total, function->part ? counts.shown : counts.total);
       }
       out << "  " << text << "\n";
     }
@@ -281,6 +297,14 @@ void print_flat(std::ostream& out, const ProcessProfile& profile) {
   }
 }
 
+void print_live(std::ostream& out, const ProcessProfile& profile) {
+  if (profile.lines) {
+    print_line_profile(out, profile);
+  } else {
+    print_flat(out, profile);
+  }
+}
+
 json profile_json(const std::vector<ProcessProfile>& profiles) {
   json processes = json::array();
   for (const auto& profile : profiles) {
@@ -311,7 +335,8 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
                            {"hits", timed.hits},
                            {"total_ms", timed.total * k_ms},
                            {"per_hit_ms", timed.hits > 0 ? timed.total * k_ms / static_cast<double>(timed.hits) : 0},
-                           {"percent", counts.total > 0 ? 100.0 * timed.total / counts.total : 0},
+                           {"percent", percent(timed.total, function->part ? counts.shown : counts.total)},
+                           {"percent_of_function", percent(timed.total, counts.total)},
                            {"text", index < function->text.size() ? function->text[index] : ""}});
         }
         functions.push_back({{"function", function->name},
@@ -319,6 +344,11 @@ json profile_json(const std::vector<ProcessProfile>& profiles) {
                              {"line", function->line},
                              {"calls", counts.calls},
                              {"total_ms", counts.total * k_ms},
+                             {"shown",
+                              {{"first", function->first_shown},
+                               {"last", function->last_shown},
+                               {"total_ms", counts.shown * k_ms},
+                               {"part", function->part}}},
                              {"lines", lines}});
       }
       processes.push_back({{"pid", profile.pid},

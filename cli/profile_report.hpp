@@ -23,6 +23,8 @@ struct ProfiledFunction {
   std::uint32_t first_shown = 0;
   std::uint32_t last_shown = 0;
   std::vector<std::string> text{};
+  // FILE:FIRST-LAST left some of its lines out: % Time is of the lines shown.
+  bool part = false;
 };
 
 // One process's profile: the collector's data and what its probe ids are.
@@ -48,8 +50,12 @@ loader::ProfileData group_threads(const loader::ProfileData& data, std::map<std:
 void print_profile(std::ostream& out, const ProcessProfile& profile);
 // One row per function (all threads), by self time: --live.
 void print_flat(std::ostream& out, const ProcessProfile& profile);
+// What --live prints each second: print_flat, or with --lines the line
+// tables so far.
+void print_live(std::ostream& out, const ProcessProfile& profile);
 // --lines, in line_profiler's layout: per timed function, a header and per
-// line of it: hits, total ms, ms per hit, % of the function's time, text.
+// line of it: hits, total ms, ms per hit, % of the function's time (of the
+// lines shown, when FILE:FIRST-LAST left some out: the header says so), text.
 void print_line_profile(std::ostream& out, const ProcessProfile& profile);
 nlohmann::json profile_json(const std::vector<ProcessProfile>& profiles);
 // Brendan Gregg's folded stacks: `thread;f;g <self microseconds>`, each

@@ -101,7 +101,7 @@ class TreeProfile {
       if (!read) {
         lost(process, read.error());
       } else if (live) {
-        print_flat(std::cout, *read);
+        print_live(std::cout, *read);
       }
     }
     std::cout << std::flush;

@@ -4878,7 +4878,10 @@ class _ProfileCollector(object):
 # `finally:` calls `<record>.exit()`, and `<record>.line(<n>)` before every
 # statement (n: its line less the def line), at the end of a loop's body and
 # before its `continue`s (the loop's own line: its test or next item is
-# timed there), and first in an `except` clause. The record is a local of
+# timed there), first in an `except` clause, in a `finally` around a
+# `with` body (the manager's exit is the with line's), and in the guard of
+# a `case _ if ...:` that never matches before each case (its pattern's
+# test is the case line's). The record is a local of
 # the frame, named from the marker (so it clashes with no name of the
 # program): recursion, threads and generators each time their own run.
 
@@ -4959,6 +4962,13 @@ class _LineTimerProbe(object):
         record.running = True
         record.start = 0.0     # what runs before the first line is the def line's
         return record
+
+    def case(self, hits, times, last, start, index, _clock=time.perf_counter):
+        """A case line's timer (_INLINE_CASE): the clock now."""
+        now = _clock()
+        times[last] += now - start
+        hits[index] += 1
+        return now
 
     def counts(self, _clock=time.perf_counter):
         """A plain function's start (`H, T, c, l, s = <probe>.counts()`):
@@ -5041,6 +5051,11 @@ def _record_call(record, method, args, line, column):
 _INLINE_LINE = '{t} = {c}()\n{T}[{l}] += {t} - {s}\n{H}[{k}] += 1\n{l} = {k}\n{s} = {t}\n'
 
 
+# The same as one expression that is false (3.10+: a case guard): the
+# probe's case() adds the time and the hit and returns the clock.
+_INLINE_CASE = '({s} := {P}.case({H}, {T}, {l}, {s}, {k})) < 0 or ({l} := {k}) < 0'
+
+
 def _inline_line(names, index):
     """_INLINE_LINE's statements for line index, built directly: parsing
     the text for each line would hold the target's interpreter longer."""
@@ -5107,8 +5122,34 @@ class _LineTimers(object):
         for handler in getattr(statement, 'handlers', ()):
             first = handler.body[0]
             handler.body = self.timer(handler.lineno, first.col_offset) + self.block(handler.body, loop)
+        if isinstance(statement, (ast.With, ast.AsyncWith)):
+            # The manager's exit is the with line's (line_profiler's line
+            # event there, 3.10+): timed in a `finally` inside the with, so
+            # also after a return, break or exception in its body.
+            first = statement.body[0]
+            inner = ast.Try(statement.body, [], [], self.timer(statement.lineno, first.col_offset))
+            inner.lineno, inner.col_offset = first.lineno, first.col_offset
+            statement.body = [inner]
+        cases = []
         for case in getattr(statement, 'cases', ()):
+            # A case's pattern is tested on its line: a `case _ if <timer>:`
+            # that never matches goes first (a guard makes it refutable).
+            pattern = case.pattern
+            cases.append(_placed(ast.match_case(ast.MatchAs(None, None), self.case_timer(pattern.lineno),
+                                                [ast.Pass()]), pattern.lineno, pattern.col_offset))
             case.body = self.block(case.body, loop)
+            cases.append(case)
+        if cases:
+            statement.cases = cases
+
+    def case_timer(self, line):
+        """timer(line) as an expression that is false."""
+        index = self.index(line)
+        self.size = max(self.size, index + 1)
+        if self.names is None:
+            return ast.Call(ast.Attribute(ast.Name(self.record, ast.Load()), 'line', ast.Load()),
+                            [ast.Constant(index)], [])
+        return ast.parse(_INLINE_CASE.format(k=index, P=repr(self.constant), **self.names), mode='eval').body
 
 
 class _Suspensions(ast.NodeTransformer):
@@ -5217,6 +5258,7 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             names = dict((key, '%s_%s' % (record, key.lower() + ('1' if key.isupper() else '')))
                          for key in ('H', 'T', 'c', 'l', 's', 't'))
             timers = _LineTimers(record, index, names)
+            timers.constant = constant.value
             enter = ast.Assign([ast.Tuple([ast.Name(names[k], ast.Store()) for k in 'HTcls'], ast.Store())],
                                ast.Call(ast.Attribute(constant, 'counts', ast.Load()), [], []))
             exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
