@@ -313,7 +313,7 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
     report_deletes_everything(path, file.module);
     return FileResult::failed;
   }
-  patch::ModuleLocation where{file.module, path};
+  patch::ModuleLocation where{file.module, path, std::nullopt};
   loader::Agent typed(agent);
   auto outcome = patch::patch_parsed(typed, where, *parsed, file.live ? &*file.live : nullptr, false);
   auto patched_at = Clock::now();
@@ -430,7 +430,8 @@ bool Autoreload::deletes_everything(loader::AgentChannel& agent, const std::stri
   // The first save of this file: what is live is the agent's to say, when
   // it holds the text that is live; else the file as it was when watched.
   loader::Agent typed(agent);
-  auto dry_run = patch::patch_parsed(typed, patch::ModuleLocation{file.module, path}, after, nullptr, true);
+  auto dry_run =
+      patch::patch_parsed(typed, patch::ModuleLocation{file.module, path, std::nullopt}, after, nullptr, true);
   if (!dry_run) {
     return false;  // the apply reports the error
   }

@@ -401,7 +401,9 @@ int main(int argc, char** argv) {
                             "Time each line (line_profiler's report): PID --lines MODULE [CLASS] FUNCTION, or "
                             "FILE:FIRST-LAST");
   profile_command->add_flag("--json", profile.json, "Machine-readable output");
-  profile_command->add_flag("--live", profile.live, "Refresh a table of the functions every second while profiling");
+  profile_command->add_flag(
+      "--live", profile.live,
+      "Refresh the table (of the functions, or with --lines of their lines) every second while profiling");
   profile_command->add_option("--flamegraph", profile.flamegraph, "Write a self-contained flame graph SVG");
   profile_command->add_option("--speedscope", profile.speedscope, "Write the profile in speedscope's file format");
   profile_command->add_option("--collapsed", profile.collapsed, "Write folded stacks (flamegraph.pl, inferno)");

@@ -170,8 +170,14 @@ Result<Prepared> prepare_lines(FunctionCatalog& catalog, const std::vector<LineC
       module.units.push_back(std::move(unit));
     }
     module.units[unit_index[key]].line_timing.push_back({def->def_line, next});
-    ProfiledFunction shown{function.name(), function.file, def->def_line, choice.first_shown, choice.last_shown, {},
-                           choice.first_shown > patch::line_of_byte(*source, def->body_byte) || choice.last_shown < def->range.end_line};
+    ProfiledFunction shown{
+        function.name(),
+        function.file,
+        def->def_line,
+        choice.first_shown,
+        choice.last_shown,
+        {},
+        choice.first_shown > patch::line_of_byte(*source, def->body_byte) || choice.last_shown < def->range.end_line};
     auto lines = util::split_lines(source->text);
     for (auto line = def->def_line; line <= def->range.end_line && line <= lines.size(); ++line) {
       shown.text.emplace_back(lines[line - 1]);

@@ -230,10 +230,9 @@ void print_line_profile(std::ostream& out, const ProcessProfile& profile) {
         << "Function: " << function->name.substr(function->name.rfind('.') + 1) << " at line " << function->line
         << "\n";
     if (function->part) {
-      out << "Lines " << function->first_shown << "-" << function->last_shown << ": "
-          << format_ms(counts.shown * k_ms) << " ms, " << percent_text(counts.shown, counts.total)
-          << "% of the function (% Time is of lines " << function->first_shown << "-" << function->last_shown
-          << ")\n";
+      out << "Lines " << function->first_shown << "-" << function->last_shown << ": " << format_ms(counts.shown * k_ms)
+          << " ms, " << percent_text(counts.shown, counts.total) << "% of the function (% Time is of lines "
+          << function->first_shown << "-" << function->last_shown << ")\n";
     }
     out << "\n";
     first = false;

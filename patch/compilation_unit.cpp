@@ -577,9 +577,7 @@ bool value_is_plain(const std::string& text, bool names) {
 // (not f-strings), True/False/None, and tuples, lists, sets, dicts of them.
 bool binds_a_literal(const std::string& text) { return value_is_plain(text, false); }
 
-bool binds_a_value_of_names(const std::string& text) {
-  return !binds_a_literal(text) && value_is_plain(text, true);
-}
+bool binds_a_value_of_names(const std::string& text) { return !binds_a_literal(text) && value_is_plain(text, true); }
 
 // Names a module-level `del` removes: the live module lacks them because the
 // file deleted them, so a fresh import lacks them too.

@@ -28,8 +28,8 @@ class SignalShield {
 };
 
 // How long the process must be seen stopped without a break before the
-// wait ends (and pyhot, stopped while it holds a target, is killed): a debugger or strace passing through a stop is not a stopped
-// process; a SIGSTOP or a debugger at its prompt is.
+// wait ends (and pyhot, stopped while it holds a target, is killed): a debugger or strace passing through a stop is not
+// a stopped process; a SIGSTOP or a debugger at its prompt is.
 inline constexpr std::chrono::milliseconds k_stopped_for{100};
 
 // While it lives, a watchdog process kills pyhot with SIGKILL if pyhot is
@@ -57,7 +57,6 @@ enum class WaitEnd {
   timed_out,  // `until` passed (at once without is_done)
   stopped,    // the process stayed stopped (SIGSTOP, a debugger) for k_stopped_for
 };
-
 
 // Polls options.is_done until it is true or `until`, and ends as soon as
 // process `pid` is seen stopped (state T or t) for k_stopped_for: no thread

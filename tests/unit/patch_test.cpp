@@ -93,7 +93,7 @@ class PatchTest : public ::testing::Test {
 
   FakeAgent fake;
   loader::Agent agent{fake};
-  ModuleLocation where{"app", "/srv/app.py"};
+  ModuleLocation where{"app", "/srv/app.py", std::nullopt};
 
  private:
   std::filesystem::path m_cache;
