@@ -1378,7 +1378,7 @@ _COMPUTED_NODES = (ast.Name, ast.Load, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.C
 
 def _names_stored_by_code(module, file):
     """The names a live function of the module (or code nested in one) may
-    assign or delete: _assigned_by_code for every name at once."""
+    assign or delete: `global name; name = ...`, `obj.name = ...`."""
     codes = []
     for code in _live_codes(module, file):
         codes.append(code)
@@ -1388,21 +1388,6 @@ def _names_stored_by_code(module, file):
         names.update(instruction.argval for instruction in dis.get_instructions(code)
                      if instruction.opname in _STORE_OPS)
     return names
-
-
-def _assigned_by_code(module, file, name):
-    """Whether a live function of the module (or code nested in one) may
-    assign or delete name: `global name; name = ...`, `obj.name = ...`."""
-    codes = []
-    for code in _live_codes(module, file):
-        codes.append(code)
-        _all_codes(code, codes)
-    for code in codes:
-        if name in code.co_names and any(
-                instruction.opname in _STORE_OPS and instruction.argval == name
-                for instruction in dis.get_instructions(code)):
-            return True
-    return False
 
 
 def _may_run_first_touch(request, owner):
@@ -1489,6 +1474,12 @@ class _Execution(object):
                 else self.class_overlays.setdefault(id(unit.owner), {})
             target.update(unit.bound_values)
 
+    def _stored_names(self):
+        """The names code of the module may assign, looked for once per apply."""
+        if self.stored_names is None:
+            self.stored_names = _names_stored_by_code(self.request.module, self.request.file)
+        return self.stored_names
+
     def _computed_values(self, unit):
         """{name: value} when the unit is `NAME = expression` at module
         level, the expression only names, literals and operators
@@ -1516,12 +1507,10 @@ class _Execution(object):
         used = {part.id for part in ast.walk(node.value) if isinstance(part, ast.Name)}
         if not used:
             return None
-        if self.stored_names is None:
-            self.stored_names = _names_stored_by_code(request.module, request.file)
         values = {}
         for name in used:
             value = self.overlay.get(name, request.module.__dict__.get(name, _MISSING))
-            if value is _MISSING or not _is_immutable_data(value) or name in self.stored_names:
+            if value is _MISSING or not _is_immutable_data(value) or name in self._stored_names():
                 return None
             values[name] = value
         try:
@@ -1546,7 +1535,7 @@ class _Execution(object):
                 key in owner.__dict__ for key in ('__dataclass_fields__', '__attrs_attrs__', '_fields'))):
             return False
         request = self.request
-        return not _assigned_by_code(request.module, request.file, name)
+        return name not in self._stored_names()
 
     def build(self, unit):
         """Executes the unit's innermost scope to get the new object."""
