@@ -9,15 +9,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "loader/agent_api.hpp"
 #include "loader/agent_socket.hpp"
 #include "loader/agent_source.hpp"
 #include "loader/attach/injector.hpp"
+#include "loader/attach/proc_info.hpp"
 #include "loader/frame.hpp"
 #include "loader/process.hpp"
 #include "loader/secure_dir.hpp"
@@ -294,6 +297,29 @@ Result<StagedAgent> stage_agent_for(const ProcessInfo& process) {
   return StagedAgent{std::move(*directory), name, socket_directory(process) + "/" + name};
 }
 
+struct StartClaim {
+  std::string name;
+  std::string inside_path;  // as the target opens it
+};
+
+constexpr char k_start_claim_prefix[] = "start-";
+// Far longer than any attach waits (its deadline is the command's timeout):
+// a claim this old belongs to a pyhot that was killed while it waited.
+constexpr long k_stale_claim_seconds = 3600;
+
+Result<StartClaim> place_start_claim(const StagedAgent& staged) {
+  staged.directory.remove_stale(k_start_claim_prefix, k_stale_claim_seconds);
+  std::random_device device;
+  char token[17];
+  std::snprintf(token, sizeof token, "%08x%08x", device(), device());
+  StartClaim claim{std::string(k_start_claim_prefix) + token, {}};
+  claim.inside_path = staged.inside_path.substr(0, staged.inside_path.rfind('/') + 1) + claim.name;
+  if (auto placed = staged.directory.place_file(claim.name, "", 0600); !placed) {
+    return placed.error();
+  }
+  return claim;
+}
+
 std::string python_string_literal(const std::string& text) {
   std::string literal = "'";
   for (char c : text) {
@@ -349,7 +375,16 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
   // safe. threading is imported first, here: before 3.13 threading takes
   // the thread that imports it for the main thread, and a program that has
   // not imported it holds none of its locks.
-  std::string start_agent = "try:\n    __import__('runpy').run_path(" + python_string_literal(staged->inside_path) +
+  // The thread starts the agent only if it takes this claim before pyhot
+  // takes it back on giving up: a bootstrap that ran, but whose thread got
+  // the GIL only after pyhot said "it does nothing" (the main thread went
+  // on into C code holding the GIL, or was stopped), then starts nothing.
+  auto claim = place_start_claim(*staged);
+  if (!claim) {
+    return claim.error().with_context(context);
+  }
+  std::string start_agent = "try:\n    __import__('posix').unlink(" + python_string_literal(claim->inside_path) +
+                            ")\n    __import__('runpy').run_path(" + python_string_literal(staged->inside_path) +
                             ", run_name='__agent__')\nexcept BaseException:\n    pass\n";
   std::string bootstrap =
       "try:\n    __import__('threading')\n    __import__('_thread').start_new_thread(__import__('builtins').exec, (" +
@@ -360,7 +395,21 @@ Result<std::unique_ptr<AgentClient>> connect_to_agent(const ProcessInfo& process
   std::string socket_name = agent_socket_name(process);
   inject.is_done = [&]() { return staged->directory.verify_socket(socket_name).ok(); };
   if (auto injected = attach::inject_python(process.pid, bootstrap, inject); !injected) {
-    return process_has_ended(process.pid) ? exited() : injected.error();
+    auto taken_back = staged->directory.take_file(claim->name);
+    if (process_has_ended(process.pid)) {
+      return exited();
+    }
+    if (taken_back && !*taken_back) {
+      auto status = attach::read_status(process.pid);
+      bool stopped = status && (status->state == 'T' || status->state == 't');
+      std::string pid = std::to_string(process.pid);
+      return make_error(injected.error().kind,
+                        "the agent was starting in process " + pid + " when pyhot stopped waiting for it" +
+                            (stopped ? "; the process is stopped: resume it (kill -CONT " + pid + "), then run "
+                                     : ": it comes up once the process runs Python again; then run ") +
+                            "the command again");
+    }
+    return injected.error();
   }
   while (Clock::now() < deadline) {
     auto connected =

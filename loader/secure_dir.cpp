@@ -1,5 +1,6 @@
 #include "loader/secure_dir.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace pyhot::loader {
@@ -190,6 +192,38 @@ Result<Done> VerifiedDirectory::place_file(const std::string& name, std::string_
     return make_error(ErrorKind::io, "cannot write " + shown + ": " + std::strerror(saved));
   }
   return verify_file(name, contents);
+}
+
+Result<bool> VerifiedDirectory::take_file(const std::string& name) const {
+  if (::unlinkat(m_fd, name.c_str(), 0) == 0) {
+    return true;
+  }
+  if (errno == ENOENT) {
+    return false;
+  }
+  return make_error(ErrorKind::io, "cannot remove " + m_path + "/" + name + ": " + std::strerror(errno));
+}
+
+void VerifiedDirectory::remove_stale(const std::string& prefix, long age_seconds) const {
+  int fd = ::dup(m_fd);
+  DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+  if (listing == nullptr) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return;
+  }
+  ::rewinddir(listing);
+  time_t now = ::time(nullptr);
+  while (dirent* entry = ::readdir(listing)) {
+    std::string_view name = entry->d_name;
+    struct stat st {};
+    if (name.substr(0, prefix.size()) == prefix && ::fstatat(m_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && now - st.st_mtime > age_seconds) {
+      ::unlinkat(m_fd, entry->d_name, 0);
+    }
+  }
+  ::closedir(listing);
 }
 
 Result<Done> VerifiedDirectory::verify_socket(const std::string& name) const {

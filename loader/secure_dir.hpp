@@ -40,6 +40,12 @@ class VerifiedDirectory {
   Result<Done> verify_file(const std::string& name, std::string_view expected) const;
   // not_found when absent; refused unless it is a socket of the owner.
   Result<Done> verify_socket(const std::string& name) const;
+  // Removes `name`: true when this call removed it, false when it was gone
+  // already (someone else took it first; unlink decides between the two).
+  Result<bool> take_file(const std::string& name) const;
+  // Removes the regular files whose names start with `prefix` and that
+  // were last changed more than `age_seconds` ago (what a killed pyhot left).
+  void remove_stale(const std::string& prefix, long age_seconds) const;
 
  private:
   VerifiedDirectory(int fd, std::string path, uid_t owner) : m_fd(fd), m_path(std::move(path)), m_owner(owner) {}

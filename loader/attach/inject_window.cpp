@@ -149,6 +149,16 @@ WaitEnd wait_until_done(int pid, const InjectOptions& options, InjectClock::time
   }
 }
 
+Error stopped_after_queuing(int pid, const std::string& queued) {
+  std::string number = std::to_string(pid);
+  return make_error(ErrorKind::timeout, queued +
+                                            " but has not run: the process was stopped while pyhot attached; resume it "
+                                            "(kill -CONT " +
+                                            number +
+                                            ") and run the command again (the bootstrap expired: it does nothing when "
+                                            "the process resumes)");
+}
+
 std::chrono::milliseconds remaining(InjectClock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - InjectClock::now());
   return std::max(left, std::chrono::milliseconds(50));

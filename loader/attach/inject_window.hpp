@@ -63,6 +63,10 @@ enum class WaitEnd {
 // of it can run the bootstrap until it is resumed.
 WaitEnd wait_until_done(int pid, const InjectOptions& options, InjectClock::time_point until);
 
+// The one line for a wait that ended WaitEnd::stopped, after `queued`
+// ("the bootstrap is queued in process N") was expired by hand.
+Error stopped_after_queuing(int pid, const std::string& queued);
+
 // Time left before `deadline`, at least 50 ms so a last step can finish.
 std::chrono::milliseconds remaining(InjectClock::time_point deadline);
 

@@ -243,12 +243,7 @@ Result<InjectOutcome> inject_with_ptrace(const InterpreterInfo& info, const std:
           // Not expired by hand: it is once its own expiry has passed.
           std::this_thread::sleep_until(deadline);
         }
-        return make_error(ErrorKind::timeout, "the bootstrap is queued in " + pid_text(pid) +
-                                                  " but has not run: the process was stopped while pyhot attached; "
-                                                  "resume it (kill -CONT " +
-                                                  std::to_string(pid) +
-                                                  ") and run the command again (the bootstrap expired: it does "
-                                                  "nothing when the process resumes)");
+        return stopped_after_queuing(pid, "the bootstrap is queued in " + pid_text(pid));
       }
       long now = read_thread_syscall(pid, pid).value_or(-1);
       return make_error(ErrorKind::timeout,

@@ -188,12 +188,7 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
         if (!replace_with_expired(host_script, source, status->real_uid)) {
           std::this_thread::sleep_until(deadline);  // its own expiry has passed by then
         }
-        return make_error(ErrorKind::timeout, "queued the bootstrap through PEP 768 in " + pid_text(pid) +
-                                                  ", but the process was stopped while pyhot attached; resume it "
-                                                  "(kill -CONT " +
-                                                  std::to_string(pid) +
-                                                  ") and run the command again (the bootstrap expired: it does "
-                                                  "nothing when the process resumes)");
+        return stopped_after_queuing(pid, "the bootstrap is queued through PEP 768 in " + pid_text(pid));
       }
       return make_error(ErrorKind::timeout,
                         "queued the bootstrap through PEP 768, but the main thread has not run it yet "

@@ -107,6 +107,39 @@ def thread_states(pid):
     return states
 
 
+# Runs Python until the queued bootstrap has run (its once-guard is set),
+# keeping the GIL from the thread that bootstrap started (a switch interval
+# of 1000 s), then blocks in read(0) holding the GIL; once the test writes a
+# byte it lets other threads run for a second and names the agent's threads.
+RAN_BEFORE_STOP_TARGET = r"""
+import ctypes, sys, threading, time
+sys.setswitchinterval(1000)
+print('ready', flush=True)
+started = time.monotonic()
+while not any(k.startswith('_pyhot_once_') for k in list(sys.__dict__)) and time.monotonic() - started < 30:
+    pass
+ctypes.PyDLL(None).read(0, ctypes.create_string_buffer(1), 1)
+sys.setswitchinterval(0.005)
+time.sleep(1)
+print('agent', sorted(t.name for t in threading.enumerate() if t.name.startswith('pyhot')), flush=True)
+while True:
+    time.sleep(0.01)
+"""
+
+
+def main_thread_syscall(pid):
+    """The number of the system call the main thread is blocked in, or None."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            first = f.read().split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(first) if first.lstrip("-").isdigit() else None
+
+
+SYS_READ = 0  # x86_64
+
+
 def tracer_of(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -263,6 +296,9 @@ class AttachFaultTest(unittest.TestCase):
 
     def stopped_during_the_attach(self, python):
         proc = self.start(python, STOPPED_TARGET)
+        # In read() holding the GIL before pyhot comes: before that (between
+        # 'ready' and the read) a pending call would run at once.
+        wait_for(lambda: main_thread_syscall(proc.pid) == SYS_READ, 10, "the target to block in read()")
         attach = subprocess.Popen([PYHOT, "history", str(proc.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
         self.addCleanup(lambda: attach.poll() is None and attach.kill())
@@ -289,6 +325,38 @@ class AttachFaultTest(unittest.TestCase):
         proc.stdin.flush()
         self.assertEqual(read_line(proc).strip(), "guards []", "the queued bootstrap ran after the resume")
         self.assertIsNone(proc.poll())
+        done = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+    def test_a_bootstrap_that_ran_before_the_stop_starts_no_agent(self):
+        # The queued bootstrap ran and started the thread that starts the
+        # agent, but the main thread then blocked in C code holding the GIL,
+        # and the process was stopped. pyhot says the bootstrap expired and
+        # does nothing after the resume: then no agent may come up (it did).
+        for label, python in interpreters():
+            with self.subTest(python=label):
+                self.ran_before_the_stop(python)
+
+    def ran_before_the_stop(self, python):
+        proc = self.start(python, RAN_BEFORE_STOP_TARGET)
+        attach = subprocess.Popen([PYHOT, "history", str(proc.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        self.addCleanup(lambda: attach.poll() is None and attach.kill())
+        wait_for(lambda: main_thread_syscall(proc.pid) == SYS_READ or attach.poll() is not None, 20,
+                 "the bootstrap to run and the target to block in read()")
+        if attach.poll() is not None:
+            self.fail("pyhot ended before the stop: " + attach.stderr.read())
+        os.kill(proc.pid, signal.SIGSTOP)
+        self.addCleanup(os.kill, proc.pid, signal.SIGCONT)
+        out, err = attach.communicate(timeout=60)
+        self.assertEqual(attach.returncode, 1, out + err)
+        self.assertIn("the process was stopped while pyhot attached", err)
+        self.assertIn("it does nothing when the process resumes", err)
+        os.kill(proc.pid, signal.SIGCONT)
+        wait_for(lambda: "T" not in thread_states(proc.pid), 5, "the target to resume")
+        proc.stdin.write("x")
+        proc.stdin.flush()
+        self.assertEqual(read_line(proc).strip(), "agent []", "an agent came up after pyhot said it would not")
         done = subprocess.run([PYHOT, "history", str(proc.pid)], capture_output=True, text=True, timeout=60)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "loader/agent_source.hpp"
 #include "loader/frame.hpp"
 #include "loader/process.hpp"
+#include "loader/secure_dir.hpp"
 
 namespace pyhot::loader {
 namespace {
@@ -36,6 +39,39 @@ TEST(Frame, LengthPrefixIsBigEndian) {
 TEST(Frame, OversizedLengthIsRefused) {
   const unsigned char header[4] = {0x7f, 0xff, 0xff, 0xff};
   EXPECT_FALSE(decode_frame_length(header).has_value());
+}
+
+TEST(VerifiedDirectory, ExactlyOneTakerGetsAFile) {
+  std::string path = std::filesystem::temp_directory_path() / ("pyhot-take-" + std::to_string(getpid()));
+  std::filesystem::remove_all(path);
+  auto directory = VerifiedDirectory::open(path, geteuid(), true);
+  ASSERT_TRUE(directory) << directory.error().message;
+  ASSERT_TRUE(directory->place_file("start-claim", "", 0600));
+  auto first = directory->take_file("start-claim");
+  auto second = directory->take_file("start-claim");
+  ASSERT_TRUE(first && second);
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(*second);
+  EXPECT_FALSE(std::filesystem::exists(path + "/start-claim"));
+  std::filesystem::remove_all(path);
+}
+
+TEST(VerifiedDirectory, OnlyStaleFilesOfThePrefixAreRemoved) {
+  std::string path = std::filesystem::temp_directory_path() / ("pyhot-stale-" + std::to_string(getpid()));
+  std::filesystem::remove_all(path);
+  auto directory = VerifiedDirectory::open(path, geteuid(), true);
+  ASSERT_TRUE(directory) << directory.error().message;
+  for (const char* name : {"start-old", "start-new", "other-old"}) {
+    ASSERT_TRUE(directory->place_file(name, "", 0600));
+  }
+  timespec two_hours_ago[2] = {{time(nullptr) - 7200, 0}, {time(nullptr) - 7200, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (path + "/start-old").c_str(), two_hours_ago, 0), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, (path + "/other-old").c_str(), two_hours_ago, 0), 0);
+  directory->remove_stale("start-", 3600);
+  EXPECT_FALSE(std::filesystem::exists(path + "/start-old"));
+  EXPECT_TRUE(std::filesystem::exists(path + "/start-new"));
+  EXPECT_TRUE(std::filesystem::exists(path + "/other-old"));
+  std::filesystem::remove_all(path);
 }
 
 TEST(Process, DeadPidIsNotFound) {
