@@ -271,36 +271,30 @@ void add_examples(CLI::App& app) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// Commands on files alone: defs, check.
+void add_source_commands(CLI::App& app, int& code) {
   using namespace pyhot::cli;
-  CLI::App app{"pyhot: change the code of a running Python process without restarting it"};
-  app.require_subcommand(1);
-  // Usage errors are one line that says what to do.
-  app.failure_message([](const CLI::App* failed, const CLI::Error& error) {
-    std::string command = "pyhot";
-    for (const auto* sub : failed->get_subcommands()) {
-      command += " " + sub->get_name();
-    }
-    return "pyhot: " + std::string(error.what()) + " (see `" + command + " --help`)\n";
-  });
-  app.set_version_flag("--version", "pyhot " + std::string(pyhot::loader::pyhot_version()));
-  int code = k_exit_done;
-
-  DefsOptions defs;
+  // Options are static: the callbacks read them after parsing.
+  static DefsOptions defs;
   auto* defs_command = app.add_subcommand("defs", "List the definitions pyhot sees in a Python file");
   defs_command->add_option("FILE", defs.file, "Python source file")->required();
   defs_command->add_flag("--json", defs.json, "Machine-readable output");
   defs_command->callback([&] { code = run_defs(defs); });
 
-  CheckOptions check;
+  static CheckOptions check;
   auto* check_command = app.add_subcommand(
       "check", "Say which changes can be applied live and which need a restart (OLD.py NEW.py | REV | --staged)");
   check_command->add_option("PATHS", check.paths, "OLD.py NEW.py, or a git revision to compare the work tree with");
   check_command->add_flag("--staged", check.staged, "Check every staged .py file against HEAD (pre-commit)");
   check_command->add_flag("--json", check.json, "Machine-readable output");
   check_command->callback([&] { code = run_check(check); });
+}
 
-  ReloadOptions reload;
+// Commands that patch or read one live process: reload, module, history, revert.
+void add_patch_commands(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  // Options are static: the callbacks read them after parsing.
+  static ReloadOptions reload;
   auto* reload_command = app.add_subcommand(
       "reload", "Make a live process run the current source: PID FILE.py | PID MODULE | PID MODULE [CLASS] METHOD");
   reload_command->footer(
@@ -319,21 +313,21 @@ int main(int argc, char** argv) {
                              "Take the file's text at this git revision as the one the process imported");
   reload_command->callback([&] { code = run_reload(reload); });
 
-  ProcessOptions module;
+  static ProcessOptions module;
   auto* module_command = app.add_subcommand("module", "The module name a live process knows a file by");
   module_command->add_option("PID", module.pid, "Target process id")->required()->check(k_process_id);
   module_command->add_option("FILE", module.arguments, "Python source file")->required();
   module_command->add_flag("--json", module.json, "Machine-readable output");
   module_command->callback([&] { code = run_module(module); });
 
-  ProcessOptions history;
+  static ProcessOptions history;
   auto* history_command = app.add_subcommand("history", "Patches applied to a live process");
   history_command->add_option("PID", history.pid, "Target process id")->required()->check(k_process_id);
   history_command->add_flag("--tree", history.tree, "Also every Python process below PID");
   history_command->add_flag("--json", history.json, "Machine-readable output");
   history_command->callback([&] { code = run_history(history); });
 
-  ProcessOptions revert;
+  static ProcessOptions revert;
   auto* revert_command = app.add_subcommand("revert", "Undo a patch (default: the newest still applied)");
   revert_command->footer(
       "Example:\n  pyhot revert 4242 3\n  pyhot revert 4242 t-1a2b3c4d --tree   (the label `reload --tree` printed)");
@@ -343,8 +337,13 @@ int main(int argc, char** argv) {
   revert_command->add_flag("--tree", revert.tree, "Also every Python process below PID");
   revert_command->add_flag("--json", revert.json, "Machine-readable output");
   revert_command->callback([&] { code = run_revert(revert); });
+}
 
-  bool ps_json = false;
+// ps, agent-path and autoreload.
+void add_process_commands(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  // Options are static: the callbacks read them after parsing.
+  static bool ps_json = false;
   auto* ps_command = app.add_subcommand("ps", "Python processes pyhot can see, and which run an agent");
   ps_command->add_flag("--json", ps_json, "Machine-readable output");
   ps_command->callback([&] { code = run_ps(ps_json); });
@@ -352,7 +351,7 @@ int main(int argc, char** argv) {
   auto* agent_path_command = app.add_subcommand("agent-path", "Print a directory from which pyhot_agent imports");
   agent_path_command->callback([&] { code = run_agent_path(); });
 
-  AutoreloadOptions autoreload;
+  static AutoreloadOptions autoreload;
   auto* autoreload_command = app.add_subcommand(
       "autoreload", "Apply every save to a live process: PID [PATH...] (default: the files of its own modules)");
   autoreload_command->footer(
@@ -368,10 +367,13 @@ int main(int argc, char** argv) {
   autoreload_command->add_flag("--allow-empty", autoreload.allow_empty,
                                "Apply a save even when it deletes every definition of its module");
   autoreload_command->callback([&] { code = run_autoreload(autoreload); });
+}
 
-  add_fleet_commands(app, code);
-
-  RunOptions run;
+// run: a program started with the agent.
+void add_run_command(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  // Options are static: the callbacks read them after parsing.
+  static RunOptions run;
   auto* run_command = app.add_subcommand("run", "Start a program with the agent: pyhot run -- python app.py [args]");
   run_command->add_flag("--autoreload", run.autoreload, "Also watch its files and apply every save");
   run_command->add_option("--debounce", run.debounce_ms, "Milliseconds to wait for a burst of events (autoreload)");
@@ -379,9 +381,14 @@ int main(int argc, char** argv) {
                         "Apply a save even when it deletes every definition of its module (autoreload)");
   run_command->add_option("COMMAND", run.command, "The program and its arguments, after --")->required();
   run_command->callback([&] { code = run_program(run); });
+}
 
-  ProfileOptions profile;
-  std::string profile_duration = "10s";
+// profile: times chosen functions or lines of a live process.
+void add_profile_command(CLI::App& app, int& code) {
+  using namespace pyhot::cli;
+  // Options are static: the callbacks read them after parsing.
+  static ProfileOptions profile;
+  static std::string profile_duration = "10s";
   auto* profile_command = app.add_subcommand(
       "profile", "Time chosen functions of a live process, then remove the instrumentation: PID PATTERN...");
   profile_command->add_option("PID", profile.pid, "Target process id")->required()->check(k_process_id);
@@ -392,7 +399,7 @@ int main(int argc, char** argv) {
       ->required();
   profile_command->add_option("--duration", profile_duration, "How long to profile: 10s, 500ms, 2m (default 10s)")
       ->check(duration_check());
-  std::string profile_lease = "5s";
+  static std::string profile_lease = "5s";
   profile_command
       ->add_option("--lease", profile_lease,
                    "The agent removes the instrumentation when pyhot has not renewed it for this long (5s)")
@@ -415,11 +422,30 @@ int main(int argc, char** argv) {
     profile.lease_seconds = parse_duration(profile_lease);
     code = run_profile(profile);
   });
+}
 
+int main(int argc, char** argv) {
+  using namespace pyhot::cli;
+  CLI::App app{"pyhot: change the code of a running Python process without restarting it"};
+  app.require_subcommand(1);
+  // Usage errors are one line that says what to do.
+  app.failure_message([](const CLI::App* failed, const CLI::Error& error) {
+    std::string command = "pyhot";
+    for (const auto* sub : failed->get_subcommands()) {
+      command += " " + sub->get_name();
+    }
+    return "pyhot: " + std::string(error.what()) + " (see `" + command + " --help`)\n";
+  });
+  app.set_version_flag("--version", "pyhot " + std::string(pyhot::loader::pyhot_version()));
+  int code = k_exit_done;
+  add_source_commands(app, code);
+  add_patch_commands(app, code);
+  add_process_commands(app, code);
+  add_fleet_commands(app, code);
+  add_run_command(app, code);
+  add_profile_command(app, code);
   add_look_commands(app, code);
-
   add_diagnostic_commands(app, code);
-
   add_examples(app);
   try {
     app.parse(argc, argv);

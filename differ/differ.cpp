@@ -675,6 +675,67 @@ bool bound_by_module_statement(const SourceFile& file, const std::string& name) 
   });
 }
 
+// How definition `i` of `after` differs from `was`, the one of `before` it
+// pairs with; nothing when it is the same text at the same line.
+std::optional<Change> compare_paired(const SourceFile& before, const Definition& was, const SourceFile& after,
+                                     std::size_t i) {
+  const Definition& now = after.definitions[i];
+  // Hashes only as far as the verdict needs them (see same_dedented):
+  // most definitions are unchanged.
+  std::optional<Change> change;
+  auto same_whole = [&] {
+    return same_dedented(before, was.range.start_byte, was.range.end_byte, after, now.range.start_byte,
+                         now.range.end_byte);
+  };
+  if (is_class(now)) {
+    // Whether a class's whole text changed decides something only when
+    // its header did, and a class is the largest text a diff would hash:
+    // the header first, the whole text only to confirm.
+    if (was.decorators != now.decorators) {
+      change = make_change(Rule::class_decorators_changed, ChangeKind::header_changed, now.qualname);
+    } else if (util::trim(was.bases_text) != util::trim(now.bases_text)) {
+      change = make_change(Rule::class_bases_changed, ChangeKind::header_changed, now.qualname);
+    } else if (now.in_main_guard && own_class_hash(before, was) != own_class_hash(after, now)) {
+      change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
+    }
+    if (change && same_whole()) {
+      change.reset();
+    }
+    if (!change && was.range.start_line != now.range.start_line && !parent_is_function(after, now) &&
+        !has_definitions_inside(after, i) && same_whole()) {
+      // Nothing inside it moves on its own (`class Full(Exception): pass`),
+      // yet on 3.13 the class records its first line.
+      change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
+      change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+    }
+    // Otherwise its methods or class-level statements changed: they are reported on their own.
+  } else if (same_whole()) {
+    if (was.range.start_line != now.range.start_line && !parent_is_function(after, now)) {
+      change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
+      change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
+    }
+  } else if (now.in_main_guard) {
+    change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
+  } else if (was.free_variables != now.free_variables) {
+    change = make_change(Rule::free_variables_changed, ChangeKind::body_changed, now.qualname,
+                         describe_free_variable_change(was, now));
+  } else if (was.decorators != now.decorators) {
+    change = make_change(Rule::decorators_changed, ChangeKind::header_changed, now.qualname);
+  } else if (!same_dedented(before, was.range.start_byte, was.body_byte, after, now.range.start_byte, now.body_byte)) {
+    change = make_change(Rule::signature_changed, ChangeKind::header_changed, now.qualname);
+  } else {
+    change = make_change(parent_is_function(after, now) ? Rule::nested_definition_changed : Rule::body_changed,
+                         ChangeKind::body_changed, now.qualname);
+  }
+  if (change && change->verdict != Verdict::relocate && now.name == "__new__" && now.parent >= 0 &&
+      has_generated_fields(after.definitions[static_cast<std::size_t>(now.parent)])) {
+    // Enum's metaclass made the members with it and put another __new__
+    // in its place: there is no live function to swap.
+    change = make_change(Rule::class_fields_changed, ChangeKind::body_changed, now.qualname, "__new__");
+  }
+  return change;
+}
+
 }  // namespace
 
 ChangeSet diff(const SourceFile& before, const SourceFile& after) {
@@ -721,60 +782,7 @@ ChangeSet diff(const SourceFile& before, const SourceFile& after) {
     }
     matched_old[static_cast<std::size_t>(old_index)] = true;
     const Definition& was = before.definitions[static_cast<std::size_t>(old_index)];
-    // Hashes only as far as the verdict needs them (see same_dedented):
-    // most definitions are unchanged.
-    std::optional<Change> change;
-    auto same_whole = [&] {
-      return same_dedented(before, was.range.start_byte, was.range.end_byte, after, now.range.start_byte,
-                           now.range.end_byte);
-    };
-    if (is_class(now)) {
-      // Whether a class's whole text changed decides something only when
-      // its header did, and a class is the largest text a diff would hash:
-      // the header first, the whole text only to confirm.
-      if (was.decorators != now.decorators) {
-        change = make_change(Rule::class_decorators_changed, ChangeKind::header_changed, now.qualname);
-      } else if (util::trim(was.bases_text) != util::trim(now.bases_text)) {
-        change = make_change(Rule::class_bases_changed, ChangeKind::header_changed, now.qualname);
-      } else if (now.in_main_guard && own_class_hash(before, was) != own_class_hash(after, now)) {
-        change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
-      }
-      if (change && same_whole()) {
-        change.reset();
-      }
-      if (!change && was.range.start_line != now.range.start_line && !parent_is_function(after, now) &&
-          !has_definitions_inside(after, i) && same_whole()) {
-        // Nothing inside it moves on its own (`class Full(Exception): pass`),
-        // yet on 3.13 the class records its first line.
-        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
-        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
-      }
-      // Otherwise its methods or class-level statements changed: they are reported on their own.
-    } else if (same_whole()) {
-      if (was.range.start_line != now.range.start_line && !parent_is_function(after, now)) {
-        change = make_change(Rule::moved_only, ChangeKind::moved, now.qualname);
-        change->line_delta = static_cast<int>(now.range.start_line) - static_cast<int>(was.range.start_line);
-      }
-    } else if (now.in_main_guard) {
-      change = make_change(Rule::main_guard_definition, ChangeKind::body_changed, now.qualname);
-    } else if (was.free_variables != now.free_variables) {
-      change = make_change(Rule::free_variables_changed, ChangeKind::body_changed, now.qualname,
-                           describe_free_variable_change(was, now));
-    } else if (was.decorators != now.decorators) {
-      change = make_change(Rule::decorators_changed, ChangeKind::header_changed, now.qualname);
-    } else if (!same_dedented(before, was.range.start_byte, was.body_byte, after, now.range.start_byte,
-                              now.body_byte)) {
-      change = make_change(Rule::signature_changed, ChangeKind::header_changed, now.qualname);
-    } else {
-      change = make_change(parent_is_function(after, now) ? Rule::nested_definition_changed : Rule::body_changed,
-                           ChangeKind::body_changed, now.qualname);
-    }
-    if (change && change->verdict != Verdict::relocate && now.name == "__new__" && now.parent >= 0 &&
-        has_generated_fields(after.definitions[static_cast<std::size_t>(now.parent)])) {
-      // Enum's metaclass made the members with it and put another __new__
-      // in its place: there is no live function to swap.
-      change = make_change(Rule::class_fields_changed, ChangeKind::body_changed, now.qualname, "__new__");
-    }
+    std::optional<Change> change = compare_paired(before, was, after, i);
     if (change) {
       change->old_index = old_index;
       change->new_index = static_cast<int>(i);

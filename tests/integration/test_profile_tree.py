@@ -90,8 +90,10 @@ class ProfileTreeTest(unittest.TestCase):
         first, second = self.wait_workers("probed", 2, "both workers instrumented")[:2]
         os.kill(first, signal.SIGKILL)
         os.kill(self.server.pid, signal.SIGUSR1)  # forks a third worker
-        wait_for(lambda: len(self.server.children()) == 3, 15, "the third worker")
-        third = self.server.children()[2]
+        # The killed worker may be listed until the master reaps it: the
+        # third is the child that is neither of the first two.
+        third = wait_for(lambda: [c for c in self.server.children() if c not in (first, second)][:1], 15,
+                         "the third worker")[0]
         # A fork drops the instrumentation it inherits: pyhot's next pass
         # profiles the new worker itself.
         wait_for(lambda: not self.alive(first), 15, "the first worker to die")
