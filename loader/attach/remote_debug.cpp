@@ -20,6 +20,25 @@ std::string pid_text(int pid) { return "process " + std::to_string(pid); }
 
 // Writes `source`, expired, beside `path` and renames it over: the target
 // opens the script by its path only when it runs the request.
+// A new file at `path` (never an existing one or a link), readable by its
+// owner alone: the target's user reads it as the script.
+Result<Done> write_script(const std::string& path, const std::string& source, uint32_t owner) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+  if (fd < 0) {
+    return make_error(ErrorKind::io, "creating '" + path + "': " + std::strerror(errno));
+  }
+  bool wrote = ::write(fd, source.data(), source.size()) == static_cast<ssize_t>(source.size());
+  if (geteuid() == 0) {
+    (void)fchown(fd, owner, static_cast<gid_t>(-1));
+  }
+  ::close(fd);
+  if (!wrote) {
+    ::unlink(path.c_str());
+    return make_error(ErrorKind::io, "writing '" + path + "'");
+  }
+  return k_done;
+}
+
 bool replace_with_expired(const std::string& path, std::string source, uint32_t owner) {
   auto patch = expiry_patch(source);
   if (!patch) {
@@ -27,16 +46,10 @@ bool replace_with_expired(const std::string& path, std::string source, uint32_t 
   }
   source.replace(patch->offset, patch->bytes.size(), patch->bytes);
   std::string beside = path + ".expired";
-  int fd = ::open(beside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-  if (fd < 0) {
+  if (!write_script(beside, source, owner)) {
     return false;
   }
-  bool wrote = ::write(fd, source.data(), source.size()) == static_cast<ssize_t>(source.size());
-  if (geteuid() == 0) {
-    (void)fchown(fd, owner, static_cast<gid_t>(-1));
-  }
-  ::close(fd);
-  if (!wrote || ::rename(beside.c_str(), path.c_str()) != 0) {
+  if (::rename(beside.c_str(), path.c_str()) != 0) {
     ::unlink(beside.c_str());
     return false;
   }
@@ -105,18 +118,8 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
   }
   std::string host_script = "/proc/" + std::to_string(pid) + "/root" + script;
   std::string source = guarded_bootstrap(bootstrap, token, script, bootstrap_expiry(deadline));
-  int fd = ::open(host_script.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-  if (fd < 0) {
-    return make_error(ErrorKind::io, "creating '" + host_script + "': " + std::strerror(errno));
-  }
-  bool wrote = ::write(fd, source.data(), source.size()) == static_cast<ssize_t>(source.size());
-  if (geteuid() == 0) {
-    (void)fchown(fd, status->real_uid, static_cast<gid_t>(-1));
-  }
-  ::close(fd);
-  if (!wrote) {
-    ::unlink(host_script.c_str());
-    return make_error(ErrorKind::io, "writing '" + host_script + "'");
+  if (auto written = write_script(host_script, source, status->real_uid); !written) {
+    return written.error();
   }
 
   // Freeze every thread: nobody else touches eval_breaker while we set a bit.
