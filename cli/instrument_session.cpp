@@ -232,6 +232,20 @@ Result<PreparedInstrumentation> function_probes(loader::Agent& agent, const std:
   return out;
 }
 
+EventStream event_stream(const StreamCommandOptions& options, std::string what, std::string verb, std::string noun,
+                         std::string subject) {
+  EventStream stream;
+  stream.pid = options.pid;
+  stream.what = std::move(what);
+  stream.verb = std::move(verb);
+  stream.noun = std::move(noun);
+  stream.subject = std::move(subject);
+  stream.count = options.count;
+  stream.duration_seconds = options.duration_seconds;
+  stream.json = options.json;
+  return stream;
+}
+
 int connect_and_stream(bool force, const EventStream& stream) {
   auto process = loader::require_python_process(stream.pid);
   if (!process) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/profile_select.hpp"
+#include "cli/stream_command.hpp"
 #include "loader/agent_api.hpp"
 #include "patch/instrumentation.hpp"
 
@@ -82,6 +83,12 @@ Result<PreparedInstrumentation> function_probes(loader::Agent& agent, const std:
 
 // connect_to_agent(stream.pid), then stream_events; the exit code.
 int connect_and_stream(bool force, const EventStream& stream);
+
+// The stream of one such command: its pid, count, duration and output form
+// from `options`, and the words it is named by; prepare, print and to_json
+// are the caller's.
+EventStream event_stream(const StreamCommandOptions& options, std::string what, std::string verb, std::string noun,
+                         std::string subject);
 
 // Installs the instrumentation, prints its events as they come (reading
 // every 100 ms, which renews the lease) until the count, the duration or

@@ -157,15 +157,9 @@ int run_probe(const ProbeCommandOptions& options) {
     print_error("say what to do at the line: --locals, --print EXPR or --code STATEMENTS", options.json);
     return k_exit_usage;
   }
-  EventStream stream;
-  stream.pid = options.pid;
-  stream.what = "probe";
-  stream.verb = "Probing";
-  stream.noun = options.var.empty() ? "hit" : "assignment";
-  stream.subject = where ? options.target[0] : target_pattern(options.target) + " --var " + options.var;
-  stream.count = options.count;
-  stream.duration_seconds = options.duration_seconds;
-  stream.json = options.json;
+  EventStream stream =
+      event_stream(options, "probe", "Probing", options.var.empty() ? "hit" : "assignment",
+                   where ? options.target[0] : target_pattern(options.target) + " --var " + options.var);
   stream.prepare = [&options, where](loader::Agent& agent, std::int64_t limit) -> Result<PreparedInstrumentation> {
     auto out = where ? line_probe(agent, *where) : variable_probe(agent, options.target, options.var);
     if (!out) {

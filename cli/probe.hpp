@@ -8,23 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "cli/stream_command.hpp"
+
 namespace pyhot::cli {
 
-struct ProbeCommandOptions {
-  int pid = 0;
+struct ProbeCommandOptions : StreamCommandOptions {
   std::vector<std::string> target;  // FILE:LINE, or MODULE [CLASS] FUNCTION with --var
   std::vector<std::string> prints;
   bool locals = false;
   std::string code;
   std::string var;
   std::string filter;
-  std::int64_t count = 0;
-  double duration_seconds = 0;
   int depth = 3;
   int length = 120;
-  bool json = false;
-  bool force = false;
-  double lease_seconds = 5;
 };
 int run_probe(const ProbeCommandOptions& options);
 

@@ -68,15 +68,7 @@ int run_trace(const TraceCommandOptions& options) {
     print_error("trace takes PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
-  EventStream stream;
-  stream.pid = options.pid;
-  stream.what = "trace";
-  stream.verb = "Tracing";
-  stream.noun = "call";
-  stream.subject = target_pattern(options.target);
-  stream.count = options.count;
-  stream.duration_seconds = options.duration_seconds;
-  stream.json = options.json;
+  EventStream stream = event_stream(options, "trace", "Tracing", "call", target_pattern(options.target));
   stream.prepare = [&options](loader::Agent& agent, std::int64_t limit) -> Result<PreparedInstrumentation> {
     // A generator's calls would interleave with its caller's: not traced.
     auto out = function_probes(agent, options.target, patch::ProbeShape::with_statement);

@@ -7,18 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "cli/stream_command.hpp"
+
 namespace pyhot::cli {
 
-struct TraceCommandOptions {
-  int pid = 0;
+struct TraceCommandOptions : StreamCommandOptions {
   std::vector<std::string> target;  // MODULE [CLASS] METHOD
-  std::int64_t count = 0;
   double min_ms = 0;
   int depth = 20;
-  double duration_seconds = 0;
-  bool json = false;
-  bool force = false;
-  double lease_seconds = 5;
 };
 int run_trace(const TraceCommandOptions& options);
 

@@ -95,15 +95,7 @@ int run_watch(const WatchCommandOptions& options) {
     print_error("watch takes PID MODULE [CLASS] METHOD", options.json);
     return k_exit_usage;
   }
-  EventStream stream;
-  stream.pid = options.pid;
-  stream.what = "watch";
-  stream.verb = "Watching";
-  stream.noun = "call";
-  stream.subject = target_pattern(options.target);
-  stream.count = options.count;
-  stream.duration_seconds = options.duration_seconds;
-  stream.json = options.json;
+  EventStream stream = event_stream(options, "watch", "Watching", "call", target_pattern(options.target));
   stream.prepare = [&options](loader::Agent& agent, std::int64_t limit) { return prepare(agent, options, limit); };
   stream.print = print_event;
   stream.to_json = event_json;
