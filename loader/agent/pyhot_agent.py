@@ -874,11 +874,11 @@ def _defined_here(value, module_name, file, qualname):
     this file made under qualname: a function by its code's file and
     name, a class by its module, qualname and a function of this file in
     its body (a class with none cannot be told from one made by a call)."""
-    if isinstance(value, types.FunctionType):
+    if _is_a(value, types.FunctionType):
         code = value.__code__
         return value.__qualname__ == qualname and value.__module__ == module_name \
             and code.co_name == qualname.rsplit('.', 1)[-1] and _is_file(code.co_filename, file)
-    if not isinstance(value, type) or value.__dict__.get('__module__') != module_name \
+    if not _is_a(value, type) or value.__dict__.get('__module__') != module_name \
             or value.__qualname__ != qualname:
         return False
     codes = []
@@ -901,7 +901,7 @@ def _absent_definitions(request, units):
         if key not in named:
             absent.append(key)
             continue
-        if isinstance(value, type):
+        if _is_a(value, type):
             for member, inner in list(value.__dict__.items()):
                 qualname = '%s.%s' % (key, member)
                 if isinstance(member, str) and qualname not in named \
@@ -3625,13 +3625,26 @@ def _is_file(name, file):
     return real == file
 
 
+def _is_a(value, kinds):
+    """isinstance without running the object's code: isinstance falls back
+    to reading value.__class__, which a proxy (werkzeug's LocalProxy, so
+    Flask's `request`) forwards, and which raises outside a request."""
+    return issubclass(type(value), kinds)
+
+
 def _function_codes(value, file, out):
     """Code objects from this file behind a live binding: the function, what
-    it wraps, and the functions a staticmethod, classmethod or property holds."""
-    for part in (value, getattr(value, '__func__', None), getattr(value, 'fget', None),
-                 getattr(value, 'fset', None), getattr(value, 'fdel', None)):
+    it wraps, and the functions a staticmethod, classmethod or property holds.
+    Only the attributes of those built-in types are read: any other object's
+    attribute lookup is user code (__getattr__, properties)."""
+    parts = [value]
+    if _is_a(value, (staticmethod, classmethod)):
+        parts.append(value.__func__)
+    elif _is_a(value, property):
+        parts += [value.fget, value.fset, value.fdel]
+    for part in parts:
         seen = 0
-        while isinstance(part, types.FunctionType) and seen < 20:
+        while _is_a(part, types.FunctionType) and seen < 20:
             if _is_file(part.__code__.co_filename, file):
                 out.append(part.__code__)
             part = part.__dict__.get('__wrapped__')
@@ -3657,7 +3670,7 @@ def _namespace_codes(module, file):
     out = []
     classes = []
     for value in list(module.__dict__.values()):
-        if isinstance(value, type):
+        if _is_a(value, type):
             classes.append(value)
         else:
             _function_codes(value, file, out)
@@ -3668,7 +3681,7 @@ def _namespace_codes(module, file):
             continue
         seen.add(id(cls))
         for value in list(cls.__dict__.values()):
-            if isinstance(value, type):
+            if _is_a(value, type):
                 classes.append(value)
             else:
                 _function_codes(value, file, out)

@@ -58,6 +58,24 @@ APP = {
         class Cart:
             def total(self):
                 return 1
+
+
+        class Proxy:
+            """Like werkzeug's LocalProxy (Flask's `request`): every attribute,
+            __class__ too, is the proxied object's, which outside a request
+            does not exist. pyhot must never look into it."""
+
+            def __getattr__(self, name):
+                calls.append("proxy." + name)
+                raise RuntimeError("Working outside of request context.")
+
+            @property
+            def __class__(self):
+                calls.append("proxy.__class__")
+                raise RuntimeError("Working outside of request context.")
+
+
+        request = Proxy()
         ''',
 }
 
@@ -211,6 +229,16 @@ class DryRunRunsNoCode(SafetyCase):
         done = self.reload(target, "--dry-run")
         self.assertEqual(target.call("app.calls"), "[]", done.stdout + done.stderr)
         self.assertEqual(target.call("app.greet()"), "'hello world'")
+
+    def test_first_touch_reload_looks_into_no_object(self):
+        # The first touch reads the module's bindings to find its code; a
+        # proxy's attribute hooks are user code (and raise outside a request).
+        target = self.start(APP, ["app"], prepared=False)
+        target.edit("app.py", 'return "hello " + name', 'return "hi " + name')
+        done = self.reload(target)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(target.call("app.greet()"), "'hi world'")
+        self.assertEqual(target.call("app.calls"), "[]", done.stdout + done.stderr)
 
 
 class SlowAndIdleClients(SafetyCase):
