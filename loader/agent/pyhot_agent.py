@@ -4234,7 +4234,7 @@ class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
     __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented', 'line_shapes')
 
-    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False):
+    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False, inline_calls=False):
         self.line_shapes = {}
         if not isinstance(raw, dict):
             raise _Failure('protocol', 'a unit is not a JSON object')
@@ -4264,8 +4264,10 @@ class _InstrumentedFunction(object):
         try:
             statements = 'line_probes' in raw or 'variable_probes' in raw
             timing = 'line_timing' in raw
-            if returns or statements or timing:
+            if returns or statements or timing or inline_calls:
                 tree = compile(text, file, 'exec', flags | ast.PyCF_ONLY_AST, True)
+                if inline_calls:
+                    _inline_profile_calls(tree, prefix)
                 if timing:
                     tree = _insert_line_timers(tree, raw, lines, prefix, unit.qualname, self.line_shapes)
                 if statements:
@@ -4392,7 +4394,8 @@ class _Instrumentations(object):
                     session.functions.append(_InstrumentedFunction(
                         raw, request_fields.module_name, request_fields.module, request_fields.file,
                         request_fields.flags, marker + ':', collector.probe,
-                        returns=getattr(collector, 'sees_returns', False)))
+                        returns=getattr(collector, 'sees_returns', False),
+                        inline_calls=getattr(collector, 'inlines_calls', False)))
                 except _Failure as failure:
                     # A function whose live code is not the text sent (or
                     # that is gone) is left alone; the others are probed.
@@ -4525,7 +4528,7 @@ class _ProfileProbe(object):
     thread-local read), the child node of the last parent cached (one tuple,
     so threads never see half of it), self time left to the report. It
     never raises into the program."""
-    __slots__ = ('id', 'local', 'collector', 'last')
+    __slots__ = ('id', 'local', 'collector', 'last', 'clock')
     caught = BaseException
 
     def __init__(self, ident, collector):
@@ -4533,6 +4536,7 @@ class _ProfileProbe(object):
         self.local = collector.local
         self.collector = collector
         self.last = (None, None)
+        self.clock = time.perf_counter
 
     def enter(self, _clock=time.perf_counter):
         try:
@@ -4568,6 +4572,20 @@ class _ProfileProbe(object):
         if elapsed > node[3]:
             node[3] = elapsed
         cell[0] = node[7]
+
+    # What the inlined form (_inline_profile_calls) calls off its fast path:
+    # the first call in a thread, and the first call of a path.
+    absent = AttributeError
+
+    def new_thread(self):
+        return self.collector.new_thread()
+
+    def child(self, cell):
+        current = cell[0]
+        node = current[0].get(self.id)
+        if node is None:
+            node = current[0][self.id] = _new_node(current, self.id)
+        return node
 
     def raised(self):
         try:
@@ -4771,6 +4789,7 @@ class _AsyncContext(object):
 class _ProfileCollector(object):
     """Aggregates calls per thread and path of probed calls: no record per
     call, nothing written anywhere. Recursion is folded when reported."""
+    inlines_calls = True
 
     def __init__(self):
         self.local = threading.local()
@@ -4858,6 +4877,109 @@ class _ProfileCollector(object):
                 del node['children']
             nodes.append(node)
         return nodes
+
+
+# The function profile's probe inlined (ProbeShape::calls as the CLI sends
+# it, `P.enter()` / `try:` / `except P.caught: P.raised(); raise` /
+# `finally: P.exit()`, rewritten in the syntax tree of a plain function): what
+# enter and exit did through the thread-local cell, done by statements over
+# locals of the frame named from the marker, so a call pays no Python call and
+# one thread-local read (bench/README.md, profile):
+#
+#     try:
+#         C = P.local.cell              # the thread's cell
+#     except P.absent:
+#         C = P.new_thread()
+#     U = C[0]                          # the caller's node
+#     N = U[0].get(ID) or P.child(C)    # this path's node
+#     C[0] = N
+#     K = P.clock
+#     S = K()
+#     try:
+#         <body>
+#     except P.caught:
+#         N[4] += 1
+#         raise
+#     finally:
+#         S = K() - S
+#         N[1] += 1
+#         N[2] += S
+#         if S > N[3]:
+#             N[3] = S
+#         C[0] = U
+#
+# Not for a function that reads its locals (`locals()`, `vars()`: it would
+# see these names) nor for generators and coroutines (start/finish): those
+# keep the calls, which count the same.
+_INLINE_ENTER = """try:
+    {C} = {P}.local.cell
+except {P}.absent:
+    {C} = {P}.new_thread()
+{U} = {C}[0]
+{N} = {U}[0].get({ID}) or {P}.child({C})
+{C}[0] = {N}
+{K} = {P}.clock
+{S} = {K}()
+"""
+_INLINE_EXIT = """{S} = {K}() - {S}
+{N}[1] += 1
+{N}[2] += {S}
+if {S} > {N}[3]:
+    {N}[3] = {S}
+{C}[0] = {U}
+"""
+
+
+def _probe_method_call(statement, prefix, method):
+    """The probe constant of `statement` if it is `'<prefix><id>'.method()`."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if isinstance(call, ast.Call) and not call.args and not call.keywords \
+            and isinstance(call.func, ast.Attribute) and call.func.attr == method \
+            and isinstance(call.func.value, ast.Constant) and type(call.func.value.value) is str \
+            and call.func.value.value.startswith(prefix) and call.func.value.value[len(prefix):].isdigit():
+        return call.func.value.value
+    return None
+
+
+def _inline_statements(template, names, constant, line, column):
+    """template's statements with each name and the probe constant put in."""
+    tree = ast.parse(template.format(P='__pyhot_probe__', **names))
+
+    class Probe(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == '__pyhot_probe__':
+                return ast.copy_location(ast.Constant(constant), node)
+            return node
+    return [_placed(Probe().visit(statement), line, column) for statement in tree.body]
+
+
+def _inline_profile_calls(tree, prefix):
+    """Rewrites in tree each plain function's profile calls as statements
+    (see _INLINE_ENTER): the functions that read their locals keep them."""
+    for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+        body = function.body
+        for index, statement in enumerate(body[:-1]):
+            constant = _probe_method_call(statement, prefix, 'enter')
+            wrapped = body[index + 1]
+            if constant is None or not isinstance(wrapped, ast.Try) or len(wrapped.finalbody) != 1 \
+                    or _probe_method_call(wrapped.finalbody[0], prefix, 'exit') != constant \
+                    or len(wrapped.handlers) != 1 or len(wrapped.handlers[0].body) != 2 \
+                    or _probe_method_call(wrapped.handlers[0].body[0], prefix, 'raised') != constant:
+                continue
+            if any(isinstance(n, ast.Name) and n.id in ('locals', 'vars') for n in _own_nodes(function)):
+                break
+            base = _record_name(prefix, function, '_call')
+            names = dict((key, '%s_%s' % (base, key.lower())) for key in 'CUNKS')
+            names['ID'] = constant[len(prefix):]
+            enter = _inline_statements(_INLINE_ENTER, names, constant, statement.lineno, statement.col_offset)
+            exit_call = wrapped.finalbody[0]
+            wrapped.finalbody = _inline_statements(_INLINE_EXIT, names, constant,
+                                                   exit_call.lineno, exit_call.col_offset)
+            raised = wrapped.handlers[0].body[0]
+            wrapped.handlers[0].body[0] = _placed(ast.parse('{N}[4] += 1'.format(**names)).body[0],
+                                                  raised.lineno, raised.col_offset)
+            body[index:index + 1] = enter
+            break
 
 
 # Line profile (`pyhot profile PID --lines`): a unit carries `line_timing`
@@ -5186,9 +5308,9 @@ class _Suspensions(ast.NodeTransformer):
         return node
 
 
-def _record_name(marker, function):
+def _record_name(marker, function, suffix='_lines'):
     """The record's local: from the marker, and not a name function uses."""
-    base = '_' + ''.join(c if c.isalnum() else '_' for c in marker).strip('_') + '_lines'
+    base = '_' + ''.join(c if c.isalnum() else '_' for c in marker).strip('_') + suffix
     used = set(n.id for n in ast.walk(function) if isinstance(n, ast.Name))
     used.update(a.arg for a in ast.walk(function) if isinstance(a, ast.arg))
     name = base
