@@ -5196,6 +5196,14 @@ class _LineTimers(object):
         self.index = index
         self.names = names
         self.size = 1
+        # A `continue` inside a with: the loop's line is timed after the
+        # manager's exit (which is the with line's), from a `finally` around
+        # the outermost with in the loop, told by this local that it is a
+        # continue (`jump`: the loop whose with is being timed).
+        self.jump = None
+        self.jump_name = (names['t'] if names else record) + '_jump'
+        self.jumps = False           # a continue in the with of `jump`
+        self.function_jumps = False  # any: the local is set at the start
 
     def timer(self, line, column):
         index = self.index(line)
@@ -5212,14 +5220,23 @@ class _LineTimers(object):
                 # Statements sharing a line (`a; b`) are one line's hit.
                 out.extend(self.timer(statement.lineno, statement.col_offset))
             if isinstance(statement, ast.Continue) and loop is not None:
-                out.extend(self.timer(loop.lineno, statement.col_offset))
+                if self.jump is loop:
+                    self.jumps = True
+                    out.append(_placed(ast.Assign([ast.Name(self.jump_name, ast.Store())], ast.Constant(1)),
+                                       statement.lineno, statement.col_offset))
+                else:
+                    out.extend(self.timer(loop.lineno, statement.col_offset))
             previous = statement.lineno
-            out.append(statement)
-            if not isinstance(statement, _SCOPES):
-                self.nested(statement, loop)
+            out.append(statement if isinstance(statement, _SCOPES) else self.nested(statement, loop))
         return out
 
     def nested(self, statement, loop):
+        """Times the blocks of statement; returns what takes its place."""
+        outermost_with = isinstance(statement, (ast.With, ast.AsyncWith)) and loop is not None \
+            and self.jump is not loop
+        if outermost_with:
+            outer = (self.jump, self.jumps)
+            self.jump, self.jumps = loop, False
         for field in self.BLOCKS:
             statements = getattr(statement, field, None)
             if isinstance(statements, list) and statements:
@@ -5241,6 +5258,11 @@ class _LineTimers(object):
             inner = ast.Try(statement.body, [], [], self.timer(statement.lineno, first.col_offset))
             inner.lineno, inner.col_offset = first.lineno, first.col_offset
             statement.body = [inner]
+            if outermost_with:
+                jumped = self.jumps
+                self.jump, self.jumps = outer
+                if jumped:
+                    return self.after_jump(statement, loop)
         cases = []
         for case in getattr(statement, 'cases', ()):
             # A case's pattern is tested on its line: a `case _ if <timer>:`
@@ -5252,6 +5274,20 @@ class _LineTimers(object):
             cases.append(case)
         if cases:
             statement.cases = cases
+        return statement
+
+    def after_jump(self, statement, loop):
+        """`try: <with> finally: if J: J = 0; <loop line's timer>`."""
+        line, column = statement.lineno, statement.col_offset
+        jump = lambda context: ast.Name(self.jump_name, context)  # noqa: E731
+        reset = _placed(ast.Assign([jump(ast.Store())], ast.Constant(0)), line, column)
+        check = _placed(ast.If(jump(ast.Load()), [reset], []), line, column)
+        check.body.extend(self.timer(loop.lineno, column))
+        outer = ast.Try([statement], [], [], [check])
+        outer.lineno, outer.col_offset = line, column
+        outer.end_lineno, outer.end_col_offset = statement.end_lineno, statement.end_col_offset
+        self.function_jumps = True
+        return outer
 
     def case_timer(self, line):
         """timer(line) as an expression that is false."""
@@ -5375,10 +5411,14 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
                 '{T}[{l}] += {c}() - {s}\n'.format(**names)).body]
         timed = timers.block(body)
+        if timers.function_jumps:
+            enter = [enter, ast.Assign([ast.Name(timers.jump_name, ast.Store())], ast.Constant(0))]
+        else:
+            enter = [enter]
         wrapped = ast.Try(timed, [], [], exits)
         wrapped.lineno, wrapped.col_offset = first.lineno, first.col_offset
         wrapped.end_lineno, wrapped.end_col_offset = end_line, first.col_offset
-        function.body = doc + [_placed(enter, first.lineno, first.col_offset), wrapped]
+        function.body = doc + [_placed(statement, first.lineno, first.col_offset) for statement in enter] + [wrapped]
         shapes[probe] = (scope, timers.size)
     return ast.fix_missing_locations(tree)
 
