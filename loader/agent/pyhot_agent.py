@@ -4990,7 +4990,9 @@ def _inline_profile_calls(tree, prefix):
 # statement (n: its line less the def line), at the end of a loop's body and
 # before its `continue`s (the loop's own line: its test or next item is
 # timed there), first in an `except` clause, in a `finally` around a
-# `with` body (the manager's exit is the with line's), and in the guard of
+# `with` body (the manager's exit is the with line's; a `continue` in it
+# times the loop's line after that exit, from a `finally` around the
+# outermost with in the loop, _LineTimers.after_jump), and in the guard of
 # a `case _ if ...:` that never matches before each case (its pattern's
 # test is the case line's). The record is a local of
 # the frame, named from the marker (so it clashes with no name of the

@@ -1,6 +1,7 @@
 """pyhot profile --lines against real processes: exact hits per line of a
 known loop (its header once per iteration, nested blocks on their own
-lines), sleep-based line times within 10%, a with's exit on its line, a
+lines), sleep-based line times within 10%, a with's exit on its line (and
+the next item's time on the loop's line after a continue in a with), a
 case's test on its line (3.10+), a generator's and a coroutine's
 suspensions not counted, FILE:FIRST-LAST (the % of the lines shown), the
 text layout, a reload while timed (a second table), a pre-fork server with
