@@ -4247,7 +4247,7 @@ class _InstrumentedFunction(object):
     """One live function and its instrumented code, checked, not yet swapped."""
     __slots__ = ('qualname', 'module', 'function', 'original', 'instrumented', 'line_shapes')
 
-    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False):
+    def __init__(self, raw, module_name, module, file, flags, prefix, probe_of, returns=False, inline_calls=False):
         self.line_shapes = {}
         if not isinstance(raw, dict):
             raise _Failure('protocol', 'a unit is not a JSON object')
@@ -4277,8 +4277,10 @@ class _InstrumentedFunction(object):
         try:
             statements = 'line_probes' in raw or 'variable_probes' in raw
             timing = 'line_timing' in raw
-            if returns or statements or timing:
+            if returns or statements or timing or inline_calls:
                 tree = compile(text, file, 'exec', flags | ast.PyCF_ONLY_AST, True)
+                if inline_calls:
+                    _inline_profile_calls(tree, prefix)
                 if timing:
                     tree = _insert_line_timers(tree, raw, lines, prefix, unit.qualname, self.line_shapes)
                 if statements:
@@ -4405,7 +4407,8 @@ class _Instrumentations(object):
                     session.functions.append(_InstrumentedFunction(
                         raw, request_fields.module_name, request_fields.module, request_fields.file,
                         request_fields.flags, marker + ':', collector.probe,
-                        returns=getattr(collector, 'sees_returns', False)))
+                        returns=getattr(collector, 'sees_returns', False),
+                        inline_calls=getattr(collector, 'inlines_calls', False)))
                 except _Failure as failure:
                     # A function whose live code is not the text sent (or
                     # that is gone) is left alone; the others are probed.
@@ -4538,7 +4541,7 @@ class _ProfileProbe(object):
     thread-local read), the child node of the last parent cached (one tuple,
     so threads never see half of it), self time left to the report. It
     never raises into the program."""
-    __slots__ = ('id', 'local', 'collector', 'last')
+    __slots__ = ('id', 'local', 'collector', 'last', 'clock')
     caught = BaseException
 
     def __init__(self, ident, collector):
@@ -4546,6 +4549,7 @@ class _ProfileProbe(object):
         self.local = collector.local
         self.collector = collector
         self.last = (None, None)
+        self.clock = time.perf_counter
 
     def enter(self, _clock=time.perf_counter):
         try:
@@ -4581,6 +4585,20 @@ class _ProfileProbe(object):
         if elapsed > node[3]:
             node[3] = elapsed
         cell[0] = node[7]
+
+    # What the inlined form (_inline_profile_calls) calls off its fast path:
+    # the first call in a thread, and the first call of a path.
+    absent = AttributeError
+
+    def new_thread(self):
+        return self.collector.new_thread()
+
+    def child(self, cell):
+        current = cell[0]
+        node = current[0].get(self.id)
+        if node is None:
+            node = current[0][self.id] = _new_node(current, self.id)
+        return node
 
     def raised(self):
         try:
@@ -4784,6 +4802,7 @@ class _AsyncContext(object):
 class _ProfileCollector(object):
     """Aggregates calls per thread and path of probed calls: no record per
     call, nothing written anywhere. Recursion is folded when reported."""
+    inlines_calls = True
 
     def __init__(self):
         self.local = threading.local()
@@ -4873,6 +4892,109 @@ class _ProfileCollector(object):
         return nodes
 
 
+# The function profile's probe inlined (ProbeShape::calls as the CLI sends
+# it, `P.enter()` / `try:` / `except P.caught: P.raised(); raise` /
+# `finally: P.exit()`, rewritten in the syntax tree of a plain function): what
+# enter and exit did through the thread-local cell, done by statements over
+# locals of the frame named from the marker, so a call pays no Python call and
+# one thread-local read (bench/README.md, profile):
+#
+#     try:
+#         C = P.local.cell              # the thread's cell
+#     except P.absent:
+#         C = P.new_thread()
+#     U = C[0]                          # the caller's node
+#     N = U[0].get(ID) or P.child(C)    # this path's node
+#     C[0] = N
+#     K = P.clock
+#     S = K()
+#     try:
+#         <body>
+#     except P.caught:
+#         N[4] += 1
+#         raise
+#     finally:
+#         S = K() - S
+#         N[1] += 1
+#         N[2] += S
+#         if S > N[3]:
+#             N[3] = S
+#         C[0] = U
+#
+# Not for a function that reads its locals (`locals()`, `vars()`: it would
+# see these names) nor for generators and coroutines (start/finish): those
+# keep the calls, which count the same.
+_INLINE_ENTER = """try:
+    {C} = {P}.local.cell
+except {P}.absent:
+    {C} = {P}.new_thread()
+{U} = {C}[0]
+{N} = {U}[0].get({ID}) or {P}.child({C})
+{C}[0] = {N}
+{K} = {P}.clock
+{S} = {K}()
+"""
+_INLINE_EXIT = """{S} = {K}() - {S}
+{N}[1] += 1
+{N}[2] += {S}
+if {S} > {N}[3]:
+    {N}[3] = {S}
+{C}[0] = {U}
+"""
+
+
+def _probe_method_call(statement, prefix, method):
+    """The probe constant of `statement` if it is `'<prefix><id>'.method()`."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if isinstance(call, ast.Call) and not call.args and not call.keywords \
+            and isinstance(call.func, ast.Attribute) and call.func.attr == method \
+            and isinstance(call.func.value, ast.Constant) and type(call.func.value.value) is str \
+            and call.func.value.value.startswith(prefix) and call.func.value.value[len(prefix):].isdigit():
+        return call.func.value.value
+    return None
+
+
+def _inline_statements(template, names, constant, line, column):
+    """template's statements with each name and the probe constant put in."""
+    tree = ast.parse(template.format(P='__pyhot_probe__', **names))
+
+    class Probe(ast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id == '__pyhot_probe__':
+                return ast.copy_location(ast.Constant(constant), node)
+            return node
+    return [_placed(Probe().visit(statement), line, column) for statement in tree.body]
+
+
+def _inline_profile_calls(tree, prefix):
+    """Rewrites in tree each plain function's profile calls as statements
+    (see _INLINE_ENTER): the functions that read their locals keep them."""
+    for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
+        body = function.body
+        for index, statement in enumerate(body[:-1]):
+            constant = _probe_method_call(statement, prefix, 'enter')
+            wrapped = body[index + 1]
+            if constant is None or not isinstance(wrapped, ast.Try) or len(wrapped.finalbody) != 1 \
+                    or _probe_method_call(wrapped.finalbody[0], prefix, 'exit') != constant \
+                    or len(wrapped.handlers) != 1 or len(wrapped.handlers[0].body) != 2 \
+                    or _probe_method_call(wrapped.handlers[0].body[0], prefix, 'raised') != constant:
+                continue
+            if any(isinstance(n, ast.Name) and n.id in ('locals', 'vars') for n in _own_nodes(function)):
+                break
+            base = _record_name(prefix, function, '_call')
+            names = dict((key, '%s_%s' % (base, key.lower())) for key in 'CUNKS')
+            names['ID'] = constant[len(prefix):]
+            enter = _inline_statements(_INLINE_ENTER, names, constant, statement.lineno, statement.col_offset)
+            exit_call = wrapped.finalbody[0]
+            wrapped.finalbody = _inline_statements(_INLINE_EXIT, names, constant,
+                                                   exit_call.lineno, exit_call.col_offset)
+            raised = wrapped.handlers[0].body[0]
+            wrapped.handlers[0].body[0] = _placed(ast.parse('{N}[4] += 1'.format(**names)).body[0],
+                                                  raised.lineno, raised.col_offset)
+            body[index:index + 1] = enter
+            break
+
+
 # Line profile (`pyhot profile PID --lines`): a unit carries `line_timing`
 # (PROTOCOL.md, "instrument"), and the agent inserts the timer's calls into
 # the function's syntax tree, each at its statement's own line and column:
@@ -4881,7 +5003,9 @@ class _ProfileCollector(object):
 # statement (n: its line less the def line), at the end of a loop's body and
 # before its `continue`s (the loop's own line: its test or next item is
 # timed there), first in an `except` clause, in a `finally` around a
-# `with` body (the manager's exit is the with line's), and in the guard of
+# `with` body (the manager's exit is the with line's; a `continue` in it
+# times the loop's line after that exit, from a `finally` around the
+# outermost with in the loop, _LineTimers.after_jump), and in the guard of
 # a `case _ if ...:` that never matches before each case (its pattern's
 # test is the case line's). The record is a local of
 # the frame, named from the marker (so it clashes with no name of the
@@ -5087,6 +5211,14 @@ class _LineTimers(object):
         self.index = index
         self.names = names
         self.size = 1
+        # A `continue` inside a with: the loop's line is timed after the
+        # manager's exit (which is the with line's), from a `finally` around
+        # the outermost with in the loop, told by this local that it is a
+        # continue (`jump`: the loop whose with is being timed).
+        self.jump = None
+        self.jump_name = (names['t'] if names else record) + '_jump'
+        self.jumps = False           # a continue in the with of `jump`
+        self.function_jumps = False  # any: the local is set at the start
 
     def timer(self, line, column):
         index = self.index(line)
@@ -5103,14 +5235,23 @@ class _LineTimers(object):
                 # Statements sharing a line (`a; b`) are one line's hit.
                 out.extend(self.timer(statement.lineno, statement.col_offset))
             if isinstance(statement, ast.Continue) and loop is not None:
-                out.extend(self.timer(loop.lineno, statement.col_offset))
+                if self.jump is loop:
+                    self.jumps = True
+                    out.append(_placed(ast.Assign([ast.Name(self.jump_name, ast.Store())], ast.Constant(1)),
+                                       statement.lineno, statement.col_offset))
+                else:
+                    out.extend(self.timer(loop.lineno, statement.col_offset))
             previous = statement.lineno
-            out.append(statement)
-            if not isinstance(statement, _SCOPES):
-                self.nested(statement, loop)
+            out.append(statement if isinstance(statement, _SCOPES) else self.nested(statement, loop))
         return out
 
     def nested(self, statement, loop):
+        """Times the blocks of statement; returns what takes its place."""
+        outermost_with = isinstance(statement, (ast.With, ast.AsyncWith)) and loop is not None \
+            and self.jump is not loop
+        if outermost_with:
+            outer = (self.jump, self.jumps)
+            self.jump, self.jumps = loop, False
         for field in self.BLOCKS:
             statements = getattr(statement, field, None)
             if isinstance(statements, list) and statements:
@@ -5132,6 +5273,11 @@ class _LineTimers(object):
             inner = ast.Try(statement.body, [], [], self.timer(statement.lineno, first.col_offset))
             inner.lineno, inner.col_offset = first.lineno, first.col_offset
             statement.body = [inner]
+            if outermost_with:
+                jumped = self.jumps
+                self.jump, self.jumps = outer
+                if jumped:
+                    return self.after_jump(statement, loop)
         cases = []
         for case in getattr(statement, 'cases', ()):
             # A case's pattern is tested on its line: a `case _ if <timer>:`
@@ -5143,6 +5289,20 @@ class _LineTimers(object):
             cases.append(case)
         if cases:
             statement.cases = cases
+        return statement
+
+    def after_jump(self, statement, loop):
+        """`try: <with> finally: if J: J = 0; <loop line's timer>`."""
+        line, column = statement.lineno, statement.col_offset
+        jump = lambda context: ast.Name(self.jump_name, context)  # noqa: E731
+        reset = _placed(ast.Assign([jump(ast.Store())], ast.Constant(0)), line, column)
+        check = _placed(ast.If(jump(ast.Load()), [reset], []), line, column)
+        check.body.extend(self.timer(loop.lineno, column))
+        outer = ast.Try([statement], [], [], [check])
+        outer.lineno, outer.col_offset = line, column
+        outer.end_lineno, outer.end_col_offset = statement.end_lineno, statement.end_col_offset
+        self.function_jumps = True
+        return outer
 
     def case_timer(self, line):
         """timer(line) as an expression that is false."""
@@ -5199,9 +5359,9 @@ class _Suspensions(ast.NodeTransformer):
         return node
 
 
-def _record_name(marker, function):
+def _record_name(marker, function, suffix='_lines'):
     """The record's local: from the marker, and not a name function uses."""
-    base = '_' + ''.join(c if c.isalnum() else '_' for c in marker).strip('_') + '_lines'
+    base = '_' + ''.join(c if c.isalnum() else '_' for c in marker).strip('_') + suffix
     used = set(n.id for n in ast.walk(function) if isinstance(n, ast.Name))
     used.update(a.arg for a in ast.walk(function) if isinstance(a, ast.arg))
     name = base
@@ -5266,10 +5426,14 @@ def _insert_line_timers(tree, raw, lines, prefix, qualname, shapes):
             exits = [_placed(statement, end_line, first.col_offset) for statement in ast.parse(
                 '{T}[{l}] += {c}() - {s}\n'.format(**names)).body]
         timed = timers.block(body)
+        if timers.function_jumps:
+            enter = [enter, ast.Assign([ast.Name(timers.jump_name, ast.Store())], ast.Constant(0))]
+        else:
+            enter = [enter]
         wrapped = ast.Try(timed, [], [], exits)
         wrapped.lineno, wrapped.col_offset = first.lineno, first.col_offset
         wrapped.end_lineno, wrapped.end_col_offset = end_line, first.col_offset
-        function.body = doc + [_placed(enter, first.lineno, first.col_offset), wrapped]
+        function.body = doc + [_placed(statement, first.lineno, first.col_offset) for statement in enter] + [wrapped]
         shapes[probe] = (scope, timers.size)
     return ast.fix_missing_locations(tree)
 

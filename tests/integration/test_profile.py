@@ -48,6 +48,10 @@ def broken():
     return 1 / 0
 
 
+def described(a, b):
+    return sorted(locals())
+
+
 @logged
 def decorated(x):
     return x + 1
@@ -155,7 +159,7 @@ def in_threads(count):
 '''
 
 NAMES = ["run", "step", "nap", "fail", "broken", "decorated", "fib", "outer", "one_liner", "in_threads", "squares",
-         "drain", "failing", "fetch", "gather", "run_async", "tabbed", "narrow"]
+         "drain", "failing", "fetch", "gather", "run_async", "tabbed", "narrow", "described"]
 SETUP = '''
 import builtins
 import work
@@ -206,6 +210,8 @@ class ProfileTest(TargetTestCase):
         process = self.profile("work.**", "--json")
         self.assertEqual(self.target.call("work.run(5)"), "41")
         self.assertIn("ZeroDivisionError", self.target.call_error("work.broken()")["error"])
+        # A function that reads its locals sees only its own names while profiled.
+        self.assertEqual(self.target.call("work.described(1, 2)"), "['a', 'b']")
         out, _ = self.finish(process)
         self.assertEqual(self.target.call(RESTORED), "True")
         document = json.loads(out)
@@ -218,6 +224,7 @@ class ProfileTest(TargetTestCase):
         self.assertEqual(nodes[("work.run", "work.step", "work.fail")]["raised"], 1)
         self.assertEqual(nodes[("work.run", "work.step")]["raised"], 0)
         self.assertEqual(nodes[("work.broken",)]["raised"], 1)
+        self.assertEqual(nodes[("work.described",)]["hits"], 1)
         for name in ("work.Shop.make", "work.Shop.price", "work.Shop.tax", "work.Shop.name", "work.decorated",
                      "work.outer", "work.one_liner"):
             self.assertEqual(nodes[("work.run", name)]["hits"], 1, name)

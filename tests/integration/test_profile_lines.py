@@ -1,6 +1,7 @@
 """pyhot profile --lines against real processes: exact hits per line of a
 known loop (its header once per iteration, nested blocks on their own
-lines), sleep-based line times within 10%, a with's exit on its line, a
+lines), sleep-based line times within 10%, a with's exit on its line (and
+the next item's time on the loop's line after a continue in a with), a
 case's test on its line (3.10+), a generator's and a coroutine's
 suspensions not counted, FILE:FIRST-LAST (the % of the lines shown), the
 text layout, a reload while timed (a second table), a pre-fork server with
@@ -87,6 +88,32 @@ def guarded(flag):
     return 3
 
 
+class SlowItems:
+    """n items, each 50 ms to get (and 50 ms to find there is no more)."""
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        time.sleep(0.05)
+        if self.n == 0:
+            raise StopIteration
+        self.n -= 1
+        return self.n
+
+
+def skipping(n):
+    total = 0
+    for i in SlowItems(n):
+        with Slow():
+            if i % 2 == 0:
+                continue
+            total += i
+    return total
+
+
 async def fetch(i):
     time.sleep(0.05)
     await asyncio.sleep(0.2)
@@ -111,7 +138,7 @@ def described(a, b):
 x = 1
 '''
 
-NAMES = ["loop", "naps", "chunks", "consume", "guarded", "fetch", "gather"]
+NAMES = ["loop", "naps", "chunks", "consume", "guarded", "skipping", "fetch", "gather"]
 SETUP = '''
 import builtins
 import busy
@@ -308,6 +335,22 @@ class LineProfileTest(TargetTestCase):
         self.assertGreaterEqual(lines[first]["total_ms"], 200 * 0.99)
         self.assertLess(lines[first]["total_ms"], 200 * 1.1)
         self.assertNotIn(second, lines)
+
+    def test_continue_in_a_with_times_the_next_item_on_the_loop_line(self):
+        process = self.profile("busy", "skipping", "--json", watched="skipping")
+        self.assertEqual(self.target.call("busy.skipping(4)"), "4")
+        _, lines = self.lines(self.finish(process), "busy.skipping")
+        header = line_of("for i in SlowItems(n):")
+        with_line = line_of("with Slow():", header)
+        # Five items got (the last finds none), 50 ms each, on the for line,
+        # also after the two `continue`s; four exits of 100 ms on the with line.
+        self.assertEqual(lines[header]["hits"], 5, out_of(lines))
+        self.assertEqual(lines[with_line]["hits"], 8, out_of(lines))
+        self.assertGreaterEqual(lines[header]["total_ms"], 250 * 0.99, out_of(lines))
+        self.assertLess(lines[header]["total_ms"], 250 * 1.1, out_of(lines))
+        self.assertGreaterEqual(lines[with_line]["total_ms"], 400 * 0.99, out_of(lines))
+        self.assertLess(lines[with_line]["total_ms"], 400 * 1.1, out_of(lines))
+        self.assertEqual(lines[line_of("continue", header)]["hits"], 2, out_of(lines))
 
     def test_match_cases_are_timed_on_their_own_lines(self):
         if self.target.call("__import__('sys').version_info >= (3, 10)") != "True":
