@@ -374,12 +374,42 @@ class _SwitchBoost(object):
         self.saved = None
 
 
-def _send_frame(conn, message):
+def _frame_bytes(message):
     body = json.dumps(message).encode('utf-8')
+    return struct.pack('>I', len(body)) + body
+
+
+def _send_frame(conn, message):
     # Since 3.5 the socket timeout bounds the whole sendall: a client that
     # does not read cannot hold the connection either.
     conn.settimeout(_timeout())
-    conn.sendall(struct.pack('>I', len(body)) + body)
+    conn.sendall(_frame_bytes(message))
+
+
+def _send_until(conn, data, until):
+    """Sends data until the time.monotonic() value until; what is still
+    unsent then (empty when it all went)."""
+    view = memoryview(data)
+    while view:
+        left = until - time.monotonic()
+        if left <= 0:
+            break
+        conn.settimeout(left)
+        try:
+            view = view[conn.send(view):]
+        except socket.timeout:
+            break
+    return view
+
+
+class _Unsent(object):
+    """A reply the client did not take in time on the accepting thread: the
+    connection's own thread sends the rest."""
+    __slots__ = ('rest', 'more')
+
+    def __init__(self, rest, more):
+        self.rest = rest
+        self.more = more
 
 
 def _peer_uid(conn):
@@ -3305,6 +3335,9 @@ class _Agent(object):
         self.error = None
         self.dispatch_lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # Connections waiting for a client's next request, and since when:
+        # the oldest is closed when a new client finds every slot taken.
+        self.idle = {}
         self.boost = _SwitchBoost()
         # The process this state belongs to, and in a forked child, who
         # claimed taking it over (see become_child).
@@ -3410,7 +3443,7 @@ class _Agent(object):
             return
         inherited = self.listener
         fresh = {'lock': threading.Lock(), 'dispatch_lock': threading.Lock(),
-                 'slots': threading.BoundedSemaphore(MAX_CONNECTIONS), 'listener': None, 'thread': None,
+                 'slots': threading.BoundedSemaphore(MAX_CONNECTIONS), 'idle': {}, 'listener': None, 'thread': None,
                  'path': None, 'pid': None, 'home': os.getpid(), 'children': {os.getpid(): token}}
         # One C-level call: another thread sees the parent's state or the
         # child's, never half of each.
@@ -3437,7 +3470,9 @@ class _Agent(object):
             _debug('cannot read the loaded modules: %s' % _exception_text(exc))
         try:
             while True:
-                self.slots.acquire()
+                if not self.slots.acquire(False):
+                    self.close_oldest_idle()
+                    self.slots.acquire()
                 try:
                     conn, _ = listener.accept()
                 except OSError as exc:
@@ -3468,16 +3503,20 @@ class _Agent(object):
             if not _peer_allowed(conn):
                 return False
             reader = _FrameReader(conn, _timeout())
+            unsent = None
             while True:
                 outcome = self.serve_request(conn, reader, time.monotonic() + ACCEPT_WAIT)
                 if outcome is _PENDING:
+                    break
+                if type(outcome) is _Unsent:
+                    unsent = outcome
                     break
                 if not outcome:
                     return False
         except BaseException as exc:
             _debug('connection: %s' % _exception_text(exc))
             return False
-        thread = threading.Thread(target=self.serve_connection, args=(conn, listener, reader),
+        thread = threading.Thread(target=self.serve_connection, args=(conn, listener, reader, unsent),
                                   name=CONNECTION_THREAD_NAME)
         thread.daemon = True
         try:
@@ -3494,8 +3533,27 @@ class _Agent(object):
             pass
         self.slots.release()
 
-    def serve_connection(self, conn, listener, reader):
+    def close_oldest_idle(self):
+        """Every slot is taken: the connection idle longest gives its own up
+        (its thread sees the end of the stream and closes it), so that clients
+        that connect and say nothing cannot keep a new one out."""
         try:
+            conn = min(list(self.idle.items()), key=lambda item: item[1])[0]
+        except ValueError:
+            return  # none idle: wait for a slot as before
+        self.idle.pop(conn, None)
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def serve_connection(self, conn, listener, reader, unsent=None):
+        try:
+            if unsent is not None:
+                conn.settimeout(_timeout())
+                conn.sendall(unsent.rest)
+                if not unsent.more:
+                    return
             self.handle(conn, reader)
         except BaseException as exc:
             _debug('connection: %s' % _exception_text(exc))
@@ -3518,8 +3576,12 @@ class _Agent(object):
                     self.boost.leave()
                     boosted = False
                 if not boosted:
-                    if not reader.wait(reader.timeout):
-                        return
+                    self.idle[conn] = time.monotonic()
+                    try:
+                        if not reader.wait(reader.timeout):
+                            return
+                    finally:
+                        self.idle.pop(conn, None)
                     self.boost.enter()
                     boosted = True
                 if not self.serve_request(conn, reader):
@@ -3545,9 +3607,18 @@ class _Agent(object):
         with self.dispatch_lock:
             reply = self.operations.dispatch(body)
         try:
-            _send_frame(conn, reply)
+            frame = _frame_bytes(reply)
         except (TypeError, ValueError) as exc:
-            _send_frame(conn, _error_reply(reply.get('id'), 'internal', _exception_text(exc)))
+            frame = _frame_bytes(_error_reply(reply.get('id'), 'internal', _exception_text(exc)))
+        if give_up is None:
+            conn.settimeout(_timeout())
+            conn.sendall(frame)
+            return not self.stop_requested
+        # On the accepting thread: a client that does not take its reply at
+        # once gets the rest from a thread of its own.
+        rest = _send_until(conn, frame, time.monotonic() + ACCEPT_WAIT)
+        if rest:
+            return _Unsent(rest, not self.stop_requested)
         return not self.stop_requested
 
 

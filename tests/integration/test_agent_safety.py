@@ -296,6 +296,54 @@ class SlowAndIdleClients(SafetyCase):
         self.assertLess(elapsed, 8.0)
         self.assert_agent_answers(target)
 
+    def test_a_client_that_reads_its_replies_slowly_does_not_block_others(self):
+        # Pipelined requests whose replies fill the socket, read 4 KiB every
+        # 250 ms: the agent's replies to it must not hold the others (every
+        # `pyhot history` failed after 10 s with "the agent did not answer").
+        target = self.start_app()
+        slow = RawClient(agent_socket(target), timeout=60)
+        self.addCleanup(slow.close)
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+
+        def send_requests():
+            try:
+                for request in range(1000):
+                    slow.send({"v": 1, "id": request, "op": "snapshot", "module": "app", "source": True})
+            except OSError:
+                pass  # the agent may give up on this client: that is its right
+
+        def read_slowly():
+            try:
+                while not stop.wait(0.25):
+                    slow.sock.recv(4096)
+            except OSError:
+                pass
+
+        threading.Thread(target=send_requests, daemon=True).start()
+        threading.Thread(target=read_slowly, daemon=True).start()
+        time.sleep(0.5)  # the agent is sending to it by now
+        for attempt in range(3):
+            start = time.monotonic()
+            done = pyhot("history", target.pid, timeout=30)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertLess(time.monotonic() - start, 3.0)
+
+    def test_more_idle_connections_than_the_agent_serves_at_once(self):
+        # 300 connected clients that never send anything, more than the
+        # agent's 256 at once: `pyhot history` failed after 10 s.
+        target = self.start_app()
+        path = agent_socket(target)
+        clients = []
+        self.addCleanup(lambda: [c.close() for c in clients])
+        for _ in range(300):
+            clients.append(RawClient(path, timeout=60))
+        start = time.monotonic()
+        done = pyhot("history", target.pid, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertLess(time.monotonic() - start, 8.0)
+        self.assert_agent_answers(target)
+
     def test_two_hundred_connections_at_once(self):
         target = self.start_app()
         path = agent_socket(target)
