@@ -1,8 +1,6 @@
 #include "patch/live_patch.hpp"
 
 #include <algorithm>
-#include <functional>
-#include <future>
 
 #include "differ/rules.hpp"
 #include "parser/parser.hpp"
@@ -109,9 +107,8 @@ struct ParsedVersions {
 
 // The live text: by its hash from the parsed cache when pyhot parsed it
 // before (the text then never crosses the socket), else from the agent.
-// `while_proving` runs just before the agent is asked to prove a baseline.
 Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleLocation& where,
-                                             ParsedVersions& versions, const std::function<void()>& while_proving) {
+                                             ParsedVersions& versions) {
   auto live = where.snapshot ? Result<loader::LiveSnapshot>(*where.snapshot) : agent.snapshot_hash(where.module);
   if (!live) {
     return live.error();
@@ -122,7 +119,6 @@ Result<std::optional<std::string>> live_text(loader::Agent& agent, const ModuleL
     }
     // Never patched and no record of the import: the imported text proven
     // among the candidates pyhot can see (the agent records it).
-    while_proving();
     return recover_baseline(agent, where, &versions.bytecode_cache);
   }
   if (auto entry = ParsedCache().open_by_hash(*live->hash)) {
@@ -147,60 +143,15 @@ Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const Mod
   return recover_baseline(agent, where);
 }
 
-// parse_versions() on first contact when the new text was parsed while the
-// agent proved `proven` (or found no baseline): what it gives, the same
-// SourceFiles (reparse_from() of a text equals parse_source() of it).
-Result<ParsedVersions> parse_versions_of_proven(const ModuleLocation& where, const std::string& new_text,
-                                                Result<parser::SourceFile> file,
-                                                const std::optional<std::string>& proven, ParsedVersions versions,
-                                                bool utf8_checked) {
-  if (!utf8_checked) {
-    if (auto error = util::utf8_error(where.file, new_text)) {
-      return *error;
-    }
-  }
-  if (!file) {
-    return file.error();
-  }
-  if (proven) {
-    // A text pyhot applied before (in another process) is in the parsed cache.
-    auto live = ParsedCache().load(*proven, where.file);
-    if (!live) {
-      auto parsed = parser::reparse_from(*file, *proven, where.file);
-      if (!parsed) {
-        return parsed.error();
-      }
-      live = std::move(*parsed);
-    }
-    versions.live = std::move(*live);
-  }
-  versions.file = std::move(*file);
-  return versions;
-}
-
 // `windowed`: the caller takes an EditWindow in place of whole files.
 // `utf8_checked` false: new_text is refused unless it is UTF-8 (the
 // window checks only its own bytes, the rest being the live text's).
 Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
                                       bool windowed = false, bool utf8_checked = true) {
   ParsedVersions versions;
-  // First contact in an attached process: the agent proves a baseline by
-  // compiling the candidates (hundreds of milliseconds for a large module)
-  // while this process would only wait. The new text, which is parsed whole
-  // on first contact anyway, is parsed meanwhile; the proven text is then
-  // parsed as an edit of it, at the cost of what the edit touches.
-  std::future<Result<parser::SourceFile>> new_text_parse;
-  auto parse_new_text = [&] {
-    new_text_parse =
-        std::async(std::launch::async, [&new_text, &where] { return parser::parse_source(new_text, where.file); });
-  };
-  auto snapshot = live_text(agent, where, versions, parse_new_text);
+  auto snapshot = live_text(agent, where, versions);
   if (!snapshot) {
     return snapshot.error();
-  }
-  if (new_text_parse.valid()) {
-    return parse_versions_of_proven(where, new_text, new_text_parse.get(), *snapshot, std::move(versions),
-                                    utf8_checked);
   }
   if (versions.entry && windowed) {
     if (auto window = edit_window(*versions.entry, new_text, where.file)) {

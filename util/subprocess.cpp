@@ -17,13 +17,6 @@ Result<Completed> run_capture(const std::vector<std::string>& argv, const std::s
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(exec_pipe, O_CLOEXEC) != 0) {
     return make_error(ErrorKind::io, std::string("pipe: ") + std::strerror(errno));
   }
-  // Built before fork(): the child of a process with other threads (a
-  // parse running while the agent proves a baseline) allocates nothing.
-  std::vector<char*> args;
-  for (const auto& arg : argv) {
-    args.push_back(const_cast<char*>(arg.c_str()));
-  }
-  args.push_back(nullptr);
   pid_t child = fork();
   if (child < 0) {
     return make_error(ErrorKind::io, std::string("fork: ") + std::strerror(errno));
@@ -34,6 +27,11 @@ Result<Completed> run_capture(const std::vector<std::string>& argv, const std::s
     if (!directory.empty() && chdir(directory.c_str()) != 0) {
       _exit(127);
     }
+    std::vector<char*> args;
+    for (const auto& arg : argv) {
+      args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
     execvp(args[0], args.data());
     int saved = errno;
     [[maybe_unused]] auto ignored = write(exec_pipe[1], &saved, sizeof saved);
