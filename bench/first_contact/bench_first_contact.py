@@ -95,6 +95,9 @@ def run_case(args, record, committed, bytecode=False, shared_text=False):
     have one text, as the workers of a pre-fork server do, and the first
     reload of the first module (which parses it) is left out."""
     directory = tempfile.mkdtemp(prefix="pyhot-first-")
+    # A parsed cache of the case's own: what an earlier case or run parsed is not there.
+    saved_cache = os.environ.get("PYHOT_CACHE_DIR")
+    os.environ["PYHOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="parsed-", dir=directory)
     try:
         names = ["big%02d" % i for i in range(args.runs + (1 if shared_text else 0))]
         text = gen_module.generate(args.functions)
@@ -118,6 +121,10 @@ def run_case(args, record, committed, bytecode=False, shared_text=False):
         finally:
             target.stop()
     finally:
+        if saved_cache is None:
+            del os.environ["PYHOT_CACHE_DIR"]
+        else:
+            os.environ["PYHOT_CACHE_DIR"] = saved_cache
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -139,6 +146,7 @@ def main():
     cases = (("import record (pyhot run)", True, False, False, False),
              ("proven from git (no import record)", False, True, False, False),
              ("git, a text an earlier first reload parsed", False, True, False, True),
+             ("import record, likewise", True, False, False, True),
              ("proven by the .pyc (attached, no git)", True, False, True, False),
              ("no baseline (compared with live code)", False, False, False, False))
     for label, record, committed, bytecode, shared_text in cases:
