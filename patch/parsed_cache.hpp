@@ -1,6 +1,7 @@
-// The SourceFiles pyhot made of the texts it applied, kept on disk by the
-// hash of their text, so the next reload loads what is live instead of
-// parsing it again (the CLI is a new process every time).
+// The SourceFiles pyhot made of the texts it applied (and of the imported
+// texts first reloads parsed whole), kept on disk by the hash of their
+// text, so the next reload loads what is live instead of parsing it again
+// (the CLI is a new process every time).
 //
 // An entry is laid out so that a steady reload needs none of it decoded
 // but the few top-level statements its edit touches: the text, then each

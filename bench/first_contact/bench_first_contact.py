@@ -86,17 +86,24 @@ def reload(args, target, path, value):
     return (t1 - t0) * 1000.0, target.stall_ms(t0, t1)
 
 
-def run_case(args, record, committed, bytecode=False):
+def run_case(args, record, committed, bytecode=False, shared_text=False):
     """(first reload samples, steady-state samples): one fresh module per first
     reload. bytecode: the modules are imported from their .pyc and the agent
-    is attached (by `pyhot history`, which waits for it) before the edits."""
+    is attached (by `pyhot history`, which waits for it) before the edits.
+    Each module's text is its own (a last comment line), so that no first
+    reload finds the imported text in the parsed cache; shared_text: all
+    have one text, as the workers of a pre-fork server do, and the first
+    reload of the first module (which parses it) is left out."""
     directory = tempfile.mkdtemp(prefix="pyhot-first-")
+    # A parsed cache of the case's own: what an earlier case or run parsed is not there.
+    saved_cache = os.environ.get("PYHOT_CACHE_DIR")
+    os.environ["PYHOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="parsed-", dir=directory)
     try:
-        names = ["big%02d" % i for i in range(args.runs)]
+        names = ["big%02d" % i for i in range(args.runs + (1 if shared_text else 0))]
         text = gen_module.generate(args.functions)
         for name in names:
             with open(os.path.join(directory, name + ".py"), "w") as handle:
-                handle.write(text)
+                handle.write(text if shared_text else text + "# %s %s\n" % (name, directory))
         if committed:
             git(directory, "init", "-q")
             git(directory, "add", ".")
@@ -110,10 +117,14 @@ def run_case(args, record, committed, bytecode=False):
                 path = os.path.join(directory, name + ".py")
                 first.append(reload(args, target, path, 1000 + index))
                 steady.append(reload(args, target, path, 2000 + index))
-            return first, steady
+            return (first[1:], steady[1:]) if shared_text else (first, steady)
         finally:
             target.stop()
     finally:
+        if saved_cache is None:
+            del os.environ["PYHOT_CACHE_DIR"]
+        else:
+            os.environ["PYHOT_CACHE_DIR"] = saved_cache
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -132,12 +143,14 @@ def main():
     parser.add_argument("--functions", type=int, default=gen_module.N_FUNCTIONS)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    cases = (("import record (pyhot run)", True, False, False),
-             ("proven from git (no import record)", False, True, False),
-             ("proven by the .pyc (attached, no git)", True, False, True),
-             ("no baseline (compared with live code)", False, False, False))
-    for label, record, committed, bytecode in cases:
-        first, steady = run_case(args, record, committed, bytecode)
+    cases = (("import record (pyhot run)", True, False, False, False),
+             ("proven from git (no import record)", False, True, False, False),
+             ("git, a text an earlier first reload parsed", False, True, False, True),
+             ("import record, likewise", True, False, False, True),
+             ("proven by the .pyc (attached, no git)", True, False, True, False),
+             ("no baseline (compared with live code)", False, False, False, False))
+    for label, record, committed, bytecode, shared_text in cases:
+        first, steady = run_case(args, record, committed, bytecode, shared_text)
         print("%-40s first:  %s" % (label, summary(first)))
         print("%-40s steady: %s" % ("", summary(steady)))
         print("%-40s first / steady end to end (medians): %.2fx" % (

@@ -5,7 +5,9 @@ statement it cannot tell is new and says what it could not compare.
 
 Also runs the edit pairs of testdata/first_contact/ as first and as second
 reload and prints both pass counts, which must be equal."""
+import json
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -330,6 +332,64 @@ class FromEditorBackup(TargetTestCase):
         self.assertEqual(target.call("counter.price(2)"), "5")
 
 
+class FromEditorBackupAlone(TargetTestCase):
+    """Attached, no git, no .pyc, and a module whose import ran side effects:
+    when only `app.py~` holds the imported text, the first reload is what a
+    later one is (the same changes, none compared with the live code, no
+    module-level statement run); a backup of another text changes nothing
+    of what a reload without a baseline does."""
+
+    def setUp(self):
+        self.target = self.start({"app.py": APP}, ["app"], prepared=False)
+        self.assertFalse(os.path.exists(self.target.path("__pycache__")))
+        self.assertNotEqual(subprocess.run(["git", "rev-parse"], cwd=self.target.dir, capture_output=True).returncode,
+                            0, "the target's directory must not be in a git work tree")
+
+    def write_backup(self, text):
+        with open(self.target.path("app.py~"), "w") as backup:
+            backup.write(text)
+
+    def reload(self):
+        done = pyhot("reload", "--json", self.target.pid, self.target.path("app.py"), check=0)
+        return json.loads(done.stdout)
+
+    def changes(self, outcome):
+        """What was done, to what (a statement's values left out: each reload sets other numbers)."""
+        return sorted((re.sub(r"\d+", "N", c["qualname"]), c["verdict"], c["status"]) for c in outcome["changes"])
+
+    def ran(self):
+        with open(self.target.path("ran.log")) as handle:
+            return handle.read().split()
+
+    def test_the_first_reload_is_a_later_one(self):
+        with open(self.target.path("app.py")) as source:
+            self.write_backup(source.read())
+        self.target.edit("app.py", "RATE = 2", "RATE = 3")
+        self.target.edit("app.py", "return 1", "return 2")
+        first = self.reload()
+        self.assertEqual(self.target.call("(app.RATE, app.f(), app.Cart().total(10))"), "(3, 2, 15)")
+        self.target.edit("app.py", "RATE = 3", "RATE = 4")
+        self.target.edit("app.py", "return 2", "return 3")
+        later = self.reload()
+        self.assertEqual(self.target.call("(app.RATE, app.f(), app.Cart().total(10))"), "(4, 3, 20)")
+        for outcome in (first, later):
+            self.assertFalse(outcome["first_touch"], outcome)
+            self.assertEqual(outcome["not_compared"], [], outcome)
+        self.assertEqual(self.changes(first), self.changes(later))
+        self.assertEqual(self.changes(first), [("<module>: RATE = N", "reexec", "applied"), ("f", "swap", "applied")])
+        # `_tmp = os.system(...)` (then `del`'d) and `LATE = os.system(...)` ran once, at import.
+        self.assertEqual(self.ran(), ["import", "late"])
+
+    def test_a_backup_of_another_text_is_not_the_baseline(self):
+        self.write_backup(APP.replace("return 1", "return 10"))
+        self.target.edit("app.py", "return 1", "return 2")
+        first = self.reload()
+        self.assertTrue(first["first_touch"], first)
+        self.assertNotEqual(first["not_compared"], [], first)
+        self.assertEqual(self.target.call("app.f()"), "2")
+        self.assertEqual(self.ran(), ["import", "late"])
+
+
 class ImportedCopies(TargetTestCase):
     """`from config import RATE` in another module is a copy: a re-bound
     RATE is updated there too where the copy still holds the old object."""
@@ -470,8 +530,9 @@ for_each_interpreter(RevertWhileRunning, globals())
 for_each_interpreter(ImportedCopies, globals())
 for_each_interpreter(FromBytecodeCache, globals())
 for_each_interpreter(FromEditorBackup, globals())
+for_each_interpreter(FromEditorBackupAlone, globals())
 del FirstContact, FirstContactAttached, WithoutBaseline, Corpus, RevertWhileRunning, ImportedCopies, FromBytecodeCache
-del FromEditorBackup
+del FromEditorBackup, FromEditorBackupAlone
 
 if __name__ == "__main__":
     unittest.main()
