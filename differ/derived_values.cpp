@@ -84,8 +84,14 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
   // is read from every scope, a class-level one only in its class body.
   std::map<std::pair<std::string, std::string>, std::size_t> rerun;
   std::set<int> changed;
+  // A class the patch adds runs its whole body when it is defined: its
+  // statements read the new names then, and are no re-runs of their own.
+  std::set<std::string> added_classes;
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const Change& change = changes[i];
+    if (!change.is_statement && change.kind == ChangeKind::added) {
+      added_classes.insert(change.qualname);
+    }
     if (!change.is_statement || change.new_index < 0) {
       continue;
     }
@@ -101,10 +107,21 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
   if (rerun.empty()) {
     return;
   }
+  auto in_added_class = [&](std::string scope) {
+    while (!scope.empty()) {
+      if (added_classes.count(scope) != 0) {
+        return true;
+      }
+      auto dot = scope.rfind('.');
+      scope = dot == std::string::npos ? std::string() : scope.substr(0, dot);
+    }
+    return false;
+  };
   std::map<std::size_t, std::vector<std::string>> stale;  // change -> statements that keep derived values
   for (std::size_t index = 0; index < after.statements.size(); ++index) {
     const Statement& statement = after.statements[index];
-    if (changed.count(static_cast<int>(index)) != 0 || statement.kind != Statement::Kind::assignment) {
+    if (changed.count(static_cast<int>(index)) != 0 || statement.kind != Statement::Kind::assignment ||
+        in_added_class(statement.scope_qualname)) {
       continue;
     }
     auto read = names_read(value_text(statement));
