@@ -125,6 +125,29 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
       continue;
     }
     auto read = names_read(value_text(statement));
+    if (statement.scope_qualname.empty() && (read.count("globals") != 0 || read.count("vars") != 0)) {
+      // token's `tok_name = {value: name for name, value in globals().items() ...}`:
+      // run again it would see the live module, whose names keep their
+      // old values until the patch is applied (and keep the names the file
+      // dropped), so it cannot get what a fresh import gets.
+      auto above = std::find_if(rerun.begin(), rerun.end(), [&](const auto& entry) {
+        return entry.first.first.empty() && changes[entry.second].line < statement.range.start_line;
+      });
+      if (above != rerun.end()) {
+        Change change;
+        change.rule = Rule::module_code_changed;
+        change.kind = ChangeKind::statement_changed;
+        change.verdict = Verdict::restart;
+        change.qualname = statement.scope_qualname;
+        change.reason = "unchanged, but it reads the module's globals() after " + above->first.second +
+                        " is run again; run again in the live module it would see the old values";
+        change.is_statement = true;
+        change.new_index = static_cast<int>(index);
+        change.line = statement.range.start_line;
+        changes.push_back(change);
+        continue;
+      }
+    }
     std::optional<std::size_t> source;
     std::string names;
     for (const auto& name : read) {
