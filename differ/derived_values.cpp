@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "differ/rules.hpp"
+#include "util/text.hpp"
 
 namespace pyhot::differ {
 
@@ -125,11 +126,15 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
       continue;
     }
     auto read = names_read(value_text(statement));
-    if (statement.scope_qualname.empty() && (read.count("globals") != 0 || read.count("vars") != 0)) {
+    std::string_view value = util::trim(value_text(statement));
+    bool module_dict_itself = value == "globals()" || value == "vars()";  // inspect's `mod_dict = globals()`
+    if (statement.scope_qualname.empty() && !module_dict_itself &&
+        (read.count("globals") != 0 || read.count("vars") != 0)) {
       // token's `tok_name = {value: name for name, value in globals().items() ...}`:
       // run again it would see the live module, whose names keep their
       // old values until the patch is applied (and keep the names the file
-      // dropped), so it cannot get what a fresh import gets.
+      // dropped), so it cannot get what a fresh import gets. (The module's
+      // dict itself is the live one either way.)
       auto above = std::find_if(rerun.begin(), rerun.end(), [&](const auto& entry) {
         return entry.first.first.empty() && changes[entry.second].line < statement.range.start_line;
       });

@@ -200,6 +200,12 @@ TEST(Differ, GlobalsReadBelowARerunIsRestartWithTheReason) {
   // Nothing above it is run again: unchanged, nothing said.
   auto edited = parse(std::string("OP = 54\n") + k_tail + "X = 1\n");
   EXPECT_EQ(diff(before, edited).changes.size(), 1U);
+  // inspect's `mod_dict = globals()`: the live module's dict, whatever is run again.
+  auto dict_before = parse("OP = 54\nmod_dict = globals()\n");
+  auto dict_after = parse("OP = 55\nmod_dict = globals()\n");
+  for (const auto& change : diff(dict_before, dict_after).changes) {
+    EXPECT_NE(change.verdict, Verdict::restart) << change.reason;
+  }
 }
 
 }  // namespace
