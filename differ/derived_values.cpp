@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "differ/rules.hpp"
+#include "util/text.hpp"
 
 namespace pyhot::differ {
 
@@ -84,8 +85,14 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
   // is read from every scope, a class-level one only in its class body.
   std::map<std::pair<std::string, std::string>, std::size_t> rerun;
   std::set<int> changed;
+  // A class the patch adds runs its whole body when it is defined: its
+  // statements read the new names then, and are no re-runs of their own.
+  std::set<std::string> added_classes;
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const Change& change = changes[i];
+    if (!change.is_statement && change.kind == ChangeKind::added) {
+      added_classes.insert(change.qualname);
+    }
     if (!change.is_statement || change.new_index < 0) {
       continue;
     }
@@ -101,13 +108,51 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
   if (rerun.empty()) {
     return;
   }
+  auto in_added_class = [&](std::string scope) {
+    while (!scope.empty()) {
+      if (added_classes.count(scope) != 0) {
+        return true;
+      }
+      auto dot = scope.rfind('.');
+      scope = dot == std::string::npos ? std::string() : scope.substr(0, dot);
+    }
+    return false;
+  };
   std::map<std::size_t, std::vector<std::string>> stale;  // change -> statements that keep derived values
   for (std::size_t index = 0; index < after.statements.size(); ++index) {
     const Statement& statement = after.statements[index];
-    if (changed.count(static_cast<int>(index)) != 0 || statement.kind != Statement::Kind::assignment) {
+    if (changed.count(static_cast<int>(index)) != 0 || statement.kind != Statement::Kind::assignment ||
+        in_added_class(statement.scope_qualname)) {
       continue;
     }
     auto read = names_read(value_text(statement));
+    std::string_view value = util::trim(value_text(statement));
+    bool module_dict_itself = value == "globals()" || value == "vars()";  // inspect's `mod_dict = globals()`
+    if (statement.scope_qualname.empty() && !module_dict_itself &&
+        (read.count("globals") != 0 || read.count("vars") != 0)) {
+      // token's `tok_name = {value: name for name, value in globals().items() ...}`:
+      // run again it would see the live module, whose names keep their
+      // old values until the patch is applied (and keep the names the file
+      // dropped), so it cannot get what a fresh import gets. (The module's
+      // dict itself is the live one either way.)
+      auto above = std::find_if(rerun.begin(), rerun.end(), [&](const auto& entry) {
+        return entry.first.first.empty() && changes[entry.second].line < statement.range.start_line;
+      });
+      if (above != rerun.end()) {
+        Change change;
+        change.rule = Rule::module_code_changed;
+        change.kind = ChangeKind::statement_changed;
+        change.verdict = Verdict::restart;
+        change.qualname = statement.scope_qualname;
+        change.reason = "unchanged, but it reads the module's globals() after " + above->first.second +
+                        " is run again; run again in the live module it would see the old values";
+        change.is_statement = true;
+        change.new_index = static_cast<int>(index);
+        change.line = statement.range.start_line;
+        changes.push_back(change);
+        continue;
+      }
+    }
     std::optional<std::size_t> source;
     std::string names;
     for (const auto& name : read) {

@@ -396,8 +396,12 @@ CompilationUnit UnitBuilder::statement(const Statement& statement) const {
     copy_bindings_of_deleted_names(statement, text);
   }
   if (statement.kind == Statement::Kind::docstring) {
+    // Compiled as a docstring, not as `__doc__ = "..."`: the compiler makes
+    // __doc__ what a fresh import's is (3.13 dedents docstrings), and a
+    // function's docstring is one wherever the unit's stubs put it.
+    std::string indent = leading_whitespace(line(statement.range.start_line));
     text.set(statement.range.start_line,
-             leading_whitespace(line(statement.range.start_line)) + "__doc__ = " + statement.text);
+             indent + "def __pyhot_doc__(): " + statement.text + "\n" + indent + "__doc__ = __pyhot_doc__.__doc__");
     unit.targets = {"__doc__"};
   } else {
     for (std::uint32_t number = statement.range.start_line; number <= statement.range.end_line; ++number) {

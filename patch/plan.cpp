@@ -204,12 +204,18 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
   Plan plan;
   plan.snapshot = std::move(snapshot);
   differ::ChangeSet selected;
+  std::set<std::string> removed;
   for (const auto& change : changes.changes) {
     if (!wanted(change)) {
       continue;
     }
     if (change.verdict == Verdict::restart) {
       plan.refused.push_back(describe(change, before, after));
+      continue;
+    }
+    // A property and its setter (or overloads) removed together are one
+    // binding: a second deletion of it would find it gone and fail.
+    if (change.verdict == Verdict::remove && !change.is_statement && !removed.insert(change.qualname).second) {
       continue;
     }
     selected.changes.push_back(change);

@@ -1445,6 +1445,7 @@ class _Execution(object):
         self.request = request
         self.overlay = {}           # module-level names bound by reexec units
         self.class_overlays = {}    # id(class) -> names bound in it by reexec units
+        self.overlay_classes = {}   # id(class) -> the class, for class_overlays
         self.stand_ins = {}         # id(new function of a swap) -> (it, the live function)
         self.stored_names = None    # names code of the module assigns (_names_stored_by_code)
 
@@ -1478,7 +1479,7 @@ class _Execution(object):
             # above it in the same patch (a new import), as in a fresh import.
             scratch, code = self._scratch(unit, self.overlay)
             before = dict(scratch)
-            self._exec(code, scratch)
+            self._exec_seeing_new_names(unit, code, scratch)
             if unit.targets is not None and '*' not in unit.targets:
                 names = [t for t in unit.targets if t in scratch]
             else:
@@ -1501,7 +1502,7 @@ class _Execution(object):
                     unit.lambda_swaps.append((live, scratch[k]))
             unit.bound_values = tuple((k, self.live_value(scratch[k])) for k in names)
             target = self.overlay if unit.owner is request.module \
-                else self.class_overlays.setdefault(id(unit.owner), {})
+                else self._class_overlay(unit.owner)
             target.update(unit.bound_values)
 
     def _stored_names(self):
@@ -1611,7 +1612,7 @@ class _Execution(object):
         elif unit.verdict not in ('define', 'rebind'):
             return
         target = self.overlay if unit.owner is self.request.module \
-            else self.class_overlays.setdefault(id(unit.owner), {})
+            else self._class_overlay(unit.owner)
         target[unit.key] = value
 
     def live_value(self, value, depth=0):
@@ -1634,6 +1635,10 @@ class _Execution(object):
                 return items
         return value
 
+    def _class_overlay(self, cls):
+        self.overlay_classes[id(cls)] = cls
+        return self.class_overlays.setdefault(id(cls), {})
+
     def _scratch(self, unit, base):
         """The namespace a unit runs in, and the code to run there: the
         module-level text, or the class body (over base) for a unit inside
@@ -1649,20 +1654,39 @@ class _Execution(object):
         """A class body is a scope of its own: it reads the module's
         globals, not the scratch namespace, so a class that uses an import
         added above it in the same patch (`import functools` for
-        `@functools.cached_property`) would raise NameError. The names the
-        patch binds that the module lacks are in the module while the unit
-        runs (no code of the program can hold a reference to a name that
-        does not exist yet), and gone again after it: commit binds them."""
+        `@functools.cached_property`) would raise NameError. Likewise code
+        that reads a method the patch adds to a live class above it
+        (`binomialvariate = _inst.binomialvariate`, a decorator doing
+        `getattr(SSLObject, func.__name__)`) reads the live class, not the
+        overlay. The names the patch binds that the module or class lacks
+        (a class: nowhere in its MRO, so nothing inherited is shadowed) are
+        there while the unit runs (no code of the program can hold a
+        reference to a name that does not exist yet), and gone again after
+        it: commit binds them."""
         module_dict = self.request.module.__dict__
-        added = [key for key in self.overlay if key not in module_dict] \
+        added = [(module_dict, key, self.overlay[key]) for key in self.overlay if key not in module_dict] \
             if unit.owner is self.request.module else []
+        added_to_classes = []
+        for owner, names in self.class_overlays.items():
+            cls = self.overlay_classes[owner]
+            if not isinstance(cls, type) or not _is_writable_class(cls):
+                continue
+            for key, value in names.items():
+                if not any(key in base.__dict__ for base in cls.__mro__):
+                    added_to_classes.append((cls, key, value))
         try:
-            for key in added:
-                module_dict[key] = self.overlay[key]
+            for namespace, key, value in added:
+                namespace[key] = value
+            for cls, key, value in added_to_classes:
+                # type's own: a metaclass's __setattr__ is code of the program.
+                type.__setattr__(cls, key, value)
             self._exec(code, scratch)
         finally:
-            for key in added:
-                module_dict.pop(key, None)
+            for namespace, key, _ in added:
+                namespace.pop(key, None)
+            for cls, key, _ in added_to_classes:
+                if key in cls.__dict__:
+                    type.__delattr__(cls, key)
 
     def _exec(self, code, scratch):
         if self.request.dry_run:

@@ -173,5 +173,40 @@ TEST(Differ, FieldsOfConsumedClassesInEverySpellingAreRestart) {
   }
 }
 
+TEST(Differ, StatementsOfAnAddedClassAreNotDerivedValuesOfANewImport) {
+  // glob 3.12 -> 3.13: the new class's body reads the new import, and runs
+  // whole when the class is defined (re-running its statements into a live
+  // class that does not exist yet failed: "Cannot locate class _Globber").
+  auto before = parse("import os\n\ndef glob(p):\n    return [p]\n");
+  auto after = parse(
+      "import os\nimport operator\n\ndef glob(p):\n    return [p]\n\n"
+      "class _Globber:\n    lstat = operator.methodcaller('lstat')\n");
+  EXPECT_EQ(describe(diff(before, after), before, after),
+            (std::vector<std::string>{"import_changed reexec <module>: import operator", "moved_only relocate glob",
+                                      "class_added define _Globber"}));
+}
+
+TEST(Differ, GlobalsReadBelowARerunIsRestartWithTheReason) {
+  // token's tok_name: run in the live module, globals() holds the old numbers.
+  const char* const k_tail = "tok_name = {v: n for n, v in globals().items() if isinstance(v, int)}\n";
+  auto before = parse(std::string("OP = 54\n") + k_tail);
+  auto after = parse(std::string("OP = 55\n") + k_tail);
+  auto changes = diff(before, after);
+  ASSERT_EQ(changes.changes.size(), 2U);
+  EXPECT_EQ(changes.changes[0].verdict, Verdict::reexec);
+  EXPECT_EQ(changes.changes[1].verdict, Verdict::restart);
+  EXPECT_NE(changes.changes[1].reason.find("reads the module's globals() after OP is run again"), std::string::npos)
+      << changes.changes[1].reason;
+  // Nothing above it is run again: unchanged, nothing said.
+  auto edited = parse(std::string("OP = 54\n") + k_tail + "X = 1\n");
+  EXPECT_EQ(diff(before, edited).changes.size(), 1U);
+  // inspect's `mod_dict = globals()`: the live module's dict, whatever is run again.
+  auto dict_before = parse("OP = 54\nmod_dict = globals()\n");
+  auto dict_after = parse("OP = 55\nmod_dict = globals()\n");
+  for (const auto& change : diff(dict_before, dict_after).changes) {
+    EXPECT_NE(change.verdict, Verdict::restart) << change.reason;
+  }
+}
+
 }  // namespace
 }  // namespace pyhot::differ

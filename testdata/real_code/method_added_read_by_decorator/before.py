@@ -1,0 +1,16 @@
+class SSLObject:
+    def cipher(self):
+        """The cipher in use."""
+        return None
+
+
+def _sslcopydoc(func):
+    """Copy docstring from SSLObject to SSLSocket"""
+    func.__doc__ = getattr(SSLObject, func.__name__).__doc__
+    return func
+
+
+class SSLSocket:
+    @_sslcopydoc
+    def cipher(self):
+        return None

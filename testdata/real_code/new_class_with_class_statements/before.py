@@ -1,0 +1,5 @@
+import os
+
+
+def glob(pathname):
+    return [pathname]
