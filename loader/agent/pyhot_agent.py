@@ -3890,6 +3890,7 @@ class _PiecewiseModule(object):
     PIECE_BYTES = 2000
 
     def __init__(self, text, file):
+        self.functions = []   # (class name or None, def node, first line in the text)
         flags = _future_flags(text)
         lines = text.splitlines(True)
         # Since 3.11 a call on a name the module binds by `import` compiles
@@ -3908,26 +3909,91 @@ class _PiecewiseModule(object):
                 continue
             chunk = ''.join(lines[start:index])
             try:
-                code = compile(chunk + imports, file, 'exec', flags, True)
+                tree = compile(chunk + imports, file, 'exec', flags | ast.PyCF_ONLY_AST, True)
+                code = compile(tree, file, 'exec', flags, True)
             except SyntaxError:
                 if index == len(lines):
                     raise
                 continue   # not a statement's end (a decorator, text in a string): take more lines
             consts.extend(_shift_code(c, start) for c in code.co_consts if isinstance(c, types.CodeType))
+            self.functions.extend(_defined_functions(tree, start))
             start = index
             size = 0
         self.co_consts = tuple(consts)
 
 
+def _defined_functions(tree, line_offset):
+    """The defs at module level and in classes at module level of a piece's
+    syntax tree: (class name or None, node, first line of its code in the
+    whole text: a decorated function's code starts at its first decorator)."""
+    out = []
+    for node in tree.body:
+        owner, members = (None, [node]) if not isinstance(node, ast.ClassDef) else (node.name, node.body)
+        for member in members:
+            if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = member.decorator_list[0].lineno if member.decorator_list else member.lineno
+                out.append((owner, member, first + line_offset))
+    return out
+
+
+def _default_holds(expression, value, namespace):
+    """Whether the live default `value` is what `expression` of the text made,
+    shown without running anything: a literal equal to it, or a name whose
+    module (or builtin) value it is. Anything else cannot be shown."""
+    try:
+        return _const_equal(value, ast.literal_eval(expression))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    if isinstance(expression, ast.Name):
+        scope = namespace if expression.id in namespace else builtins.__dict__
+        return expression.id in scope and scope[expression.id] is value
+    return False
+
+
+def _defaults_match(module, functions):
+    """Whether each function the text defines that is live as a plain
+    function has the defaults the text gives it: they are made by the module
+    code when the def runs, so the function's code says nothing of them (an
+    edit of only `name="world"` proved the edited text as the imported one,
+    and the reload said "Nothing to reload")."""
+    namespace = module.__dict__
+    for owner, node, first in functions:
+        scope = namespace
+        if owner is not None:
+            cls = namespace.get(owner)
+            if not _is_a(cls, type):
+                continue
+            scope = cls.__dict__
+        live = scope.get(node.name)
+        if _is_a(live, (staticmethod, classmethod)):
+            live = live.__func__
+        if not _is_a(live, types.FunctionType) or live.__code__.co_name != node.name \
+                or live.__code__.co_firstlineno != first:
+            continue    # not this def's function as it was made (a wrapper, another def of the name)
+        defaults = live.__defaults__ or ()
+        if len(defaults) != len(node.args.defaults):
+            return False
+        if not all(_default_holds(e, v, namespace) for e, v in zip(node.args.defaults, defaults)):
+            return False
+        keyword = live.__kwdefaults__ or {}
+        given = [(a.arg, e) for a, e in zip(node.args.kwonlyargs, node.args.kw_defaults) if e is not None]
+        if len(given) != len(keyword) or \
+                not all(n in keyword and _default_holds(e, keyword[n], namespace) for n, e in given):
+            return False
+    return True
+
+
 def _proves(module, file, text):
     """Whether `text` is what `module` was imported from: compiling it (no
     execution) gives exactly the live code objects, lines included, and its
-    literal constants still hold their values."""
+    literal constants and the defaults of its functions still hold their
+    values."""
     try:
         compiled = _PiecewiseModule(text, file)
     except (SyntaxError, ValueError, OverflowError, RecursionError):
         return False
-    return _matches_live(module, file, compiled) and _literal_constants_match(module, text)
+    return _matches_live(module, file, compiled) and _literal_constants_match(module, text) \
+        and _defaults_match(module, compiled.functions)
 
 
 def _matches_live(module, file, compiled):

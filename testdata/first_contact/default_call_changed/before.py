@@ -1,0 +1,2 @@
+def greet(name=str("world")):
+    return "hello " + name
