@@ -3698,12 +3698,13 @@ def _all_codes(code, out):
 
 def _bound(module, owner, name):
     """Whether the live module still binds `name` where the text defines it."""
-    scope = module
+    scope = module.__dict__
     for part in owner:
-        scope = getattr(scope, '__dict__', {}).get(part)
-        if scope is None:
+        cls = scope.get(part)
+        if not _is_a(cls, type):    # only a class's own dict: another object's is its code's
             return False
-    return name in getattr(scope, '__dict__', {})
+        scope = cls.__dict__
+    return name in scope
 
 
 _REAL_PATHS = {}
@@ -3753,7 +3754,7 @@ def _live_codes(module, file):
     # the module's, defined at module or class level in this file.
     seen = set(id(code) for code in out)
     for obj in gc.get_referrers(module.__dict__):
-        if isinstance(obj, types.FunctionType) and obj.__globals__ is module.__dict__ \
+        if _is_a(obj, types.FunctionType) and obj.__globals__ is module.__dict__ \
                 and '<locals>' not in obj.__qualname__ and id(obj.__code__) not in seen \
                 and _is_file(obj.__code__.co_filename, file):
             seen.add(id(obj.__code__))
