@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -73,6 +74,23 @@ FileState file_state(const std::string& path) {
   }
   return {true, info.st_size, static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec,
           info.st_ino};
+}
+
+// How long a file must stay unchanged before a save that deletes
+// definitions is applied.
+constexpr auto k_deletion_settle = std::chrono::milliseconds(250);
+
+// Whether the file is still in `state` once k_deletion_settle has passed
+// since it was last modified (waits for the rest of that time).
+bool left_alone(const std::string& path, const FileState& state) {
+  auto modified = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(state.modified_ns)));
+  auto settled_at = modified + k_deletion_settle;
+  auto now = std::chrono::system_clock::now();
+  if (now < settled_at) {
+    std::this_thread::sleep_for(std::min<std::chrono::system_clock::duration>(settled_at - now, k_deletion_settle));
+  }
+  return file_state(path) == state;
 }
 
 // Whether a line of `text` starts a def or a class: a cheap look, taken
@@ -308,6 +326,13 @@ FileResult Autoreload::apply(loader::AgentChannel& agent, const std::string& pat
   if (!parsed->errors.empty()) {
     report_syntax_error(path, file.module, parsed->errors.front());
     return FileResult::failed;
+  }
+  // A save that deletes a definition is also what the first part of a
+  // file written in two steps looks like (written, closed, the rest
+  // appended 50 ms later: the rest's definitions were deleted, then defined
+  // anew). It is applied once the file has been left alone for a while.
+  if ((!file.live || parser::deletes_a_definition(*file.live, *parsed)) && !left_alone(path, before_reading)) {
+    return FileResult::skipped;  // written to meanwhile: its writer's next event brings it back
   }
   if (!m_options.allow_empty && deletes_everything(agent, path, file, *parsed)) {
     report_deletes_everything(path, file.module);

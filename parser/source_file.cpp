@@ -1,5 +1,9 @@
 #include "parser/source_file.hpp"
 
+#include <algorithm>
+#include <string_view>
+#include <unordered_set>
+
 namespace pyhot::parser {
 
 const char* to_string(DefinitionKind kind) {
@@ -33,6 +37,16 @@ const Definition* SourceFile::find(const std::string& qualname) const {
 
 bool deletes_every_definition(const SourceFile& live, const SourceFile& after) {
   return !live.definitions.empty() && after.definitions.empty();
+}
+
+bool deletes_a_definition(const SourceFile& live, const SourceFile& after) {
+  std::unordered_set<std::string_view> kept;
+  kept.reserve(after.definitions.size());
+  for (const auto& definition : after.definitions) {
+    kept.insert(definition.qualname);
+  }
+  return std::any_of(live.definitions.begin(), live.definitions.end(),
+                     [&](const Definition& definition) { return !kept.contains(definition.qualname); });
 }
 
 }  // namespace pyhot::parser

@@ -140,4 +140,7 @@ struct SourceFile {
 // reload) refuse it unless asked explicitly (--allow-empty).
 bool deletes_every_definition(const SourceFile& live, const SourceFile& after);
 
+// Whether `after` lacks a definition `live` has (by qualified name).
+bool deletes_a_definition(const SourceFile& live, const SourceFile& after);
+
 }  // namespace pyhot::parser
