@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "cli/autoreload_output.hpp"
 #include "cli/autoreload_target.hpp"
