@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -127,7 +128,11 @@ Result<InjectOutcome> inject_remote_debug(const InterpreterInfo& info, const std
   StopWatchdog watchdog(pid);
   std::vector<TracedThread> frozen;
   for (int tid : list_threads(pid)) {
-    auto thread = TracedThread::seize(pid, tid, remaining(deadline));
+    // Once one thread is held, another in uninterruptible sleep is waited
+    // for 2 s at most: the held ones wait with it.
+    auto patience =
+        frozen.empty() ? remaining(deadline) : std::min(remaining(deadline), std::chrono::milliseconds(2000));
+    auto thread = TracedThread::seize(pid, tid, patience);
     if (thread) {
       frozen.push_back(std::move(*thread));
     } else if (tid == pid) {

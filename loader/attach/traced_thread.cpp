@@ -132,7 +132,10 @@ Result<TracedThread> TracedThread::seize(int pid, int tid, std::chrono::millisec
     thread.m_attached = false;
     return make_error(ErrorKind::internal, errno_text("ptrace(PTRACE_INTERRUPT)", err));
   }
-  auto stopped = thread.wait_for_stop(Clock::now() + std::chrono::seconds(2));
+  // A thread in uninterruptible sleep (a page-in under heavy I/O) stops
+  // when it leaves it; nothing of it is held meanwhile, so the whole attach
+  // budget may be waited (2 s ran out on a loaded machine).
+  auto stopped = thread.wait_for_stop(std::max(Clock::now() + std::chrono::seconds(2), deadline));
   if (!stopped) {
     return stopped.error();
   }
