@@ -237,10 +237,9 @@ class AutoreloadTest(AutoreloadTestCase):
         # Attached: the agent holds no text of the module, only its live code.
         self.check_truncate_then_write(prepared=False)
 
-    def check_truncate_then_write(self, prepared):
-        target = self.start(VIEWS, ["views"], prepared=prepared)
-        autoreload = self.watch(target)
-        original = self.text(target, "views.py")
+    def sample_definitions(self, target):
+        """Asks the target, over and over until the event is set, whether
+        views still has results and Cart: (answers, the event, the thread)."""
         samples = []
         sampling = threading.Event()
 
@@ -251,6 +250,13 @@ class AutoreloadTest(AutoreloadTestCase):
         sampler.start()
         self.addCleanup(sampler.join, 10)
         self.addCleanup(sampling.set)
+        return samples, sampling, sampler
+
+    def check_truncate_then_write(self, prepared):
+        target = self.start(VIEWS, ["views"], prepared=prepared)
+        autoreload = self.watch(target)
+        original = self.text(target, "views.py")
+        samples, sampling, sampler = self.sample_definitions(target)
         for i in range(1, 11):
             open(target.path("views.py"), "w").close()
             time.sleep(0.05)  # the tool's own delay between its two steps: the fault being reproduced
@@ -287,16 +293,7 @@ class AutoreloadTest(AutoreloadTestCase):
         autoreload = self.watch(target)
         original = self.text(target, "views.py")
         cut = original.index("class Cart:")
-        samples = []
-        sampling = threading.Event()
-
-        def sample():
-            while not sampling.is_set():
-                samples.append(target.call("hasattr(views, 'results') and hasattr(views, 'Cart')"))
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        self.addCleanup(sampler.join, 10)
-        self.addCleanup(sampling.set)
+        samples, sampling, sampler = self.sample_definitions(target)
         for i in range(1, 6):
             edited = original.replace("return 1", "return %d" % (100 + i))
             write_in_place(target.path("views.py"), edited[:cut])
