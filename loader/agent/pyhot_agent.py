@@ -3892,6 +3892,7 @@ class _PiecewiseModule(object):
 
     def __init__(self, text, file):
         self.functions = []   # (class name or None, def node, first line in the text)
+        self.beyond_proof = False   # a statement whose effect no code object or literal shows
         flags = _future_flags(text)
         lines = text.splitlines(True)
         # Since 3.11 a call on a name the module binds by `import` compiles
@@ -3918,9 +3919,40 @@ class _PiecewiseModule(object):
                 continue   # not a statement's end (a decorator, text in a string): take more lines
             consts.extend(_shift_code(c, start) for c in code.co_consts if isinstance(c, types.CodeType))
             self.functions.extend(_defined_functions(tree, start))
+            self.beyond_proof = self.beyond_proof or any(_beyond_proof(node) for node in tree.body)
             start = index
             size = 0
         self.co_consts = tuple(consts)
+
+
+def _is_literal(node):
+    try:
+        ast.literal_eval(node)
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _beyond_proof(node):
+    """Whether a top-level statement (or one in a class body) does something
+    the proof cannot see: what is left is a def or class without decorators
+    (and with plain-name bases), an import, a docstring, pass, and a literal
+    bound to plain names."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return bool(node.decorator_list)
+    if isinstance(node, ast.ClassDef):
+        return bool(node.decorator_list or node.keywords) or \
+            not all(isinstance(b, (ast.Name, ast.Attribute)) for b in node.bases) or \
+            any(_beyond_proof(member) for member in node.body)
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return False
+    if isinstance(node, ast.Expr):
+        return not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+    if isinstance(node, ast.Assign):
+        return not (all(isinstance(t, ast.Name) for t in node.targets) and _is_literal(node.value))
+    if isinstance(node, ast.AnnAssign):
+        return not (isinstance(node.target, ast.Name) and (node.value is None or _is_literal(node.value)))
+    return True
 
 
 def _defined_functions(tree, line_offset):
@@ -3984,7 +4016,7 @@ def _defaults_match(module, functions):
     return True
 
 
-def _proves(module, file, text):
+def _proves(module, file, text, every_statement=False):
     """Whether `text` is what `module` was imported from: compiling it (no
     execution) gives exactly the live code objects, lines included, and its
     literal constants and the defaults of its functions still hold their
@@ -3992,6 +4024,8 @@ def _proves(module, file, text):
     try:
         compiled = _PiecewiseModule(text, file)
     except (SyntaxError, ValueError, OverflowError, RecursionError):
+        return False
+    if every_statement and compiled.beyond_proof:
         return False
     return _matches_live(module, file, compiled) and _literal_constants_match(module, text) \
         and _defaults_match(module, compiled.functions)
@@ -4166,11 +4200,17 @@ class _Baselines(object):
     def _proven(module, file, text, data, stat):
         """Whether text (from data, read with stat) is what module was
         imported from: by its .pyc when data is what the .pyc was compiled
-        from (no compiling), else by compiling it."""
+        from (no compiling), else by compiling it. The file as it is now
+        (data given) is the text most likely edited since the import: then
+        compiling proves it only when nothing of it is beyond the proof (a
+        statement that calls code, a decorator: their values are not in any
+        code object; `LABEL = "y".upper()` edited before the first command
+        was taken for the imported text, and the reload said "Nothing to
+        reload")."""
         cache = _BytecodeCache(file)
         if cache.compiled_from(data, stat):
             return _matches_live(module, file, cache.code)
-        return _proves(module, file, text)
+        return _proves(module, file, text, every_statement=data is not None)
 
     def _hook_imports(self):
         loader = importlib.machinery.SourceFileLoader

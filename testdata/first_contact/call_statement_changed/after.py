@@ -1,0 +1,5 @@
+LABEL = "y".upper()
+
+
+def label():
+    return LABEL

@@ -1,0 +1,5 @@
+LABEL = "x".upper()
+
+
+def label():
+    return LABEL
