@@ -119,7 +119,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
     }
     return k_exit_failed;
   }
-  auto outcome = patch::patch_definition(agent, *where, *text, qualname, options.dry_run);
+  auto outcome = patch::patch_definition(agent, *where, std::move(*text), qualname, options.dry_run);
   std::string source = outcome ? outcome->definition_source : std::string{};
   if (!outcome) {
     document["error"] = outcome.error().message;
@@ -219,7 +219,7 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
       return k_exit_failed;
     }
   }
-  auto outcome = patch::patch_file(agent, *where, *text, options.dry_run, /*utf8_checked=*/false);
+  auto outcome = patch::patch_file(agent, *where, std::move(*text), options.dry_run, /*utf8_checked=*/false);
   if (!outcome) {
     document["error"] = outcome.error().message;
     document["file"] = where->file;

@@ -54,42 +54,45 @@ EntryEdit EditWindow::entry_edit(const CachedEntry& live) const {
   return EntryEdit{&live, &span, after.text, text_hash, old_qualnames, old_keys, new_keys};
 }
 
-std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path) {
+namespace {
+
+// The window of an edit whose new text is already window.after.text; false
+// when there is none.
+bool fill_window(const CachedEntry& live, const std::string& path, EditWindow& window) {
   const std::string_view old_text = live.text();
+  const std::string& new_text = window.after.text;
   if (!live.reparses_by_span() || old_text == new_text || new_text.size() >= 0xFFFFFFF0U) {
-    return std::nullopt;
+    return false;
   }
   const auto items = live.items();
   if (parser::edit_needs_two_steps(old_text, new_text, items)) {
-    return std::nullopt;
+    return false;
   }
   const char* why = nullptr;
   auto span = parser::parse_edited_span(items, old_text, new_text, path, why);
   if (!span || span->after_lines != 0) {
-    return std::nullopt;  // a line added or removed moves every definition below it: the whole diff says so
+    return false;  // a line added or removed moves every definition below it: the whole diff says so
   }
   // Outside the span the new text is the live one, and the span's ends are
   // line starts: it is UTF-8 when the live text and the span are (the
   // caller then checks no more of it).
   if (!live.utf8() || util::first_non_utf8(std::string_view(new_text).substr(
                           span->start, span->new_stop - span->start)) != std::string_view::npos) {
-    return std::nullopt;
+    return false;
   }
-  EditWindow window;
   window.before.path = path;
   window.before.text = std::string(old_text);
   window.after.path = path;
-  window.after.text = std::move(new_text);
   const std::size_t first = span->first_item;
   const std::size_t end = span->end_item;
 
   if (!append_items(live, 0, first, false, 0, window.before)) {
-    return std::nullopt;
+    return false;
   }
   const std::size_t old_definitions = window.before.definitions.size();
   const std::size_t old_statements = window.before.statements.size();
   if (!append_items(live, first, end, true, 0, window.before)) {
-    return std::nullopt;
+    return false;
   }
   for (std::size_t i = old_definitions; i < window.before.definitions.size(); ++i) {
     window.old_qualnames.push_back(qualname_key(window.before.definitions[i].qualname));
@@ -98,11 +101,11 @@ std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_t
     window.old_keys.push_back(differ::statement_key(window.before, window.before.statements[i]));
   }
   if (!append_items(live, end, items.size(), false, 0, window.before)) {
-    return std::nullopt;
+    return false;
   }
 
   if (!append_items(live, 0, first, false, 0, window.after)) {
-    return std::nullopt;
+    return false;
   }
   const int base = static_cast<int>(window.after.definitions.size());
   std::vector<std::uint64_t> new_qualnames;
@@ -118,19 +121,34 @@ std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_t
     window.after.statements.push_back(statement);
   }
   if (!append_items(live, end, items.size(), false, span->after_bytes, window.after)) {
-    return std::nullopt;
+    return false;
   }
   if (!only_in_span(live.qualnames(), window.old_qualnames, new_qualnames) ||
       !only_in_span(live.statement_keys(), window.old_keys, window.new_keys)) {
-    return std::nullopt;
+    return false;
   }
   window.changes = differ::diff(window.before, window.after);
   if (std::any_of(window.changes.changes.begin(), window.changes.changes.end(),
                   [](const differ::Change& change) { return change.verdict == differ::Verdict::reexec; })) {
-    return std::nullopt;  // derived values are looked for in the whole file
+    return false;  // derived values are looked for in the whole file
   }
   window.span = std::move(*span);
   window.text_hash = util::hash64(window.after.text);
+  return true;
+}
+
+}  // namespace
+
+std::optional<EditWindow> edit_window(const CachedEntry& live, std::string&& new_text, const std::string& path) {
+  // The new text is moved in, not copied (a copy of a megabytes-long
+  // module is a page fault per 4 KiB of fresh memory), and handed back
+  // when there is no window: the caller then parses it whole.
+  EditWindow window;
+  window.after.text = std::move(new_text);
+  if (!fill_window(live, path, window)) {
+    new_text = std::move(window.after.text);
+    return std::nullopt;
+  }
   return window;
 }
 

@@ -62,7 +62,8 @@ struct EditWindow {
 
 // Nothing when the shortcut cannot be shown to give what the whole files
 // give (the caller then loads, re-parses and diffs them whole), or when
-// new_text is not UTF-8 (only the span is checked: see above).
-std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path);
+// new_text is not UTF-8 (only the span is checked: see above). new_text is
+// moved into the window, and left as it was when there is none.
+std::optional<EditWindow> edit_window(const CachedEntry& live, std::string&& new_text, const std::string& path);
 
 }  // namespace pyhot::patch

@@ -146,7 +146,8 @@ Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const Mod
 // `windowed`: the caller takes an EditWindow in place of whole files.
 // `utf8_checked` false: new_text is refused unless it is UTF-8 (the
 // window checks only its own bytes, the rest being the live text's).
-Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+// new_text is moved into the window when one is taken.
+Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, std::string& new_text,
                                       bool windowed = false, bool utf8_checked = true) {
   ParsedVersions versions;
   auto snapshot = live_text(agent, where, versions);
@@ -154,7 +155,7 @@ Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation
     return snapshot.error();
   }
   if (versions.entry && windowed) {
-    if (auto window = edit_window(*versions.entry, new_text, where.file)) {
+    if (auto window = edit_window(*versions.entry, std::move(new_text), where.file)) {
       versions.window = std::move(*window);
       return versions;
     }
@@ -453,8 +454,8 @@ Result<PatchOutcome> patch_whole_definition(loader::Agent& agent, const ModuleLo
 
 }  // namespace
 
-Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                bool dry_run, bool utf8_checked) {
+Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, std::string new_text, bool dry_run,
+                                bool utf8_checked) {
   auto versions = parse_versions(agent, where, new_text, /*windowed=*/true, utf8_checked);
   if (!versions) {
     return versions.error();
@@ -510,7 +511,7 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
       dry_run);
 }
 
-Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, std::string new_text,
                                       const std::string& qualname, bool dry_run) {
   auto versions = parse_versions(agent, where, new_text, /*windowed=*/true);
   if (!versions) {
@@ -520,6 +521,7 @@ Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation
     if (auto outcome = patch_definition_window(agent, where, *versions, qualname, dry_run)) {
       return std::move(*outcome);
     }
+    new_text = std::move(versions->window->after.text);
     auto whole = parse_versions(agent, where, new_text);  // once more, whole
     if (!whole) {
       return whole.error();

@@ -144,7 +144,7 @@ bool expect_window_exact(const std::string& before, const std::string& after) {
   if (!whole_before->errors.empty() || !entry) {
     return false;
   }
-  auto window = edit_window(*entry, after, "/srv/m.py");
+  auto window = edit_window(*entry, std::string(after), "/srv/m.py");
   if (!window) {
     return false;
   }
