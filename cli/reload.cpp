@@ -87,9 +87,9 @@ void print_not_compared(const PatchOutcome& outcome) {
   }
 }
 
+// Each refused change's line names the file: no "Located file path" after the error.
 void print_refused(const PatchOutcome& outcome) {
   std::cout << "Error: this edit cannot be applied to the live process; nothing was changed.\n";
-  std::cout << "Located file path: " << outcome.file << "\n";
   for (const auto& change : outcome.refused) {
     std::cout << outcome.file << ":" << change.line << "  " << change.qualname << "  restart  " << change.reason
               << "\n";
