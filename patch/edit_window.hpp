@@ -47,7 +47,9 @@
 namespace pyhot::patch {
 
 struct EditWindow {
-  parser::SourceFile before;  // the live text, with the window's definitions and statements only
+  // The live text's definitions and statements the window holds, and only
+  // their bytes as its text (byte offsets are into that, lines the live text's).
+  parser::SourceFile before;
   parser::SourceFile after;   // the new text, likewise
   differ::ChangeSet changes;  // diff(before, after): what diff() of the whole files gives, indexes into the window
   parser::EditedSpan span;
@@ -55,6 +57,9 @@ struct EditWindow {
   std::vector<std::uint64_t> old_keys;       // statement keys of its statements there
   std::vector<std::uint64_t> new_keys;       // and in the new text
   std::uint64_t text_hash = 0;               // of the new text (util::hash64): hashed once
+  // What the span's byte offsets in `before` are more than in the live text
+  // (two's complement when less).
+  std::uint32_t span_shift = 0;
 
   // The new text's entry, written from `live`'s.
   EntryEdit entry_edit(const CachedEntry& live) const;

@@ -55,7 +55,7 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   loader::ApplyRequest request;
   request.module = where.module;
   request.file = where.file;
-  if (baseline.text != nullptr) {
+  if (baseline.text) {
     request.source_edit = source_edit(*baseline.text, baseline.hash, after.text, baseline.known);
     if (snapshot.kind == SnapshotRecord::Kind::this_text) {
       // The text to record is most often the new text itself (the file
@@ -98,10 +98,10 @@ struct ParsedVersions {
       return {};
     }
     if (window) {
-      return {&window->before.text, live_hash, util::to_hex(window->text_hash),
+      return {entry->text(), live_hash, util::to_hex(window->text_hash),
               KnownText{entry->newline_breaks_only(), entry->items()}};
     }
-    return live ? Baseline{&live->text, live_hash, {}, {}} : Baseline{};
+    return live ? Baseline{std::string_view(live->text), live_hash, {}, {}} : Baseline{};
   }
 };
 
@@ -414,10 +414,14 @@ std::optional<Result<PatchOutcome>> patch_definition_window(loader::Agent& agent
   if (was == nullptr || now == nullptr || !touched) {
     return std::nullopt;
   }
-  const std::string_view old_text = window.before.text;
+  const std::string_view old_text = versions.entry->text();
   const std::string_view new_text = window.after.text;
-  if (old_text.substr(0, was->range.start_byte) != new_text.substr(0, now->range.start_byte) ||
-      old_text.substr(was->range.end_byte) != new_text.substr(now->range.end_byte)) {
+  // `was` is in the span: its place in the live text.
+  const std::uint32_t was_start = was->range.start_byte - window.span_shift;
+  const std::uint32_t was_end = was->range.end_byte - window.span_shift;
+  if (was_start > old_text.size() || was_end > old_text.size() ||
+      old_text.substr(0, was_start) != new_text.substr(0, now->range.start_byte) ||
+      old_text.substr(was_end) != new_text.substr(now->range.end_byte)) {
     return std::nullopt;  // the spliced text is not the new text
   }
   auto wanted = [&](const differ::Change& change) {

@@ -45,7 +45,7 @@ Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& mo
 // The text the agent holds as live and the hash it reported for it: with
 // one, the new text crosses the socket as an edit of it, not whole.
 struct Baseline {
-  const std::string* text = nullptr;
+  std::optional<std::string_view> text;  // the live text
   std::string hash;
   std::string new_hash;  // the new text's hash when the caller has it already ("": hashed when sent)
   KnownText known;       // what its parsed cache entry says of the text
