@@ -240,6 +240,20 @@ class DryRunRunsNoCode(SafetyCase):
         self.assertEqual(target.call("app.greet()"), "'hi world'")
         self.assertEqual(target.call("app.calls"), "[]", done.stdout + done.stderr)
 
+    def test_inspect_looks_into_no_proxy(self):
+        # Showing a proxy reads its type and its own __dict__, never its
+        # attribute hooks (user code the user did not ask to run).
+        target = self.start(APP, ["app"])
+        for path, depth in (("app.request", "1"), ("app", "2")):
+            done = pyhot("inspect", target.pid, path, "--depth", depth, "--json", timeout=30)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertIn("Proxy", done.stdout)
+            self.assertEqual(target.call("app.calls"), "[]", path + ": " + done.stdout + done.stderr)
+        missing = pyhot("inspect", target.pid, "app.request.path", timeout=30)
+        self.assertEqual(missing.returncode, 1, missing.stdout + missing.stderr)
+        self.assertIn("has no attribute 'path'", missing.stdout + missing.stderr)
+        self.assertEqual(target.call("app.calls"), "[]", missing.stdout + missing.stderr)
+
 
 class SlowAndIdleClients(SafetyCase):
     """Item 7: no client holds the agent for the others."""
