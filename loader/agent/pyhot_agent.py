@@ -6287,23 +6287,35 @@ class _WatchCall(object):
     __slots__ = ('start', 'wall', 'names', 'args', 'result', 'globals')
 
 
-class _WatchProbe(object):
-    """The object a watched function's `with` enters. Never raises into the
-    program, never swallows its exceptions."""
+class _Probe(object):
+    """What instrumented code calls (watch, line probe, trace): its id and
+    its collector. Never raises into the program, never swallows its
+    exceptions: what goes wrong in pyhot's part is the collector's `failed`."""
     __slots__ = ('id', 'collector')
 
     def __init__(self, ident, collector):
         self.id = ident
         self.collector = collector
 
+
+class _EnteringProbe(_Probe):
+    """The object a `with` wrapped around a function's body enters: the
+    collector sees the function's frame (inherited, not called through,
+    so frame 1 is the instrumented function's)."""
+    __slots__ = ()
+
     def __enter__(self):
         collector = self.collector
-        if collector.stopped:
-            return
-        try:
-            collector.enter(sys._getframe(1))
-        except Exception as exc:
-            collector.failed(exc)
+        if not collector.stopped:
+            try:
+                collector.enter(sys._getframe(1))
+            except Exception as exc:
+                collector.failed(exc)
+
+
+class _WatchProbe(_EnteringProbe):
+    """The object a watched function's `with` enters."""
+    __slots__ = ()
 
     def returned(self, value):
         call = self.collector.calls.get(id(sys._getframe(1)))
@@ -6628,14 +6640,10 @@ def _insert_statement_probes(tree, raw, lines, prefix, qualname):
     return tree
 
 
-class _LineProbe(object):
+class _LineProbe(_Probe):
     """The object a probed line calls before its statement (`hit`), or an
     assignment of a watched variable after it (`assigned`)."""
-    __slots__ = ('id', 'collector')
-
-    def __init__(self, ident, collector):
-        self.id = ident
-        self.collector = collector
+    __slots__ = ()
 
     def hit(self):
         collector = self.collector
@@ -6747,20 +6755,8 @@ class _LineProbeCollector(_EventRing):
 TRACE_MAX_NODES = 500
 
 
-class _TraceProbe(object):
-    __slots__ = ('id', 'collector')
-
-    def __init__(self, ident, collector):
-        self.id = ident
-        self.collector = collector
-
-    def __enter__(self):
-        collector = self.collector
-        if not collector.stopped:
-            try:
-                collector.enter(sys._getframe(1))
-            except Exception as exc:
-                collector.failed(exc)
+class _TraceProbe(_EnteringProbe):
+    __slots__ = ()
 
     def __exit__(self, kind, value, tb):
         try:
