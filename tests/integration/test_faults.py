@@ -327,7 +327,7 @@ for_each_interpreter(LargeReloadFaults, globals())
 for_each_interpreter(TargetKilledDuringAReload, globals())
 for_each_interpreter(ForkAfterAttach, globals())
 for_each_interpreter(ExitDuringARequest, globals())
-del LargeReloadFaults, ForkAfterAttach, ExitDuringARequest
+del LargeReloadFaults, TargetKilledDuringAReload, ForkAfterAttach, ExitDuringARequest
 
 if __name__ == "__main__":
     unittest.main()
