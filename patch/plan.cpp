@@ -278,14 +278,35 @@ std::vector<AppliedChange> calls_of_changed_code(const parser::SourceFile& after
         break;
       }
     }
-    if (reason.empty()) {
-      auto callee = std::find_if(used.called.begin(), used.called.end(),
-                                 [&](const std::string& name) { return above(own_functions, name, line); });
-      auto passed = std::find_if(used.read.begin(), used.read.end(),
-                                 [&](const std::string& name) { return above(changed.names, name, line); });
-      if (callee != used.called.end() && passed != used.read.end()) {
-        reason = "unchanged, but it passes " + *passed + ", which changed, to " + *callee +
-                 " of this module: what that call made when the module was imported came from the old " + *passed;
+    for (const auto& callee : used.called) {
+      if (!reason.empty() || !above(own_functions, callee, line)) {
+        continue;
+      }
+      // What is passed: the names inside the call's parentheses
+      // (`if _can_use('kqueue'): DefaultSelector = KqueueSelector` passes
+      // nothing that changed).
+      for (auto at = statement.text.find(callee); at != std::string::npos && reason.empty();
+           at = statement.text.find(callee, at + 1)) {
+        auto open = statement.text.find_first_not_of(" \t", at + callee.size());
+        bool own_name = (at == 0 || (!is_identifier_char(statement.text[at - 1]) && statement.text[at - 1] != '.'));
+        if (!own_name || open == std::string::npos || statement.text[open] != '(') {
+          continue;
+        }
+        int depth = 0;
+        auto close = open;
+        for (; close < statement.text.size(); ++close) {
+          depth += statement.text[close] == '(' ? 1 : statement.text[close] == ')' ? -1 : 0;
+          if (depth == 0) {
+            break;
+          }
+        }
+        for (const auto& name : names_used(std::string_view(statement.text).substr(open, close - open)).read) {
+          if (above(changed.names, name, line)) {
+            reason = "unchanged, but it passes " + name + ", which changed, to " + callee +
+                     " of this module: what that call made when the module was imported came from the old " + name;
+            break;
+          }
+        }
       }
     }
     if (reason.empty()) {
@@ -314,12 +335,16 @@ std::vector<AppliedChange> swap_defaults_of_reruns(const parser::SourceFile& bef
                                                    differ::ChangeSet& selected) {
   std::vector<AppliedChange> refused;
   std::map<std::string, std::uint32_t> rerun;
+  std::set<std::string> rebound;  // bound in the live module already: a class body reads the old value
   for (const auto& change : selected.changes) {
     if (change.is_statement && change.new_index >= 0 && change.verdict == Verdict::reexec) {
       const auto& statement = after.statements[static_cast<std::size_t>(change.new_index)];
       if (statement.scope_qualname.empty()) {
         for (const auto& target : statement.targets) {
           rerun.emplace(target, statement.range.start_line);
+          if (change.old_index >= 0) {
+            rebound.insert(target);
+          }
         }
       }
     }
@@ -345,13 +370,17 @@ std::vector<AppliedChange> swap_defaults_of_reruns(const parser::SourceFile& bef
     for (const auto& parameter : def.parameters) {
       for (const auto& name : names_used(parameter.default_text).read) {
         auto it = rerun.find(name);
-        if (read.empty() && it != rerun.end() && it->second < def.range.start_line) {
+        if (it != rerun.end() && it->second < def.range.start_line &&
+            (read.empty() || (rebound.count(name) != 0 && rebound.count(read) == 0))) {
           read = name;
         }
       }
     }
     if (!in_classes_only || read.empty() || count(after, def.qualname) != 1 || count(before, def.qualname) != 1) {
       continue;
+    }
+    if (def.parent >= 0 && rebound.count(read) == 0) {
+      continue;  // a name new to the module: the class body sees the patch's value
     }
     if (def.parent >= 0) {
       AppliedChange change;
@@ -431,6 +460,80 @@ void drop_targets_deleted_below(const parser::SourceFile& after, const parser::S
   };
   std::erase_if(unit.targets,
                 [&](const std::string& target) { return deleted.count(target) != 0 && !bound_again(target); });
+}
+
+// A class-level statement the file removed that the differ keeps: a `for`
+// loop (textwrap's `for x in _whitespace:` in TextWrapper), or an
+// assignment in a class defined in a module-level block (ftplib's
+// `ssl_version = ...` in the `else:` of `try: import ssl`). A fresh import's
+// class lacks what it bound, so those names are deleted from the live class
+// (nothing, when the block did not run), unless the new class binds them
+// otherwise. (Module-level names a removed statement bound are kept: a
+// running frame may read them.)
+std::vector<PlannedUnit> class_bindings_removed(const parser::SourceFile& before, const parser::SourceFile& after,
+                                                const differ::Change& change, const UnitBuilder& old_units) {
+  std::vector<PlannedUnit> removals;
+  if (change.old_index < 0) {
+    return removals;
+  }
+  const auto& statement = before.statements[static_cast<std::size_t>(change.old_index)];
+  std::string_view text = util::trim(statement.text);
+  const auto* klass = after.find(statement.scope_qualname);
+  if (statement.scope_qualname.empty() || klass == nullptr || klass->kind != DefinitionKind::klass) {
+    return removals;
+  }
+  // Directly in the class body (`conditional` is also set for every
+  // statement of a class in a module-level block): at the body's column.
+  const auto* old_class = before.find(statement.scope_qualname);
+  auto column = [&](std::uint32_t byte) {
+    auto start = before.text.rfind('\n', byte == 0 ? 0 : byte - 1);
+    return byte - (start == std::string::npos || byte == 0 ? 0 : start + 1);
+  };
+  bool in_body = old_class != nullptr && column(statement.range.start_byte) == column(old_class->body_byte);
+  std::vector<std::string> targets;
+  if (statement.kind == parser::Statement::Kind::assignment && in_body && text.find("+=") == std::string_view::npos) {
+    targets = statement.targets;
+  } else if (in_body && util::starts_with(text, "for ") && text.find(" in ") != std::string_view::npos) {
+    std::string names;
+    for (char c : text.substr(4, text.find(" in ") - 4)) {
+      names += (c == '(' || c == ')' || c == '[' || c == ']') ? ' ' : c;
+    }
+    for (std::size_t start = 0; start <= names.size();) {
+      auto comma = std::min(names.size(), names.find(',', start));
+      std::string name(util::trim(std::string_view(names).substr(start, comma - start)));
+      if (!name.empty()) {
+        targets.push_back(name);
+      }
+      start = comma + 1;
+    }
+  }
+  bool in_block = klass->conditional ||
+                  std::any_of(after.definitions.begin(), after.definitions.end(), [&](const parser::Definition& scope) {
+                    return scope.conditional && util::starts_with(klass->qualname, scope.qualname + ".");
+                  });
+  auto bound_in_class = [&](const parser::SourceFile& file, const std::string& name, const parser::Statement* except) {
+    bool by_statement = std::any_of(file.statements.begin(), file.statements.end(), [&](const parser::Statement& s) {
+      return &s != except && s.scope_qualname == statement.scope_qualname &&
+             (std::find(s.targets.begin(), s.targets.end(), name) != s.targets.end() ||
+              util::starts_with(util::trim(s.text), "for "));
+    });
+    return by_statement || file.find(statement.scope_qualname + "." + name) != nullptr;
+  };
+  for (const auto& name : targets) {
+    if (!is_identifier(name) || bound_in_class(after, name, nullptr) || bound_in_class(before, name, &statement)) {
+      continue;
+    }
+    parser::Statement binding = statement;
+    binding.targets = {name};
+    PlannedUnit removal{old_units.removed_attribute(binding), {}, -1, true};
+    removal.unit.conditional = in_block;
+    removal.change.qualname = statement.scope_qualname + "." + name;
+    removal.change.verdict = Verdict::remove;
+    removal.change.reason = "the class-level statement that bound it was removed: it is deleted from the live class";
+    removal.change.line = statement.range.start_line;
+    removals.push_back(std::move(removal));
+  }
+  return removals;
 }
 
 // "3 (first `x = f()`, line 4)": how many there are and where the first is.
@@ -566,10 +669,14 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
     return plan;
   }
   auto units = build_units(before, after, selected);
+  UnitBuilder old_units(before);
   std::size_t next_unit = 0;
   for (const auto& change : selected.changes) {
     AppliedChange applied = describe(change, before, after);
     if (change.is_statement && change.new_index < 0 && change.verdict != Verdict::remove) {
+      for (auto& removal : class_bindings_removed(before, after, change, old_units)) {
+        plan.units.push_back(std::move(removal));
+      }
       applied.status = Status::kept;
       plan.kept.push_back(std::move(applied));
       continue;
@@ -577,6 +684,18 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
     CompilationUnit unit = units[next_unit++];
     if (change.is_statement && change.verdict == Verdict::reexec && change.new_index >= 0) {
       drop_targets_deleted_below(after, after.statements[static_cast<std::size_t>(change.new_index)], unit);
+    }
+    if (!change.is_statement && change.verdict == Verdict::define && change.new_index >= 0) {
+      // `def call` above `from _operator import *`: where the live module
+      // binds the name, the import did, as it does in a fresh import.
+      const auto& def = after.definitions[static_cast<std::size_t>(change.new_index)];
+      unit.only_if_missing =
+          def.parent < 0 && std::any_of(after.statements.begin(), after.statements.end(), [&](const auto& statement) {
+            // An import statement, or a block holding one (`try: from _operator import *`).
+            return statement.scope_qualname.empty() && statement.range.start_line > def.range.end_line &&
+                   (statement.kind == parser::Statement::Kind::import || statement.binding_block) &&
+                   statement.text.find(" import *") != std::string::npos;
+          });
     }
     plan.units.push_back({std::move(unit), std::move(applied)});
   }

@@ -2448,7 +2448,7 @@ class _Apply(object):
                         continue
                 if failure.kind == 'not_found' and unit.conditional and not request.verify \
                         and not unit.nested() and not _makes_functions(unit.code) \
-                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
+                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define', 'delete'):
                     # `if sys.platform == "win32": def f` on Linux, `del f`
                     # below it: a fresh import lacks it too.
                     unit.status = 'unchanged'
@@ -2467,6 +2467,14 @@ class _Apply(object):
                     unit.message = failure.message
                     continue
                 unit.status = 'missing'
+        for unit in self.units:
+            if unit.verdict == 'define' and unit.only_if_missing and unit.status is None \
+                    and not unit.nested() and unit.old_binding is not _MISSING:
+                # `def call` above `from _operator import *` (operator): the
+                # import rebinds the name, in the live module as in a fresh
+                # import, and what the patch runs sees the live one.
+                unit.status = 'unchanged'
+                unit.message = 'bound by an import below it, as after a fresh import'
         _settle_duplicates(self.units, request.verify)
         execution = _Execution(request)
         # In the order a fresh import runs the file: a statement sees the
