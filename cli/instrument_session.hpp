@@ -14,26 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/interrupts.hpp"
 #include "cli/profile_select.hpp"
 #include "cli/stream_command.hpp"
 #include "loader/agent_api.hpp"
 #include "patch/instrumentation.hpp"
 
 namespace pyhot::cli {
-
-// While alive, SIGINT, SIGTERM and SIGHUP only set interrupted(): the
-// command removes its instrumentation and reports, as at its normal end.
-class InterruptScope {
- public:
-  InterruptScope();
-  ~InterruptScope();
-  InterruptScope(const InterruptScope&) = delete;
-  InterruptScope& operator=(const InterruptScope&) = delete;
-};
-bool interrupted();
-
-// Sleeps until `until` or an interrupt, whichever comes first.
-void pause_until(std::chrono::steady_clock::time_point until);
 
 // "__pyhot_probe_" and 16 random hex digits: the probes' constants.
 std::string new_probe_marker();

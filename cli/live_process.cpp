@@ -1,10 +1,14 @@
 #include "cli/live_process.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 
 #include "cli/output.hpp"
 #include "loader/process.hpp"
+#include "loader/secure_dir.hpp"
 
 namespace pyhot::cli {
 
@@ -18,6 +22,26 @@ Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force) {
   loader::ConnectOptions options;
   options.force = force;
   return loader::connect_to_agent(*process, options);
+}
+
+Result<Done> verify_shared_cache_directory() {
+  for (const char* name : {"PYHOT_CACHE_DIR", "XDG_CACHE_HOME", "HOME"}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
+      return Done{};
+    }
+  }
+  // /tmp is sticky: a directory of ours there cannot be renamed or replaced
+  // by anyone else after this check, nor can anything be planted inside it.
+  const uid_t me = getuid();
+  const std::string base = "/tmp/pyhot-cache-" + std::to_string(me);
+  for (const std::string& path : {base, base + "/parsed"}) {
+    if (auto verified = loader::VerifiedDirectory::open(path, me, true); !verified) {
+      return make_error(verified.error().kind, verified.error().message +
+                                                   "; nothing was attached or read (it holds pyhot's parsed cache "
+                                                   "without HOME; set PYHOT_CACHE_DIR to use another directory)");
+    }
+  }
+  return Done{};
 }
 
 std::string error_text(const Error& error) {

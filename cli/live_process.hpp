@@ -21,6 +21,13 @@ Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force);
 loader::AgentClient* open_or_report(int pid, bool force, bool json_output, nlohmann::json& document,
                                     std::unique_ptr<loader::AgentClient>& holder);
 
+// The parsed cache's directory when it falls back to /tmp (no
+// PYHOT_CACHE_DIR, XDG_CACHE_HOME or HOME: patch/parsed_cache.cpp), made or
+// verified as the user's own, mode 0700, not a link, before anything is read
+// from it or written to it: another user could have made that name first.
+// Elsewhere nothing to check. One line naming the path when refused.
+Result<Done> verify_shared_cache_directory();
+
 // An error's message as a sentence (a full stop at its end).
 std::string error_text(const Error& error);
 

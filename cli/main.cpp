@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "cli/commands.hpp"
+#include "cli/live_process.hpp"
+#include "cli/output.hpp"
 #include "cli/probe.hpp"
 #include "cli/profile.hpp"
 #include "cli/trace.hpp"
@@ -27,6 +29,17 @@ const CLI::Validator k_process_id(
       return std::string();
     },
     "PID");
+
+// The commands that read and write the parsed cache: its directory is
+// checked before anything else is done (cli/live_process.hpp).
+template <typename Run>
+int with_verified_cache(bool json, Run run) {
+  if (auto verified = pyhot::cli::verify_shared_cache_directory(); !verified) {
+    pyhot::cli::print_error(verified.error().message, json);
+    return pyhot::cli::k_exit_failed;
+  }
+  return run();
+}
 
 // `bundle` and `apply`: a patch made once and applied on many hosts.
 struct FleetCommands {
@@ -55,7 +68,7 @@ void add_fleet_commands(CLI::App& app, int& code) {
                           "Check the baseline and compile in the target, apply nothing");
   apply_command->add_flag("--force", fleet.apply.force, "Attach even where remote debugging was disabled (3.14+)");
   apply_command->add_flag("--json", fleet.apply.json, "Machine-readable output");
-  apply_command->callback([&] { code = run_apply(fleet.apply); });
+  apply_command->callback([&] { code = with_verified_cache(fleet.apply.json, [] { return run_apply(fleet.apply); }); });
 }
 
 // `stack`, `inspect`, `instances`: looking at a live process without changing it.
@@ -311,7 +324,7 @@ void add_patch_commands(CLI::App& app, int& code) {
   reload_command->add_flag("--json", reload.json, "Machine-readable output");
   reload_command->add_option("--assume-imported", reload.assume_imported,
                              "Take the file's text at this git revision as the one the process imported");
-  reload_command->callback([&] { code = run_reload(reload); });
+  reload_command->callback([&] { code = with_verified_cache(reload.json, [] { return run_reload(reload); }); });
 
   static ProcessOptions module;
   auto* module_command = app.add_subcommand("module", "The module name a live process knows a file by");
@@ -366,7 +379,8 @@ void add_process_commands(CLI::App& app, int& code) {
   autoreload_command->add_flag("--json", autoreload.json, "One JSON object per line, per event");
   autoreload_command->add_flag("--allow-empty", autoreload.allow_empty,
                                "Apply a save even when it deletes every definition of its module");
-  autoreload_command->callback([&] { code = run_autoreload(autoreload); });
+  autoreload_command->callback(
+      [&] { code = with_verified_cache(autoreload.json, [] { return run_autoreload(autoreload); }); });
 }
 
 // run: a program started with the agent.

@@ -23,9 +23,9 @@ Result<Done> wait_profiling(ProcessProfiler& profiler, const ProfileOptions& opt
   auto end = Clock::now() +
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
   auto every = profile_read_interval(options);
-  while (!ProfileInterrupts::interrupted() && Clock::now() < end) {
-    pause_profile_until(std::min(end, Clock::now() + every));
-    if (ProfileInterrupts::interrupted() || Clock::now() >= end) {
+  while (!interrupted() && Clock::now() < end) {
+    pause_until(std::min(end, Clock::now() + every));
+    if (interrupted() || Clock::now() >= end) {
       break;
     }
     auto read = profiler.read(options.live);
@@ -72,7 +72,7 @@ int run_profile(const ProfileOptions& options) {
   if (options.tree) {
     return run_profile_tree(options);
   }
-  ProfileInterrupts interrupts;
+  InterruptScope interrupts;
   auto started = ProcessProfiler::start(options.pid, options);
   for (const auto& note : started.notes) {
     std::cerr << "pyhot: " << note << "\n";

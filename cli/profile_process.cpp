@@ -24,10 +24,6 @@ using Clock = std::chrono::steady_clock;
 // Reads renew the lease: at least three of them fit in it.
 constexpr double k_longest_read_interval = 1.0;
 
-volatile sig_atomic_t g_interrupted = 0;
-
-void note_interrupt(int) { g_interrupted = 1; }
-
 struct Prepared {
   loader::InstrumentRequest request;
   std::map<int, ProfiledFunction> functions;
@@ -229,33 +225,6 @@ std::string line_selection_error(const ProfileOptions& options) {
     return "--lines takes MODULE [CLASS] FUNCTION, or FILE:FIRST-LAST";
   }
   return {};
-}
-
-ProfileInterrupts::ProfileInterrupts() {
-  g_interrupted = 0;
-  struct sigaction action {};
-  action.sa_handler = note_interrupt;
-  sigemptyset(&action.sa_mask);
-  for (int i = 0; i < 3; ++i) {
-    sigaction(k_signals[i], &action, &m_previous[i]);
-  }
-}
-
-ProfileInterrupts::~ProfileInterrupts() {
-  for (int i = 0; i < 3; ++i) {
-    sigaction(k_signals[i], &m_previous[i], nullptr);
-  }
-}
-
-bool ProfileInterrupts::interrupted() { return g_interrupted != 0; }
-
-void pause_profile_until(Clock::time_point until) {
-  while (!g_interrupted && Clock::now() < until) {
-    auto left = std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(100));
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    timespec wait{static_cast<time_t>(nanos / 1000000000), static_cast<long>(nanos % 1000000000)};
-    nanosleep(&wait, nullptr);
-  }
 }
 
 Clock::duration profile_read_interval(const ProfileOptions& options) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/interrupts.hpp"
 #include "cli/profile.hpp"
 #include "cli/profile_report.hpp"
 #include "loader/agent_api.hpp"
@@ -21,25 +22,6 @@
 namespace pyhot::cli {
 
 class ProcessProfiler;
-
-// While alive, Ctrl-C (and SIGTERM, SIGHUP) only end the profile: the
-// instrumentation is removed and the summary printed, as when the duration
-// is over.
-class ProfileInterrupts {
- public:
-  ProfileInterrupts();
-  ~ProfileInterrupts();
-  ProfileInterrupts(const ProfileInterrupts&) = delete;
-  ProfileInterrupts& operator=(const ProfileInterrupts&) = delete;
-  static bool interrupted();
-
- private:
-  static constexpr int k_signals[3] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction m_previous[3]{};
-};
-
-// Sleeps until `until` or an interrupt.
-void pause_profile_until(std::chrono::steady_clock::time_point until);
 
 // How often a profile reads each process: at least three reads fit in the lease.
 std::chrono::steady_clock::duration profile_read_interval(const ProfileOptions& options);

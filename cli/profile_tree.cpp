@@ -270,7 +270,7 @@ void print_tree_profile(const TreeProfile& tree) {
 }  // namespace
 
 int run_profile_tree(const ProfileOptions& options) {
-  ProfileInterrupts interrupts;
+  InterruptScope interrupts;
   TreeProfile tree(options);
   tree.add_new_processes();
   if (tree.count(Outcome::profiling) == 0) {
@@ -295,9 +295,9 @@ int run_profile_tree(const ProfileOptions& options) {
   auto end = Clock::now() +
              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.duration_seconds));
   auto every = profile_read_interval(options);
-  while (!ProfileInterrupts::interrupted() && Clock::now() < end) {
-    pause_profile_until(std::min(end, Clock::now() + every));
-    if (ProfileInterrupts::interrupted() || Clock::now() >= end) {
+  while (!interrupted() && Clock::now() < end) {
+    pause_until(std::min(end, Clock::now() + every));
+    if (interrupted() || Clock::now() >= end) {
       break;
     }
     tree.read_all(options.live);

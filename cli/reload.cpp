@@ -87,16 +87,34 @@ void print_not_compared(const PatchOutcome& outcome) {
   }
 }
 
+// Each refused change's line names the file: no "Located file path" after the error.
 void print_refused(const PatchOutcome& outcome) {
   std::cout << "Error: this edit cannot be applied to the live process; nothing was changed.\n";
-  std::cout << "Located file path: " << outcome.file << "\n";
   for (const auto& change : outcome.refused) {
     std::cout << outcome.file << ":" << change.line << "  " << change.qualname << "  restart  " << change.reason
               << "\n";
   }
 }
 
-int reload_method(loader::Agent& agent, const ReloadOptions& options, json& document) {
+// A reload that failed, as one line. When the process is gone, that is what
+// happened, whatever the socket saw on the way (a reset, a closed
+// connection, no answer), and nothing of it is left to patch. `what` is
+// the file (or module) being reloaded; the line names it when the error
+// does not, instead of a "Located file path" after it.
+void print_reload_error(int pid, const Error& error, const std::string& what) {
+  if (pid > 0 && loader::process_has_ended(pid)) {
+    std::cout << "Error: process " << pid << " exited during the reload of " << what
+              << "; nothing is left to patch (started again, it imports the file as it is now).\n";
+    return;
+  }
+  std::string text = error_text(error);
+  if (text.find(what) == std::string::npos) {
+    text += " (reloading " + what + ")";
+  }
+  std::cout << "Error: Unexpected error during reload: " << text << "\n";
+}
+
+int reload_method(loader::Agent& agent, const ReloadOptions& options, int pid, json& document) {
   const std::string& module = options.target[0];
   std::string qualname = options.target.size() == 3 ? options.target[1] + "." + options.target[2] : options.target[1];
   std::string method = options.target.back();
@@ -106,7 +124,11 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
     document["error"] = where.error().message;
     document["lacks_module"] = where.error().kind == ErrorKind::not_found;
     if (!options.json) {
-      std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+      if (pid > 0 && loader::process_has_ended(pid)) {
+        print_reload_error(pid, where.error(), module);
+      } else {
+        std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+      }
     }
     return k_exit_failed;
   }
@@ -119,7 +141,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
     }
     return k_exit_failed;
   }
-  auto outcome = patch::patch_definition(agent, *where, *text, qualname, options.dry_run);
+  auto outcome = patch::patch_definition(agent, *where, std::move(*text), qualname, options.dry_run);
   std::string source = outcome ? outcome->definition_source : std::string{};
   if (!outcome) {
     document["error"] = outcome.error().message;
@@ -130,8 +152,7 @@ int reload_method(loader::Agent& agent, const ReloadOptions& options, json& docu
       std::cout << "Error: Cannot locate method " << method << " in module " << module << ".\n";
       return k_exit_failed;
     }
-    std::cout << "Error: Unexpected error during reload: " << error_text(outcome.error()) << "\n";
-    std::cout << "Located file path: " << where->file << "\n";
+    print_reload_error(pid, outcome.error(), where->file);
     return k_exit_failed;
   }
   json result = to_json(*outcome);
@@ -184,7 +205,11 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
     document["error"] = where.error().message;
     document["lacks_module"] = where.error().kind == ErrorKind::not_found;
     if (!options.json) {
-      std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+      if (pid > 0 && loader::process_has_ended(pid)) {
+        print_reload_error(pid, where.error(), options.target[0]);
+      } else {
+        std::cout << "Error: Unexpected error during reload: " << error_text(where.error()) << "\n";
+      }
     }
     return k_exit_failed;
   }
@@ -219,15 +244,12 @@ int reload_file(loader::Agent& agent, const ReloadOptions& options, int pid, jso
       return k_exit_failed;
     }
   }
-  auto outcome = patch::patch_file(agent, *where, *text, options.dry_run, /*utf8_checked=*/false);
+  auto outcome = patch::patch_file(agent, *where, std::move(*text), options.dry_run, /*utf8_checked=*/false);
   if (!outcome) {
     document["error"] = outcome.error().message;
     document["file"] = where->file;
     if (!options.json) {
-      std::cout << "Error: Unexpected error during reload: " << error_text(outcome.error()) << "\n";
-      if (!util::is_utf8_error(outcome.error())) {  // that one names the file
-        std::cout << "Located file path: " << where->file << "\n";
-      }
+      print_reload_error(pid, outcome.error(), where->file);
     }
     return k_exit_failed;
   }
@@ -312,7 +334,7 @@ int run_reload(const ReloadOptions& options) {
     loader::Agent typed(*agent);
     typed.label_patches(label);
     return options.target.size() == 1 ? reload_file(typed, options, pid, document)
-                                      : reload_method(typed, options, document);
+                                      : reload_method(typed, options, pid, document);
   };
   if (options.tree) {
     // The file a FILE reload applies (a module's file is known to its processes only).

@@ -78,6 +78,20 @@ std::string_view value_text(const Statement& statement) {
   return equals == std::string_view::npos ? text : text.substr(equals + 1);
 }
 
+// A change of the unchanged statement `index` of the new file.
+Change statement_change(const Statement& statement, std::size_t index, Rule rule, Verdict verdict, std::string reason) {
+  Change change;
+  change.rule = rule;
+  change.kind = ChangeKind::statement_changed;
+  change.verdict = verdict;
+  change.qualname = statement.scope_qualname;
+  change.reason = std::move(reason);
+  change.is_statement = true;
+  change.new_index = static_cast<int>(index);
+  change.line = statement.range.start_line;
+  return change;
+}
+
 }  // namespace
 
 void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
@@ -139,17 +153,10 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
         return entry.first.first.empty() && changes[entry.second].line < statement.range.start_line;
       });
       if (above != rerun.end()) {
-        Change change;
-        change.rule = Rule::module_code_changed;
-        change.kind = ChangeKind::statement_changed;
-        change.verdict = Verdict::restart;
-        change.qualname = statement.scope_qualname;
-        change.reason = "unchanged, but it reads the module's globals() after " + above->first.second +
-                        " is run again; run again in the live module it would see the old values";
-        change.is_statement = true;
-        change.new_index = static_cast<int>(index);
-        change.line = statement.range.start_line;
-        changes.push_back(change);
+        changes.push_back(
+            statement_change(statement, index, Rule::module_code_changed, Verdict::restart,
+                             "unchanged, but it reads the module's globals() after " + above->first.second +
+                                 " is run again; run again in the live module it would see the old values"));
         continue;
       }
     }
@@ -176,19 +183,12 @@ void add_derived_values(const SourceFile& after, std::vector<Change>& changes) {
       stale[*source].push_back("line " + std::to_string(statement.range.start_line) + " `" + first_line + "`");
       continue;
     }
-    Change change;
-    change.rule = Rule::derived_value;
-    change.kind = ChangeKind::statement_changed;
-    change.verdict = rule_entry(Rule::derived_value).verdict;
-    change.qualname = statement.scope_qualname;
-    change.reason = std::string(rule_entry(Rule::derived_value).reason);
-    if (auto at = change.reason.find("{name}"); at != std::string::npos) {
-      change.reason.replace(at, 6, names);
+    std::string reason(rule_entry(Rule::derived_value).reason);
+    if (auto at = reason.find("{name}"); at != std::string::npos) {
+      reason.replace(at, 6, names);
     }
-    change.is_statement = true;
-    change.new_index = static_cast<int>(index);
-    change.line = statement.range.start_line;
-    changes.push_back(change);
+    changes.push_back(statement_change(statement, index, Rule::derived_value, rule_entry(Rule::derived_value).verdict,
+                                       std::move(reason)));
     for (const auto& target : statement.targets) {
       rerun.emplace(std::make_pair(statement.scope_qualname, target), changes.size() - 1);
     }

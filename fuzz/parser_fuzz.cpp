@@ -58,7 +58,7 @@ void check_edit_window(const pyhot::parser::SourceFile& before, const pyhot::par
   if (!entry) {
     return;
   }
-  auto window = patch::edit_window(*entry, after.text, before.path);
+  auto window = patch::edit_window(*entry, std::string(after.text), before.path);
   if (!window) {
     return;
   }

@@ -51,7 +51,9 @@
 namespace pyhot::patch {
 
 struct EditWindow {
-  parser::SourceFile before;  // the live text, with the window's definitions and statements only
+  // The live text's definitions and statements the window holds, and only
+  // their bytes as its text (byte offsets are into that, lines the live text's).
+  parser::SourceFile before;
   parser::SourceFile after;   // the new text, likewise
   differ::ChangeSet changes;  // diff(before, after): what diff() of the whole files gives, indexes into the window
   parser::EditedSpan span;
@@ -59,6 +61,9 @@ struct EditWindow {
   std::vector<std::uint64_t> old_keys;       // statement keys of its statements there
   std::vector<std::uint64_t> new_keys;       // and in the new text
   std::uint64_t text_hash = 0;               // of the new text (util::hash64): hashed once
+  // What the span's byte offsets in `before` are more than in the live text
+  // (two's complement when less).
+  std::uint32_t span_shift = 0;
 
   // The new text's entry, written from `live`'s.
   EntryEdit entry_edit(const CachedEntry& live) const;
@@ -66,7 +71,8 @@ struct EditWindow {
 
 // Nothing when the shortcut cannot be shown to give what the whole files
 // give (the caller then loads, re-parses and diffs them whole), or when
-// new_text is not UTF-8 (only the span is checked: see above).
-std::optional<EditWindow> edit_window(const CachedEntry& live, std::string new_text, const std::string& path);
+// new_text is not UTF-8 (only the span is checked: see above). new_text is
+// moved into the window, and left as it was when there is none.
+std::optional<EditWindow> edit_window(const CachedEntry& live, std::string&& new_text, const std::string& path);
 
 }  // namespace pyhot::patch

@@ -55,7 +55,7 @@ Result<loader::ApplyReply> send(loader::Agent& agent, const ModuleLocation& wher
   loader::ApplyRequest request;
   request.module = where.module;
   request.file = where.file;
-  if (baseline.text != nullptr) {
+  if (baseline.text) {
     request.source_edit = source_edit(*baseline.text, baseline.hash, after.text, baseline.known);
     if (snapshot.kind == SnapshotRecord::Kind::this_text) {
       // The text to record is most often the new text itself (the file
@@ -98,10 +98,10 @@ struct ParsedVersions {
       return {};
     }
     if (window) {
-      return {&window->before.text, live_hash, util::to_hex(window->text_hash),
+      return {entry->text(), live_hash, util::to_hex(window->text_hash),
               KnownText{entry->newline_breaks_only(), entry->items()}};
     }
-    return live ? Baseline{&live->text, live_hash, {}, {}} : Baseline{};
+    return live ? Baseline{std::string_view(live->text), live_hash, {}, {}} : Baseline{};
   }
 };
 
@@ -146,7 +146,8 @@ Result<std::optional<std::string>> live_snapshot(loader::Agent& agent, const Mod
 // `windowed`: the caller takes an EditWindow in place of whole files.
 // `utf8_checked` false: new_text is refused unless it is UTF-8 (the
 // window checks only its own bytes, the rest being the live text's).
-Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+// new_text is moved into the window when one is taken.
+Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation& where, std::string& new_text,
                                       bool windowed = false, bool utf8_checked = true) {
   ParsedVersions versions;
   auto snapshot = live_text(agent, where, versions);
@@ -154,7 +155,7 @@ Result<ParsedVersions> parse_versions(loader::Agent& agent, const ModuleLocation
     return snapshot.error();
   }
   if (versions.entry && windowed) {
-    if (auto window = edit_window(*versions.entry, new_text, where.file)) {
+    if (auto window = edit_window(*versions.entry, std::move(new_text), where.file)) {
       versions.window = std::move(*window);
       return versions;
     }
@@ -413,10 +414,14 @@ std::optional<Result<PatchOutcome>> patch_definition_window(loader::Agent& agent
   if (was == nullptr || now == nullptr || !touched) {
     return std::nullopt;
   }
-  const std::string_view old_text = window.before.text;
+  const std::string_view old_text = versions.entry->text();
   const std::string_view new_text = window.after.text;
-  if (old_text.substr(0, was->range.start_byte) != new_text.substr(0, now->range.start_byte) ||
-      old_text.substr(was->range.end_byte) != new_text.substr(now->range.end_byte)) {
+  // `was` is in the span: its place in the live text.
+  const std::uint32_t was_start = was->range.start_byte - window.span_shift;
+  const std::uint32_t was_end = was->range.end_byte - window.span_shift;
+  if (was_start > old_text.size() || was_end > old_text.size() ||
+      old_text.substr(0, was_start) != new_text.substr(0, now->range.start_byte) ||
+      old_text.substr(was_end) != new_text.substr(now->range.end_byte)) {
     return std::nullopt;  // the spliced text is not the new text
   }
   auto wanted = [&](const differ::Change& change) {
@@ -453,8 +458,8 @@ Result<PatchOutcome> patch_whole_definition(loader::Agent& agent, const ModuleLo
 
 }  // namespace
 
-Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                bool dry_run, bool utf8_checked) {
+Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, std::string new_text, bool dry_run,
+                                bool utf8_checked) {
   auto versions = parse_versions(agent, where, new_text, /*windowed=*/true, utf8_checked);
   if (!versions) {
     return versions.error();
@@ -510,7 +515,7 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
       dry_run);
 }
 
-Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, std::string new_text,
                                       const std::string& qualname, bool dry_run) {
   auto versions = parse_versions(agent, where, new_text, /*windowed=*/true);
   if (!versions) {
@@ -520,6 +525,7 @@ Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation
     if (auto outcome = patch_definition_window(agent, where, *versions, qualname, dry_run)) {
       return std::move(*outcome);
     }
+    new_text = std::move(versions->window->after.text);
     auto whole = parse_versions(agent, where, new_text);  // once more, whole
     if (!whole) {
       return whole.error();

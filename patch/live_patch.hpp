@@ -45,7 +45,7 @@ Result<ModuleLocation> locate_module(loader::Agent& agent, const std::string& mo
 // The text the agent holds as live and the hash it reported for it: with
 // one, the new text crosses the socket as an edit of it, not whole.
 struct Baseline {
-  const std::string* text = nullptr;
+  std::optional<std::string_view> text;  // the live text
   std::string hash;
   std::string new_hash;  // the new text's hash when the caller has it already ("": hashed when sent)
   KnownText known;       // what its parsed cache entry says of the text
@@ -60,8 +60,10 @@ Result<PatchOutcome> execute(loader::Agent& agent, const ModuleLocation& where, 
 // `utf8_checked` false: the text is read_source_unchecked()'s, and refused
 // as read_source() would refuse it (only the edited part of it is checked
 // when the live text's parsed cache entry says the rest is UTF-8).
-Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
-                                bool dry_run, bool utf8_checked = true);
+// new_text is taken by value: a caller done with it moves it in, and a
+// megabytes-long module is then never copied.
+Result<PatchOutcome> patch_file(loader::Agent& agent, const ModuleLocation& where, std::string new_text, bool dry_run,
+                                bool utf8_checked = true);
 
 // The same for an already parsed file. `live` is what the caller knows to be
 // live (the last text it applied); null asks the agent for its snapshot.
@@ -71,7 +73,7 @@ Result<PatchOutcome> patch_parsed(loader::Agent& agent, const ModuleLocation& wh
 // Applies one definition (qualname) and the imports it may need.
 // not_found when the file has no such definition; outcome.changes is empty
 // when its source has not changed.
-Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, const std::string& new_text,
+Result<PatchOutcome> patch_definition(loader::Agent& agent, const ModuleLocation& where, std::string new_text,
                                       const std::string& qualname, bool dry_run);
 
 }  // namespace pyhot::patch

@@ -938,6 +938,168 @@ struct Uncompared {
   }
 };
 
+// One first touch's plan, built unit by unit from what the probe found.
+class FirstTouchPlanner {
+ public:
+  FirstTouchPlanner(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
+                    Plan& plan)
+      : m_after(after),
+        m_probe(probe),
+        m_probed(probed),
+        m_plan(plan),
+        m_units(after),
+        m_bound(statement_bindings(after)) {
+    for (std::size_t i = 0; i < probe.units.size() && i < probed.size(); ++i) {
+      const auto& def = definition_of(i);
+      if (def.parent < 0 && def.kind == DefinitionKind::function && probed[i].status != Status::unchanged) {
+        m_changed.insert(def.qualname);
+      }
+    }
+  }
+
+  // What the probe's unit i becomes: nothing, a relocation, a refusal or a unit to apply.
+  void take(std::size_t i) {
+    loader::UnitResult result;
+    result.status = Status::would_apply;
+    if (i < m_probed.size()) {
+      result = m_probed[i];
+    }
+    const Status status = result.status;
+    const auto& def = definition_of(i);
+    const PlannedUnit& probed = m_probe.units[i];
+    bool inside_new_class =
+        std::any_of(m_defined_classes.begin(), m_defined_classes.end(),
+                    [&](const std::string& klass) { return util::starts_with(def.qualname, klass + "."); });
+    if (inside_new_class) {
+      return;
+    }
+    if (def.kind == DefinitionKind::klass && status == Status::unchanged) {
+      if (result.message.empty() && def.decorators.empty()) {
+        m_live_classes.insert(def.qualname);
+      } else {
+        // A class decorator or a metaclass may have taken names out of it
+        // (a missing `Meta` the metaclass consumed: the class holding it).
+        bool inner = !result.message.empty() && def.parent >= 0;
+        m_consumed_bodies.add(inner ? m_after.definitions[static_cast<std::size_t>(def.parent)] : def);
+      }
+    }
+    if (status == Status::missing && !probed.unit.conditional) {
+      m_new_definitions.insert(def.qualname);
+    }
+    bool redecorated = !probed.unit.conditional && decorators_changed(m_after, def, result, m_bound, m_changed);
+    if (result.wrapped && !redecorated && !def.decorators.empty() && !only_descriptor_decorators(def)) {
+      m_decorator_lists.add(def);
+    }
+    if (status == Status::unchanged && result.line_delta != 0 && !redecorated) {
+      PlannedUnit moved{m_units.definition(def, Verdict::relocate), probed.change};
+      moved.unit.line_delta = result.line_delta;
+      moved.change.verdict = Verdict::relocate;
+      moved.change.line_delta = result.line_delta;
+      moved.change.reason = reason_against_live_code(Rule::moved_only);
+      m_plan.units.push_back(std::move(moved));
+      return;
+    }
+    if (status == Status::unchanged && !redecorated) {
+      return;
+    }
+    if (status == Status::fields_changed) {
+      refuse_new_fields(i, def);
+      return;
+    }
+    if (auto verdict = verdict_of(def, status, probed.unit.conditional, redecorated)) {
+      PlannedUnit planned{m_units.definition(def, verdict->first), probed.change};
+      if (planned.unit.duplicate && verdict->first == Verdict::swap) {
+        // Which of the same-named definitions the probe paired with the live
+        // function: the apply has no old lines to tell it.
+        planned.unit.line_delta = result.line_delta;
+      }
+      planned.change.verdict = verdict->first;
+      planned.change.reason = reason_against_live_code(verdict->second);
+      m_plan.units.push_back(std::move(planned));
+    }
+  }
+
+  // The deletions, the notes on what was not compared, the module-level
+  // statements carried, all in the order a fresh import runs the file.
+  void finish(const std::vector<std::string>& absent) {
+    auto deleted = deleted_names(m_after);
+    for (const auto& qualname : absent) {
+      if (auto planned = deletion(m_after, qualname, m_bound, deleted)) {
+        m_plan.units.push_back(std::move(*planned));
+      }
+    }
+    note_statements_not_compared(m_after, m_plan.not_compared);
+    m_decorator_lists.note("decorator lists", "not compared (what a decorator returned does not say which made it)",
+                           m_plan.not_compared);
+    m_consumed_bodies.note("class-level values of classes a class decorator or metaclass may have taken them out of",
+                           "not compared", m_plan.not_compared);
+    m_plan.not_compared.push_back("names the file no longer binds, other than functions and classes: kept");
+    auto statements = carried_statements(m_after, m_units, m_live_classes, m_new_definitions);
+    m_plan.units.insert(m_plan.units.begin(), statements.begin(), statements.end());
+    // In the order a fresh import runs the file: a statement may use a class
+    // or function defined above it.
+    std::stable_sort(m_plan.units.begin(), m_plan.units.end(),
+                     [](const PlannedUnit& a, const PlannedUnit& b) { return a.change.line < b.change.line; });
+  }
+
+ private:
+  const parser::Definition& definition_of(std::size_t i) const {
+    return m_after.definitions[static_cast<std::size_t>(m_probe.units[i].definition)];
+  }
+
+  // A live Enum whose members are not the body's: built when the class was
+  // created, so only a restart gives the new ones.
+  void refuse_new_fields(std::size_t i, const parser::Definition& def) {
+    AppliedChange refused = m_probe.units[i].change;
+    refused.verdict = Verdict::restart;
+    std::string reason(differ::rule_entry(Rule::class_fields_changed).reason);
+    reason.replace(reason.find("{name}"), 6, i < m_probed.size() ? m_probed[i].message : def.qualname);
+    refused.reason = std::move(reason);
+    m_plan.refused.push_back(std::move(refused));
+  }
+
+  // The verdict and rule of a definition the probe found missing or
+  // different; nothing when it is not applied on its own.
+  std::optional<std::pair<Verdict, Rule>> verdict_of(const parser::Definition& def, Status status, bool conditional,
+                                                     bool redecorated) {
+    if (status == Status::missing && conditional) {
+      return std::nullopt;  // its block did not run, or the module deletes it: a fresh import lacks it too
+    }
+    if (status == Status::missing) {
+      if (def.kind == DefinitionKind::klass) {
+        m_defined_classes.insert(def.qualname);
+      }
+      if (def.parent >= 0 && m_after.definitions[static_cast<std::size_t>(def.parent)].kind != DefinitionKind::klass) {
+        return std::nullopt;  // a new nested function comes with its enclosing function
+      }
+      return std::pair{Verdict::define, def.kind == DefinitionKind::klass ? Rule::class_added : Rule::definition_added};
+    }
+    if (status == Status::freevars_changed) {
+      return std::pair{Verdict::rebind, Rule::free_variables_changed};
+    }
+    if (redecorated) {
+      return std::pair{Verdict::rebind, Rule::decorators_changed};
+    }
+    if (def.kind == DefinitionKind::klass) {
+      return std::nullopt;
+    }
+    return std::pair{Verdict::swap, Rule::body_changed};
+  }
+
+  const parser::SourceFile& m_after;
+  const Plan& m_probe;
+  const std::vector<loader::UnitResult>& m_probed;
+  Plan& m_plan;
+  UnitBuilder m_units;
+  std::set<std::string> m_bound;  // names the module-level statements bind
+  std::set<std::string> m_defined_classes;
+  std::set<std::string> m_live_classes;
+  std::set<std::string> m_new_definitions;
+  Uncompared m_decorator_lists;
+  Uncompared m_consumed_bodies;
+  std::set<std::string> m_changed;  // module-level functions whose live code is not the file's
+};
+
 }  // namespace
 
 Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
@@ -946,106 +1108,9 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   plan.first_touch = true;
   plan.snapshot = std::move(snapshot);
   plan.record_when_empty = plan.snapshot.kind != loader::SnapshotRecord::Kind::nothing;
-  UnitBuilder units(after);
-  auto bound = statement_bindings(after);
-  std::set<std::string> defined_classes;
-  std::set<std::string> live_classes;
-  std::set<std::string> new_definitions;
-  Uncompared decorator_lists;
-  Uncompared consumed_bodies;
-  std::set<std::string> changed;  // module-level functions whose live code is not the file's
-  for (std::size_t i = 0; i < probe.units.size() && i < probed.size(); ++i) {
-    const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
-    if (def.parent < 0 && def.kind == DefinitionKind::function && probed[i].status != Status::unchanged) {
-      changed.insert(def.qualname);
-    }
-  }
+  FirstTouchPlanner planner(after, probe, probed, plan);
   for (std::size_t i = 0; i < probe.units.size(); ++i) {
-    loader::UnitResult result;
-    result.status = Status::would_apply;
-    if (i < probed.size()) {
-      result = probed[i];
-    }
-    Status status = result.status;
-    const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
-    bool inside_new_class = std::any_of(defined_classes.begin(), defined_classes.end(), [&](const std::string& klass) {
-      return util::starts_with(def.qualname, klass + ".");
-    });
-    if (inside_new_class) {
-      continue;
-    }
-    if (def.kind == DefinitionKind::klass && status == Status::unchanged) {
-      if (result.message.empty() && def.decorators.empty()) {
-        live_classes.insert(def.qualname);
-      } else {
-        // A class decorator or a metaclass may have taken names out of it
-        // (a missing `Meta` the metaclass consumed: the class holding it).
-        bool inner = !result.message.empty() && def.parent >= 0;
-        consumed_bodies.add(inner ? after.definitions[static_cast<std::size_t>(def.parent)] : def);
-      }
-    }
-    if (status == Status::missing && !probe.units[i].unit.conditional) {
-      new_definitions.insert(def.qualname);
-    }
-    bool redecorated = !probe.units[i].unit.conditional && decorators_changed(after, def, result, bound, changed);
-    if (result.wrapped && !redecorated && !def.decorators.empty() && !only_descriptor_decorators(def)) {
-      decorator_lists.add(def);
-    }
-    if (status == Status::unchanged && result.line_delta != 0 && !redecorated) {
-      PlannedUnit moved{units.definition(def, Verdict::relocate), probe.units[i].change};
-      moved.unit.line_delta = result.line_delta;
-      moved.change.verdict = Verdict::relocate;
-      moved.change.line_delta = result.line_delta;
-      moved.change.reason = reason_against_live_code(Rule::moved_only);
-      plan.units.push_back(std::move(moved));
-      continue;
-    }
-    if (status == Status::unchanged && !redecorated) {
-      continue;
-    }
-    if (status == Status::fields_changed) {
-      // A live Enum whose members are not the body's: built when the class
-      // was created, so only a restart gives the new ones.
-      AppliedChange refused = probe.units[i].change;
-      refused.verdict = Verdict::restart;
-      std::string reason(differ::rule_entry(Rule::class_fields_changed).reason);
-      reason.replace(reason.find("{name}"), 6, i < probed.size() ? probed[i].message : def.qualname);
-      refused.reason = std::move(reason);
-      plan.refused.push_back(std::move(refused));
-      continue;
-    }
-    Verdict verdict = Verdict::swap;
-    Rule rule = Rule::body_changed;
-    if (status == Status::missing && probe.units[i].unit.conditional) {
-      continue;  // its block did not run, or the module deletes it: a fresh import lacks it too
-    }
-    if (status == Status::missing) {
-      verdict = Verdict::define;
-      rule = def.kind == DefinitionKind::klass ? Rule::class_added : Rule::definition_added;
-      if (def.kind == DefinitionKind::klass) {
-        defined_classes.insert(def.qualname);
-      }
-      if (def.parent >= 0 && after.definitions[static_cast<std::size_t>(def.parent)].kind != DefinitionKind::klass) {
-        continue;  // a new nested function comes with its enclosing function
-      }
-    } else if (status == Status::freevars_changed) {
-      verdict = Verdict::rebind;
-      rule = Rule::free_variables_changed;
-    } else if (redecorated) {
-      verdict = Verdict::rebind;
-      rule = Rule::decorators_changed;
-    } else if (def.kind == DefinitionKind::klass) {
-      continue;
-    }
-    PlannedUnit planned{units.definition(def, verdict), probe.units[i].change};
-    if (planned.unit.duplicate && verdict == Verdict::swap) {
-      // Which of the same-named definitions the probe paired with the live
-      // function: the apply has no old lines to tell it.
-      planned.unit.line_delta = result.line_delta;
-    }
-    planned.change.verdict = verdict;
-    planned.change.reason = reason_against_live_code(rule);
-    plan.units.push_back(std::move(planned));
+    planner.take(i);
   }
   ChangedForCalls changed_code;
   for (std::size_t i = 0; i < probe.units.size() && i < probed.size(); ++i) {
@@ -1070,24 +1135,7 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
     plan.units.clear();  // nothing may be sent
     return plan;
   }
-  auto deleted = deleted_names(after);
-  for (const auto& qualname : absent) {
-    if (auto planned = deletion(after, qualname, bound, deleted)) {
-      plan.units.push_back(std::move(*planned));
-    }
-  }
-  note_statements_not_compared(after, plan.not_compared);
-  decorator_lists.note("decorator lists", "not compared (what a decorator returned does not say which made it)",
-                       plan.not_compared);
-  consumed_bodies.note("class-level values of classes a class decorator or metaclass may have taken them out of",
-                       "not compared", plan.not_compared);
-  plan.not_compared.push_back("names the file no longer binds, other than functions and classes: kept");
-  auto statements = carried_statements(after, units, live_classes, new_definitions);
-  plan.units.insert(plan.units.begin(), statements.begin(), statements.end());
-  // In the order a fresh import runs the file: a statement may use a class
-  // or function defined above it.
-  std::stable_sort(plan.units.begin(), plan.units.end(),
-                   [](const PlannedUnit& a, const PlannedUnit& b) { return a.change.line < b.change.line; });
+  planner.finish(absent);
   return plan;
 }
 

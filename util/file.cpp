@@ -54,12 +54,14 @@ Result<std::string> read_file(const std::string& path) {
     return make_error(ErrorKind::usage,
                       "cannot read '" + path + "': it is " + kind_of_file(mode) + ", not a Python file");
   }
-  // Read into a string of the file's size: a stream copied into a growing
-  // buffer touched three times the file's bytes in fresh memory, a page
-  // fault per 4 KiB (a megabytes-long module). Whatever it holds beyond that
-  // size (a file still being written, or one without a size, as under
-  // /proc) is read after it, in pieces.
-  std::string contents(static_cast<std::size_t>(std::max<off_t>(status.st_size, 0)), '\0');
+  // Read into a string of the file's size and one byte more: a stream
+  // copied into a growing buffer touched three times the file's bytes in
+  // fresh memory, a page fault per 4 KiB (a megabytes-long module), and a
+  // string of exactly its size had to grow (a copy of the whole text) only
+  // to see the end of the file. Whatever it holds beyond that size (a file
+  // still being written, or one without a size, as under /proc) is read
+  // after it, in pieces.
+  std::string contents(static_cast<std::size_t>(std::max<off_t>(status.st_size, 0)) + 1, '\0');
   std::size_t filled = 0;
   while (true) {
     if (filled == contents.size()) {

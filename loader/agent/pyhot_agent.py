@@ -5757,7 +5757,7 @@ class _BoundedRepr(object):
             return _shorten(self.container(obj, level), self.length)
         if kind in _NUMBERS:
             return _shorten(repr(obj), self.length)
-        if isinstance(obj, (str, bytes, bytearray)):
+        if _is_a(obj, (str, bytes, bytearray)):
             text = repr(obj[:self.length])
             return text if len(obj) <= self.length else _shorten(text, self.length)
         return self.leaf(obj)
@@ -6019,7 +6019,7 @@ class _Inspections(object):
         expr = _field(request, 'expr', str, None)
         code = _compile_expression(expr) if expr is not None else None
         module, cls, where = _resolve_path(path)
-        if not isinstance(cls, type):
+        if not _is_a(cls, type):
             raise _Failure('not_found', '%s is a %s, not a class' % (where, _type_label(cls)))
         started = time.monotonic()
         found, scanned, complete = _find_instances(cls, started + time_limit)
@@ -6046,7 +6046,7 @@ def _resolve_path(path):
         raise _Failure('not_found', "'%s' is not a dotted Python name (MODULE.NAME.ATTR)" % path[:200])
     for end in range(len(parts), 0, -1):
         module = sys.modules.get('.'.join(parts[:end]))
-        if isinstance(module, types.ModuleType):
+        if _is_a(module, types.ModuleType):
             break
     else:
         raise _Failure('not_found', "no module named '%s' is loaded in process %d (pyhot imports "
@@ -6083,14 +6083,14 @@ def _nearest(name, candidates):
 
 
 def _attribute(owner, name, where):
-    if isinstance(owner, types.ModuleType):
+    if _is_a(owner, types.ModuleType):
         namespace = owner.__dict__
         if name in namespace:
             return namespace[name]
         raise _Failure('not_found', "module '%s' has no global '%s'%s"
                        % (where, name, _nearest(name, list(namespace)[:10000])))
     holders = ((_instance_dict(owner) or {}),) + tuple(
-        c.__dict__ for c in (owner.__mro__ if isinstance(owner, type) else type(owner).__mro__))
+        c.__dict__ for c in (owner.__mro__ if _is_a(owner, type) else type(owner).__mro__))
     for holder in holders:
         if name in holder:
             found = holder[name]
@@ -6099,8 +6099,8 @@ def _attribute(owner, name, where):
         names = [key for holder in holders for key in list(holder)[:10000]]
         raise _Failure('not_found', "%s (a %s) has no attribute '%s'%s"
                        % (where, _type_label(owner), name, _nearest(name, names)))
-    if hasattr(type(found), '__get__') and not isinstance(found, (types.FunctionType, staticmethod,
-                                                                  classmethod, type)):
+    if hasattr(type(found), '__get__') and not _is_a(found, (types.FunctionType, staticmethod, classmethod,
+                                                               type)):
         # A property or other descriptor: the path asked for what it gives.
         try:
             return getattr(owner, name)
@@ -6146,9 +6146,9 @@ def _describe(value, depth, bounded):
         members = [('[%d]' % i, v) for i, v in enumerate(value)]
     elif type(value) in (set, frozenset):
         members = [('-', v) for v in value]
-    elif isinstance(value, types.ModuleType):
+    elif _is_a(value, types.ModuleType):
         members = _public(value.__dict__)
-    elif isinstance(value, type):
+    elif _is_a(value, type):
         members = [(k, v) for k, v in sorted(value.__dict__.items(), key=lambda kv: str(kv[0]))
                    if k not in _CLASS_BOILERPLATE]
     else:
@@ -6327,23 +6327,35 @@ class _WatchCall(object):
     __slots__ = ('start', 'wall', 'names', 'args', 'result', 'globals')
 
 
-class _WatchProbe(object):
-    """The object a watched function's `with` enters. Never raises into the
-    program, never swallows its exceptions."""
+class _Probe(object):
+    """What instrumented code calls (watch, line probe, trace): its id and
+    its collector. Never raises into the program, never swallows its
+    exceptions: what goes wrong in pyhot's part is the collector's `failed`."""
     __slots__ = ('id', 'collector')
 
     def __init__(self, ident, collector):
         self.id = ident
         self.collector = collector
 
+
+class _EnteringProbe(_Probe):
+    """The object a `with` wrapped around a function's body enters: the
+    collector sees the function's frame (inherited, not called through,
+    so frame 1 is the instrumented function's)."""
+    __slots__ = ()
+
     def __enter__(self):
         collector = self.collector
-        if collector.stopped:
-            return
-        try:
-            collector.enter(sys._getframe(1))
-        except Exception as exc:
-            collector.failed(exc)
+        if not collector.stopped:
+            try:
+                collector.enter(sys._getframe(1))
+            except Exception as exc:
+                collector.failed(exc)
+
+
+class _WatchProbe(_EnteringProbe):
+    """The object a watched function's `with` enters."""
+    __slots__ = ()
 
     def returned(self, value):
         call = self.collector.calls.get(id(sys._getframe(1)))
@@ -6668,14 +6680,10 @@ def _insert_statement_probes(tree, raw, lines, prefix, qualname):
     return tree
 
 
-class _LineProbe(object):
+class _LineProbe(_Probe):
     """The object a probed line calls before its statement (`hit`), or an
     assignment of a watched variable after it (`assigned`)."""
-    __slots__ = ('id', 'collector')
-
-    def __init__(self, ident, collector):
-        self.id = ident
-        self.collector = collector
+    __slots__ = ()
 
     def hit(self):
         collector = self.collector
@@ -6787,20 +6795,8 @@ class _LineProbeCollector(_EventRing):
 TRACE_MAX_NODES = 500
 
 
-class _TraceProbe(object):
-    __slots__ = ('id', 'collector')
-
-    def __init__(self, ident, collector):
-        self.id = ident
-        self.collector = collector
-
-    def __enter__(self):
-        collector = self.collector
-        if not collector.stopped:
-            try:
-                collector.enter(sys._getframe(1))
-            except Exception as exc:
-                collector.failed(exc)
+class _TraceProbe(_EnteringProbe):
+    __slots__ = ()
 
     def __exit__(self, kind, value, tb):
         try:

@@ -240,6 +240,20 @@ class DryRunRunsNoCode(SafetyCase):
         self.assertEqual(target.call("app.greet()"), "'hi world'")
         self.assertEqual(target.call("app.calls"), "[]", done.stdout + done.stderr)
 
+    def test_inspect_looks_into_no_proxy(self):
+        # Showing a proxy reads its type and its own __dict__, never its
+        # attribute hooks (user code the user did not ask to run).
+        target = self.start(APP, ["app"])
+        for path, depth in (("app.request", "1"), ("app", "2")):
+            done = pyhot("inspect", target.pid, path, "--depth", depth, "--json", timeout=30)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.assertIn("Proxy", done.stdout)
+            self.assertEqual(target.call("app.calls"), "[]", path + ": " + done.stdout + done.stderr)
+        missing = pyhot("inspect", target.pid, "app.request.path", timeout=30)
+        self.assertEqual(missing.returncode, 1, missing.stdout + missing.stderr)
+        self.assertIn("has no attribute 'path'", missing.stdout + missing.stderr)
+        self.assertEqual(target.call("app.calls"), "[]", missing.stdout + missing.stderr)
+
 
 class SlowAndIdleClients(SafetyCase):
     """Item 7: no client holds the agent for the others."""
@@ -528,10 +542,15 @@ class ProtocolValuesChecked(SafetyCase):
 
 class ProtocolFuzz(SafetyCase):
     """A bounded protocol fuzzer: mutated requests (every field given values
-    of every wrong type and range), truncated and oversized frames, from
-    several clients at once. Every complete frame gets an answer, none an
-    `internal` error (that would be a check missing), and the target is
-    unchanged. PYHOT_FUZZ_SECONDS runs it longer; PYHOT_FUZZ_SEED repeats a run."""
+    of every wrong type and range, `dry_run` too, never to a value that
+    means "apply"), truncated and oversized frames, from several clients at
+    once, and slow ones: whole frames dribbled a byte per send on new
+    connections, frames that stop half-way and stay connected. Every
+    complete frame gets an answer, none an `internal` error (that would be a
+    check missing); no dry run applies and no `dry_run` of a wrong type is
+    accepted (the history is as before); the fast clients' slowest reply is
+    under 2 s; the target is unchanged. PYHOT_FUZZ_SECONDS runs it longer;
+    PYHOT_FUZZ_SEED repeats a run."""
 
     VALUES = [None, True, False, -1, 0, 1, 2 ** 31, 10 ** 20, -(10 ** 20), 1.5, float("1e308"), "", "x" * 300,
               "price", "\u00e9\u4e2d", "\ud800", [], [1], ["a"], [None], {}, {"a": 1}, {"name": "x"}]
@@ -562,7 +581,20 @@ class ProtocolFuzz(SafetyCase):
                 holder.pop(key, None)
             else:
                 holder[key] = rng.choice(self.VALUES)
+        if rng.random() < 0.25:
+            # Every value but the two that mean "apply" (false, and null or
+            # absent: loader/PROTOCOL.md): a request is a dry run or refused.
+            request["dry_run"] = rng.choice([v for v in self.VALUES if v is not False and v is not None])
         return request
+
+    def dribble(self, client, frame, rng, slow):
+        """Sends `frame` one byte per call: fast (under the agent's 5 ms
+        hand-off) or slow (up to 10 ms between bytes, the whole frame
+        within 3 s: well inside the agent's 10 s frame deadline)."""
+        gap = min(0.01, 3.0 / max(1, len(frame)))
+        for index in range(len(frame)):
+            client.send_raw(frame[index:index + 1])
+            time.sleep(gap if slow else rng.uniform(0, 0.004))
 
     def test_fuzzed_frames_from_several_clients(self):
         import random
@@ -572,6 +604,20 @@ class ProtocolFuzz(SafetyCase):
         path = agent_socket(target)
         problems = []
         seen = {}
+        slowest = [0.0]
+
+        def check_reply(request, reply):
+            kind = "ok" if reply["ok"] else reply["error"]["kind"]
+            seen[kind] = seen.get(kind, 0) + 1
+            if kind == "internal":
+                problems.append((reply["error"]["message"], request))
+            if request.get("op") == "apply" and "dry_run" in request:
+                if request["dry_run"] is True and reply["ok"] and (reply.get("patch") is not None
+                                                                   or reply.get("dry_run") is not True):
+                    problems.append(("a dry run applied", request, reply))
+                if not isinstance(request["dry_run"], bool) and reply["ok"]:
+                    problems.append(("dry_run of a wrong type accepted", request, reply))
+                seen["dry_run mutated"] = seen.get("dry_run mutated", 0) + (request["dry_run"] is not True)
 
         def fuzz(index):
             rng = random.Random(seed + index)
@@ -601,35 +647,102 @@ class ProtocolFuzz(SafetyCase):
                         request = self.mutate(rng, self.base_apply(target))
                         request.update(v=1, id=rng.randint(0, 1000))
                         body = json.dumps(request).encode()
+                    started = time.monotonic()
                     client.send_raw(struct.pack(">I", len(body)) + body)
                     reply = client.receive()
+                    slowest[0] = max(slowest[0], time.monotonic() - started)
                     if reply is None:
                         problems.append(("no reply", request))
                         client.close()
                         client = RawClient(path, timeout=20)
                     else:
-                        kind = "ok" if reply["ok"] else reply["error"]["kind"]
-                        seen[kind] = seen.get(kind, 0) + 1
-                        if kind == "internal":
-                            problems.append((reply["error"]["message"], request))
+                        check_reply(request, reply)
             except Exception as error:
                 problems.append(("client failed: %r" % error, None))
             finally:
                 client.close()
 
-        threads = [threading.Thread(target=fuzz, args=(i,)) for i in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(seconds + 60)
+        def slow(index):
+            # Whole frames dribbled a byte at a time, each on a new
+            # connection (so the accepting thread meets them first).
+            rng = random.Random(seed + 100 + index)
+            deadline = time.monotonic() + seconds
+            try:
+                while time.monotonic() < deadline:
+                    request = self.mutate(rng, self.base_apply(target))
+                    request.update(v=1, id=rng.randint(0, 1000))
+                    body = json.dumps(request).encode()
+                    client = RawClient(path, timeout=20)
+                    try:
+                        self.dribble(client, struct.pack(">I", len(body)) + body, rng, slow=rng.random() < 0.3)
+                        reply = client.receive()
+                    finally:
+                        client.close()
+                    if reply is None:
+                        problems.append(("no reply to a dribbled frame", request))
+                    else:
+                        check_reply(request, reply)
+                        seen["dribbled"] = seen.get("dribbled", 0) + 1
+            except Exception as error:
+                problems.append(("slow client failed: %r" % error, None))
+
+        def patches(path):
+            client = RawClient(path, timeout=20)
+            try:
+                reply = client.request("history")
+            finally:
+                client.close()
+            self.assertTrue(reply["ok"], reply)
+            return reply["patches"]
+
+        before = patches(path)
+        stalled = []
+
+        def stall(index):
+            # Frames that stop half-way (in the length, in the body) and
+            # stay connected until the fuzz ends.
+            rng = random.Random(seed + 200 + index)
+            deadline = time.monotonic() + seconds
+            try:
+                while time.monotonic() < deadline:
+                    body = json.dumps(self.base_apply(target)).encode()
+                    frame = struct.pack(">I", len(body)) + body
+                    client = RawClient(path, timeout=20)
+                    stalled.append(client)
+                    self.dribble(client, frame[:rng.choice([2, 4 + len(body) // 2])], rng, slow=False)
+                    seen["stalled"] = seen.get("stalled", 0) + 1
+                    time.sleep(rng.uniform(0.1, 0.5))
+            except Exception as error:
+                problems.append(("stalling client failed: %r" % error, None))
+
+        threads = ([threading.Thread(target=fuzz, args=(i,)) for i in range(4)] +
+                   [threading.Thread(target=slow, args=(i,)) for i in range(2)] +
+                   [threading.Thread(target=stall, args=(0,))])
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(seconds + 60)
+            # Other clients are answered while some are stalled mid-frame.
+            ping = ping_time(path)
+        finally:
+            for client in stalled:
+                client.close()
         self.assertEqual(problems[:5], [], "seed %d" % seed)
-        print("\n%s fuzz seed %d: %s" % (self.python_label, seed, seen))
+        print("\n%s fuzz seed %d: %s; slowest reply %.0f ms" % (self.python_label, seed, seen, slowest[0] * 1000))
         # The fuzzer reached both the checks and past them.
         self.assertGreater(seen.get("protocol", 0), 0, seen)
         self.assertGreater(seen.get("ok", 0), 0, seen)
+        self.assertGreater(seen.get("dribbled", 0), 0, seen)
+        self.assertGreater(seen.get("dry_run mutated", 0), 0, seen)
+        # A slow or stalled client delays no other one beyond a short bound.
+        self.assertLess(slowest[0], 2.0, "seed %d: slowest reply to a fast client" % seed)
+        self.assertLess(ping, 2.0)
         self.assertLess(ping_time(path), 2.0)
         self.assertEqual(target.call("app.price(2)"), "4")
         self.assertEqual(target.call("app.calls"), "[]")
+        # No request of the fuzz applied anything (each was a dry run or refused).
+        self.assertEqual(patches(path), before, "seed %d" % seed)
 
 
 class BusyInterpreter(SafetyCase):

@@ -382,25 +382,28 @@ class AttachTest(unittest.TestCase):
                 os.remove(marker)
 
     def test_signals_to_the_injector_leave_the_target_running(self):
-        # Ctrl-C, kill, a closed terminal at any moment of an injection: the target goes on.
-        python = interpreters()[0][1]
-        marker, bootstrap = self.marker()
-        proc, _ = self.start(python, SLEEP)
-        for round_ in range(30):
-            probe = spawn([PROBE, str(proc.pid), bootstrap])
-            self.addCleanup(kill_group, probe)
-            # Not a synchronisation: each round signals at a later moment of the injection.
-            time.sleep(round_ * 0.0002)
-            # Every signal that ends a process and can be blocked (SIGKILL: test_attach_faults).
-            probe.send_signal((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)[round_ % 4])
-            probe.wait(timeout=10)
-            self.assert_no_thread_stopped(proc.pid)
-        out, err = proc.communicate(timeout=20)
-        self.assertEqual(proc.returncode, 0, err)
-        self.assertEqual(err, "")
-        slept = float(out.split()[1])
-        self.assertGreaterEqual(slept, 4.95, out)
-        self.assertLess(slept, 5.3, out)
+        # Ctrl-C, kill, a closed terminal at any moment of an injection: the
+        # target goes on. Every interpreter (about 6 s each: the target's sleep).
+        for name, python in interpreters():
+            with self.subTest(python=name):
+                marker, bootstrap = self.marker()
+                proc, _ = self.start(python, SLEEP)
+                for round_ in range(30):
+                    probe = spawn([PROBE, str(proc.pid), bootstrap])
+                    self.addCleanup(kill_group, probe)
+                    # Not a synchronisation: each round signals at a later moment of the injection.
+                    time.sleep(round_ * 0.0002)
+                    # Every signal that ends a process and can be blocked (SIGKILL: test_attach_faults).
+                    probe.send_signal((signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)[round_ % 4])
+                    probe.wait(timeout=10)
+                    kill_group(probe)
+                    self.assert_no_thread_stopped(proc.pid)
+                out, err = proc.communicate(timeout=20)
+                self.assertEqual(proc.returncode, 0, err)
+                self.assertEqual(err, "")
+                slept = float(out.split()[1])
+                self.assertGreaterEqual(slept, 4.95, out)
+                self.assertLess(slept, 5.3, out)
 
     # --- refusals ----------------------------------------------------------
 

@@ -217,8 +217,9 @@ class TargetExitsTest(TargetTestCase):
         target.write("app.py", "import os\ndef price(x, y=os._exit(3)):\n    return x * 2\n")
         done = pyhot("reload", target.pid, target.path("app.py"))
         self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
-        self.assertEqual(done.stdout.splitlines()[0], "Error: Unexpected error during reload: process %d exited "
-                         "during the reload." % target.pid)
+        self.assertEqual(done.stdout.splitlines(), ["Error: process %d exited during the reload of %s; nothing is left "
+                                                    "to patch (started again, it imports the file as it is now)."
+                                                    % (target.pid, os.path.realpath(target.path("app.py")))])
         self.assertEqual(done.stderr, "")
 
 

@@ -103,7 +103,8 @@ class LargeReloadFaults(TargetTestCase):
                 continue  # done before the kill
             self.assertEqual(reload.returncode, 1, out + err)
             lines = (out + err).strip().splitlines()
-            error = [line for line in lines if not line.startswith("Located file path:")]
+            self.assertNotIn("Located file path:", out + err)
+            error = lines
             self.assertEqual(len(error), 1, out + err)
             self.assertNotIn("pipe", out + err)
             self.assertNotIn("closed the connection", out + err)
@@ -297,7 +298,33 @@ class ForkAfterAttach(TargetTestCase):
         return directory
 
 
+class TargetKilledDuringAReload(TargetTestCase):
+    """The target killed while its agent runs the reload's code (a changed
+    default expression that says it runs, then waits): the moment is one
+    the test waits for, not a guess."""
+
+    def test_the_reload_says_in_one_line_that_the_process_exited(self):
+        target = self.start({"app.py": "def price(x):\n    return x * 2\n"}, ["app"])
+        done = pyhot("reload", target.pid, target.path("app.py"))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        running = target.path("default_running")
+        target.write("app.py", "import time\n\n\ndef price(x, _=(open(%r, 'w').close(), time.sleep(60))):\n"
+                     "    return x * 3\n" % running)
+        reload = self.spawn([PYHOT, "reload", str(target.pid), target.path("app.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: os.path.exists(running), 30, "the reload's default expression to run in the target")
+        self.assertIsNone(reload.poll(), "the reload ended before the target was killed")
+        os.killpg(target.pid, signal.SIGKILL)
+        out, err = reload.communicate(timeout=60)
+        self.assertEqual(reload.returncode, 1, out + err)
+        self.assertEqual(err, "")
+        self.assertEqual(out.splitlines(), ["Error: process %d exited during the reload of %s; nothing is left to patch"
+                                            " (started again, it imports the file as it is now)."
+                                            % (target.pid, os.path.realpath(target.path("app.py")))], out)
+
+
 for_each_interpreter(LargeReloadFaults, globals())
+for_each_interpreter(TargetKilledDuringAReload, globals())
 for_each_interpreter(ForkAfterAttach, globals())
 for_each_interpreter(ExitDuringARequest, globals())
 del LargeReloadFaults, ForkAfterAttach, ExitDuringARequest

@@ -1,8 +1,9 @@
 """pyhot profile --lines against real processes: exact hits per line of a
 known loop (its header once per iteration, nested blocks on their own
 lines), sleep-based line times within 10%, a with's exit on its line (and
-the next item's time on the loop's line after a continue in a with), a
-case's test on its line (3.10+), a generator's and a coroutine's
+the next item's time on the loop's line after a continue in a with; the
+exit a break leaves a with by, on the with line), a case's test on its
+line (3.10+), a generator's and a coroutine's
 suspensions not counted, FILE:FIRST-LAST (the % of the lines shown), the
 text layout, a reload while timed (a second table), a pre-fork server with
 --tree (each process apart), the instrumentation listed by history and gone
@@ -114,6 +115,16 @@ def skipping(n):
     return total
 
 
+def breaking(n):
+    total = 0
+    for i in SlowItems(n):
+        with Slow():
+            if i == 1:
+                break
+            total += i
+    return total
+
+
 async def fetch(i):
     time.sleep(0.05)
     await asyncio.sleep(0.2)
@@ -138,7 +149,7 @@ def described(a, b):
 x = 1
 '''
 
-NAMES = ["loop", "naps", "chunks", "consume", "guarded", "skipping", "fetch", "gather"]
+NAMES = ["loop", "naps", "chunks", "consume", "guarded", "skipping", "breaking", "fetch", "gather"]
 SETUP = '''
 import builtins
 import busy
@@ -351,6 +362,27 @@ class LineProfileTest(TargetTestCase):
         self.assertGreaterEqual(lines[with_line]["total_ms"], 400 * 0.99, out_of(lines))
         self.assertLess(lines[with_line]["total_ms"], 400 * 1.1, out_of(lines))
         self.assertEqual(lines[line_of("continue", header)]["hits"], 2, out_of(lines))
+
+    def test_break_in_a_with_times_its_exit_on_the_with_line(self):
+        process = self.profile("busy", "breaking", "--json", watched="breaking")
+        self.assertEqual(self.target.call("busy.breaking(4)"), "5")
+        _, lines = self.lines(self.finish(process), "busy.breaking")
+        start = line_of("def breaking(n):")
+        header = line_of("for i in SlowItems(n):", start)
+        with_line = line_of("with Slow():", start)
+        # Items 3, 2 and 1 got, 50 ms each, on the for line; three exits of
+        # 100 ms on the with line, the one the break leaves by too; nothing
+        # of them on the break or the return.
+        self.assertEqual(lines[header]["hits"], 3, out_of(lines))
+        self.assertEqual(lines[with_line]["hits"], 6, out_of(lines))
+        self.assertGreaterEqual(lines[header]["total_ms"], 150 * 0.99, out_of(lines))
+        self.assertLess(lines[header]["total_ms"], 150 * 1.1, out_of(lines))
+        self.assertGreaterEqual(lines[with_line]["total_ms"], 300 * 0.99, out_of(lines))
+        self.assertLess(lines[with_line]["total_ms"], 300 * 1.1, out_of(lines))
+        self.assertEqual(lines[line_of("break", start)]["hits"], 1, out_of(lines))
+        self.assertLess(lines[line_of("break", start)]["total_ms"], 20, out_of(lines))
+        self.assertEqual(lines[line_of("return total", start)]["hits"], 1, out_of(lines))
+        self.assertLess(lines[line_of("return total", start)]["total_ms"], 20, out_of(lines))
 
     def test_match_cases_are_timed_on_their_own_lines(self):
         if self.target.call("__import__('sys').version_info >= (3, 10)") != "True":

@@ -277,6 +277,8 @@ class ReloadTest(TargetTestCase):
         done = self.reload(self.target.path("shop.py"), check=1)
         self.assertIn("restart", done.stdout)
         self.assertIn("bases", done.stdout)
+        # The refused lines name the file: nothing follows the error but them.
+        self.assertNotIn("Located file path", done.stdout)
         self.assertEqual(self.target.call("shop.price(1)"), "2")
 
     def test_unchanged_method_and_unknown_names(self):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, PYHOT, interpreters, kill_group, read_line, spawn, wait_for  # noqa: E402
+from harness import BUILD, PYHOT, for_each_interpreter, kill_group, read_line, spawn, wait_for  # noqa: E402
 
 PROBE = os.path.join(BUILD, "loader", "attach", "pyhot_inject_probe")
 
@@ -51,6 +51,55 @@ os.rename(report + '.tmp', report)
 """
 
 
+# A target that imports a module and publishes what it computes, for the
+# reloads of the parsed-cache tests.
+CACHE_TARGET = r"""
+import os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import app
+print('ready', flush=True)
+out = sys.argv[1]
+while True:
+    with open(out + '.tmp', 'w') as f:
+        f.write(str(app.price(2)))
+    os.replace(out + '.tmp', out)
+    time.sleep(0.02)
+"""
+
+APP_BEFORE = "def price(x):\n    return x * 2\n"
+APP_AFTER = "def price(x):\n    return x * 3\n"
+APP_THIRD = "def price(x):\n    return x * 4\n"
+
+
+def reachable_by_everyone(path):
+    """Whether every directory above `path` lets other users through."""
+    directory = os.path.dirname(os.path.realpath(path))
+    while True:
+        if not os.stat(directory).st_mode & 0o001:
+            return False
+        if directory == "/":
+            return True
+        directory = os.path.dirname(directory)
+
+
+def python_for_other_users(python, workdir):
+    """(path, environment) of `python` that another user can run: itself, or,
+    when it lies under a directory others cannot enter (pyenv's builds under
+    /root, mode 0700), the same build as a tree of hard links in `workdir`,
+    with its lib/ for the libpython its RUNPATH names under /root. None when
+    neither can be made."""
+    if reachable_by_everyone(python):
+        return python, dict(os.environ)
+    build = os.path.dirname(os.path.dirname(os.path.realpath(python)))
+    linked = os.path.join(workdir, os.path.basename(build))
+    if not os.path.isdir(linked):
+        done = subprocess.run(["cp", "-al", build, linked], capture_output=True, timeout=120)
+        if done.returncode != 0:
+            return None
+    return (os.path.join(linked, "bin", os.path.basename(python)),
+            dict(os.environ, LD_LIBRARY_PATH=os.path.join(linked, "lib")))
+
+
 def as_user(uid, gid):
     def demote():
         os.setgroups([])
@@ -63,6 +112,11 @@ def as_user(uid, gid):
                      "needs root with useradd/userdel")
 @unittest.skipUnless(os.path.exists(PYHOT) and os.path.exists(PROBE), "build pyhot and pyhot_inject_probe first")
 class SquattingTest(unittest.TestCase):
+    """One class per interpreter (for_each_interpreter): the victim's targets
+    run on it, and so does the fake agent."""
+    python = None
+    python_label = None
+
     @classmethod
     def setUpClass(cls):
         tag = "%05d" % random.randrange(100000)
@@ -74,7 +128,14 @@ class SquattingTest(unittest.TestCase):
             cls.addClassCleanup(subprocess.run, ["userdel", "-r", name], capture_output=True, timeout=60)
             entry = pwd.getpwnam(name)
             cls.users[role] = (entry.pw_uid, entry.pw_gid)
-        cls.python = interpreters()[0][1]
+        # The targets run as the victim: the interpreter must be one it can run.
+        cls.links = tempfile.mkdtemp(prefix="pyhot_security_python_")
+        os.chmod(cls.links, 0o755)
+        cls.addClassCleanup(shutil.rmtree, cls.links, True)
+        found = python_for_other_users(cls.python, cls.links)
+        if found is None:
+            raise unittest.SkipTest("%s cannot be run by another user, nor linked where it could be" % cls.python)
+        cls.victim_python, cls.victim_env = found
 
     def setUp(self):
         self.victim_uid, self.victim_gid = self.users["victim"]
@@ -86,16 +147,24 @@ class SquattingTest(unittest.TestCase):
         self.socket_dir = "/tmp/pyhot-%d" % self.victim_uid
         self.remove_socket_dir()
         self.addCleanup(self.remove_socket_dir)
+        # Where the victim's pyhot keeps its parsed cache without HOME (patch/parsed_cache.cpp).
+        self.cache_dir = "/tmp/pyhot-cache-%d" % self.victim_uid
+        self.remove_path(self.cache_dir)
+        self.addCleanup(self.remove_path, self.cache_dir)
 
     def remove_socket_dir(self):
-        if os.path.islink(self.socket_dir) or os.path.isfile(self.socket_dir):
-            os.unlink(self.socket_dir)
-        elif os.path.isdir(self.socket_dir):
-            shutil.rmtree(self.socket_dir, True)
+        self.remove_path(self.socket_dir)
+
+    @staticmethod
+    def remove_path(path):
+        if os.path.islink(path) or os.path.isfile(path):
+            os.unlink(path)
+        elif os.path.isdir(path):
+            shutil.rmtree(path, True)
 
     def spawn(self, argv, uid, gid, cwd=None):
         proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_user(uid, gid),
-                     cwd=cwd or self.tmp)
+                     cwd=cwd or self.tmp, env=self.victim_env)
         self.addCleanup(kill_group, proc)
         self.assertEqual(read_line(proc).strip(), "ready", proc.stderr.read() if proc.poll() else "")
         return proc
@@ -105,7 +174,7 @@ class SquattingTest(unittest.TestCase):
         with open(script, "w") as f:
             f.write(TARGET)
         os.chmod(script, 0o644)
-        return self.spawn([self.python, script], self.victim_uid, self.victim_gid)
+        return self.spawn([self.victim_python, script], self.victim_uid, self.victim_gid)
 
     def agent_file_name(self):
         # The name is predictable (it is the agent's hash): learn it the way an
@@ -201,6 +270,126 @@ class SquattingTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertFalse(os.path.exists(pwned), "a staged file that is not the agent ran")
 
+    # --- the parsed cache's directory in /tmp -------------------------------
+
+    def cache_target(self):
+        """A victim's target importing app.py (APP_BEFORE) from a directory of
+        its own; returns (process, app.py's path, a function giving price(2))."""
+        directory = tempfile.mkdtemp(prefix="app_", dir=self.tmp)
+        os.chmod(directory, 0o755)
+        script = os.path.join(directory, "target.py")
+        with open(script, "w") as f:
+            f.write(CACHE_TARGET)
+        app = os.path.join(directory, "app.py")
+        with open(app, "w") as f:
+            f.write(APP_BEFORE)
+        for path in (script, app):
+            os.chmod(path, 0o644)
+        out = os.path.join(self.tmp, "price_%d" % random.getrandbits(32))
+        proc = self.spawn([self.victim_python, "-B", script, out], self.victim_uid, self.victim_gid)
+
+        def price():
+            try:
+                with open(out) as f:
+                    return f.read()
+            except OSError:
+                return None
+        wait_for(price, 10, "the target's first result")
+        return proc, app, price
+
+    def victim_reload(self, app, pid, **env):
+        """The victim's `pyhot reload` with no HOME (as from cron or a bare
+        service): the parsed cache falls back to /tmp."""
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        environment.update(env)
+        try:
+            return subprocess.run([PYHOT, "reload", str(pid), app], capture_output=True, text=True, timeout=30,
+                                  env=environment, preexec_fn=as_user(self.victim_uid, self.victim_gid))
+        except subprocess.TimeoutExpired:
+            self.fail("the reload hung (it opened a FIFO another user planted in its cache directory)")
+
+    def cache_entry_names(self):
+        """The names the cache entries of this edit get, learned the way an
+        attacker could: the same reload in a cache of one's own."""
+        private = tempfile.mkdtemp(prefix="cache_", dir=self.tmp)
+        os.chown(private, self.victim_uid, self.victim_gid)
+        os.chmod(private, 0o700)
+        proc, app, price = self.cache_target()
+        with open(app, "w") as f:
+            f.write(APP_AFTER)
+        done = self.victim_reload(app, proc.pid, PYHOT_CACHE_DIR=private)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        wait_for(lambda: price() == "6", 10, "the reload to take effect")
+        kill_group(proc)
+        names = sorted(os.listdir(private))
+        self.assertTrue(names, "the reload stored no cache entry")
+        self.remove_socket_dir()
+        return names
+
+    @staticmethod
+    def listing(directory):
+        found = set()
+        for root, dirs, files in os.walk(directory):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                found.add((os.path.relpath(path, directory), os.lstat(path).st_size))
+        return found
+
+    def test_a_squatted_cache_directory_is_neither_read_nor_written(self):
+        names = self.cache_entry_names()
+        elsewhere = os.path.join(self.tmp, "attacker_cache")
+        cases = ("world-writable", "symlink", "planted fifos")
+        for case in cases:
+            with self.subTest(squat=case):
+                self.remove_path(self.cache_dir)
+                self.remove_path(elsewhere)
+                if case == "symlink":
+                    self.as_attacker("mkdir", "-m", "0777", elsewhere)
+                    self.as_attacker("mkdir", "-m", "0777", os.path.join(elsewhere, "parsed"))
+                    self.as_attacker("ln", "-s", elsewhere, self.cache_dir)
+                    watched = elsewhere
+                else:
+                    self.as_attacker("mkdir", "-m", "0777", self.cache_dir)
+                    self.as_attacker("mkdir", "-m", "0777", os.path.join(self.cache_dir, "parsed"))
+                    watched = self.cache_dir
+                if case == "planted fifos":
+                    # Read, any of them would hang the reload: the entry of
+                    # the first reload's text is what the second one reads.
+                    for name in names:
+                        self.as_attacker("mkfifo", "-m", "0666", os.path.join(self.cache_dir, "parsed", name))
+                os.chmod(watched, 0o777)  # mkdir -m is filtered by nothing, but be sure
+                before = self.listing(watched)
+                proc, app, price = self.cache_target()
+                live = "4"
+                for text, result in ((APP_AFTER, "6"), (APP_THIRD, "8")):
+                    with open(app, "w") as f:
+                        f.write(text)
+                    done = self.victim_reload(app, proc.pid)
+                    output = done.stdout + done.stderr
+                    self.assertEqual(self.listing(watched), before, "pyhot wrote into the other user's directory: "
+                                     + output)
+                    if done.returncode != 0:
+                        self.assertEqual(done.returncode, 1, output)
+                        self.assertEqual(output.strip().count("\n"), 0, "one line: %r" % output)
+                        self.assertIn(self.cache_dir, output)
+                        self.assertEqual(price(), live, "a refused reload changed the target")
+                        break
+                    live = wait_for(lambda: price() == result and result, 10, "the reload to take effect")
+                kill_group(proc)
+                self.remove_socket_dir()
+        # A cache directory of the victim's own (made by pyhot) is used.
+        self.remove_path(self.cache_dir)
+        self.remove_path(elsewhere)
+        proc, app, price = self.cache_target()
+        with open(app, "w") as f:
+            f.write(APP_AFTER)
+        done = self.victim_reload(app, proc.pid)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        wait_for(lambda: price() == "6", 10, "the reload to take effect")
+        status = os.lstat(self.cache_dir)
+        self.assertEqual((status.st_uid, status.st_mode & 0o7777), (self.victim_uid, 0o700))
+        self.assertTrue(os.listdir(os.path.join(self.cache_dir, "parsed")), "the cache was not used")
+
     def test_a_socket_served_by_another_process_gets_nothing(self):
         target = self.victim_target()
         os.mkdir(self.socket_dir, 0o700)
@@ -211,7 +400,7 @@ class SquattingTest(unittest.TestCase):
         os.chmod(fake_script, 0o644)
         report = os.path.join(self.tmp, "fake_report")
         fake_path = os.path.join(self.socket_dir, "%d.sock" % target.pid)
-        fake = self.spawn([self.python, fake_script, fake_path, report], self.victim_uid, self.victim_gid)
+        fake = self.spawn([self.victim_python, fake_script, fake_path, report], self.victim_uid, self.victim_gid)
         done = subprocess.run([PYHOT, "history", str(target.pid)], capture_output=True, text=True, timeout=60)
         output = done.stdout + done.stderr
         self.assertEqual(done.returncode, 1, output)
@@ -235,7 +424,10 @@ XDG_TARGET = ("import os, sys, time\n"
 class RuntimeDirectoryTest(unittest.TestCase):
     """The agent listens (and is staged) in the target's XDG_RUNTIME_DIR when
     that is a directory of the target's user no one else can enter, else in
-    /tmp/pyhot-UID; pyhot looks where the agent does."""
+    /tmp/pyhot-UID; pyhot looks where the agent does. One class per
+    interpreter."""
+    python = None
+    python_label = None
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="pyhot_xdg_")
@@ -265,35 +457,37 @@ class RuntimeDirectoryTest(unittest.TestCase):
         return path
 
     def test_a_private_runtime_directory_is_used_by_both(self):
-        for label, python in interpreters():
-            for prepared in (False, True):
-                with self.subTest(python=label, prepared=prepared):
-                    runtime = self.runtime_dir()
-                    proc = self.target(python, runtime, prepared)
-                    self.history_works(proc)
-                    socket_path = os.path.join(runtime, "pyhot", "%d.sock" % proc.pid)
-                    wait_for(lambda: os.path.exists(socket_path), 10, "the socket in the runtime directory")
-                    self.assertEqual(os.stat(os.path.join(runtime, "pyhot")).st_mode & 0o7777, 0o700)
-                    self.assertFalse(os.path.exists(os.path.join(self.fallback, "%d.sock" % proc.pid)))
-                    if not prepared:
-                        self.assertTrue(glob.glob(os.path.join(runtime, "pyhot", "pyhot_agent-*.py")))
-                    self.history_works(proc)  # the agent that is listening now
+        for prepared in (False, True):
+            with self.subTest(prepared=prepared):
+                runtime = self.runtime_dir()
+                proc = self.target(self.python, runtime, prepared)
+                self.history_works(proc)
+                socket_path = os.path.join(runtime, "pyhot", "%d.sock" % proc.pid)
+                wait_for(lambda: os.path.exists(socket_path), 10, "the socket in the runtime directory")
+                self.assertEqual(os.stat(os.path.join(runtime, "pyhot")).st_mode & 0o7777, 0o700)
+                self.assertFalse(os.path.exists(os.path.join(self.fallback, "%d.sock" % proc.pid)))
+                if not prepared:
+                    self.assertTrue(glob.glob(os.path.join(runtime, "pyhot", "pyhot_agent-*.py")))
+                self.history_works(proc)  # the agent that is listening now
 
     def test_a_runtime_directory_others_could_use_is_not(self):
-        label, python = interpreters()[0]
         linked_to = self.runtime_dir()
         link = os.path.join(self.tmp, "link")
         os.symlink(linked_to, link)
         for what, runtime in (("mode 0755", self.runtime_dir(0o755)), ("a symlink", link),
                               ("relative", "run"), ("missing", os.path.join(self.tmp, "none"))):
             with self.subTest(runtime=what):
-                proc = self.target(python, runtime)
+                proc = self.target(self.python, runtime)
                 self.history_works(proc)
                 wait_for(lambda: os.path.exists(os.path.join(self.fallback, "%d.sock" % proc.pid)), 10,
                          "the socket in %s" % self.fallback)
                 self.assertFalse(os.path.exists(os.path.join(runtime, "pyhot")))
                 self.assertFalse(os.path.exists(os.path.join(linked_to, "pyhot")))
 
+
+for_each_interpreter(SquattingTest, globals())
+for_each_interpreter(RuntimeDirectoryTest, globals())
+del SquattingTest, RuntimeDirectoryTest
 
 if __name__ == "__main__":
     unittest.main()

@@ -144,7 +144,7 @@ bool expect_window_exact(const std::string& before, const std::string& after) {
   if (!whole_before->errors.empty() || !entry) {
     return false;
   }
-  auto window = edit_window(*entry, after, "/srv/m.py");
+  auto window = edit_window(*entry, std::string(after), "/srv/m.py");
   if (!window) {
     return false;
   }
@@ -187,6 +187,31 @@ TEST_F(ParsedCacheTest, AnEditWindowIsTakenForABodyEditAndPlansWhatTheWholeFiles
   std::string method = k_module;
   method.replace(method.find("return 3"), 8, "return 4");
   EXPECT_TRUE(expect_window_exact(k_module, method));
+}
+
+// The window's `before` holds only the bytes of its statements, each from
+// its line's start: a statement after another on the same line keeps its
+// column, the edited span keeps its gaps, and the plan is the whole files'.
+TEST_F(ParsedCacheTest, AnEditWindowCopiesOnlyItsStatementsOfTheLiveText) {
+  std::string module = "import os\nx = 1; import sys\n";
+  for (int i = 0; i < 200; ++i) {
+    module += "def f" + std::to_string(i) + "(a):\n    return a + " + std::to_string(i) + "\n\n";
+  }
+  module += "_tmp = 3; del _tmp\n\n# between\n\ndef g(a):\n    return a\n# after g\n\ndef k(b):\n    return b\n";
+  module += "y = 2; from os import path\n";
+  std::string edited = module;
+  edited.replace(edited.find("return a + 100"), 14, "return a + 1000");
+  EXPECT_TRUE(expect_window_exact(module, edited));
+  std::string two = module;
+  two.replace(two.find("return a\n# after g\n\ndef k(b):\n    return b"), 42,
+              "return a * 2\n# after g\n\ndef k(b):\n    return b * 2");
+  EXPECT_TRUE(expect_window_exact(module, two));
+  ParsedCache().store(*parser::parse_source(module, "/srv/m.py"));
+  auto entry = ParsedCache().open_by_hash(util::hash_hex(module));
+  ASSERT_TRUE(entry.has_value());
+  auto window = edit_window(*entry, std::string(edited), "/srv/m.py");
+  ASSERT_TRUE(window.has_value());
+  EXPECT_LT(window->before.text.size(), module.size() / 10);
 }
 
 TEST_F(ParsedCacheTest, AnEditWindowIsRefusedForAnEditThatIsNotUtf8) {
