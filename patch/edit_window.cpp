@@ -194,7 +194,7 @@ bool fill_window(const CachedEntry& live, const std::string& path, EditWindow& w
   };
   if (definition_changed &&
       std::any_of(window.after.statements.begin(), window.after.statements.end(), calls_the_modules_own)) {
-    return std::nullopt;  // what a call at import used (a subclass of a changed class) is looked for in the whole file
+    return false;  // what a call at import used (a subclass of a changed class) is looked for in the whole file
   }
   window.span = std::move(*span);
   window.text_hash = util::hash64(window.after.text);
