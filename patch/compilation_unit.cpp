@@ -501,11 +501,7 @@ CompilationUnit UnitBuilder::removed_attribute(const Statement& statement) const
   return unit;
 }
 
-namespace {
-
-bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
-
-}  // namespace
+using util::is_identifier_char;
 
 namespace {
 

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "patch/plan.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::patch {
@@ -182,6 +183,18 @@ bool fill_window(const CachedEntry& live, const std::string& path, EditWindow& w
   if (std::any_of(window.changes.changes.begin(), window.changes.changes.end(),
                   [](const differ::Change& change) { return change.verdict == differ::Verdict::reexec; })) {
     return false;  // derived values are looked for in the whole file
+  }
+  bool definition_changed = std::any_of(
+      window.changes.changes.begin(), window.changes.changes.end(),
+      [](const differ::Change& change) { return !change.is_statement && change.verdict != differ::Verdict::relocate; });
+  auto calls_the_modules_own = [&](const parser::Statement& statement) {
+    auto called = names_called_at_import(statement);
+    return std::any_of(called.begin(), called.end(),
+                       [&](const std::string& name) { return count_of(live.qualnames(), qualname_key(name)) != 0; });
+  };
+  if (definition_changed &&
+      std::any_of(window.after.statements.begin(), window.after.statements.end(), calls_the_modules_own)) {
+    return false;  // what a call at import used (a subclass of a changed class) is looked for in the whole file
   }
   window.span = std::move(*span);
   window.text_hash = util::hash64(window.after.text);

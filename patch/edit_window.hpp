@@ -17,7 +17,11 @@
 // which the entry's count tables show (a count collision can only make the
 // shortcut refuse). Derived values are looked for over the whole file, so
 // an edit the diff re-executes a statement for is left to the whole-file
-// path too. The span's records are parse_source()'s (reparse.cpp).
+// path too, and so is one that changes a definition in a file with a
+// module-level call of one of its own functions (the planner looks for what
+// such a call used at import, a subclass of a changed class say, in the
+// whole file). The span's records are parse_source()'s
+// (reparse.cpp).
 //
 // What is checked of the new text's bytes. The span [start, new_stop) of
 // the new text is the only part that differs from the live text, and both

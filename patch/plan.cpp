@@ -4,9 +4,12 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <set>
+#include <string_view>
 
 #include "differ/rules.hpp"
+#include "patch/import_effects.hpp"
 #include "util/text.hpp"
 
 namespace pyhot::patch {
@@ -15,6 +18,8 @@ using differ::Rule;
 using differ::Verdict;
 using loader::Status;
 using parser::DefinitionKind;
+using util::is_identifier;
+using util::is_identifier_char;
 
 namespace {
 
@@ -44,13 +49,6 @@ std::string reason_against_live_code(Rule rule) {
   }
   return reason;
 }
-
-bool is_identifier(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(),
-                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
-}
-
-bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 // Whether the statement names a definition the live module lacks (its
 // scope's, or one at module level): `DOUBLE = doubled(BASE)` beside a new
@@ -114,10 +112,19 @@ std::vector<PlannedUnit> carried_statements(const parser::SourceFile& after, con
         at_module && std::any_of(statement.targets.begin(), statement.targets.end(), [&](const std::string& target) {
           return deleted.count(target.substr(0, target.find('.'))) != 0;
         });
-    if (!plain_names || binds_deleted) {
+    bool is_import = statement.kind == parser::Statement::Kind::import;
+    if (!plain_names || (binds_deleted && !is_import)) {
       continue;
     }
     PlannedUnit plan{units.statement(statement), {}, -1, false};
+    if (binds_deleted) {
+      // `from opcode import (__all__ as _opcodes_all, ...)` above `del
+      // _opcodes_all`: the other names it imports are carried.
+      drop_targets_deleted_below(after, statement, plan.unit);
+      if (plan.unit.targets.empty()) {
+        continue;
+      }
+    }
     plan.unit.only_if_missing = true;
     std::string subject = at_module ? "<module>" : statement.scope_qualname;
     plan.change.qualname =
@@ -220,19 +227,85 @@ Plan plan_from_snapshot(const parser::SourceFile& before, const parser::SourceFi
     }
     selected.changes.push_back(change);
   }
+  ChangedForCalls changed;
+  std::set<std::size_t> statements_changed;
+  auto top_level_class = [&](const std::string& qualname) -> const parser::Definition* {
+    const auto* def = after.find(qualname.substr(0, qualname.find('.')));
+    return def != nullptr && def->parent < 0 && def->kind == DefinitionKind::klass ? def : nullptr;
+  };
+  for (const auto& change : changes.changes) {
+    if (!wanted(change)) {
+      continue;
+    }
+    if (change.is_statement) {
+      if (change.new_index < 0) {
+        continue;
+      }
+      statements_changed.insert(static_cast<std::size_t>(change.new_index));
+      const auto& statement = after.statements[static_cast<std::size_t>(change.new_index)];
+      if (statement.scope_qualname.empty() && change.verdict == Verdict::reexec) {
+        for (const auto& target : statement.targets) {
+          changed.names.emplace(target, statement.range.start_line);
+        }
+      } else if (const auto* klass = top_level_class(statement.scope_qualname)) {
+        changed.names.emplace(klass->name, klass->range.start_line);
+      }
+      continue;
+    }
+    if (change.verdict == Verdict::relocate) {
+      continue;
+    }
+    if (const auto* klass = top_level_class(change.qualname); klass != nullptr && change.qualname != klass->name) {
+      changed.names.emplace(klass->name, klass->range.start_line);
+    }
+    if ((change.verdict != Verdict::swap && change.verdict != Verdict::rebind) || change.new_index < 0) {
+      continue;
+    }
+    const auto& def = after.definitions[static_cast<std::size_t>(change.new_index)];
+    if (def.parent < 0 && def.kind == DefinitionKind::function) {
+      changed.functions.emplace(def.qualname, def.range.start_line);
+    }
+  }
+  add_subclasses(after, changed);
+  for (auto& refused : calls_of_changed_code(after, changed, statements_changed)) {
+    plan.refused.push_back(std::move(refused));
+  }
+  for (auto& refused : swap_defaults_of_reruns(before, after, selected)) {
+    plan.refused.push_back(std::move(refused));
+  }
   if (!plan.refused.empty()) {
     return plan;
   }
   auto units = build_units(before, after, selected);
+  UnitBuilder old_units(before);
   std::size_t next_unit = 0;
   for (const auto& change : selected.changes) {
     AppliedChange applied = describe(change, before, after);
     if (change.is_statement && change.new_index < 0 && change.verdict != Verdict::remove) {
+      for (auto& removal : class_bindings_removed(before, after, change, old_units)) {
+        plan.units.push_back(std::move(removal));
+      }
       applied.status = Status::kept;
       plan.kept.push_back(std::move(applied));
       continue;
     }
-    plan.units.push_back({units[next_unit++], std::move(applied)});
+    CompilationUnit unit = units[next_unit++];
+    if (change.is_statement && change.verdict == Verdict::reexec && change.new_index >= 0) {
+      drop_targets_deleted_below(after, after.statements[static_cast<std::size_t>(change.new_index)], unit);
+    }
+    if (!change.is_statement && change.verdict == Verdict::define && change.new_index >= 0) {
+      // `def call` above `from _operator import *`: where the live module
+      // binds the name, the import did, as it does in a fresh import.
+      const auto& def = after.definitions[static_cast<std::size_t>(change.new_index)];
+      unit.only_if_missing =
+          def.parent < 0 && std::any_of(after.statements.begin(), after.statements.end(), [&](const auto& statement) {
+            // An import statement, or a block holding one (`try: from _operator import *`).
+            return statement.scope_qualname.empty() && statement.range.start_line > def.range.end_line &&
+                   (statement.kind == parser::Statement::Kind::import || statement.binding_block) &&
+                   statement.text.find(" import *") != std::string::npos;
+          });
+    }
+    plan.units.push_back({std::move(unit), std::move(applied)});
   }
   return plan;
 }
@@ -646,6 +719,25 @@ Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const 
   FirstTouchPlanner planner(after, probe, probed, plan);
   for (std::size_t i = 0; i < probe.units.size(); ++i) {
     planner.take(i);
+  }
+  ChangedForCalls changed_code;
+  for (std::size_t i = 0; i < probe.units.size() && i < probed.size(); ++i) {
+    const auto& def = after.definitions[static_cast<std::size_t>(probe.units[i].definition)];
+    Status status = probed[i].status;
+    if (status == Status::unchanged || probe.units[i].unit.conditional) {
+      continue;
+    }
+    if (def.parent < 0 && def.kind == DefinitionKind::function && status != Status::missing) {
+      changed_code.functions.emplace(def.qualname, def.range.start_line);
+    }
+    const auto* top = after.find(def.qualname.substr(0, def.qualname.find('.')));
+    if (def.parent >= 0 && top != nullptr && top->parent < 0 && top->kind == DefinitionKind::klass) {
+      changed_code.names.emplace(top->name, top->range.start_line);
+    }
+  }
+  add_subclasses(after, changed_code);
+  for (auto& refused : calls_of_changed_code(after, changed_code, {})) {
+    plan.refused.push_back(std::move(refused));
   }
   if (!plan.refused.empty()) {
     plan.units.clear();  // nothing may be sent

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,6 +69,12 @@ Plan first_touch_probe(const parser::SourceFile& after, const DefinitionFilter& 
 // constants the live module lacks or holds other values of.
 Plan plan_first_touch(const parser::SourceFile& after, const Plan& probe, const std::vector<loader::UnitResult>& probed,
                       loader::SnapshotRecord snapshot, const std::vector<std::string>& absent = {});
+
+// The names (not attributes) a module-level statement other than an
+// assignment calls when the module is imported: where one is the module's
+// own function, the call may have run code a patch changes, which the
+// planner looks for in the whole file.
+std::set<std::string> names_called_at_import(const parser::Statement& statement);
 
 // Whether `qualname` is `target` or defined inside it (a nested function).
 bool belongs_to(const std::string& qualname, const std::string& target);

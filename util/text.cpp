@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 namespace pyhot::util {
@@ -171,5 +172,12 @@ std::size_t first_non_utf8(std::string_view text) {
   }
   return std::string_view::npos;
 }
+
+bool is_identifier(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](unsigned char c) { return c == '_' || std::isalnum(c) != 0 || c >= 0x80; });
+}
+
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 }  // namespace pyhot::util

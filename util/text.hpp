@@ -35,4 +35,9 @@ bool only_newline_breaks(std::string_view text);
 // Number of lines ("a\nb" and "a\nb\n" both have 2).
 int count_lines(std::string_view text);
 
+// A Python name: letters, digits, '_' and any non-ASCII byte (not checked
+// further), not empty. is_identifier_char: an ASCII letter, digit or '_'.
+bool is_identifier(std::string_view name);
+bool is_identifier_char(char c);
+
 }  // namespace pyhot::util

@@ -96,8 +96,10 @@ def fingerprint(module):
             attributes[name] = _plain(value) if _plain(value) is not None else type(value).__name__
             if name == "__annotations__" and type(value) is dict:
                 # Names and what they name (a class by its qualname: two
-                # imports' classes differ in __module__, not in the edit).
-                attributes[name] = sorted((str(key), getattr(item, "__qualname__", None) or repr(item))
+                # imports' classes differ in __module__, not in the edit;
+                # likewise in a repr, `typing.Dict[str, m.Profile]`).
+                attributes[name] = sorted((str(key), getattr(item, "__qualname__", None)
+                                           or repr(item).replace(module.__name__ + ".", "<module>."))
                                           for key, item in value.items())
         result["classes"][prefix] = {"doc": cls.__doc__, "attributes": attributes,
                                      "bases": [base.__qualname__ for base in cls.__bases__]}

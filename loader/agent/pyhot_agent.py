@@ -776,7 +776,8 @@ class _Unit(object):
                  'old_binding', 'live_fn', 'old_code', 'outer_fn', 'outer_qualname',
                  'old_chain', 'new_binding', 'new_fn', 'bound_values',
                  'status', 'objects', 'message', 'only_if_missing', 'first_line',
-                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by', 'lambda_swaps')
+                 'duplicate', 'conditional', 'copies', 'moved', 'wrapped', 'made_by', 'lambda_swaps',
+                 'orphans')
 
     def __init__(self, raw):
         if not isinstance(raw, dict):
@@ -834,6 +835,7 @@ class _Unit(object):
         self.old_binding = _MISSING
         self.live_fn = self.old_code = self.outer_fn = self.outer_qualname = None
         self.old_chain = None
+        self.orphans = None     # a relocation: the functions a deleted function made
         self.new_binding = _MISSING
         self.new_fn = None
         self.bound_values = None
@@ -1120,16 +1122,27 @@ class _LiveResolver(object):
         self.module = module
         self.made = None    # __qualname__ -> the module's live functions (one heap scan)
 
-    def _made_elsewhere(self, qualname):
-        """The one live function of this module with that qualname that no
-        name binds any more (`new = __hash_new` then `del __hash_new`);
-        None when there is none or more than one code."""
+    def _functions_by_qualname(self):
         if self.made is None:
             self.made = {}
             for obj in gc.get_objects():
                 if type(obj) is types.FunctionType and obj.__module__ == self.module_name:
                     self.made.setdefault(obj.__qualname__, []).append(obj)
-        found = self.made.get(qualname, [])
+        return self.made
+
+    def made_inside(self, qualname, first_line):
+        """The live functions of this module made from the nested code of
+        the function `qualname` that started at first_line (`fsencode,
+        fsdecode = _fscodec()` then `del _fscodec`: only they are left)."""
+        prefix = qualname + '.<locals>.'
+        return [fn for name, found in self._functions_by_qualname().items() if name.startswith(prefix)
+                for fn in found if fn.__code__.co_firstlineno > first_line]
+
+    def _made_elsewhere(self, qualname):
+        """The one live function of this module with that qualname that no
+        name binds any more (`new = __hash_new` then `del __hash_new`);
+        None when there is none or more than one code."""
+        found = self._functions_by_qualname().get(qualname, [])
         if len(set(id(fn.__code__) for fn in found)) != 1:
             return None
         return found[0]
@@ -1482,6 +1495,16 @@ class _Execution(object):
             self._exec_seeing_new_names(unit, code, scratch)
             if unit.targets is not None and '*' not in unit.targets:
                 names = [t for t in unit.targets if t in scratch]
+                if unit.owner is request.module and '__annotations__' not in before \
+                        and isinstance(scratch.get('__annotations__'), dict):
+                    # `_width: int = ...` made an __annotations__ of its own
+                    # in the scratch namespace: a fresh import's has the
+                    # module's other annotations too.
+                    live = request.module.__dict__.get('__annotations__')
+                    merged = dict(live) if isinstance(live, dict) else {}
+                    merged.update(scratch['__annotations__'])
+                    scratch['__annotations__'] = merged
+                    names.append('__annotations__')
             else:
                 # `from m import *` binds the names m exports, which no
                 # target lists: what the statement bound or changed.
@@ -2182,7 +2205,9 @@ class _Commit(object):
         if delta == 0:
             return 0
         functions = []
-        if isinstance(unit.old_binding, type):
+        if unit.orphans:
+            functions = unit.orphans
+        elif isinstance(unit.old_binding, type):
             _collect_class_functions(unit.old_binding, functions, set())
             first = unit.old_binding.__dict__.get('__firstlineno__')
             if isinstance(first, int):
@@ -2415,8 +2440,15 @@ class _Apply(object):
                 # Not a nested unit: closures made from a deleted function
                 # (`environ = _make()` then `del _make`) would keep old code.
                 if failure.kind == 'not_found' and unit.conditional and not request.verify \
+                        and unit.verdict == 'relocate' and not unit.nested() and unit.kind == 'function':
+                    # The module deleted the function, not what it made:
+                    # those move with its lines, as in a fresh import.
+                    unit.orphans = resolver.made_inside(unit.qualname, unit.old_first_line() if unit.duplicate else 0)
+                    if unit.orphans:
+                        continue
+                if failure.kind == 'not_found' and unit.conditional and not request.verify \
                         and not unit.nested() and not _makes_functions(unit.code) \
-                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define'):
+                        and unit.verdict in ('swap', 'relocate', 'rebind', 'define', 'delete'):
                     # `if sys.platform == "win32": def f` on Linux, `del f`
                     # below it: a fresh import lacks it too.
                     unit.status = 'unchanged'
@@ -2435,6 +2467,14 @@ class _Apply(object):
                     unit.message = failure.message
                     continue
                 unit.status = 'missing'
+        for unit in self.units:
+            if unit.verdict == 'define' and unit.only_if_missing and unit.status is None \
+                    and not unit.nested() and unit.old_binding is not _MISSING:
+                # `def call` above `from _operator import *` (operator): the
+                # import rebinds the name, in the live module as in a fresh
+                # import, and what the patch runs sees the live one.
+                unit.status = 'unchanged'
+                unit.message = 'bound by an import below it, as after a fresh import'
         _settle_duplicates(self.units, request.verify)
         execution = _Execution(request)
         # In the order a fresh import runs the file: a statement sees the

@@ -1,0 +1,16 @@
+import sys
+
+try:
+    import json
+except ImportError:
+    _encoder = None
+else:
+    class Codec:
+        indent = 2
+
+        def dumps(self, value):
+            return json.dumps(value, indent=self.indent)
+
+if sys.platform == "win32":
+    class WinCodec:
+        kind = "win"

@@ -1,0 +1,29 @@
+_methods = ['forward', 'back', 'teleport']
+
+
+class Pen:
+    def forward(self, distance):
+        """Move forward."""
+        return distance
+
+    def back(self, distance):
+        """Move back."""
+        return -distance
+
+    def teleport(self, x):
+        """Move without drawing."""
+        return x
+
+
+class Turtle(Pen):
+    pass
+
+
+def _make_global_funcs(functions, cls):
+    for name in functions:
+        method = getattr(cls, name)
+        exec("def %s(*args):\n    return getattr(%s(), %r)(*args)\n" % (name, cls.__name__, name), globals())
+        globals()[name].__doc__ = method.__doc__
+
+
+_make_global_funcs(_methods, Turtle)

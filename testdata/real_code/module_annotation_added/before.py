@@ -1,0 +1,7 @@
+import sys
+
+LIMIT = 10
+
+
+def width():
+    return LIMIT
