@@ -241,6 +241,12 @@ std::vector<AppliedChange> swap_defaults_of_reruns(const parser::SourceFile& bef
     if (def.parent >= 0 && rebound.count(read) == 0) {
       continue;  // a name new to the module: the class body sees the patch's value
     }
+    auto existing = std::find_if(selected.changes.begin(), selected.changes.end(), [&](const differ::Change& change) {
+      return !change.is_statement && change.new_index == static_cast<int>(index);
+    });
+    if (def.parent >= 0 && existing != selected.changes.end() && existing->verdict != Verdict::relocate) {
+      continue;  // the method is applied anyway: its new defaults are evaluated after the re-run, as in a fresh import
+    }
     if (def.parent >= 0) {
       AppliedChange change;
       change.qualname = def.qualname;
@@ -255,9 +261,6 @@ std::vector<AppliedChange> swap_defaults_of_reruns(const parser::SourceFile& bef
     }
     std::string reason =
         "unchanged, but its defaults read " + read + ", which is run again: code and defaults are replaced in place";
-    auto existing = std::find_if(selected.changes.begin(), selected.changes.end(), [&](const differ::Change& change) {
-      return !change.is_statement && change.new_index == static_cast<int>(index);
-    });
     if (existing != selected.changes.end()) {
       if (existing->verdict == Verdict::relocate) {
         existing->verdict = Verdict::swap;
