@@ -2,13 +2,13 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <ctime>
 #include <iostream>
 
 #include "cli/output.hpp"
 #include "loader/process.hpp"
 #include "loader/secure_dir.hpp"
+#include "patch/parsed_cache.hpp"
 
 namespace pyhot::cli {
 
@@ -25,16 +25,14 @@ Result<std::unique_ptr<loader::AgentClient>> open_agent(int pid, bool force) {
 }
 
 Result<Done> verify_shared_cache_directory() {
-  for (const char* name : {"PYHOT_CACHE_DIR", "XDG_CACHE_HOME", "HOME"}) {
-    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
-      return Done{};
-    }
+  const auto base = patch::ParsedCache::shared_directory();
+  if (!base) {
+    return Done{};
   }
   // /tmp is sticky: a directory of ours there cannot be renamed or replaced
   // by anyone else after this check, nor can anything be planted inside it.
   const uid_t me = getuid();
-  const std::string base = "/tmp/pyhot-cache-" + std::to_string(me);
-  for (const std::string& path : {base, base + "/parsed"}) {
+  for (const std::string& path : {*base, *base + "/parsed"}) {
     if (auto verified = loader::VerifiedDirectory::open(path, me, true); !verified) {
       return make_error(verified.error().kind, verified.error().message +
                                                    "; nothing was attached or read (it holds pyhot's parsed cache "

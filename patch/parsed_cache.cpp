@@ -42,7 +42,7 @@ std::string cache_directory() {
   if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
     return std::string(home) + "/.cache/pyhot/parsed";
   }
-  return "/tmp/pyhot-cache-" + std::to_string(getuid()) + "/parsed";
+  return *ParsedCache::shared_directory() + "/parsed";
 }
 
 void evict_oldest(const std::string& directory) {
@@ -485,6 +485,15 @@ std::optional<parser::SourceFile> CachedEntry::source_file(const std::string& pa
 }
 
 ParsedCache::ParsedCache() : m_directory(cache_directory()) {}
+
+std::optional<std::string> ParsedCache::shared_directory() {
+  for (const char* name : {"PYHOT_CACHE_DIR", "XDG_CACHE_HOME", "HOME"}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') {
+      return std::nullopt;
+    }
+  }
+  return "/tmp/pyhot-cache-" + std::to_string(getuid());
+}
 
 std::string ParsedCache::entry_path(const std::string& hash) const { return m_directory + "/" + hash + k_extension; }
 

@@ -130,6 +130,11 @@ class ParsedCache {
   // $XDG_CACHE_HOME/pyhot/parsed (or ~/.cache/pyhot/parsed); PYHOT_CACHE_DIR overrides.
   ParsedCache();
 
+  // Without PYHOT_CACHE_DIR, XDG_CACHE_HOME and HOME: the directory in /tmp
+  // whose `parsed/` holds the cache (another user could have made it first:
+  // cli/live_process.hpp verifies it). Nothing otherwise.
+  static std::optional<std::string> shared_directory();
+
   // The SourceFile stored for exactly this text, if any (a corrupt or stale
   // entry is ignored).
   std::optional<parser::SourceFile> load(const std::string& text, const std::string& path) const;
