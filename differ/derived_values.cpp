@@ -27,8 +27,10 @@ bool is_plain_name(const std::string& name) {
 
 }  // namespace
 
-std::set<std::string> names_read(std::string_view text) {
-  std::set<std::string> names;
+std::set<std::string> names_read(std::string_view text) { return names_used(text).read; }
+
+NamesUsed names_used(std::string_view text) {
+  NamesUsed used;
   for (std::size_t i = 0; i < text.size();) {
     char c = text[i];
     if (c == '"' || c == '\'') {
@@ -52,10 +54,17 @@ std::set<std::string> names_read(std::string_view text) {
       while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t')) {
         --before;
       }
+      std::size_t after = end;
+      while (after < text.size() && (text[after] == ' ' || text[after] == '\t')) {
+        ++after;
+      }
       bool attribute = before > 0 && text[before - 1] == '.';
       bool prefix = end < text.size() && (text[end] == '"' || text[end] == '\'');  // f"...", b'...'
       if (!attribute && !prefix) {
-        names.emplace(text.substr(i, end - i));
+        used.read.emplace(text.substr(i, end - i));
+        if (after < text.size() && text[after] == '(') {
+          used.called.emplace(text.substr(i, end - i));
+        }
       }
       i = end;
     } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
@@ -66,7 +75,7 @@ std::set<std::string> names_read(std::string_view text) {
       ++i;
     }
   }
-  return names;
+  return used;
 }
 
 namespace {

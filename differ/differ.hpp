@@ -63,6 +63,13 @@ std::uint64_t statement_key(const parser::SourceFile& file, const parser::Statem
 // and comments, not after a '.' (an attribute is no name of the module).
 std::set<std::string> names_read(std::string_view text);
 
+// The same, and those of them called (`name(`): `_make_global_funcs(_tg_functions, Turtle)`.
+struct NamesUsed {
+  std::set<std::string> read;
+  std::set<std::string> called;
+};
+NamesUsed names_used(std::string_view text);
+
 enum class Rule;
 
 struct Change {

@@ -9,68 +9,12 @@
 
 namespace pyhot::patch {
 
+using differ::names_used;
 using differ::Rule;
 using differ::Verdict;
 using parser::DefinitionKind;
 using util::is_identifier;
 using util::is_identifier_char;
-
-namespace {
-
-// The names `text` reads and those it calls (`name(`), outside strings and
-// comments, attributes left out: `_make_global_funcs(_tg_functions, Turtle)`.
-struct NamesUsed {
-  std::set<std::string> read;
-  std::set<std::string> called;
-};
-
-NamesUsed names_used(std::string_view text) {
-  NamesUsed used;
-  for (std::size_t i = 0; i < text.size();) {
-    char c = text[i];
-    if (c == '"' || c == '\'') {
-      bool triple = text.substr(i, 3) == std::string(3, c);
-      std::string_view close = text.substr(i, triple ? 3 : 1);
-      std::size_t end = i + close.size();
-      while (end < text.size() && text.substr(end, close.size()) != close) {
-        end += text[end] == '\\' ? 2 : 1;
-      }
-      i = std::min(text.size(), end + close.size());
-    } else if (c == '#') {
-      i = std::min(text.size(), text.find('\n', i));
-    } else if (is_identifier_char(c) && std::isdigit(static_cast<unsigned char>(c)) == 0) {
-      std::size_t end = i;
-      while (end < text.size() && is_identifier_char(text[end])) {
-        ++end;
-      }
-      std::size_t before = i;
-      while (before > 0 && (text[before - 1] == ' ' || text[before - 1] == '\t')) {
-        --before;
-      }
-      std::size_t after = end;
-      while (after < text.size() && (text[after] == ' ' || text[after] == '\t')) {
-        ++after;
-      }
-      bool attribute = before > 0 && text[before - 1] == '.';
-      if (!attribute) {
-        used.read.emplace(text.substr(i, end - i));
-        if (after < text.size() && text[after] == '(') {
-          used.called.emplace(text.substr(i, end - i));
-        }
-      }
-      i = end;
-    } else if (std::isdigit(static_cast<unsigned char>(c)) != 0) {
-      while (i < text.size() && (is_identifier_char(text[i]) || text[i] == '.')) {
-        ++i;
-      }
-    } else {
-      ++i;
-    }
-  }
-  return used;
-}
-
-}  // namespace
 
 // Adds the file's subclasses of the changed classes (`class Turtle(RawTurtle)`).
 void add_subclasses(const parser::SourceFile& after, ChangedForCalls& changed) {
